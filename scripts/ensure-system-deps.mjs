@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// The tests run the real CNCF registry (Debian's docker-registry) and the real skopeo.
+// Installs them when they are missing and we are root; otherwise says what to install.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const needed = [
+  { command: 'docker-registry', pkg: 'docker-registry' },
+  { command: 'skopeo', pkg: 'skopeo' },
+];
+
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const missing = needed.filter((n) => !has(n.command)).map((n) => n.pkg);
+if (missing.length === 0) process.exit(0);
+
+const install = `apt-get install -y ${missing.join(' ')}`;
+if (process.getuid?.() !== 0 || !has('apt-get')) {
+  process.stderr.write(
+    `The tests need ${missing.join(' and ')}. Install them with: sudo apt-get update && sudo ${install}\n`,
+  );
+  process.exit(1);
+}
+process.stderr.write(`Installing ${missing.join(' ')} (needed by the tests)…\n`);
+const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+execFileSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+const still = needed.filter((n) => !has(n.command)).map((n) => n.command);
+if (still.length > 0) {
+  process.stderr.write(`Still missing after install: ${still.join(', ')}\n`);
+  process.exit(1);
+}

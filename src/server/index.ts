@@ -1,0 +1,14 @@
+export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
+export { compileAcl } from './acl.js';
+export type { GenerateSigningKeyOptions, KeygenAlgorithm, SigningKeyPair } from './generate-signing-key.js';
+export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
+export { parseHtpasswd, UserStore } from './htpasswd.js';
+export { libtrustKeyId } from './libtrust-key-id.js';
+export type { TokenServerConfig } from './server-config.js';
+export { loadServerConfig, parseServerConfig } from './server-config.js';
+export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
+export { loadSigningMaterial } from './signing-key.js';
+export type { ServerLogEntry, TokenServer, TokenServerOptions } from './token-server.js';
+export { createTokenServer } from './token-server.js';
+export type { TokenLogEntry, TokenRequest, TokenResponse } from './token-service.js';
+export { createTokenService } from './token-service.js';

@@ -1,0 +1,221 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { RegauthError } from '../errors/regauth-error.js';
+import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
+
+/** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
+export const MIN_TOKEN_EXPIRATION_S = 60;
+export const DEFAULT_TOKEN_EXPIRATION_S = 300;
+/** How long `docker login`'s identity token stays usable without a new login. */
+export const DEFAULT_REFRESH_EXPIRATION_S = 90 * 24 * 3600;
+/** A client's burst of per-scope token requests fits easily; a password change waits at most this long. */
+export const DEFAULT_VERIFIED_CACHE_S = 60;
+export const DEFAULT_LOGIN_FAILURES = 5;
+export const DEFAULT_LOGIN_WINDOW_S = 300;
+/** A cross-repository copy asks for a handful; hundreds are abuse. */
+export const DEFAULT_MAX_SCOPES = 32;
+
+export interface TokenServerConfig {
+  /** The file the config came from, for messages. */
+  readonly file: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly token: {
+    readonly issuer: string;
+    readonly service: string;
+    readonly expiration: number;
+    readonly refreshExpiration: number;
+    readonly key: string;
+    readonly certificate: string;
+  };
+  readonly users: { readonly htpasswd?: string; readonly cacheSeconds: number };
+  readonly limits: {
+    readonly loginFailures: number;
+    readonly loginWindow: number;
+    readonly maxScopes: number;
+  };
+  readonly acl: readonly AclRuleConfig[];
+}
+
+type Obj = Record<string, unknown>;
+
+class ConfigReader {
+  constructor(
+    readonly file: string,
+    readonly baseDir: string,
+  ) {}
+
+  fail(path: string, why: string): never {
+    throw new RegauthError('ERR_INVALID_CONFIG', `${this.file}: ${path}: ${why}`);
+  }
+
+  object(value: unknown, path: string, allowed: readonly string[]): Obj {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      this.fail(path, 'must be a mapping');
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) {
+        this.fail(path === '' ? key : `${path}.${key}`, `unknown key (known here: ${allowed.join(', ')})`);
+      }
+    }
+    return value as Obj;
+  }
+
+  string(obj: Obj, key: string, path: string, fallback?: string): string {
+    const value = obj[key];
+    if (value === undefined && fallback !== undefined) return fallback;
+    if (typeof value !== 'string' || value === '') this.fail(`${path}${key}`, 'must be a non-empty string');
+    return value;
+  }
+
+  optionalString(obj: Obj, key: string, path: string): string | undefined {
+    return obj[key] === undefined ? undefined : this.string(obj, key, path);
+  }
+
+  integer(obj: Obj, key: string, path: string, fallback: number, min: number): number {
+    const value = obj[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+      this.fail(`${path}${key}`, `must be a whole number of at least ${min} (got ${JSON.stringify(value)})`);
+    }
+    return value;
+  }
+
+  path(obj: Obj, key: string, path: string): string {
+    return resolve(this.baseDir, this.string(obj, key, path));
+  }
+}
+
+function parseListen(reader: ConfigReader, value: unknown): { host: string; port: number } {
+  if (typeof value !== 'string') reader.fail('listen', 'must be "host:port", such as 127.0.0.1:5001');
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) reader.fail('listen', `"${value}" is not "host:port", such as 127.0.0.1:5001`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) reader.fail('acl', 'must be a list of rules');
+  const rules = value.map((item, i): AclRuleConfig => {
+    const path = `acl[${i}]`;
+    const rule = reader.object(item, path, ['match', 'actions', 'comment']);
+    const match = reader.object(rule.match ?? {}, `${path}.match`, ['account', 'name', 'type']);
+    for (const key of ['account', 'name'] as const) {
+      if (match[key] !== undefined && typeof match[key] !== 'string') {
+        reader.fail(`${path}.match.${key}`, 'must be a string (exact, glob or /regex/)');
+      }
+    }
+    const type = match.type ?? 'repository';
+    if (!(ACL_RESOURCE_TYPES as readonly unknown[]).includes(type)) {
+      reader.fail(`${path}.match.type`, `must be one of ${ACL_RESOURCE_TYPES.join(', ')}`);
+    }
+    const actions = rule.actions;
+    if (
+      !Array.isArray(actions) ||
+      !actions.every((a) => typeof a === 'string' && /^(?:[a-z]+|\*)$/.test(a))
+    ) {
+      reader.fail(`${path}.actions`, 'must be a list of actions such as [pull, push] or ["*"]');
+    }
+    const compiledMatch: { account?: string; name?: string; type: AclResourceType } = {
+      type: type as AclResourceType,
+    };
+    if (typeof match.account === 'string') compiledMatch.account = match.account;
+    if (typeof match.name === 'string') compiledMatch.name = match.name;
+    const parsed: AclRuleConfig = { match: compiledMatch, actions: actions as string[] };
+    try {
+      compileAcl([parsed]);
+    } catch (cause) {
+      reader.fail(`${path}.match`, `bad pattern: ${(cause as Error).message}`);
+    }
+    return parsed;
+  });
+  return rules;
+}
+
+/** Checks a parsed config document and fills in defaults; paths resolve against `baseDir`. */
+export function parseServerConfig(
+  raw: unknown,
+  file: string,
+  baseDir: string = dirname(file),
+): TokenServerConfig {
+  const reader = new ConfigReader(file, baseDir);
+  const top = reader.object(raw, '', ['listen', 'tls', 'token', 'users', 'limits', 'acl']);
+  const token = reader.object(top.token, 'token', [
+    'issuer',
+    'service',
+    'expiration',
+    'refresh_expiration',
+    'key',
+    'certificate',
+  ]);
+  const users = reader.object(top.users ?? {}, 'users', ['htpasswd', 'cache_seconds']);
+  const limits = reader.object(top.limits ?? {}, 'limits', ['login_failures', 'login_window', 'max_scopes']);
+  const htpasswd = reader.optionalString(users, 'htpasswd', 'users.');
+  const config: TokenServerConfig = {
+    file,
+    listen: parseListen(reader, top.listen ?? '127.0.0.1:5001'),
+    token: {
+      issuer: reader.string(token, 'issuer', 'token.'),
+      service: reader.string(token, 'service', 'token.'),
+      expiration: reader.integer(
+        token,
+        'expiration',
+        'token.',
+        DEFAULT_TOKEN_EXPIRATION_S,
+        MIN_TOKEN_EXPIRATION_S,
+      ),
+      refreshExpiration: reader.integer(
+        token,
+        'refresh_expiration',
+        'token.',
+        DEFAULT_REFRESH_EXPIRATION_S,
+        60,
+      ),
+      key: reader.path(token, 'key', 'token.'),
+      certificate: reader.path(token, 'certificate', 'token.'),
+    },
+    users: {
+      ...(htpasswd === undefined ? {} : { htpasswd: resolve(baseDir, htpasswd) }),
+      cacheSeconds: reader.integer(users, 'cache_seconds', 'users.', DEFAULT_VERIFIED_CACHE_S, 0),
+    },
+    limits: {
+      loginFailures: reader.integer(limits, 'login_failures', 'limits.', DEFAULT_LOGIN_FAILURES, 0),
+      loginWindow: reader.integer(limits, 'login_window', 'limits.', DEFAULT_LOGIN_WINDOW_S, 1),
+      maxScopes: reader.integer(limits, 'max_scopes', 'limits.', DEFAULT_MAX_SCOPES, 1),
+    },
+    acl: parseAcl(reader, top.acl),
+  };
+  if (top.tls !== undefined) {
+    const tls = reader.object(top.tls, 'tls', ['cert', 'key']);
+    return {
+      ...config,
+      tls: { cert: reader.path(tls, 'cert', 'tls.'), key: reader.path(tls, 'key', 'tls.') },
+    };
+  }
+  return config;
+}
+
+/** Reads and checks a YAML config file. */
+export async function loadServerConfig(file: string): Promise<TokenServerConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (cause) {
+    throw new RegauthError(
+      'ERR_INVALID_CONFIG',
+      `cannot read config file ${file}: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (cause) {
+    throw new RegauthError('ERR_INVALID_CONFIG', `${file}: not valid YAML: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  return parseServerConfig(raw, file);
+}

@@ -1,0 +1,144 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import bcrypt from 'bcrypt';
+import { stringify } from 'yaml';
+import type { AclRuleConfig } from '../../src/server/acl.js';
+import { freePort, spawnLogged, waitFor } from './processes.js';
+import { type RegistryHandle, startRegistry } from './registry.js';
+
+export const REGAUTH_BIN = resolve(import.meta.dirname, '../../bin/regauth');
+const run = promisify(execFile);
+
+/** An htpasswd line as `htpasswd -B` writes it (`$2y$`), at a low cost to keep tests quick. */
+export function htpasswdLine(user: string, password: string, cost = 4): string {
+  return `${user}:${bcrypt.hashSync(password, cost).replace(/^\$2b\$/, '$2y$')}`;
+}
+
+export interface TokenServerHandle {
+  readonly url: string;
+  readonly realm: string;
+  readonly service: string;
+  readonly issuer: string;
+  readonly dir: string;
+  readonly certFile: string;
+  readonly htpasswdFile: string;
+  output(): string;
+  /** The JSON log lines the server wrote so far. */
+  logEntries(): Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export interface TokenServerSetup {
+  readonly users?: Readonly<Record<string, string>>;
+  readonly acl?: readonly AclRuleConfig[];
+  readonly algorithm?: 'ES256' | 'RS256';
+  readonly service?: string;
+  readonly issuer?: string;
+  /** Extra top-level config keys (limits, users.cache_seconds …), merged in. */
+  readonly extra?: Record<string, unknown>;
+}
+
+/** The ACL of the README's example: what the acceptance tests exercise. */
+export const EXAMPLE_ACL: readonly AclRuleConfig[] = [
+  { match: { account: 'admin' }, actions: ['*'] },
+  { match: { account: '/.+/', name: '${account}/*' }, actions: ['pull', 'push', 'delete'] },
+  { match: { account: '', name: 'public/**' }, actions: ['pull'] },
+  { match: { account: 'admin', type: 'registry', name: 'catalog' }, actions: ['*'] },
+];
+
+/** Runs `regauth keygen` and `regauth serve` as a user would, on a free loopback port. */
+export async function startTokenServer(setup: TokenServerSetup = {}): Promise<TokenServerHandle> {
+  const dir = await mkdtemp(join(tmpdir(), 'regauth-token-'));
+  const service = setup.service ?? 'test-registry';
+  const issuer = setup.issuer ?? 'regauth-test';
+  const keyFile = join(dir, 'signing-key.pem');
+  const certFile = join(dir, 'signing-cert.pem');
+  await run(REGAUTH_BIN, [
+    'keygen',
+    '--key',
+    keyFile,
+    '--cert',
+    certFile,
+    '--algorithm',
+    setup.algorithm ?? 'ES256',
+  ]);
+  const htpasswdFile = join(dir, 'users.htpasswd');
+  const users = setup.users ?? {};
+  await writeFile(
+    htpasswdFile,
+    Object.entries(users)
+      .map(([u, p]) => `${htpasswdLine(u, p)}\n`)
+      .join(''),
+  );
+  const port = await freePort();
+  const extra = setup.extra ?? {};
+  const config = {
+    listen: `127.0.0.1:${port}`,
+    token: { issuer, service, expiration: 300, key: keyFile, certificate: certFile },
+    ...extra,
+    users: { htpasswd: htpasswdFile, ...((extra.users as object | undefined) ?? {}) },
+    acl: setup.acl ?? EXAMPLE_ACL,
+  };
+  const configFile = join(dir, 'serve.yml');
+  await writeFile(configFile, stringify(config));
+  const spawned = spawnLogged(REGAUTH_BIN, ['serve', '--config', configFile]);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('regauth serve', spawned, async () => spawned.output().includes('"msg":"listening"'));
+  return {
+    url,
+    realm: `${url}/token`,
+    service,
+    issuer,
+    dir,
+    certFile,
+    htpasswdFile,
+    output: spawned.output,
+    logEntries: () =>
+      spawned
+        .output()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    stop: async () => {
+      await spawned.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TokenStack {
+  readonly tokenServer: TokenServerHandle;
+  readonly registry: RegistryHandle;
+  stop(): Promise<void>;
+}
+
+/** A real registry that trusts a real `regauth serve`. */
+export async function startTokenStack(setup: TokenServerSetup = {}): Promise<TokenStack> {
+  const tokenServer = await startTokenServer(setup);
+  try {
+    const registry = await startRegistry({
+      auth: {
+        token: {
+          realm: tokenServer.realm,
+          service: tokenServer.service,
+          issuer: tokenServer.issuer,
+          rootcertbundle: tokenServer.certFile,
+        },
+      },
+    });
+    return {
+      tokenServer,
+      registry,
+      stop: async () => {
+        await registry.stop();
+        await tokenServer.stop();
+      },
+    };
+  } catch (err) {
+    await tokenServer.stop();
+    throw err;
+  }
+}
