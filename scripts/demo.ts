@@ -1,0 +1,90 @@
+/**
+ * `npm run demo`: the seed's exchange (docker-registry-auth-in-go.md) against a local stack.
+ * Starts the real registry trusting `regauth serve`, pushes a small image
+ * `odewahn/myalpine:latest`, then fetches its manifest the way the seed does by hand.
+ * `npm run demo -- --keep` leaves the stack running until Ctrl-C.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildOciLayout } from '../test/harness/oci-layout.js';
+import { createSkopeo } from '../test/harness/skopeo.js';
+import { REGAUTH_BIN, startTokenStack } from '../test/harness/token-server.js';
+
+const keep = process.argv.includes('--keep');
+const say = (text: string) => process.stdout.write(`${text}\n`);
+
+execFileSync(process.execPath, [join(import.meta.dirname, 'ensure-system-deps.mjs')], { stdio: 'inherit' });
+
+const password = randomBytes(12).toString('base64url');
+const stack = await startTokenStack({
+  users: { odewahn: password },
+  acl: [
+    { match: { account: '/.+/', name: '${account}/*' }, actions: ['pull', 'push', 'delete'] },
+    { match: { account: '', name: 'library/**' }, actions: ['pull'] },
+  ],
+  service: 'registry.local',
+  issuer: 'auth.local',
+});
+const skopeo = await createSkopeo();
+const work = await mkdtemp(join(tmpdir(), 'regauth-demo-'));
+const cleanup = async () => {
+  await stack.stop();
+  await skopeo.dispose();
+  await rm(work, { recursive: true, force: true });
+};
+
+try {
+  const { registry, tokenServer } = stack;
+  say(`registry (CNCF distribution):  ${registry.url}`);
+  say(`token server (regauth serve):  ${tokenServer.realm}`);
+  say('user: odewahn (password generated for this run)\n');
+
+  const image = await buildOciLayout(join(work, 'layout'), { tag: 'latest' });
+  const push = await skopeo.run([
+    'copy',
+    '--quiet',
+    '--dest-tls-verify=false',
+    '--dest-creds',
+    `odewahn:${password}`,
+    `oci:${join(work, 'layout')}:latest`,
+    `docker://${registry.host}/odewahn/myalpine:latest`,
+  ]);
+  if (push.code !== 0) throw new Error(`skopeo could not push the demo image: ${push.stderr}`);
+  say(`pushed ${registry.host}/odewahn/myalpine:latest (${image.manifestDigest}) with skopeo\n`);
+
+  const ref = `${registry.host}/odewahn/myalpine:latest`;
+  say(`$ REGAUTH_USERNAME=odewahn REGAUTH_PASSWORD=… regauth manifest ${ref} --trace\n`);
+  let output = '';
+  try {
+    output = execFileSync(REGAUTH_BIN, ['manifest', ref, '--trace', '--no-token-cache'], {
+      env: { ...process.env, REGAUTH_USERNAME: 'odewahn', REGAUTH_PASSWORD: password },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  } catch {
+    say('(regauth manifest is not available in this build: the token server side is shown instead)\n');
+    const raw = await skopeo.run([
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--creds',
+      `odewahn:${password}`,
+      `docker://${ref}`,
+    ]);
+    output = raw.stdout;
+  }
+  say(output);
+  say('token server log (one line per token request; no password or token in it):');
+  for (const line of tokenServer.logEntries().filter((e) => e.msg === 'token'))
+    say(`  ${JSON.stringify(line)}`);
+
+  if (keep) {
+    say(`\nThe stack keeps running; try:\n  ${REGAUTH_BIN} token ${ref} --decode\nCtrl-C stops it.`);
+    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+  }
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,137 @@
+import { rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseServerConfig } from './server-config.js';
+import { htpasswdLine, testServerFiles } from './testing/fixtures.js';
+import { createTokenServer, MAX_BODY_BYTES, type ServerLogEntry, type TokenServer } from './token-server.js';
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+let running: { server: TokenServer; dir: string } | undefined;
+
+afterEach(async () => {
+  if (running) {
+    await running.server.close();
+    await rm(running.dir, { recursive: true, force: true });
+    running = undefined;
+  }
+});
+
+async function start(options: { watchUsers?: boolean } = {}) {
+  const files = await testServerFiles({ alice: 'alice-pw' });
+  const config = parseServerConfig(files.raw, `${files.dir}/serve.yml`);
+  const logs: ServerLogEntry[] = [];
+  const server = await createTokenServer(config, { log: (e) => logs.push(e), ...options });
+  const url = await server.listen();
+  running = { server, dir: files.dir };
+  return { url, logs, server, htpasswd: files.htpasswd };
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+describe('createTokenServer over real HTTP', () => {
+  it('answers /healthz and reports where it listens', async () => {
+    const { url, logs } = await start();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(logs[0]).toEqual({ msg: 'listening', url });
+    const res = await fetch(`${url}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('serves tokens at /token with no-store caching headers', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/token?service=unit-registry&scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'alice-pw') },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await res.json()) as { token: string };
+    expect(body.token.split('.')).toHaveLength(3);
+  });
+
+  it('answers an unknown path with a JSON 404 that points at /token', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/v2/`);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error_description: string }).error_description).toMatch(/\/token/);
+  });
+
+  it('refuses a POST body over the cap with 413', async () => {
+    const { url } = await start();
+    const res = await fetch(`${url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=password&username=alice&password=${'x'.repeat(MAX_BODY_BYTES)}`,
+    }).catch((err: unknown) => err as Error);
+    // The server answers 413 and closes; fetch may see the answer or the closed socket.
+    if (res instanceof Response) expect(res.status).toBe(413);
+    else expect(res).toBeInstanceOf(Error);
+  });
+
+  it('refuses oversized headers with 431', async () => {
+    const { url } = await start();
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${url}/token`, { headers: { 'x-padding': 'y'.repeat(20_000) } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(431);
+  });
+
+  it('picks up a changed htpasswd file without a restart', async () => {
+    const { url, htpasswd, logs } = await start({ watchUsers: true });
+    const tokenFor = (user: string, password: string) =>
+      fetch(`${url}/token?scope=repository:${user}/app:pull`, {
+        headers: { authorization: basic(user, password) },
+      }).then((r) => r.status);
+    expect(await tokenFor('bob', 'bob-pw')).toBe(401);
+    await writeFile(htpasswd, `${htpasswdLine('alice', 'alice-pw')}\n${htpasswdLine('bob', 'bob-pw')}\n`);
+    // Wait for the reload itself: polling with bob's password first would count as failed logins.
+    expect(await until(async () => logs.some((e) => e.msg === 'users reloaded'))).toBe(true);
+    expect(logs).toContainEqual(expect.objectContaining({ msg: 'users reloaded', users: 2 }));
+    expect(await tokenFor('bob', 'bob-pw')).toBe(200);
+  });
+
+  it('keeps the users it had when a reload finds a broken file', async () => {
+    const { url, htpasswd, server, logs } = await start();
+    await writeFile(htpasswd, 'alice:$apr1$abc$def\n');
+    await server.reloadUsers();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'reload failed',
+        level: 'error',
+        error: expect.stringMatching(/users\.htpasswd:1/),
+      }),
+    );
+    const res = await fetch(`${url}/token?scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'alice-pw') },
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('finishes a request in flight when asked to close', async () => {
+    const { url, server } = await start();
+    const inFlight = fetch(`${url}/token?scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'alice-pw') },
+    });
+    await new Promise((r) => setTimeout(r, 5));
+    const closed = server.close();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    await closed;
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});

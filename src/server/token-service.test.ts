@@ -1,0 +1,409 @@
+import { decodeJwt } from 'jose';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { compileAcl } from './acl.js';
+import { UserStore } from './htpasswd.js';
+import { LoginLimiter } from './login-limiter.js';
+import { htpasswdLine, testSigning } from './testing/fixtures.js';
+import { TokenIssuer } from './token-issuer.js';
+import {
+  createTokenService,
+  type TokenLogEntry,
+  type TokenRequest,
+  type TokenResponse,
+} from './token-service.js';
+import { VerifiedCache } from './verified-cache.js';
+
+const PASSWORDS = { alice: 'alice-pw', admin: 'admin-pw' };
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+async function setup(options: { failures?: number; service?: string } = {}) {
+  const signing = await testSigning();
+  const issuer = new TokenIssuer({
+    signing,
+    issuer: 'unit-issuer',
+    expiration: 300,
+    refreshExpiration: 3600,
+  });
+  const text = Object.entries(PASSWORDS)
+    .map(([u, p]) => htpasswdLine(u, p))
+    .join('\n');
+  const state = { users: await UserStore.fromText(text, 'users.htpasswd') };
+  const logs: TokenLogEntry[] = [];
+  const acl = compileAcl([
+    { match: { account: 'admin' }, actions: ['*'] },
+    { match: { account: '/.+/', name: '${account}/*' }, actions: ['pull', 'push', 'delete'] },
+    { match: { account: '', name: 'public/**' }, actions: ['pull'] },
+  ]);
+  const handle = createTokenService({
+    service: options.service ?? 'unit-registry',
+    maxScopes: 4,
+    acl: () => acl,
+    users: () => state.users,
+    verified: new VerifiedCache(60),
+    limiter: new LoginLimiter(options.failures ?? 3, 300),
+    issuer,
+    log: (e) => logs.push(e),
+  });
+  const get = (params: Record<string, string | string[]>, authorization?: string, address = '10.0.0.1') => {
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) for (const one of [v].flat()) query.append(k, one);
+    const req: TokenRequest = { method: 'GET', query, address, ...(authorization ? { authorization } : {}) };
+    return handle(req);
+  };
+  const post = (
+    form: Record<string, string | string[]>,
+    contentType = 'application/x-www-form-urlencoded',
+  ) => {
+    const body = new URLSearchParams();
+    for (const [k, v] of Object.entries(form)) for (const one of [v].flat()) body.append(k, one);
+    return handle({
+      method: 'POST',
+      query: new URLSearchParams(),
+      body: body.toString(),
+      contentType,
+      address: '10.0.0.1',
+    });
+  };
+  return { handle, get, post, logs, state, issuer };
+}
+
+type Json = Record<string, unknown> & { errors?: { code: string; message: string }[] };
+const json = (res: TokenResponse) => JSON.parse(res.body) as Json;
+const claimsOf = (res: TokenResponse) => decodeJwt(json(res).token as string);
+
+describe('token endpoint, GET (token.md)', () => {
+  let t: Awaited<ReturnType<typeof setup>>;
+  beforeEach(async () => {
+    t = await setup();
+  });
+
+  it('gives an anonymous client only what the ACL grants to ""', async () => {
+    const res = await t.get({
+      service: 'unit-registry',
+      scope: ['repository:public/base:pull,push', 'repository:alice/app:pull'],
+    });
+    expect(res.status).toBe(200);
+    const body = json(res);
+    expect(body.token).toBe(body.access_token);
+    expect(body.expires_in).toBe(300);
+    expect(Date.parse(body.issued_at as string)).toBeGreaterThan(Date.now() - 5000);
+    expect(body.refresh_token).toBeUndefined();
+    const claims = claimsOf(res);
+    expect(claims.sub).toBe('');
+    expect(claims.access).toEqual([{ type: 'repository', name: 'public/base', actions: ['pull'] }]);
+  });
+
+  it('issues the intersection of asked and allowed actions to an authenticated user', async () => {
+    const res = await t.get(
+      { service: 'unit-registry', scope: 'repository:alice/app:pull,push,delete,*', account: 'alice' },
+      basic('alice', PASSWORDS.alice),
+    );
+    expect(res.status).toBe(200);
+    expect(claimsOf(res).sub).toBe('alice');
+    expect(claimsOf(res).access).toEqual([
+      { type: 'repository', name: 'alice/app', actions: ['pull', 'push', 'delete'] },
+    ]);
+  });
+
+  it('answers a wrong password with 401 and a Basic challenge, never an anonymous token', async () => {
+    const res = await t.get(
+      { service: 'unit-registry', scope: 'repository:public/base:pull' },
+      basic('alice', 'nope'),
+    );
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Basic realm="unit-registry", charset="UTF-8"');
+    expect(json(res).errors?.[0]?.code).toBe('UNAUTHORIZED');
+    expect(json(res).error).toBe('invalid_grant');
+    expect(json(res).token).toBeUndefined();
+  });
+
+  it('answers an unknown user exactly like a wrong password', async () => {
+    const wrong = await t.get(
+      { service: 'unit-registry', scope: 'repository:x/y:pull' },
+      basic('alice', 'nope'),
+    );
+    const unknown = await t.get(
+      { service: 'unit-registry', scope: 'repository:x/y:pull' },
+      basic('mallory', 'nope'),
+    );
+    expect(unknown.status).toBe(wrong.status);
+    expect(unknown.body).toBe(wrong.body);
+  });
+
+  it('answers a login probe (no credentials, no scope) with 401', async () => {
+    const res = await t.get({ service: 'unit-registry' });
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toMatch(/^Basic /);
+  });
+
+  it('answers docker login (credentials, no scope, offline_token) with a token and a refresh token', async () => {
+    const res = await t.get(
+      { service: 'unit-registry', account: 'alice', client_id: 'docker', offline_token: 'true' },
+      basic('alice', PASSWORDS.alice),
+    );
+    expect(res.status).toBe(200);
+    expect(claimsOf(res).access).toEqual([]);
+    const refresh = json(res).refresh_token as string;
+    expect(t.issuer.verifyRefreshToken(refresh)).toMatchObject({ sub: 'alice', service: 'unit-registry' });
+    expect(t.logs.at(-1)).toMatchObject({ clientId: 'docker', account: 'alice', outcome: 'issued' });
+  });
+
+  it('gives no refresh token without offline_token, nor to anonymous clients', async () => {
+    const named = await t.get(
+      { service: 'unit-registry', scope: 'repository:alice/a:pull' },
+      basic('alice', PASSWORDS.alice),
+    );
+    expect(json(named).refresh_token).toBeUndefined();
+    const anonymous = await t.get({
+      service: 'unit-registry',
+      scope: 'repository:public/a:pull',
+      offline_token: 'true',
+    });
+    expect(anonymous.status).toBe(200);
+    expect(json(anonymous).refresh_token).toBeUndefined();
+  });
+
+  it('refuses an account parameter that is not the authenticated user with 400', async () => {
+    const res = await t.get({ service: 'unit-registry', account: 'admin' }, basic('alice', PASSWORDS.alice));
+    expect(res.status).toBe(400);
+    expect(json(res).errors?.[0]?.message).toMatch(/account/);
+  });
+
+  it('asks for credentials when an anonymous request names an account', async () => {
+    const res = await t.get({
+      service: 'unit-registry',
+      account: 'alice',
+      scope: 'repository:public/a:pull',
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('refuses another service with 400 and accepts a request that names none', async () => {
+    const other = await t.get({ service: 'other-registry', scope: 'repository:public/a:pull' });
+    expect(other.status).toBe(400);
+    expect(json(other).errors?.[0]?.message).toContain('"unit-registry"');
+    const none = await t.get({ scope: 'repository:public/a:pull' });
+    expect(none.status).toBe(200);
+    expect(claimsOf(none).aud).toBe('unit-registry');
+  });
+
+  it.each([
+    ['a malformed scope', { scope: 'repository:library/UPPER:pull' }, /invalid scope/],
+    ['a scope without actions', { scope: 'repository:alice/app' }, /invalid scope/],
+    [
+      'too many scopes',
+      {
+        scope:
+          'repository:a/a:pull repository:a/b:pull repository:a/c:pull repository:a/d:pull repository:a/e:pull',
+      },
+      /at most 4/,
+    ],
+  ])('answers %s with 400 and says what was wrong', async (_name, params, message) => {
+    const res = await t.get({ service: 'unit-registry', ...params });
+    expect(res.status).toBe(400);
+    expect(json(res).error).toBe('invalid_scope');
+    expect(json(res).errors?.[0]?.message).toMatch(message);
+  });
+
+  it.each([
+    ['bad base64', 'Basic !!!notbase64'],
+    ['no colon', `Basic ${Buffer.from('alice').toString('base64')}`],
+    ['another scheme', 'Bearer abc.def.ghi'],
+  ])('answers Basic credentials with %s with 400', async (_name, header) => {
+    const res = await t.get({ service: 'unit-registry', scope: 'repository:public/a:pull' }, header);
+    expect(res.status).toBe(400);
+    expect(res.body).not.toContain('abc.def.ghi');
+  });
+
+  it('locks a user out from one address after repeated failures, with Retry-After', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', `bad-${i}`))).status).toBe(
+        401,
+      );
+    }
+    const locked = await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', PASSWORDS.alice));
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(290);
+    expect(Number(locked.headers['retry-after'])).toBeLessThanOrEqual(300);
+    // Another address, and another user from the same address, are not locked.
+    const elsewhere = await t.get(
+      { scope: 'repository:alice/a:pull' },
+      basic('alice', PASSWORDS.alice),
+      '10.0.0.2',
+    );
+    expect(elsewhere.status).toBe(200);
+    const admin = await t.get({ scope: 'repository:x/a:pull' }, basic('admin', PASSWORDS.admin));
+    expect(admin.status).toBe(200);
+  });
+
+  it('never counts successful requests toward a lock-out', async () => {
+    const burst = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.get({ scope: `repository:alice/r${i}:pull` }, basic('alice', PASSWORDS.alice)),
+      ),
+    );
+    expect(burst.map((r) => r.status)).toEqual(Array(20).fill(200));
+  });
+
+  it('verifies a password with bcrypt once for a burst of requests', async () => {
+    const verify = vi.spyOn(t.state.users, 'verify');
+    const first = await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', PASSWORDS.alice));
+    expect(first.status).toBe(200);
+    const rest = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        t.get({ scope: 'repository:alice/b:pull' }, basic('alice', PASSWORDS.alice)),
+      ),
+    );
+    expect(rest.every((r) => r.status === 200)).toBe(true);
+    expect(verify).toHaveBeenCalledTimes(1);
+    // A wrong password is never answered from the cache.
+    expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', 'wrong'))).status).toBe(401);
+    expect(verify).toHaveBeenCalledTimes(2);
+  });
+
+  it('stops honouring a cached login once the password changed', async () => {
+    expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', PASSWORDS.alice))).status).toBe(
+      200,
+    );
+    t.state.users = await UserStore.fromText(htpasswdLine('alice', 'new-password'), 'users.htpasswd');
+    expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', PASSWORDS.alice))).status).toBe(
+      401,
+    );
+    expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', 'new-password'))).status).toBe(
+      200,
+    );
+  });
+
+  it('logs one line per request with the requested and granted scopes and no secret', async () => {
+    const res = await t.get(
+      {
+        service: 'unit-registry',
+        scope: 'repository:alice/app:pull,push repository:admin/x:pull',
+        offline_token: 'true',
+      },
+      basic('alice', PASSWORDS.alice),
+    );
+    expect(t.logs).toHaveLength(1);
+    expect(t.logs[0]).toEqual({
+      msg: 'token',
+      method: 'GET',
+      grantType: 'basic',
+      account: 'alice',
+      address: '10.0.0.1',
+      requested: ['repository:alice/app:pull,push', 'repository:admin/x:pull'],
+      granted: ['repository:alice/app:pull,push'],
+      outcome: 'issued',
+      status: 200,
+    });
+    const line = JSON.stringify(t.logs);
+    expect(line).not.toContain(PASSWORDS.alice);
+    expect(line).not.toContain(json(res).token as string);
+    expect(line).not.toContain(json(res).refresh_token as string);
+  });
+});
+
+describe('token endpoint, POST (oauth.md)', () => {
+  let t: Awaited<ReturnType<typeof setup>>;
+  beforeEach(async () => {
+    t = await setup();
+  });
+
+  it('issues a token for grant_type=password with scopes space-separated or repeated', async () => {
+    const res = await t.post({
+      grant_type: 'password',
+      service: 'unit-registry',
+      client_id: 'regauth-test',
+      username: 'alice',
+      password: PASSWORDS.alice,
+      scope: ['repository:alice/a:pull repository:alice/b:push', 'repository:alice/c:pull'],
+    });
+    expect(res.status).toBe(200);
+    expect(claimsOf(res).access).toEqual([
+      { type: 'repository', name: 'alice/a', actions: ['pull'] },
+      { type: 'repository', name: 'alice/b', actions: ['push'] },
+      { type: 'repository', name: 'alice/c', actions: ['pull'] },
+    ]);
+    expect(json(res).refresh_token).toBeUndefined();
+  });
+
+  it('returns a refresh token with access_type=offline that later renews access', async () => {
+    const login = await t.post({
+      grant_type: 'password',
+      service: 'unit-registry',
+      client_id: 'regauth-test',
+      access_type: 'offline',
+      username: 'alice',
+      password: PASSWORDS.alice,
+    });
+    const refreshToken = json(login).refresh_token as string;
+    expect(refreshToken).toMatch(/^rt1\./);
+    const renewed = await t.post({
+      grant_type: 'refresh_token',
+      service: 'unit-registry',
+      client_id: 'regauth-test',
+      refresh_token: refreshToken,
+      scope: 'repository:alice/app:push',
+    });
+    expect(renewed.status).toBe(200);
+    expect(claimsOf(renewed).sub).toBe('alice');
+    expect(claimsOf(renewed).access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['push'] }]);
+  });
+
+  it('refuses a refresh token after the password changed, or when tampered with', async () => {
+    const login = await t.post({
+      grant_type: 'password',
+      access_type: 'offline',
+      username: 'alice',
+      password: PASSWORDS.alice,
+    });
+    const refreshToken = json(login).refresh_token as string;
+    const tampered = await t.post({ grant_type: 'refresh_token', refresh_token: `${refreshToken}x` });
+    expect(tampered.status).toBe(401);
+    t.state.users = await UserStore.fromText(htpasswdLine('alice', 'changed'), 'users.htpasswd');
+    const revoked = await t.post({ grant_type: 'refresh_token', refresh_token: refreshToken });
+    expect(revoked.status).toBe(401);
+    expect(json(revoked).errors?.[0]?.message).toMatch(/log in again/);
+  });
+
+  it('refuses a refresh token issued for another service', async () => {
+    const other = await setup({ service: 'other-registry' });
+    const login = await other.post({
+      grant_type: 'password',
+      access_type: 'offline',
+      username: 'alice',
+      password: PASSWORDS.alice,
+    });
+    const res = await t.post({
+      grant_type: 'refresh_token',
+      refresh_token: json(login).refresh_token as string,
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it.each([
+    ['an unknown grant_type', { grant_type: 'client_credentials' }, 400, 'unsupported_grant_type'],
+    [
+      'a password grant without password',
+      { grant_type: 'password', username: 'alice' },
+      400,
+      'invalid_request',
+    ],
+    ['a wrong password', { grant_type: 'password', username: 'alice', password: 'x' }, 401, 'invalid_grant'],
+  ])('answers %s with %s', async (_name, form, status, error) => {
+    const res = await t.post(form);
+    expect(res.status).toBe(status);
+    expect(json(res).error).toBe(error);
+  });
+
+  it('answers a body that is not a form with 415', async () => {
+    const res = await t.post({ grant_type: 'password' }, 'application/json');
+    expect(res.status).toBe(415);
+  });
+
+  it('answers other methods with 405 and an Allow header', async () => {
+    const res = await t.handle({ method: 'PUT', query: new URLSearchParams(), address: '10.0.0.1' });
+    expect(res.status).toBe(405);
+    expect(res.headers.allow).toBe('GET, POST');
+  });
+});
