@@ -4,13 +4,38 @@
  * onto the `ERR_<SPEC CODE>` members.
  */
 export type RegauthErrorCode =
+  // Bad input, found before any request is sent.
   | 'ERR_INVALID_SCOPE'
   | 'ERR_INVALID_REFERENCE'
+  | 'ERR_INVALID_CHALLENGE'
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INVALID_KEY'
   | 'ERR_INVALID_HTPASSWD'
+  | 'ERR_INVALID_DOCKER_CONFIG'
   | 'ERR_FILE_EXISTS'
-  | 'ERR_USAGE';
+  | 'ERR_USAGE'
+  // Credentials and tokens.
+  | 'ERR_CREDENTIAL_HELPER'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_DENIED'
+  | 'ERR_TOKEN_RESPONSE'
+  | 'ERR_INSECURE_REALM'
+  // Transport.
+  | 'ERR_NETWORK'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_TOO_MANY_REQUESTS'
+  | 'ERR_REDIRECT'
+  // Registry answers (distribution spec error codes).
+  | 'ERR_MANIFEST_UNKNOWN'
+  | 'ERR_MANIFEST_INVALID'
+  | 'ERR_BLOB_UNKNOWN'
+  | 'ERR_NAME_UNKNOWN'
+  | 'ERR_NAME_INVALID'
+  | 'ERR_TAG_INVALID'
+  | 'ERR_UNSUPPORTED'
+  | 'ERR_DIGEST_MISMATCH'
+  | 'ERR_NO_MATCHING_PLATFORM'
+  | 'ERR_REGISTRY';
 
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
