@@ -20,6 +20,23 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
+/** The flags of every command that talks to a registry. */
+function clientCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .option('--trace', 'show the HTTP exchange on stderr (secrets redacted)')
+    .option('-u, --username <user>', 'user name (the password comes from --password-stdin)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option(
+      '--authfile <file>',
+      'credentials file in docker config.json format (default: docker/podman config)',
+    )
+    .option('--insecure', 'plain HTTP for a registry that is not on loopback')
+    .option('--ca-file <file>', 'trust the CA certificates in this PEM file')
+    .option('--no-token-cache', 'neither read nor write the token cache in ~/.cache/regauth');
+}
+
 function buildProgram(): Command {
   const program = new Command('regauth')
     .description('Docker/OCI registry token authentication: client, CLI and token server')
@@ -59,6 +76,71 @@ function buildProgram(): Command {
         await keygenCommand(opts);
       },
     );
+
+  clientCommand(program, 'manifest', 'print a manifest exactly as the registry serves it')
+    .argument('<ref>', 'image reference, e.g. alpine:3.20 or localhost:5000/app@sha256:…')
+    .option('--platform <os/arch>', 'from an index, the manifest for this platform')
+    .action(async (ref: string, opts) => {
+      const { manifestCommand } = await import('./commands/manifest.js');
+      await manifestCommand(ref, opts);
+    });
+
+  clientCommand(program, 'digest', 'print the manifest digest of each reference, one per line')
+    .argument('<ref...>', 'image references')
+    .option('--platform <os/arch>', "the platform manifest's digest instead of the index's")
+    .action(async (refs: string[], opts) => {
+      const { digestCommand } = await import('./commands/digest.js');
+      await digestCommand(refs, opts);
+    });
+
+  clientCommand(program, 'config', 'print the image config JSON')
+    .argument('<ref>', 'image reference')
+    .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
+    .action(async (ref: string, opts) => {
+      const { configCommand } = await import('./commands/config.js');
+      await configCommand(ref, opts);
+    });
+
+  clientCommand(program, 'token', "get a token from the registry's realm and print it")
+    .argument('<target>', 'image reference (pull scope on its repository) or registry')
+    .option(
+      '--scope <scope>',
+      'extra scope, e.g. repository:a/b:pull,push (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option('--decode', 'print the JWT header and claims instead of the token')
+    .action(async (target: string, opts) => {
+      const { tokenCommand } = await import('./commands/token.js');
+      await tokenCommand(target, opts);
+    });
+
+  clientCommand(program, 'tags', 'list every tag of a repository')
+    .argument('<repo>', 'repository, e.g. localhost:5000/app')
+    .action(async (repo: string, opts) => {
+      const { tagsCommand } = await import('./commands/tags.js');
+      await tagsCommand(repo, opts);
+    });
+
+  clientCommand(program, 'catalog', 'list the repositories of a registry')
+    .argument('<registry>', 'registry, e.g. localhost:5000')
+    .action(async (registry: string, opts) => {
+      const { catalogCommand } = await import('./commands/catalog.js');
+      await catalogCommand(registry, opts);
+    });
+
+  clientCommand(program, 'login', 'check credentials through the token flow and store them as docker does')
+    .argument('<registry>', 'registry, e.g. localhost:5000 or docker.io')
+    .action(async (registry: string, opts) => {
+      const { loginCommand } = await import('./commands/login.js');
+      await loginCommand(registry, opts);
+    });
+
+  clientCommand(program, 'logout', "remove a registry's stored credentials and cached tokens")
+    .argument('<registry>', 'registry')
+    .action(async (registry: string, opts) => {
+      const { logoutCommand } = await import('./commands/login.js');
+      await logoutCommand(registry, opts);
+    });
 
   return program;
 }

@@ -37,18 +37,33 @@ export type RegauthErrorCode =
   | 'ERR_NO_MATCHING_PLATFORM'
   | 'ERR_REGISTRY';
 
+/** One entry of a registry's `{"errors":[…]}` envelope (distribution spec). */
+export interface RegistryErrorEntry {
+  readonly code: string;
+  readonly message?: string;
+  readonly detail?: unknown;
+}
+
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
+  /** The HTTP status that produced this error, when one did. */
+  readonly status?: number;
+  /** The registry's `errors[]`, kept as sent. */
+  readonly registryErrors?: readonly RegistryErrorEntry[];
 }
 
 /** The base class of regauth's errors: a stable `code` and a message that says what to do. */
 export class RegauthError extends Error {
   readonly code: RegauthErrorCode;
+  readonly status: number | undefined;
+  readonly registryErrors: readonly RegistryErrorEntry[];
 
   constructor(code: RegauthErrorCode, message: string, options: RegauthErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RegauthError';
     this.code = code;
+    this.status = options.status;
+    this.registryErrors = options.registryErrors ?? [];
   }
 }
 

@@ -3,7 +3,7 @@ import bcrypt from 'bcrypt';
 import { RegauthError } from '../errors/regauth-error.js';
 
 /** bcrypt hashes as `htpasswd -B` writes them (`$2y$`), and as other tools write them. */
-const BCRYPT_RE = /^\$2[abxy]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
+const BCRYPT_RE = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 
 export interface HtpasswdEntry {
   readonly hash: string;
@@ -42,20 +42,36 @@ export function parseHtpasswd(text: string, file: string): Map<string, HtpasswdE
         `${where}: the entry for user "${user}" is ${kind}; only bcrypt is accepted: re-create it with htpasswd -B`,
       );
     }
+    const cost = Number(match[1]);
+    // bcrypt's cost is 04–31. Outside it, bcrypt.compare always says no, and bcrypt.hash (which
+    // makes the decoy from the file's highest cost) did not return for 32 or 99: start-up hung.
+    if (cost < 4 || cost > 31) {
+      throw new RegauthError(
+        'ERR_INVALID_HTPASSWD',
+        `${where}: the entry for user "${user}" has bcrypt cost ${match[1]}, outside 04–31; re-create it with htpasswd -B`,
+      );
+    }
+    // A "/" would let `${account}/*` ACL rules reach into another user's namespace.
+    if (!/^[^/\s]+$/.test(user)) {
+      throw new RegauthError(
+        'ERR_INVALID_HTPASSWD',
+        `${where}: user name "${user}" holds "/" or white space, which ACL patterns with \${account} cannot allow safely`,
+      );
+    }
     if (users.has(user)) {
       throw new RegauthError('ERR_INVALID_HTPASSWD', `${where}: user "${user}" appears a second time`);
     }
-    users.set(user, { hash, cost: Number(match[1]) });
+    users.set(user, { hash, cost });
   });
   return users;
 }
 
 /**
  * Node's bcrypt speaks `$2a$`/`$2b$`; `$2y$` (PHP, htpasswd) is the same algorithm under
- * another name, as is `$2x$` for hashes without the 8-bit bug.
+ * another name. (`$2x$`, hashes made with crypt_blowfish's 8-bit bug, is refused when parsed.)
  */
 function normalizeBcrypt(hash: string): string {
-  return hash.startsWith('$2y$') || hash.startsWith('$2x$') ? `$2b$${hash.slice(4)}` : hash;
+  return hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash;
 }
 
 export interface PasswordCheck {

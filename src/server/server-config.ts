@@ -52,7 +52,7 @@ class ConfigReader {
 
   object(value: unknown, path: string, allowed: readonly string[]): Obj {
     if (typeof value !== 'object' || value === null || Array.isArray(value))
-      this.fail(path, 'must be a mapping');
+      this.fail(path === '' ? '(top level)' : path, 'must be a mapping');
     for (const key of Object.keys(value)) {
       if (!allowed.includes(key)) {
         this.fail(path === '' ? key : `${path}.${key}`, `unknown key (known here: ${allowed.join(', ')})`);
@@ -121,13 +121,17 @@ function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
     };
     if (typeof match.account === 'string') compiledMatch.account = match.account;
     if (typeof match.name === 'string') compiledMatch.name = match.name;
-    const parsed: AclRuleConfig = { match: compiledMatch, actions: actions as string[] };
-    try {
-      compileAcl([parsed]);
-    } catch (cause) {
-      reader.fail(`${path}.match`, `bad pattern: ${(cause as Error).message}`);
+    // Compile each pattern on its own so the message names the key that holds the bad one.
+    for (const key of ['account', 'name'] as const) {
+      const pattern = compiledMatch[key];
+      if (pattern === undefined) continue;
+      try {
+        compileAcl([{ match: key === 'account' ? { account: pattern } : { name: pattern }, actions: [] }]);
+      } catch (cause) {
+        reader.fail(`${path}.match.${key}`, `bad pattern: ${(cause as Error).message}`);
+      }
     }
-    return parsed;
+    return { match: compiledMatch, actions: actions as string[] };
   });
   return rules;
 }

@@ -99,3 +99,52 @@ export async function buildOciLayout(
   await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   return { manifestDigest: m.digest, manifest };
 }
+
+export interface BuiltIndex {
+  readonly indexDigest: string;
+  readonly index: string;
+  /** Per platform (`linux/arm64`): its manifest and config, as written. */
+  readonly images: Readonly<Record<string, { manifest: string; manifestDigest: string; config: string }>>;
+}
+
+/** Writes an OCI layout whose `tag` is an image index over one image per platform. */
+export async function buildOciIndexLayout(
+  dir: string,
+  options: { tag?: string; platforms: readonly string[] },
+): Promise<BuiltIndex> {
+  const images: Record<string, { manifest: string; manifestDigest: string; config: string }> = {};
+  const entries = [];
+  for (const platform of options.platforms) {
+    const built = await buildOciLayout(dir, { tag: platform, platform, layers: [{ 'platform.txt': `${platform}\n` }] });
+    const manifest = JSON.parse(built.manifest) as { config: { digest: string } };
+    const { readFile } = await import('node:fs/promises');
+    const config = await readFile(join(dir, 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8');
+    images[platform] = { manifest: built.manifest, manifestDigest: built.manifestDigest, config };
+    const [os, architecture, variant] = platform.split('/');
+    entries.push({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: built.manifestDigest,
+      size: Buffer.byteLength(built.manifest),
+      platform: { os, architecture, ...(variant ? { variant } : {}) },
+    });
+  }
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries });
+  const indexBytes = Buffer.from(index);
+  const indexDigest = `sha256:${sha256(indexBytes)}`;
+  await writeFile(join(dir, 'blobs', 'sha256', indexDigest.slice(7)), indexBytes);
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.index.v1+json',
+          digest: indexDigest,
+          size: indexBytes.length,
+          annotations: { 'org.opencontainers.image.ref.name': options.tag ?? 'latest' },
+        },
+      ],
+    }),
+  );
+  return { indexDigest, index, images };
+}

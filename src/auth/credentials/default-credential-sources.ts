@@ -1,0 +1,107 @@
+import { RegauthError } from '../../errors/regauth-error.js';
+import type { CredentialEnv, CredentialSource } from './credential.js';
+import { dockerConfig } from './docker-config.js';
+import { dockerConfigPath } from './docker-config-path.js';
+import { envCredentials } from './env-credentials.js';
+import { podmanAuthPath } from './podman-auth-path.js';
+import { staticCredentials } from './static-credentials.js';
+
+export interface DefaultCredentialSourcesOptions {
+  /** Read for REGAUTH_USERNAME/REGAUTH_PASSWORD, REGISTRY_AUTH_FILE, DOCKER_CONFIG, XDG_RUNTIME_DIR; helpers run with it. */
+  readonly env: CredentialEnv;
+  readonly homedir: string;
+  /** `--username`; needs `password`. */
+  readonly username?: string;
+  /** `--password-stdin`; needs `username`. */
+  readonly password?: string;
+  /** The registry `username`/`password` are for; leaving it out offers them to every registry. */
+  readonly registry?: string;
+  /** `--authfile FILE`; wins over REGISTRY_AUTH_FILE. */
+  readonly authfile?: string;
+  /** Leaving it out means DEFAULT_HELPER_TIMEOUT_MS. */
+  readonly helperTimeoutMs?: number;
+  /** For podman's `/run/containers/<uid>/auth.json`; leaving it out means `process.getuid()`. */
+  readonly uid?: number;
+}
+
+/**
+ * The sources regauth asks, in order — the first with a credential wins:
+ * 1. `--username`/`--password-stdin`;
+ * 2. REGAUTH_USERNAME/REGAUTH_PASSWORD;
+ * 3. an explicit auth file: `--authfile`, else REGISTRY_AUTH_FILE;
+ * 4. docker's config.json (`$DOCKER_CONFIG` or `~/.docker`);
+ * 5. podman's auth.json.
+ * An explicit auth file *replaces* 4 and 5, as skopeo/podman do (containers/image reads only
+ * the user-specified file): a user who names a file expects exactly that file's logins, and a
+ * CI job that points REGISTRY_AUTH_FILE at a scoped file must not pick up the machine's.
+ * Docker before podman because regauth speaks docker's config first; podman itself reads its
+ * own file first.
+ *
+ * Compose as `cachedCredentialSource(chainCredentials(defaultCredentialSources(…)))`. Usage
+ * errors (one flag or variable of a pair) are thrown here, before any request.
+ */
+export function defaultCredentialSources(options: DefaultCredentialSourcesOptions): CredentialSource[] {
+  const { env, homedir } = options;
+  const sources: CredentialSource[] = [];
+
+  if (options.username !== undefined || options.password !== undefined) {
+    if (options.username === undefined || options.password === undefined) {
+      throw new RegauthError(
+        'ERR_USAGE',
+        options.username === undefined
+          ? '--password-stdin needs --username'
+          : '--username needs a password: pass it on stdin with --password-stdin',
+      );
+    }
+    sources.push(
+      staticCredentials({
+        username: options.username,
+        password: options.password,
+        ...(options.registry === undefined ? {} : { registry: options.registry }),
+      }),
+    );
+  }
+
+  sources.push(envCredentials(env));
+
+  const timeout = options.helperTimeoutMs === undefined ? {} : { helperTimeoutMs: options.helperTimeoutMs };
+  const explicit = explicitAuthFile(options);
+  if (explicit !== undefined) {
+    sources.push(dockerConfig({ path: explicit.path, label: explicit.label, env, ...timeout }));
+    return sources;
+  }
+  sources.push(dockerConfig({ path: dockerConfigPath({ env, homedir }), env, ...timeout }));
+  sources.push(
+    dockerConfig({
+      path: podmanAuthPath({ env, homedir, ...(options.uid === undefined ? {} : { uid: options.uid }) }),
+      label: 'podman auth file',
+      env,
+      ...timeout,
+    }),
+  );
+  return sources;
+}
+
+/**
+ * The file `regauth login`/`logout` write: the explicit auth file when there is one (as podman
+ * login --authfile does), else docker's config.json, so docker sees the login too.
+ */
+export function loginAuthFile(
+  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'homedir' | 'authfile'>,
+): {
+  path: string;
+  label: string;
+} {
+  return explicitAuthFile(options) ?? { path: dockerConfigPath(options), label: 'docker config' };
+}
+
+function explicitAuthFile(
+  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'authfile'>,
+): { path: string; label: string } | undefined {
+  if (options.authfile !== undefined && options.authfile !== '') {
+    return { path: options.authfile, label: '--authfile' };
+  }
+  const fromEnv = options.env.REGISTRY_AUTH_FILE;
+  if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, label: 'REGISTRY_AUTH_FILE' };
+  return undefined;
+}

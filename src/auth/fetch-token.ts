@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { Send } from '../transport/http-types.js';
+import type { FoundCredential } from './credentials/credential.js';
+import { parseTokenResponse, type TokenInfo } from './token-response.js';
+
+/** Token and error answers are small JSON documents; a bigger one is not a token server (PROTOCOL.md §7). */
+export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
+export const DEFAULT_CLIENT_ID = 'regauth';
+
+export interface FetchTokenOptions {
+  readonly send: Send;
+  readonly realm: URL;
+  readonly service?: string;
+  readonly scopes: readonly string[];
+  readonly found?: FoundCredential;
+  /** Ask for a refresh token (docker login's offline_token=true / access_type=offline). */
+  readonly offline?: boolean;
+  readonly clientId?: string;
+  readonly now?: () => number;
+}
+
+/** Which identity a token belongs to, for cache keys: never the secret itself. */
+export function credentialIdentity(found: FoundCredential | undefined): string {
+  const c = found?.credential;
+  if (!c) return 'anonymous';
+  if (c.identityToken)
+    return `refresh:${createHash('sha256').update(c.identityToken).digest('hex').slice(0, 16)}`;
+  if (c.registryToken)
+    return `registrytoken:${createHash('sha256').update(c.registryToken).digest('hex').slice(0, 16)}`;
+  return c.username ? `user:${c.username}` : 'anonymous';
+}
+
+async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
+  try {
+    const body = JSON.parse(await res.text(MAX_TOKEN_RESPONSE_BYTES)) as Record<string, unknown>;
+    const first = Array.isArray(body.errors)
+      ? (body.errors[0] as Record<string, unknown> | undefined)
+      : undefined;
+    const text = first?.message ?? body.error_description ?? body.details ?? body.error;
+    return typeof text === 'string' ? `: ${text.slice(0, 300)}` : '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Asks a realm for a token (the seed's step 2). With an identity (refresh) token: the OAuth2
+ * POST of oauth.md. With a user name and password: GET with Basic credentials and `account`,
+ * as docker does. Without credentials: an anonymous GET. PROTOCOL.md §4.
+ */
+export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo> {
+  const { send, realm, found } = options;
+  const now = options.now ?? Date.now;
+  const clientId = options.clientId ?? DEFAULT_CLIENT_ID;
+  const credential = found?.credential;
+  const who = credential?.username && credential.username !== '<token>' ? ` for ${credential.username}` : '';
+  let res: Awaited<ReturnType<Send>>;
+  if (credential?.identityToken) {
+    const form = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: credential.identityToken,
+      client_id: clientId,
+    });
+    if (options.service) form.set('service', options.service);
+    if (options.scopes.length > 0) form.set('scope', options.scopes.join(' '));
+    if (options.offline) form.set('access_type', 'offline');
+    res = await send({
+      method: 'POST',
+      url: realm,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+    });
+  } else {
+    const url = new URL(realm.href);
+    if (options.service) url.searchParams.set('service', options.service);
+    for (const scope of options.scopes) url.searchParams.append('scope', scope);
+    const headers: Record<string, string> = {};
+    if (credential?.username !== undefined && credential.password !== undefined) {
+      url.searchParams.set('account', credential.username);
+      headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+    }
+    if (options.offline) {
+      url.searchParams.set('offline_token', 'true');
+      url.searchParams.set('client_id', clientId);
+    }
+    res = await send({ method: 'GET', url, headers });
+  }
+
+  if (res.status === 200) {
+    const text = await res.text(MAX_TOKEN_RESPONSE_BYTES);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new RegauthError(
+        'ERR_TOKEN_RESPONSE',
+        `the token server at ${realm.host} answered with something that is not JSON`,
+      );
+    }
+    return parseTokenResponse(body, realm.host, now());
+  }
+  const detail = await errorMessage(res);
+  const from = found ? ` (credentials from ${found.source})` : '';
+  if (res.status === 401 || res.status === 403) {
+    throw new RegauthError(
+      'ERR_UNAUTHORIZED',
+      credential
+        ? `the token server at ${realm.host} refused the credentials${who}${from}${detail}; check them or log in again with regauth login`
+        : `the token server at ${realm.host} requires credentials${detail}; log in with regauth login or pass --username`,
+    );
+  }
+  if (res.status === 429) {
+    const wait = res.header('retry-after');
+    throw new RegauthError(
+      'ERR_TOO_MANY_REQUESTS',
+      `the token server at ${realm.host} is refusing requests for now${wait ? `; retry in ${wait} s` : ''}${detail}`,
+    );
+  }
+  throw new RegauthError(
+    'ERR_TOKEN_RESPONSE',
+    `the token server at ${realm.host} answered ${res.status}${detail}`,
+  );
+}

@@ -1,0 +1,65 @@
+import { homedir } from 'node:os';
+import { cachedCredentialSource } from '../auth/credentials/cached-credential-source.js';
+import { chainCredentials } from '../auth/credentials/chain-credentials.js';
+import { defaultCredentialSources } from '../auth/credentials/default-credential-sources.js';
+import { FileTokenStore } from '../auth/file-token-store.js';
+import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
+import type { Tracer } from '../transport/trace.js';
+import { formatTraceEvent } from './print-trace.js';
+
+/** The flags every command that talks to a registry takes. */
+export interface ClientFlags {
+  readonly trace?: boolean;
+  readonly username?: string;
+  readonly passwordStdin?: boolean;
+  readonly authfile?: string;
+  readonly insecure?: boolean;
+  readonly caFile?: string;
+  /** commander's `--no-token-cache` sets this to false. */
+  readonly tokenCache?: boolean;
+}
+
+export async function readStdinSecret(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
+  // Like docker login --password-stdin: one trailing newline is not part of the password.
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
+export interface ClientContext {
+  readonly clients: RegistryClients;
+  readonly store: FileTokenStore | undefined;
+  readonly trace: Tracer | undefined;
+}
+
+export async function clientContext(flags: ClientFlags, registry?: string): Promise<ClientContext> {
+  const env = process.env;
+  const trace: Tracer | undefined = flags.trace
+    ? (e) => process.stderr.write(formatTraceEvent(e))
+    : undefined;
+  const password = flags.passwordStdin ? await readStdinSecret() : undefined;
+  const credentials = cachedCredentialSource(
+    chainCredentials(
+      defaultCredentialSources({
+        env,
+        homedir: env.HOME || homedir(),
+        ...(flags.username === undefined ? {} : { username: flags.username }),
+        ...(password === undefined ? {} : { password }),
+        ...(registry === undefined ? {} : { registry }),
+        ...(flags.authfile === undefined ? {} : { authfile: flags.authfile }),
+      }),
+    ),
+  );
+  const store = flags.tokenCache === false ? undefined : new FileTokenStore();
+  const clients = createRegistryClients({
+    credentials,
+    env,
+    ...(trace === undefined ? {} : { trace }),
+    ...(store === undefined ? {} : { store }),
+    ...(flags.insecure === undefined ? {} : { insecure: flags.insecure }),
+    ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+  });
+  return { clients, store, trace };
+}

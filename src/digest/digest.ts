@@ -1,0 +1,46 @@
+import { createHash } from 'node:crypto';
+import { RegauthError } from '../errors/regauth-error.js';
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+
+export interface ParsedDigest {
+  readonly algorithm: DigestAlgorithm;
+  readonly hex: string;
+}
+
+/** Parses `sha256:<64 hex>` or `sha512:<128 hex>` (OCI image-spec descriptor.md). */
+export function parseDigest(text: string): ParsedDigest {
+  const colon = text.indexOf(':');
+  const algorithm = text.slice(0, colon) as DigestAlgorithm;
+  const hex = text.slice(colon + 1);
+  if (
+    colon < 0 ||
+    !(algorithm in HEX_LENGTH) ||
+    hex.length !== HEX_LENGTH[algorithm] ||
+    !/^[0-9a-f]+$/.test(hex)
+  ) {
+    throw new RegauthError(
+      'ERR_INVALID_REFERENCE',
+      `invalid digest ${JSON.stringify(text.slice(0, 140))}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>`,
+    );
+  }
+  return { algorithm, hex };
+}
+
+/** The digest of `bytes` with the algorithm of `like` (default sha256). */
+export function computeDigest(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+}
+
+/** Throws ERR_DIGEST_MISMATCH unless `bytes` hash to `expected`. */
+export function verifyDigest(bytes: Uint8Array, expected: string, what: string): void {
+  const { algorithm } = parseDigest(expected);
+  const actual = computeDigest(bytes, algorithm);
+  if (actual !== expected) {
+    throw new RegauthError(
+      'ERR_DIGEST_MISMATCH',
+      `${what}: the registry sent content with digest ${actual}, not the ${expected} asked for; nothing was written`,
+    );
+  }
+}

@@ -1,0 +1,77 @@
+import { homedir } from 'node:os';
+import { type AuthClient, type ChallengeStore, createAuthClient } from '../auth/create-auth-client.js';
+import { cachedCredentialSource } from '../auth/credentials/cached-credential-source.js';
+import { chainCredentials } from '../auth/credentials/chain-credentials.js';
+import type { CredentialSource } from '../auth/credentials/credential.js';
+import { defaultCredentialSources } from '../auth/credentials/default-credential-sources.js';
+import { TokenCache, type TokenStore } from '../auth/token-cache.js';
+import { createTransport } from '../transport/create-transport.js';
+import type { Send } from '../transport/http-types.js';
+import type { Tracer } from '../transport/trace.js';
+import { RegistryClient } from './registry-client.js';
+
+export interface RegistryClientsOptions {
+  /**
+   * Where credentials come from. Left out: what docker and podman users have — REGAUTH_USERNAME
+   * and REGAUTH_PASSWORD, REGISTRY_AUTH_FILE, docker's config.json with its helpers, podman's
+   * auth.json — asked only when a registry wants credentials.
+   */
+  readonly credentials?: CredentialSource;
+  /** Plain HTTP for registries that are not on loopback. Left out: false. */
+  readonly insecure?: boolean;
+  /** Extra CA certificates (PEM) for HTTPS registries and realms. */
+  readonly caFile?: string;
+  /** Receives every HTTP exchange, redacted. */
+  readonly trace?: Tracer;
+  /** Keeps tokens and challenges across processes. Left out: memory only. */
+  readonly store?: TokenStore & ChallengeStore;
+  /** The transport. Left out: createTransport() with the options above. */
+  readonly send?: Send;
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+export interface RegistryClients {
+  readonly auth: AuthClient;
+  /** A client for one registry; all of them share connections, credentials and tokens. */
+  forRegistry(registry: string): RegistryClient;
+}
+
+/** Wires transport → auth → registry, the layers of CONVENTIONS.md, with defaults users expect. */
+export function createRegistryClients(options: RegistryClientsOptions = {}): RegistryClients {
+  const env = options.env ?? process.env;
+  const send =
+    options.send ??
+    createTransport({
+      env,
+      ...(options.trace === undefined ? {} : { trace: options.trace }),
+      ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    });
+  const credentials =
+    options.credentials ??
+    cachedCredentialSource(
+      chainCredentials(defaultCredentialSources({ env, homedir: env.HOME || homedir() })),
+    );
+  const auth = createAuthClient({
+    send,
+    credentials,
+    tokenCache: new TokenCache(options.store === undefined ? {} : { store: options.store }),
+    ...(options.store === undefined ? {} : { challengeStore: options.store }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+  });
+  const clients = new Map<string, RegistryClient>();
+  return {
+    auth,
+    forRegistry(registry) {
+      let client = clients.get(registry);
+      if (!client) {
+        client = new RegistryClient({
+          registry,
+          send: auth.send,
+          ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
+        });
+        clients.set(registry, client);
+      }
+      return client;
+    },
+  };
+}

@@ -1,0 +1,21 @@
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
+export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+/** Schema 1: read-only, for old images that still exist on some registries. */
+export const DOCKER_MANIFEST_V1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
+export const DOCKER_MANIFEST_V1 = 'application/vnd.docker.distribution.manifest.v1+json';
+
+/** Everything regauth reads, newest first; schema 1 last so a registry never down-converts to it. */
+export const MANIFEST_ACCEPT = [
+  OCI_INDEX,
+  OCI_MANIFEST,
+  DOCKER_MANIFEST_LIST,
+  DOCKER_MANIFEST,
+  `${DOCKER_MANIFEST_V1_SIGNED};q=0.5`,
+  `${DOCKER_MANIFEST_V1};q=0.5`,
+].join(', ');
+
+export function isIndexMediaType(mediaType: string): boolean {
+  return mediaType === OCI_INDEX || mediaType === DOCKER_MANIFEST_LIST;
+}

@@ -1,0 +1,89 @@
+import { RegauthError, type RegauthErrorCode, type RegistryErrorEntry } from '../errors/regauth-error.js';
+import type { HttpResponse } from '../transport/http-types.js';
+
+/** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+const SPEC_CODES: Record<string, RegauthErrorCode> = {
+  MANIFEST_UNKNOWN: 'ERR_MANIFEST_UNKNOWN',
+  MANIFEST_INVALID: 'ERR_MANIFEST_INVALID',
+  MANIFEST_BLOB_UNKNOWN: 'ERR_BLOB_UNKNOWN',
+  BLOB_UNKNOWN: 'ERR_BLOB_UNKNOWN',
+  NAME_UNKNOWN: 'ERR_NAME_UNKNOWN',
+  NAME_INVALID: 'ERR_NAME_INVALID',
+  TAG_INVALID: 'ERR_TAG_INVALID',
+  DIGEST_INVALID: 'ERR_DIGEST_MISMATCH',
+  UNAUTHORIZED: 'ERR_UNAUTHORIZED',
+  DENIED: 'ERR_DENIED',
+  UNSUPPORTED: 'ERR_UNSUPPORTED',
+  TOOMANYREQUESTS: 'ERR_TOO_MANY_REQUESTS',
+};
+
+const STATUS_CODES: Record<number, RegauthErrorCode> = {
+  401: 'ERR_UNAUTHORIZED',
+  403: 'ERR_DENIED',
+  405: 'ERR_UNSUPPORTED',
+  429: 'ERR_TOO_MANY_REQUESTS',
+};
+
+function parseEnvelope(text: string): RegistryErrorEntry[] {
+  try {
+    const body = JSON.parse(text) as { errors?: unknown };
+    if (!Array.isArray(body.errors)) return [];
+    return body.errors
+      .filter(
+        (e): e is Record<string, unknown> =>
+          typeof e === 'object' && e !== null && typeof e.code === 'string',
+      )
+      .map((e) => ({
+        code: e.code as string,
+        ...(typeof e.message === 'string' ? { message: e.message } : {}),
+        ...(e.detail === undefined ? {} : { detail: e.detail }),
+      }));
+  } catch {
+    return [];
+  }
+}
+
+function hint(code: RegauthErrorCode, action: string): string {
+  switch (code) {
+    case 'ERR_UNAUTHORIZED':
+      return 'log in with regauth login, or check the credentials in use';
+    case 'ERR_DENIED':
+      return `the account in use may not ${action} here`;
+    case 'ERR_TOO_MANY_REQUESTS':
+      return 'the registry is rate-limiting; wait and retry, or log in for a higher limit';
+    default:
+      return '';
+  }
+}
+
+/**
+ * Turns a registry's error answer into a typed error: the `errors[]` envelope's first code picks
+ * the error code (else the HTTP status does), all entries are kept, and the message says what
+ * failed, where, and what to do.
+ */
+export async function registryError(
+  res: HttpResponse,
+  what: string,
+  options: { readonly action?: string; readonly notFound?: RegauthErrorCode } = {},
+): Promise<RegauthError> {
+  const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => '');
+  const entries = parseEnvelope(text);
+  const first = entries[0];
+  const code =
+    (first && SPEC_CODES[first.code]) ??
+    STATUS_CODES[res.status] ??
+    (res.status === 404 ? (options.notFound ?? 'ERR_NAME_UNKNOWN') : 'ERR_REGISTRY');
+  const said = entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+  const advice = hint(code, options.action ?? 'do this');
+  const retryAfter = res.status === 429 ? res.header('retry-after') : undefined;
+  const message = [
+    `${what}: ${res.status}${said ? ` ${said}` : ''}`,
+    retryAfter ? `retry after ${retryAfter} s` : '',
+    advice,
+  ]
+    .filter((s) => s !== '')
+    .join('; ');
+  return new RegauthError(code, message, { status: res.status, registryErrors: entries });
+}

@@ -1,0 +1,298 @@
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
+import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
+import { parseRetryAfter } from './retry-after.js';
+import type { Tracer } from './trace.js';
+
+/** Attempts after the first for 408/429/5xx and network errors (what crane and containerd do, roughly). */
+export const DEFAULT_MAX_RETRIES = 3;
+/** First back-off; doubles per attempt, with jitter, up to MAX_BACKOFF_MS. */
+export const DEFAULT_BACKOFF_MS = 250;
+const MAX_BACKOFF_MS = 5000;
+/** A Retry-After longer than this is not waited out: the caller gets the 429 and says how long. */
+export const MAX_RETRY_AFTER_S = 60;
+/** Redirect hops followed before giving up (browsers and curl use 20; registries use one or two). */
+export const MAX_REDIRECTS = 10;
+/** Time to set up a connection; registries on loopback answer in microseconds, remote ones in ms. */
+export const CONNECT_TIMEOUT_MS = 15_000;
+/** Time to the response headers: registries compute digests of large uploads before answering. */
+export const HEADERS_TIMEOUT_MS = 120_000;
+/** Longest silence inside a body before the transfer is given up (and, for blobs, resumed). */
+export const BODY_TIMEOUT_MS = 120_000;
+const TRACE_BODY_LIMIT = 4096;
+
+const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const RETRY_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+export interface TransportOptions {
+  /** Receives every request and response, redacted. Left out: no tracing. */
+  readonly trace?: Tracer;
+  /** Extra CA certificates (PEM file) trusted for HTTPS. Left out: the system's. */
+  readonly caFile?: string;
+  /** Environment for HTTPS_PROXY/HTTP_PROXY/NO_PROXY. Left out: process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Left out: DEFAULT_MAX_RETRIES. */
+  readonly maxRetries?: number;
+  /** Left out: DEFAULT_BACKOFF_MS. */
+  readonly backoffMs?: number;
+  /** How the transport waits between attempts; tests pass a fast one. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** The undici dispatcher to use. Left out: a keep-alive Agent (or a proxy agent when the env names one). */
+  readonly dispatcher?: Dispatcher;
+  /** Sent with every request. Left out: `regauth/<version>`. */
+  readonly userAgent?: string;
+}
+
+function firstHeader(headers: Readonly<Record<string, HeaderValue>>, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function makeDispatcher(options: TransportOptions): Dispatcher {
+  const connect: { timeout: number; ca?: string } = { timeout: CONNECT_TIMEOUT_MS };
+  if (options.caFile !== undefined) {
+    try {
+      connect.ca = readFileSync(options.caFile, 'utf8');
+    } catch (cause) {
+      throw new RegauthError(
+        'ERR_USAGE',
+        `cannot read --ca-file ${options.caFile}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+  }
+  const env = options.env ?? process.env;
+  const agentOptions = {
+    connect,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    bodyTimeout: BODY_TIMEOUT_MS,
+    keepAliveTimeout: 30_000,
+  };
+  const proxy = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
+  const httpProxy = proxy('HTTP_PROXY');
+  const httpsProxy = proxy('HTTPS_PROXY');
+  if (httpProxy || httpsProxy) {
+    const noProxy = proxy('NO_PROXY');
+    return new EnvHttpProxyAgent({
+      ...agentOptions,
+      ...(httpProxy ? { httpProxy } : {}),
+      ...(httpsProxy ? { httpsProxy } : {}),
+      ...(noProxy === undefined ? {} : { noProxy }),
+    });
+  }
+  return new Agent(agentOptions);
+}
+
+async function readLimited(body: Readable, limit: number, url: URL): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new RegauthError(
+        'ERR_TOO_LARGE',
+        `the response from ${url.host} is larger than ${limit} bytes, more than this kind of answer can be; refusing to read it`,
+      );
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+function isReplayable(body: HttpRequest['body']): boolean {
+  return body === undefined || typeof body === 'string' || body instanceof Uint8Array;
+}
+
+function networkError(err: unknown, req: HttpRequest): RegauthError {
+  const code = (err as { code?: string }).code ?? '';
+  const why = (err as Error).message || code;
+  const hint =
+    code === 'ECONNREFUSED'
+      ? 'is the registry running there?'
+      : /certificate|self.signed|SSL|TLS/i.test(why)
+        ? 'for a private CA pass --ca-file; for a plain-HTTP registry pass --insecure'
+        : 'check the address and the network';
+  return new RegauthError(
+    'ERR_NETWORK',
+    `${req.method} ${req.url.origin}: ${why} (${code || 'network error'}); ${hint}`,
+    {
+      cause: err,
+    },
+  );
+}
+
+/**
+ * The one send function every layer above uses (CONVENTIONS.md: transport at the bottom):
+ * keep-alive connections, retries with back-off honouring Retry-After, redirects that never carry
+ * credentials to another origin (PROTOCOL.md §7), capped body reads, and a redacted trace.
+ */
+export function createTransport(options: TransportOptions = {}): Send {
+  const dispatcher = options.dispatcher ?? makeDispatcher(options);
+  const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
+  const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const trace = options.trace;
+  const userAgent = options.userAgent ?? 'regauth';
+
+  const once = async (req: HttpRequest): Promise<HttpResponse> => {
+    const headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
+    const started = Date.now();
+    if (trace) {
+      const body =
+        typeof req.body === 'string' && /x-www-form-urlencoded/.test(headers['content-type'] ?? '')
+          ? redactForm(req.body)
+          : undefined;
+      trace({
+        kind: 'request',
+        method: req.method,
+        url: redactUrl(req.url),
+        headers: redactHeaders(headers),
+        ...(body === undefined ? {} : { body }),
+      });
+    }
+    const res = await undiciRequest(req.url, {
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: req.body ?? null,
+      dispatcher,
+      ...(req.signal === undefined ? {} : { signal: req.signal }),
+    });
+    const resHeaders = res.headers as Record<string, HeaderValue>;
+    trace?.({
+      kind: 'response',
+      method: req.method,
+      url: redactUrl(req.url),
+      status: res.statusCode,
+      headers: redactHeaders(resHeaders),
+      ms: Date.now() - started,
+    });
+    const url = req.url;
+    const traceBody = (buf: Buffer) => {
+      if (!trace || buf.length > TRACE_BODY_LIMIT) return;
+      const type = firstHeader(resHeaders, 'content-type') ?? '';
+      if (!/json/.test(type) && buf.length > 0 && res.statusCode < 400) return;
+      let text = buf.toString('utf8');
+      try {
+        text = JSON.stringify(redactJson(JSON.parse(text)), null, 2);
+      } catch {
+        // Not JSON: shown as is (error pages are short and hold no secrets we sent).
+      }
+      trace({ kind: 'body', url: redactUrl(url), text });
+    };
+    return {
+      status: res.statusCode,
+      url,
+      headers: resHeaders,
+      header: (name) => firstHeader(resHeaders, name),
+      headerValues: (name) => {
+        const v = resHeaders[name.toLowerCase()];
+        return v === undefined ? [] : Array.isArray(v) ? v : [v];
+      },
+      body: res.body,
+      bytes: async (limit) => {
+        const buf = await readLimited(res.body, limit, url);
+        traceBody(buf);
+        return buf;
+      },
+      text: async (limit) => {
+        const buf = await readLimited(res.body, limit, url);
+        traceBody(buf);
+        return buf.toString('utf8');
+      },
+      dump: async () => {
+        await res.body.dump({ limit: 1024 * 1024 }).catch(() => {});
+      },
+    };
+  };
+
+  const withRetries = async (req: HttpRequest): Promise<HttpResponse> => {
+    const replayable = isReplayable(req.body);
+    for (let attempt = 0; ; attempt++) {
+      const canRetry = replayable && attempt < maxRetries && !req.signal?.aborted;
+      const backoff = Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
+      let res: HttpResponse;
+      try {
+        res = await once(req);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (canRetry && RETRY_ERROR_CODES.has(code)) {
+          trace?.({
+            kind: 'retry',
+            url: redactUrl(req.url),
+            attempt: attempt + 1,
+            waitMs: Math.round(backoff),
+            reason: code,
+          });
+          await sleep(backoff);
+          continue;
+        }
+        if (err instanceof RegauthError || (err as Error).name === 'AbortError') throw err;
+        throw networkError(err, req);
+      }
+      if (!canRetry || !RETRY_STATUSES.has(res.status)) return res;
+      const retryAfter = parseRetryAfter(res.header('retry-after'));
+      if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_S) return res;
+      const wait = retryAfter === undefined ? backoff : retryAfter * 1000;
+      await res.dump();
+      trace?.({
+        kind: 'retry',
+        url: redactUrl(req.url),
+        attempt: attempt + 1,
+        waitMs: Math.round(wait),
+        reason: `HTTP ${res.status}`,
+      });
+      await sleep(wait);
+    }
+  };
+
+  return async (req) => {
+    let current = req;
+    for (let hop = 0; ; hop++) {
+      const res = await withRetries(current);
+      const follow =
+        (current.followRedirects ?? true) && (current.method === 'GET' || current.method === 'HEAD');
+      if (!follow || !REDIRECT_STATUSES.has(res.status)) return res;
+      const location = res.header('location');
+      if (location === undefined) return res;
+      await res.dump();
+      if (hop >= MAX_REDIRECTS) {
+        throw new RegauthError(
+          'ERR_REDIRECT',
+          `${req.method} ${redactUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`,
+        );
+      }
+      const next = new URL(location, current.url);
+      if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+        throw new RegauthError('ERR_REDIRECT', `refusing a redirect to a ${next.protocol} URL`);
+      }
+      let headers = current.headers ?? {};
+      // Blob GETs redirect to storage hosts (S3, CDNs): credentials stay with the origin that was asked.
+      if (next.origin !== current.url.origin) {
+        headers = Object.fromEntries(
+          Object.entries(headers).filter(
+            ([k]) => !['authorization', 'cookie', 'proxy-authorization'].includes(k.toLowerCase()),
+          ),
+        );
+      }
+      current = { ...current, url: next, headers };
+    }
+  };
+}

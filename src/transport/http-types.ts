@@ -1,0 +1,37 @@
+import type { Readable } from 'node:stream';
+
+/** A request body the transport can send again on a retry or redirect; a stream cannot be. */
+export type ReplayableBody = string | Uint8Array;
+export type RequestBody = ReplayableBody | Readable;
+
+export interface HttpRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: RequestBody;
+  /** Follow redirects (GET and HEAD only). Left out: true. */
+  readonly followRedirects?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export type HeaderValue = string | string[] | undefined;
+
+export interface HttpResponse {
+  readonly status: number;
+  /** The URL that answered, after redirects. */
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, HeaderValue>>;
+  /** A header's value; repeated headers joined with ", " (RFC 9110 §5.3). */
+  header(name: string): string | undefined;
+  /** Every value of a header that may repeat (WWW-Authenticate, Link). */
+  headerValues(name: string): string[];
+  readonly body: Readable;
+  /** The whole body, refused with ERR_TOO_LARGE past `limit` bytes. */
+  bytes(limit: number): Promise<Buffer>;
+  text(limit: number): Promise<string>;
+  /** Reads and drops the body so the connection can be reused. */
+  dump(): Promise<void>;
+}
+
+/** The one narrow interface every layer above the transport speaks. */
+export type Send = (request: HttpRequest) => Promise<HttpResponse>;

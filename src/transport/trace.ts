@@ -1,0 +1,28 @@
+/** What the transport reports to `--trace`: already redacted, safe to print. */
+export type TraceEvent =
+  | {
+      readonly kind: 'request';
+      readonly method: string;
+      readonly url: string;
+      readonly headers: Readonly<Record<string, string | string[]>>;
+      readonly body?: string;
+    }
+  | {
+      readonly kind: 'response';
+      readonly method: string;
+      readonly url: string;
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string | string[]>>;
+      readonly ms: number;
+    }
+  | { readonly kind: 'body'; readonly url: string; readonly text: string }
+  | {
+      readonly kind: 'retry';
+      readonly url: string;
+      readonly attempt: number;
+      readonly waitMs: number;
+      readonly reason: string;
+    }
+  | { readonly kind: 'note'; readonly text: string };
+
+export type Tracer = (event: TraceEvent) => void;
