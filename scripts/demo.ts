@@ -56,27 +56,16 @@ try {
   say(`pushed ${registry.host}/odewahn/myalpine:latest (${image.manifestDigest}) with skopeo\n`);
 
   const ref = `${registry.host}/odewahn/myalpine:latest`;
-  say(`$ REGAUTH_USERNAME=odewahn REGAUTH_PASSWORD=… regauth manifest ${ref} --trace\n`);
-  let output = '';
-  try {
-    output = execFileSync(REGAUTH_BIN, ['manifest', ref, '--trace', '--no-token-cache'], {
-      env: { ...process.env, REGAUTH_USERNAME: 'odewahn', REGAUTH_PASSWORD: password },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-  } catch {
-    say('(regauth manifest is not available in this build: the token server side is shown instead)\n');
-    const raw = await skopeo.run([
-      'inspect',
-      '--raw',
-      '--tls-verify=false',
-      '--creds',
-      `odewahn:${password}`,
-      `docker://${ref}`,
-    ]);
-    output = raw.stdout;
-  }
-  say(output);
+  say(`$ REGAUTH_USERNAME=odewahn REGAUTH_PASSWORD=… regauth manifest ${ref} --trace --no-token-cache\n`);
+  // The seed's three steps: the 401 challenge, the token request with Basic credentials, the retry.
+  const manifest = execFileSync(REGAUTH_BIN, ['manifest', ref, '--trace', '--no-token-cache'], {
+    env: { ...process.env, REGAUTH_USERNAME: 'odewahn', REGAUTH_PASSWORD: password },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  say(`\n(stdout: the manifest bytes, ${manifest.length} bytes, exactly as served)`);
+  say(manifest.toString());
+  say('');
+  await new Promise((r) => setTimeout(r, 200)); // let the server's last log lines arrive
   say('token server log (one line per token request; no password or token in it):');
   for (const line of tokenServer.logEntries().filter((e) => e.msg === 'token'))
     say(`  ${JSON.stringify(line)}`);

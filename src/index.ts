@@ -1,3 +1,36 @@
+// regauth: the client library. The token server is `regauth/server`.
+
+export type {
+  AuthClient,
+  AuthClientOptions,
+  AuthRequest,
+  AuthSend,
+  ChallengeStore,
+} from './auth/create-auth-client.js';
+export { createAuthClient } from './auth/create-auth-client.js';
+export type {
+  CachedCredentialSource,
+  Credential,
+  CredentialEnv,
+  CredentialSource,
+  DefaultCredentialSourcesOptions,
+  DockerConfigOptions,
+  FoundCredential,
+  StaticCredentialsOptions,
+} from './auth/credentials/index.js';
+export {
+  cachedCredentialSource,
+  chainCredentials,
+  defaultCredentialSources,
+  dockerConfig,
+  envCredentials,
+  eraseCredential,
+  loginAuthFile,
+  staticCredentials,
+  storeCredential,
+} from './auth/credentials/index.js';
+export { fetchToken } from './auth/fetch-token.js';
+export { defaultTokenStorePath, FileTokenStore } from './auth/file-token-store.js';
 export type { Challenge } from './auth/parse-challenge.js';
 export {
   formatChallenge,
@@ -5,8 +38,17 @@ export {
   parseChallenges,
   resolveRealm,
 } from './auth/parse-challenge.js';
-export type { RegauthErrorCode, RegauthErrorOptions } from './errors/regauth-error.js';
+export type { TokenCacheOptions, TokenStore } from './auth/token-cache.js';
+export { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache } from './auth/token-cache.js';
+export type { TokenInfo } from './auth/token-response.js';
+export { parseTokenResponse } from './auth/token-response.js';
+export type { LoginResult } from './auth/verify-login.js';
+export { verifyLogin } from './auth/verify-login.js';
+export type { DigestAlgorithm, ParsedDigest } from './digest/digest.js';
+export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
+export type { RegauthErrorCode, RegauthErrorOptions, RegistryErrorEntry } from './errors/regauth-error.js';
 export { isRegauthError, RegauthError } from './errors/regauth-error.js';
+export { getImageConfig, getPlatformManifest } from './image/get-image-config.js';
 export type { ImageReference, ParseReferenceOptions } from './reference/parse-reference.js';
 export {
   DEFAULT_TAG,
@@ -21,6 +63,19 @@ export {
   registryConfigKey,
 } from './reference/parse-reference.js';
 export { isValidRepositoryName } from './reference/repository-name.js';
+export type { RegistryClients, RegistryClientsOptions } from './registry/create-registry-clients.js';
+export { createRegistryClients } from './registry/create-registry-clients.js';
+export * as mediaTypes from './registry/media-types.js';
+export type { RateLimit } from './registry/rate-limit.js';
+export type { Manifest, ManifestHead, RegistryClientOptions } from './registry/registry-client.js';
+export { RegistryClient } from './registry/registry-client.js';
+export { registryBaseUrl } from './registry/registry-url.js';
+export type { Platform } from './registry/select-platform.js';
+export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './registry/select-platform.js';
 export { formatScope } from './scope/format-scope.js';
 export type { ResourceScope } from './scope/parse-scope.js';
 export { parseScope, parseScopeList } from './scope/parse-scope.js';
+export type { TransportOptions } from './transport/create-transport.js';
+export { createTransport } from './transport/create-transport.js';
+export type { HttpRequest, HttpResponse, Send } from './transport/http-types.js';
+export type { TraceEvent, Tracer } from './transport/trace.js';

@@ -3,7 +3,12 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BuiltImage, type BuiltIndex, buildOciIndexLayout, buildOciLayout } from './harness/oci-layout.js';
+import {
+  type BuiltImage,
+  type BuiltIndex,
+  buildOciIndexLayout,
+  buildOciLayout,
+} from './harness/oci-layout.js';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
 import { createSkopeo, type Skopeo } from './harness/skopeo.js';
@@ -13,7 +18,13 @@ const USERS = { admin: 'admin-pw-4411', alice: 'alice-pw-8823', bob: 'bob-pw-120
 const sha256 = (data: Uint8Array | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** Pushes an OCI layout to the registry with skopeo (the peer's bytes are the reference). */
-async function skopeoPush(skopeo: Skopeo, layout: string, tag: string, dest: string, creds?: string): Promise<void> {
+async function skopeoPush(
+  skopeo: Skopeo,
+  layout: string,
+  tag: string,
+  dest: string,
+  creds?: string,
+): Promise<void> {
   const res = await skopeo.run([
     'copy',
     '--all',
@@ -26,13 +37,24 @@ async function skopeoPush(skopeo: Skopeo, layout: string, tag: string, dest: str
 }
 
 async function skopeoRaw(skopeo: Skopeo, ref: string, creds?: string): Promise<string> {
-  const res = await skopeo.run(['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : []), `docker://${ref}`]);
+  const res = await skopeo.run([
+    'inspect',
+    '--raw',
+    '--tls-verify=false',
+    ...(creds ? ['--creds', creds] : []),
+    `docker://${ref}`,
+  ]);
   if (res.code !== 0) throw new Error(`skopeo inspect failed: ${res.stderr}`);
   return res.stdout;
 }
 
 /** A docker-credential-<name> helper script on a PATH folder; it logs each call to `log`. */
-async function writeHelper(dir: string, name: string, user: string, secret: string): Promise<{ path: string; log: string }> {
+async function writeHelper(
+  dir: string,
+  name: string,
+  user: string,
+  secret: string,
+): Promise<{ path: string; log: string }> {
   const bin = join(dir, 'bin');
   await mkdir(bin, { recursive: true });
   const log = join(dir, `${name}.log`);
@@ -67,7 +89,10 @@ describe('regauth client against the real registry with token auth (regauth serv
     work = await mkdtemp(join(tmpdir(), 'regauth-client-e2e-'));
     single = await buildOciLayout(join(work, 'single'), { tag: 'v1' });
     await skopeoPush(skopeo, join(work, 'single'), 'v1', `${host}/alice/app:v1`, `alice:${USERS.alice}`);
-    multi = await buildOciIndexLayout(join(work, 'multi'), { tag: 'v2', platforms: ['linux/amd64', 'linux/arm64/v8'] });
+    multi = await buildOciIndexLayout(join(work, 'multi'), {
+      tag: 'v2',
+      platforms: ['linux/amd64', 'linux/arm64/v8'],
+    });
     await skopeoPush(skopeo, join(work, 'multi'), 'v2', `${host}/public/multi:v2`, `admin:${USERS.admin}`);
   });
 
@@ -101,7 +126,9 @@ describe('regauth client against the real registry with token auth (regauth serv
     const digest = await cli.run(['digest', `${host}/public/multi:v2`, '--platform', 'linux/arm64']);
     expect(digest.stdout.toString().trim()).toBe(arm?.manifestDigest);
     const config = await cli.run(['config', `${host}/public/multi:v2`, '--platform', 'linux/amd64']);
-    expect(JSON.parse(config.stdout.toString())).toEqual(JSON.parse(multi.images['linux/amd64']?.config ?? ''));
+    expect(JSON.parse(config.stdout.toString())).toEqual(
+      JSON.parse(multi.images['linux/amd64']?.config ?? ''),
+    );
     const none = await cli.run(['manifest', `${host}/public/multi:v2`, '--platform', 'windows/amd64']);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no manifest for windows\/amd64 .*linux\/amd64, linux\/arm64\/v8/);
@@ -142,7 +169,9 @@ describe('regauth client against the real registry with token auth (regauth serv
       const anonymous = await home.run(['manifest', ref]);
       expect(anonymous.code).toBe(1);
       expect(anonymous.stderr).toMatch(/401/);
-      const bob = await home.run(['manifest', ref], { env: { REGAUTH_USERNAME: 'bob', REGAUTH_PASSWORD: USERS.bob } });
+      const bob = await home.run(['manifest', ref], {
+        env: { REGAUTH_USERNAME: 'bob', REGAUTH_PASSWORD: USERS.bob },
+      });
       expect(bob.code).toBe(1);
     } finally {
       await home.dispose();
@@ -150,11 +179,15 @@ describe('regauth client against the real registry with token auth (regauth serv
   });
 
   it('shows the exchange with --trace the way the seed does, with every secret redacted', async () => {
-    const res = await cli.run(['manifest', `${host}/alice/app:v1`, '--trace', '--no-token-cache'], { env: alice });
+    const res = await cli.run(['manifest', `${host}/alice/app:v1`, '--trace', '--no-token-cache'], {
+      env: alice,
+    });
     expect(res.code).toBe(0);
     expect(res.stderr).toMatch(/^GET \/v2\/alice\/app\/manifests\/v1 HTTP\/1\.1$/m);
     expect(res.stderr).toMatch(/^HTTP\/1\.1 401 Unauthorized$/m);
-    expect(res.stderr).toMatch(/^Www-Authenticate: Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="test-registry"/m);
+    expect(res.stderr).toMatch(
+      /^Www-Authenticate: Bearer realm="http:\/\/127\.0\.0\.1:\d+\/token",service="test-registry"/m,
+    );
     expect(res.stderr).toMatch(/"code": "UNAUTHORIZED"/);
     expect(res.stderr).toMatch(/^Authorization: Basic <redacted>$/m);
     expect(res.stderr).toMatch(/^Authorization: Bearer <redacted>$/m);
@@ -171,7 +204,9 @@ describe('regauth client against the real registry with token auth (regauth serv
     expect(decoded.header.alg).toBe('ES256');
     expect(decoded.claims.aud).toBe('test-registry');
     expect(decoded.claims.access).toEqual([{ type: 'repository', name: 'public/multi', actions: ['pull'] }]);
-    const extra = await cli.run(['token', host, '--scope', 'repository:alice/app:pull,push', '--decode'], { env: alice });
+    const extra = await cli.run(['token', host, '--scope', 'repository:alice/app:pull,push', '--decode'], {
+      env: alice,
+    });
     expect(JSON.parse(extra.stdout.toString()).claims.access).toEqual([
       { type: 'repository', name: 'alice/app', actions: ['pull', 'push'] },
     ]);
@@ -180,8 +215,12 @@ describe('regauth client against the real registry with token auth (regauth serv
   it('lists tags and, for the account allowed to, the catalog', async () => {
     const tags = await cli.run(['tags', `${host}/alice/app`], { env: alice });
     expect(tags.stdout.toString()).toBe('v1\n');
-    const admin = await cli.run(['catalog', host], { env: { REGAUTH_USERNAME: 'admin', REGAUTH_PASSWORD: USERS.admin } });
-    expect(admin.stdout.toString().split('\n')).toEqual(expect.arrayContaining(['alice/app', 'public/multi']));
+    const admin = await cli.run(['catalog', host], {
+      env: { REGAUTH_USERNAME: 'admin', REGAUTH_PASSWORD: USERS.admin },
+    });
+    expect(admin.stdout.toString().split('\n')).toEqual(
+      expect.arrayContaining(['alice/app', 'public/multi']),
+    );
     const denied = await cli.run(['catalog', host], { env: alice });
     expect(denied.code).toBe(1);
   });
@@ -194,7 +233,9 @@ describe('regauth client against the real registry with token auth (regauth serv
       expect(wrong.stderr).toMatch(/refused the credentials for alice/);
       await expect(readFile(join(home.dockerConfig, 'config.json'))).rejects.toThrow();
 
-      const login = await home.run(['login', host, '-u', 'alice', '--password-stdin'], { stdin: `${USERS.alice}\n` });
+      const login = await home.run(['login', host, '-u', 'alice', '--password-stdin'], {
+        stdin: `${USERS.alice}\n`,
+      });
       expect(login.stderr).toMatch(/Login Succeeded/);
       expect(login.code).toBe(0);
       const configFile = join(home.dockerConfig, 'config.json');
@@ -202,7 +243,14 @@ describe('regauth client against the real registry with token auth (regauth serv
       expect(config.auths[host].identitytoken).toMatch(/^rt1\./);
       expect(JSON.stringify(config)).not.toContain(USERS.alice);
 
-      const viaSkopeo = await skopeo.run(['inspect', '--raw', '--tls-verify=false', '--authfile', configFile, `docker://${host}/alice/app:v1`]);
+      const viaSkopeo = await skopeo.run([
+        'inspect',
+        '--raw',
+        '--tls-verify=false',
+        '--authfile',
+        configFile,
+        `docker://${host}/alice/app:v1`,
+      ]);
       expect(viaSkopeo.stderr).toBe('');
       expect(viaSkopeo.stdout).toBe(single.manifest);
 
@@ -223,9 +271,12 @@ describe('regauth client against the real registry with token auth (regauth serv
       const home = await createCliHome();
       try {
         const helper = await writeHelper(home.dir, 'regauthtest', 'alice', USERS.alice);
-        const config = key === 'credHelpers' ? { credHelpers: { [host]: 'regauthtest' } } : { credsStore: 'regauthtest' };
+        const config =
+          key === 'credHelpers' ? { credHelpers: { [host]: 'regauthtest' } } : { credsStore: 'regauthtest' };
         await writeFile(join(home.dockerConfig, 'config.json'), JSON.stringify(config));
-        const res = await home.run(['manifest', `${host}/alice/app:v1`], { env: { PATH: `${helper.path}:${home.env.PATH}` } });
+        const res = await home.run(['manifest', `${host}/alice/app:v1`], {
+          env: { PATH: `${helper.path}:${home.env.PATH}` },
+        });
         expect(res.stderr).toBe('');
         expect(res.stdout.toString()).toBe(single.manifest);
         expect((await readFile(helper.log, 'utf8')).trim()).toBe(`get ${host}`);
@@ -251,7 +302,13 @@ describe('regauth client against the real registry with htpasswd Basic auth', ()
     skopeo = await createSkopeo();
     cli = await createCliHome();
     image = await buildOciLayout(join(work, 'layout'), { tag: 'v1' });
-    await skopeoPush(skopeo, join(work, 'layout'), 'v1', `${registry.host}/team/app:v1`, `alice:${USERS.alice}`);
+    await skopeoPush(
+      skopeo,
+      join(work, 'layout'),
+      'v1',
+      `${registry.host}/team/app:v1`,
+      `alice:${USERS.alice}`,
+    );
   });
 
   afterAll(async () => {
@@ -263,14 +320,18 @@ describe('regauth client against the real registry with htpasswd Basic auth', ()
 
   it('answers the Basic challenge and prints what skopeo prints', async () => {
     const ref = `${registry.host}/team/app:v1`;
-    const res = await cli.run(['manifest', ref, '--trace'], { env: { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice } });
+    const res = await cli.run(['manifest', ref, '--trace'], {
+      env: { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice },
+    });
     expect(res.code).toBe(0);
     expect(res.stdout.toString()).toBe(await skopeoRaw(skopeo, ref, `alice:${USERS.alice}`));
     expect(res.stdout.toString()).toBe(image.manifest);
     expect(res.stderr).toMatch(/^Www-Authenticate: Basic realm="basic-realm"$/m);
     expect(res.stderr).toMatch(/^Authorization: Basic <redacted>$/m);
     expect(res.stderr).not.toContain(USERS.alice);
-    const digest = await cli.run(['digest', ref], { env: { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice } });
+    const digest = await cli.run(['digest', ref], {
+      env: { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice },
+    });
     expect(digest.stdout.toString()).toBe(`${image.manifestDigest}\n`);
   });
 
@@ -281,12 +342,21 @@ describe('regauth client against the real registry with htpasswd Basic auth', ()
   });
 
   it('logs in with Basic and writes an auth entry skopeo accepts', async () => {
-    const login = await cli.run(['login', registry.host, '-u', 'alice', '--password-stdin'], { stdin: USERS.alice });
+    const login = await cli.run(['login', registry.host, '-u', 'alice', '--password-stdin'], {
+      stdin: USERS.alice,
+    });
     expect(login.code).toBe(0);
     const configFile = join(cli.dockerConfig, 'config.json');
     const config = JSON.parse(await readFile(configFile, 'utf8'));
     expect(Buffer.from(config.auths[registry.host].auth, 'base64').toString()).toBe(`alice:${USERS.alice}`);
-    const viaSkopeo = await skopeo.run(['inspect', '--raw', '--tls-verify=false', '--authfile', configFile, `docker://${registry.host}/team/app:v1`]);
+    const viaSkopeo = await skopeo.run([
+      'inspect',
+      '--raw',
+      '--tls-verify=false',
+      '--authfile',
+      configFile,
+      `docker://${registry.host}/team/app:v1`,
+    ]);
     expect(viaSkopeo.stdout).toBe(image.manifest);
   });
 });

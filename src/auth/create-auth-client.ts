@@ -1,7 +1,7 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
-import type { HttpRequest, HttpResponse, Send } from '../transport/http-types.js';
+import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
 import type { CredentialSource, FoundCredential } from './credentials/credential.js';
 import { credentialIdentity, fetchToken } from './fetch-token.js';
@@ -194,14 +194,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     const offered = pickChallenge(parseChallenges(first.headerValues('www-authenticate'))) ?? known;
     if (!offered || (offered.scheme !== 'bearer' && offered.scheme !== 'basic')) return first;
     const learned = learn(origin, offered);
+    // The error body is small; reading it now keeps --trace in the seed's order (401, then token).
+    const body = await first.bytes(MAX_CHALLENGE_BODY_BYTES).catch(() => Buffer.alloc(0));
     const extraScopes = (offered.params.scope ?? '').split(' ').filter((s) => s !== '');
     options.trace?.({ kind: 'note', text: `${req.url.host} asks for ${offered.scheme} authorization` });
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
     const value = await authorization(req, learned, extraScopes, known !== undefined);
-    if (value === undefined) return first;
-    // Read, not dropped: the error body is small, and --trace shows it as the seed does.
-    await first.text(MAX_CHALLENGE_BODY_BYTES).catch(() => undefined);
+    if (value === undefined) return bufferedResponse(first, body);
     return transport(withAuth(req, value));
   };
 

@@ -19,6 +19,29 @@ interface FileShape {
   tokens: Record<string, StoredToken>;
 }
 
+function isStoredToken(t: unknown): t is StoredToken {
+  const v = t as Partial<StoredToken> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.registry === 'string' &&
+    typeof v.token === 'string' &&
+    typeof v.expiresAt === 'number'
+  );
+}
+
+function isChallenge(c: unknown): c is Challenge {
+  const v = c as Partial<Challenge> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.scheme === 'string' &&
+    typeof v.params === 'object' &&
+    v.params !== null &&
+    Object.values(v.params).every((p) => typeof p === 'string')
+  );
+}
+
 /** `$XDG_CACHE_HOME/regauth/tokens.json`, else `~/.cache/regauth/tokens.json`. */
 export function defaultTokenStorePath(
   env: Readonly<Record<string, string | undefined>> = process.env,
@@ -53,7 +76,15 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
         typeof parsed.tokens === 'object' &&
         typeof parsed.challenges === 'object'
       ) {
-        data = { version: 1, challenges: parsed.challenges ?? {}, tokens: parsed.tokens ?? {} };
+        // Entries are checked one by one: a damaged one (null, a wrong type) would otherwise throw
+        // later, in #save or in the auth layer, and fail every request instead of one cache hit.
+        data = {
+          version: 1,
+          challenges: Object.fromEntries(
+            Object.entries(parsed.challenges ?? {}).filter(([, c]) => isChallenge(c)),
+          ),
+          tokens: Object.fromEntries(Object.entries(parsed.tokens ?? {}).filter(([, t]) => isStoredToken(t))),
+        };
       }
     } catch {
       // Missing or damaged: start empty.

@@ -4,6 +4,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import type { HttpResponse } from '../transport/http-types.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
+import { parseRateLimit, type RateLimit } from './rate-limit.js';
 import { registryError } from './registry-error.js';
 import { registryBaseUrl } from './registry-url.js';
 
@@ -23,12 +24,15 @@ export interface Manifest {
   readonly mediaType: string;
   /** The digest of `bytes`, computed here (the registry's header is only a hint). */
   readonly digest: string;
+  /** Docker Hub's pull quota after this request, when the registry states one. */
+  readonly rateLimit?: RateLimit;
 }
 
 export interface ManifestHead {
   readonly digest?: string;
   readonly mediaType: string;
   readonly size?: number;
+  readonly rateLimit?: RateLimit;
 }
 
 export interface RegistryClientOptions {
@@ -111,9 +115,11 @@ export class RegistryClient {
         // Left as served.
       }
     }
+    const rateLimit = parseRateLimit(res);
+    const extra = rateLimit === undefined ? {} : { rateLimit };
     if (reference.includes(':')) {
       verifyDigest(bytes, reference, `manifest ${where}`);
-      return { bytes, mediaType, digest: reference };
+      return { bytes, mediaType, digest: reference, ...extra };
     }
     const headerDigest = res.header('docker-content-digest');
     let algorithm: 'sha256' | 'sha512' = 'sha256';
@@ -124,7 +130,7 @@ export class RegistryClient {
         // A malformed hint is ignored; the content decides.
       }
     }
-    return { bytes, mediaType, digest: computeDigest(bytes, algorithm) };
+    return { bytes, mediaType, digest: computeDigest(bytes, algorithm), ...extra };
   }
 
   /** HEAD a manifest: its digest as the registry states it (no body to hash), media type and size. */
@@ -146,7 +152,9 @@ export class RegistryClient {
     }
     const digest = res.header('docker-content-digest');
     const size = Number(res.header('content-length'));
+    const rateLimit = parseRateLimit(res);
     return {
+      ...(rateLimit === undefined ? {} : { rateLimit }),
       mediaType: (res.header('content-type') ?? '').split(';')[0]?.trim() ?? '',
       ...(digest ? { digest } : {}),
       ...(Number.isFinite(size) ? { size } : {}),

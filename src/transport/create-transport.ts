@@ -92,6 +92,10 @@ function makeDispatcher(options: TransportOptions): Dispatcher {
     const noProxy = proxy('NO_PROXY');
     return new EnvHttpProxyAgent({
       ...agentOptions,
+      // Plain-HTTP targets go to the proxy in absolute form, as curl sends them; proxies commonly
+      // allow CONNECT only to port 443. HTTPS targets are tunnelled with CONNECT.
+      proxyTunnel: false,
+      ...(connect.ca === undefined ? {} : { requestTls: { ca: connect.ca } }),
       ...(httpProxy ? { httpProxy } : {}),
       ...(httpsProxy ? { httpsProxy } : {}),
       ...(noProxy === undefined ? {} : { noProxy }),

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 /** A request body the transport can send again on a retry or redirect; a stream cannot be. */
 export type ReplayableBody = string | Uint8Array;
@@ -35,3 +35,14 @@ export interface HttpResponse {
 
 /** The one narrow interface every layer above the transport speaks. */
 export type Send = (request: HttpRequest) => Promise<HttpResponse>;
+
+/** A response whose body was already read into `bytes`: it can be handed on and read again. */
+export function bufferedResponse(res: HttpResponse, bytes: Buffer): HttpResponse {
+  return {
+    ...res,
+    body: Readable.from([bytes]),
+    bytes: async () => bytes,
+    text: async () => bytes.toString('utf8'),
+    dump: async () => {},
+  };
+}

@@ -115,7 +115,11 @@ export async function buildOciIndexLayout(
   const images: Record<string, { manifest: string; manifestDigest: string; config: string }> = {};
   const entries = [];
   for (const platform of options.platforms) {
-    const built = await buildOciLayout(dir, { tag: platform, platform, layers: [{ 'platform.txt': `${platform}\n` }] });
+    const built = await buildOciLayout(dir, {
+      tag: platform,
+      platform,
+      layers: [{ 'platform.txt': `${platform}\n` }],
+    });
     const manifest = JSON.parse(built.manifest) as { config: { digest: string } };
     const { readFile } = await import('node:fs/promises');
     const config = await readFile(join(dir, 'blobs', 'sha256', manifest.config.digest.slice(7)), 'utf8');
@@ -128,7 +132,11 @@ export async function buildOciIndexLayout(
       platform: { os, architecture, ...(variant ? { variant } : {}) },
     });
   }
-  const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries });
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: entries,
+  });
   const indexBytes = Buffer.from(index);
   const indexDigest = `sha256:${sha256(indexBytes)}`;
   await writeFile(join(dir, 'blobs', 'sha256', indexDigest.slice(7)), indexBytes);

@@ -17,7 +17,10 @@ export interface CliHome {
   /** $DOCKER_CONFIG: the folder of the config.json regauth login writes. */
   readonly dockerConfig: string;
   readonly env: Record<string, string>;
-  run(args: readonly string[], options?: { env?: Record<string, string>; stdin?: string }): Promise<CliResult>;
+  run(
+    args: readonly string[],
+    options?: { env?: Record<string, string>; stdin?: string },
+  ): Promise<CliResult>;
   dispose(): Promise<void>;
 }
 
@@ -42,7 +45,10 @@ export async function createCliHome(): Promise<CliHome> {
     env,
     run: (args, options = {}) =>
       new Promise((resolve, reject) => {
-        const child = spawn(REGAUTH_BIN, args, { env: { ...env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawn(REGAUTH_BIN, args, {
+          env: { ...env, ...options.env },
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
         const out: Buffer[] = [];
         let err = '';
         child.stdout.on('data', (d: Buffer) => out.push(d));

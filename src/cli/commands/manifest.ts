@@ -2,6 +2,7 @@ import { getPlatformManifest } from '../../image/get-image-config.js';
 import { parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
+import { warnRateLimit } from '../warn-rate-limit.js';
 
 export async function manifestCommand(
   ref: string,
@@ -16,6 +17,7 @@ export async function manifestCommand(
     platform === undefined
       ? await client.getManifest(reference.repository, target)
       : await getPlatformManifest(client, reference.repository, target, platform);
+  warnRateLimit(reference.registry, manifest.rateLimit);
   // The bytes exactly as served: their digest is the image's identity.
   process.stdout.write(manifest.bytes);
 }

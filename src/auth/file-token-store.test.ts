@@ -1,0 +1,129 @@
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultTokenStorePath, FileTokenStore } from './file-token-store.js';
+import type { Challenge } from './parse-challenge.js';
+
+const T0 = 1_700_000_000_000;
+let dir: string;
+let file: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regauth-tokens-'));
+  file = join(dir, 'cache', 'regauth', 'tokens.json');
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function readStored(): Promise<{
+  version: number;
+  tokens: Record<string, unknown>;
+  challenges: unknown;
+}> {
+  return JSON.parse(await readFile(file, 'utf8'));
+}
+
+const challenge: Challenge = {
+  scheme: 'bearer',
+  params: { realm: 'https://auth.example/token', service: 'registry.example' },
+};
+
+describe('FileTokenStore', () => {
+  it('creates the file with mode 0600 in a directory with mode 0700', async () => {
+    new FileTokenStore(file, () => T0).saveToken('k', 'registry.example', {
+      token: 't',
+      expiresAt: T0 + 60_000,
+    });
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'cache', 'regauth'))).mode & 0o777).toBe(0o700);
+    expect((await stat(join(dir, 'cache'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('gives another instance the tokens and challenges one instance saved', () => {
+    const a = new FileTokenStore(file, () => T0);
+    a.saveToken('key-1', 'registry.example', { token: 'tok-1', expiresAt: T0 + 300_000 });
+    a.saveChallenge('https://registry.example', challenge);
+    const b = new FileTokenStore(file, () => T0 + 1000);
+    expect(b.loadToken('key-1')).toEqual({ token: 'tok-1', expiresAt: T0 + 300_000 });
+    expect(b.loadChallenge('https://registry.example')).toEqual(challenge);
+    expect(b.loadToken('key-2')).toBeUndefined();
+    expect(b.loadChallenge('https://other.example')).toBeUndefined();
+  });
+
+  it('never writes a refresh token to the file', async () => {
+    new FileTokenStore(file, () => T0).saveToken('k', 'registry.example', {
+      token: 'tok',
+      expiresAt: T0 + 300_000,
+      refreshToken: 'refresh-secret-61d0',
+    });
+    expect(await readFile(file, 'utf8')).not.toContain('refresh-secret-61d0');
+  });
+
+  it('does not return an expired token, and drops expired tokens from the file on the next save', async () => {
+    const a = new FileTokenStore(file, () => T0);
+    a.saveToken('short', 'registry.example', { token: 'short-lived', expiresAt: T0 + 1000 });
+    a.saveToken('long', 'registry.example', { token: 'long-lived', expiresAt: T0 + 300_000 });
+    const later = new FileTokenStore(file, () => T0 + 5000);
+    expect(later.loadToken('short')).toBeUndefined();
+    expect(later.loadToken('long')?.token).toBe('long-lived');
+    expect(Object.keys((await readStored()).tokens).sort()).toEqual(['long', 'short']);
+    later.saveToken('new', 'other.example', { token: 'new', expiresAt: T0 + 300_000 });
+    expect(Object.keys((await readStored()).tokens).sort()).toEqual(['long', 'new']);
+  });
+
+  it("forgets only the given registry's tokens and says how many", async () => {
+    const a = new FileTokenStore(file, () => T0);
+    a.saveToken('a1', 'registry.example', { token: 'a1', expiresAt: T0 + 300_000 });
+    a.saveToken('a2', 'registry.example', { token: 'a2', expiresAt: T0 + 300_000 });
+    a.saveToken('b1', 'other.example', { token: 'b1', expiresAt: T0 + 300_000 });
+    expect(a.forgetRegistry('registry.example')).toBe(2);
+    expect(a.forgetRegistry('registry.example')).toBe(0);
+    const b = new FileTokenStore(file, () => T0);
+    expect(b.loadToken('a1')).toBeUndefined();
+    expect(b.loadToken('a2')).toBeUndefined();
+    expect(b.loadToken('b1')?.token).toBe('b1');
+    expect(Object.keys((await readStored()).tokens)).toEqual(['b1']);
+  });
+
+  it.each([
+    ['not JSON', '{"version":1,"tokens":'],
+    [
+      'another version',
+      '{"version":2,"tokens":{"k":{"registry":"r","token":"old","expiresAt":9e15}},"challenges":{}}',
+    ],
+    ['JSON null', 'null'],
+    ['damaged entries', '{"version":1,"tokens":{"k":null,"j":"x","i":{"token":5}},"challenges":{"o":null}}'],
+  ])('ignores a file holding %s, then rewrites it', async (_what, content) => {
+    await mkdir(join(dir, 'cache', 'regauth'), { recursive: true });
+    await writeFile(file, content);
+    const store = new FileTokenStore(file, () => T0);
+    expect(store.loadToken('k')).toBeUndefined();
+    expect(store.loadToken('i')).toBeUndefined();
+    expect(store.loadChallenge('o')).toBeUndefined();
+    store.saveToken('fresh', 'registry.example', { token: 'fresh-token', expiresAt: T0 + 300_000 });
+    const stored = await readStored();
+    expect(stored.version).toBe(1);
+    expect(stored.tokens).toEqual({
+      fresh: { registry: 'registry.example', token: 'fresh-token', expiresAt: T0 + 300_000 },
+    });
+    expect(new FileTokenStore(file, () => T0).loadToken('fresh')?.token).toBe('fresh-token');
+  });
+
+  it('keeps working in memory when the file cannot be written', () => {
+    // A directory where the file should be: the write fails, the cache does not throw.
+    const store = new FileTokenStore(dir, () => T0);
+    store.saveToken('k', 'registry.example', { token: 't', expiresAt: T0 + 300_000 });
+    expect(store.loadToken('k')?.token).toBe('t');
+  });
+});
+
+describe('defaultTokenStorePath', () => {
+  it('uses XDG_CACHE_HOME when set, else ~/.cache', () => {
+    expect(defaultTokenStorePath({ XDG_CACHE_HOME: '/x/cache', HOME: '/home/a' })).toBe(
+      '/x/cache/regauth/tokens.json',
+    );
+    expect(defaultTokenStorePath({ HOME: '/home/a' })).toBe('/home/a/.cache/regauth/tokens.json');
+  });
+});

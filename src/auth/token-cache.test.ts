@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache, type TokenStore } from './token-cache.js';
+import type { TokenInfo } from './token-response.js';
+
+const T0 = 1_700_000_000_000;
+
+/** A fetch that answers after a timer, so concurrent callers really overlap, and counts its calls. */
+function slowFetch(lifetimeMs = 300_000, now: () => number = () => T0) {
+  let calls = 0;
+  const fetch = () =>
+    new Promise<TokenInfo>((resolve) => {
+      calls++;
+      const n = calls;
+      setTimeout(() => resolve({ token: `tok-${n}`, expiresAt: now() + lifetimeMs }), 20);
+    });
+  return {
+    fetch,
+    get calls() {
+      return calls;
+    },
+  };
+}
+
+function memoryStore(initial: Record<string, TokenInfo> = {}) {
+  const tokens = new Map(Object.entries(initial));
+  const loads: string[] = [];
+  const saves: { key: string; registry: string; token: TokenInfo }[] = [];
+  const store: TokenStore = {
+    loadToken(key) {
+      loads.push(key);
+      return tokens.get(key);
+    },
+    saveToken(key, registry, token) {
+      saves.push({ key, registry, token });
+      tokens.set(key, token);
+    },
+  };
+  return { store, loads, saves };
+}
+
+const KEY = TokenCache.key({
+  realm: 'https://auth/token',
+  service: 'reg',
+  identity: 'user:a',
+  scopes: ['x'],
+});
+
+describe('TokenCache.get', () => {
+  it('shares one fetch between 50 concurrent callers of the same key', async () => {
+    const cache = new TokenCache({ now: () => T0 });
+    const f = slowFetch();
+    const results = await Promise.all(Array.from({ length: 50 }, () => cache.get(KEY, 'reg', f.fetch)));
+    expect(f.calls).toBe(1);
+    expect(new Set(results.map((r) => r.token))).toEqual(new Set(['tok-1']));
+  });
+
+  it('fetches separately for different keys', async () => {
+    const cache = new TokenCache({ now: () => T0 });
+    const f = slowFetch();
+    const other = TokenCache.key({
+      realm: 'https://auth/token',
+      service: 'reg',
+      identity: 'user:a',
+      scopes: ['y'],
+    });
+    const [a, b] = await Promise.all([cache.get(KEY, 'reg', f.fetch), cache.get(other, 'reg', f.fetch)]);
+    expect(f.calls).toBe(2);
+    expect(a.token).not.toBe(b.token);
+  });
+
+  it('reuses a token with more than the margin of life left', async () => {
+    let now = T0;
+    const cache = new TokenCache({ now: () => now });
+    const f = slowFetch(60_000, () => now);
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-1');
+    now = T0 + 60_000 - DEFAULT_TOKEN_CACHE_MARGIN_S * 1000 - 1;
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-1');
+    expect(f.calls).toBe(1);
+  });
+
+  it(`fetches again once a token is within DEFAULT_TOKEN_CACHE_MARGIN_S (${DEFAULT_TOKEN_CACHE_MARGIN_S} s) of expiry`, async () => {
+    let now = T0;
+    const cache = new TokenCache({ now: () => now });
+    const f = slowFetch(60_000, () => now);
+    await cache.get(KEY, 'reg', f.fetch);
+    now = T0 + 60_000 - DEFAULT_TOKEN_CACHE_MARGIN_S * 1000;
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-2');
+    expect(f.calls).toBe(2);
+  });
+
+  it('honours a margin given in the options', async () => {
+    let now = T0;
+    const cache = new TokenCache({ now: () => now, marginSeconds: 30 });
+    const f = slowFetch(60_000, () => now);
+    await cache.get(KEY, 'reg', f.fetch);
+    now = T0 + 29_000;
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-1');
+    now = T0 + 30_000;
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-2');
+  });
+
+  it('fetches again when forced, even with a fresh token', async () => {
+    const cache = new TokenCache({ now: () => T0 });
+    const f = slowFetch();
+    await cache.get(KEY, 'reg', f.fetch);
+    expect((await cache.get(KEY, 'reg', f.fetch, true)).token).toBe('tok-2');
+    // The forced token replaces the old one.
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-2');
+    expect(f.calls).toBe(2);
+  });
+
+  it('does not cache a failed fetch: every waiter sees the error, and the next get fetches again', async () => {
+    const cache = new TokenCache({ now: () => T0 });
+    let calls = 0;
+    const fetch = () =>
+      new Promise<TokenInfo>((resolve, reject) => {
+        calls++;
+        const n = calls;
+        setTimeout(
+          () =>
+            n === 1 ? reject(new Error('realm down')) : resolve({ token: 'ok', expiresAt: T0 + 300_000 }),
+          10,
+        );
+      });
+    const first = await Promise.allSettled([cache.get(KEY, 'reg', fetch), cache.get(KEY, 'reg', fetch)]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    expect(calls).toBe(1);
+    expect((await cache.get(KEY, 'reg', fetch)).token).toBe('ok');
+    expect(calls).toBe(2);
+  });
+
+  it('takes a fresh token from the store without fetching, and keeps it in memory', async () => {
+    const { store, loads } = memoryStore({ [KEY]: { token: 'stored', expiresAt: T0 + 300_000 } });
+    const cache = new TokenCache({ store, now: () => T0 });
+    const f = slowFetch();
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('stored');
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('stored');
+    expect(f.calls).toBe(0);
+    expect(loads).toEqual([KEY]);
+  });
+
+  it('fetches when the stored token is about to expire, and writes the new one to the store', async () => {
+    const { store, loads, saves } = memoryStore({ [KEY]: { token: 'stale', expiresAt: T0 + 5_000 } });
+    const cache = new TokenCache({ store, now: () => T0 });
+    const f = slowFetch();
+    expect((await cache.get(KEY, 'registry.example', f.fetch)).token).toBe('tok-1');
+    expect(loads).toEqual([KEY]);
+    expect(saves).toEqual([
+      { key: KEY, registry: 'registry.example', token: { token: 'tok-1', expiresAt: T0 + 300_000 } },
+    ]);
+  });
+
+  it('does not consult the store when forced', async () => {
+    const { store, loads } = memoryStore({ [KEY]: { token: 'stored', expiresAt: T0 + 300_000 } });
+    const cache = new TokenCache({ store, now: () => T0 });
+    const f = slowFetch();
+    expect((await cache.get(KEY, 'reg', f.fetch, true)).token).toBe('tok-1');
+    expect(loads).toEqual([]);
+  });
+
+  it('forgets an invalidated token', async () => {
+    const cache = new TokenCache({ now: () => T0 });
+    const f = slowFetch();
+    await cache.get(KEY, 'reg', f.fetch);
+    cache.invalidate(KEY);
+    expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-2');
+  });
+});
+
+describe('TokenCache.key', () => {
+  const base = {
+    realm: 'https://auth.example/token',
+    service: 'reg',
+    identity: 'user:alice',
+    scopes: ['a', 'b'],
+  };
+
+  it('differs by identity, so one user never gets another user’s token', () => {
+    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, identity: 'anonymous' }));
+    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, identity: 'user:bob' }));
+  });
+
+  it('differs by realm, service and scopes', () => {
+    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, realm: 'https://other/token' }));
+    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, service: 'other' }));
+    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, scopes: ['a'] }));
+  });
+
+  it('does not depend on the order of the scopes, and leaves the caller’s array as it was', () => {
+    const scopes = ['repository:z/z:pull', 'repository:a/a:pull,push', 'registry:catalog:*'];
+    const reversed = [...scopes].reverse();
+    expect(TokenCache.key({ ...base, scopes })).toBe(TokenCache.key({ ...base, scopes: reversed }));
+    expect(scopes[0]).toBe('repository:z/z:pull');
+  });
+
+  it('cannot be confused by separators inside the parts', () => {
+    expect(TokenCache.key({ ...base, realm: 'r', service: 's,t' })).not.toBe(
+      TokenCache.key({ ...base, realm: 'r,s', service: 't' }),
+    );
+  });
+});
