@@ -4,6 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createRegistryClients,
+  getImageConfig,
+  isRegauthError,
+  parseReference,
+  staticCredentials,
+  type TraceEvent,
+} from '../src/index.js';
+import {
   type BuiltImage,
   type BuiltIndex,
   buildOciIndexLayout,
@@ -117,6 +125,25 @@ describe('regauth client against the real registry with token auth (regauth serv
     const index = await cli.run(['manifest', `${host}/public/multi:v2`]);
     expect(index.stdout.toString()).toBe(await skopeoRaw(skopeo, `${host}/public/multi:v2`));
     expect(index.stdout.toString()).toBe(multi.index);
+  });
+
+  it('works as a library: one token fetch shared by parallel requests, typed errors', async () => {
+    const events: TraceEvent[] = [];
+    const clients = createRegistryClients({
+      credentials: staticCredentials({ username: 'alice', password: USERS.alice }),
+      trace: (e) => events.push(e),
+    });
+    const ref = parseReference(`${host}/alice/app:v1`);
+    const registry = clients.forRegistry(ref.registry);
+    const manifests = await Promise.all(Array.from({ length: 8 }, () => registry.getManifest(ref.repository, 'v1')));
+    expect(new Set(manifests.map((m) => m.digest))).toEqual(new Set([single.manifestDigest]));
+    const tokenRequests = events.filter((e) => e.kind === 'request' && new URL(e.url).pathname === '/token');
+    expect(tokenRequests).toHaveLength(1);
+    const config = JSON.parse((await getImageConfig(registry, ref.repository, 'v1')).toString());
+    expect(config.architecture).toBe('amd64');
+    const missing = await registry.getManifest(ref.repository, 'missing').catch((e: unknown) => e);
+    expect(isRegauthError(missing, 'ERR_MANIFEST_UNKNOWN')).toBe(true);
+    expect((missing as { status: number }).status).toBe(404);
   });
 
   it('picks a platform from an index for manifest, digest and config', async () => {

@@ -58,14 +58,13 @@ const MANIFEST = Buffer.from(
 
 describe('RegistryClient.getManifest', () => {
   it('returns the bytes exactly as served, with the digest computed from them', async () => {
-    const { client, server, seen } = await registryWith((req, res) => {
+    const { client, server, seen } = await registryWith((_req, res) => {
       res.writeHead(200, {
         'content-type': OCI_MANIFEST,
         // A wrong hint: the digest must come from the bytes.
         'docker-content-digest': sha256('something else'),
       });
       res.end(MANIFEST);
-      void req;
     });
     const manifest = await client.getManifest('a/b', 'latest');
     expect(manifest.bytes.equals(MANIFEST)).toBe(true);
