@@ -135,7 +135,9 @@ describe('regauth client against the real registry with token auth (regauth serv
     });
     const ref = parseReference(`${host}/alice/app:v1`);
     const registry = clients.forRegistry(ref.registry);
-    const manifests = await Promise.all(Array.from({ length: 8 }, () => registry.getManifest(ref.repository, 'v1')));
+    const manifests = await Promise.all(
+      Array.from({ length: 8 }, () => registry.getManifest(ref.repository, 'v1')),
+    );
     expect(new Set(manifests.map((m) => m.digest))).toEqual(new Set([single.manifestDigest]));
     const tokenRequests = events.filter((e) => e.kind === 'request' && new URL(e.url).pathname === '/token');
     expect(tokenRequests).toHaveLength(1);
