@@ -54,6 +54,11 @@ function escapePath(repository: string): string {
   return repository.split('/').map(encodeURIComponent).join('/');
 }
 
+/** Tags and digests go into the path as they are (`sha256:…` keeps its colon, as registries expect). */
+function escapeReference(reference: string): string {
+  return /^[\w.:+=-]+$/.test(reference) ? reference : encodeURIComponent(reference);
+}
+
 /** The registry HTTP API for one registry (distribution spec): manifests, blobs, tags, catalog. */
 export class RegistryClient {
   readonly registry: string;
@@ -87,7 +92,7 @@ export class RegistryClient {
     const where = `${this.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.#request(
       'GET',
-      this.#url(`/v2/${escapePath(repository)}/manifests/${encodeURIComponent(reference)}`),
+      this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
       [pull(repository)],
       { accept: MANIFEST_ACCEPT },
     );
@@ -138,7 +143,7 @@ export class RegistryClient {
     const where = `${this.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.#request(
       'HEAD',
-      this.#url(`/v2/${escapePath(repository)}/manifests/${encodeURIComponent(reference)}`),
+      this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
       [pull(repository)],
       { accept: MANIFEST_ACCEPT },
     );
