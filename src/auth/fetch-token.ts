@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { Send } from '../transport/http-types.js';
-import type { FoundCredential } from './credentials/credential.js';
+import { type FoundCredential, IDENTITY_TOKEN_USERNAME } from './credentials/credential.js';
 import { parseTokenResponse, type TokenInfo } from './token-response.js';
 
 /** Token and error answers are small JSON documents; a bigger one is not a token server (PROTOCOL.md §7). */
@@ -55,7 +55,7 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
   const clientId = options.clientId ?? DEFAULT_CLIENT_ID;
   const credential = found?.credential;
   const who = credential?.username && credential.username !== '<token>' ? ` for ${credential.username}` : '';
-  let res: Awaited<ReturnType<Send>>;
+  let res: Awaited<ReturnType<Send>> | undefined;
   if (credential?.identityToken) {
     const form = new URLSearchParams({
       grant_type: 'refresh_token',
@@ -71,14 +71,23 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: form.toString(),
     });
-  } else {
+    // A realm without OAuth2 answers the POST 404 or 405 (containerd also sees 400): ask again
+    // with GET, the identity token as the Basic password, as registries such as ACR accept.
+    if (res.status === 404 || res.status === 405 || res.status === 400) {
+      await res.dump();
+      res = undefined;
+    }
+  }
+  if (res === undefined) {
     const url = new URL(realm.href);
     if (options.service) url.searchParams.set('service', options.service);
     for (const scope of options.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
-    if (credential?.username !== undefined && credential.password !== undefined) {
-      url.searchParams.set('account', credential.username);
-      headers.authorization = `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+    const username = credential?.username ?? (credential?.identityToken ? IDENTITY_TOKEN_USERNAME : undefined);
+    const password = credential?.identityToken ?? credential?.password;
+    if (username !== undefined && password !== undefined) {
+      if (username !== IDENTITY_TOKEN_USERNAME) url.searchParams.set('account', username);
+      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
     }
     if (options.offline) {
       url.searchParams.set('offline_token', 'true');

@@ -157,7 +157,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || isRegauthError(err, 'ERR_USAGE')) {
       process.stderr.write(`regauth: ${err.message}\n`);
       return 2;
     }

@@ -75,7 +75,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
   );
   const port = await freePort();
   const extra = setup.extra ?? {};
-  const config = {
+  const config: Record<string, unknown> & { tls?: unknown } = {
     listen: `127.0.0.1:${port}`,
     token: { issuer, service, expiration: 300, key: keyFile, certificate: certFile },
     ...extra,
@@ -85,7 +85,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
   const configFile = join(dir, 'serve.yml');
   await writeFile(configFile, stringify(config));
   const spawned = spawnLogged(REGAUTH_BIN, ['serve', '--config', configFile]);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${config.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   await waitFor('regauth serve', spawned, async () => spawned.output().includes('"msg":"listening"'));
   return {
     url,
