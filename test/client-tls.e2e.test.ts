@@ -62,19 +62,26 @@ describe('regauth serve over HTTPS, and --ca-file on the client', () => {
   });
 
   it('reaches an HTTPS realm signed by a private CA with --ca-file', async () => {
-    const res = await cli.run(['manifest', `${stack.registry.host}/alice/app:v1`, '--ca-file', caFile], { env });
+    const res = await cli.run(['manifest', `${stack.registry.host}/alice/app:v1`, '--ca-file', caFile], {
+      env,
+    });
     expect(res.stderr).toBe('');
     expect(res.stdout.toString()).toBe(image.manifest);
   });
 
   it('refuses the private CA without --ca-file and says what to do', async () => {
-    const res = await cli.run(['manifest', `${stack.registry.host}/alice/app:v1`, '--no-token-cache'], { env });
+    const res = await cli.run(['manifest', `${stack.registry.host}/alice/app:v1`, '--no-token-cache'], {
+      env,
+    });
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/^regauth: error: GET https:\/\/127\.0\.0\.1:\d+: .*--ca-file/m);
   });
 
   it('says which file it could not read for a wrong --ca-file', async () => {
-    const res = await cli.run(['manifest', `${stack.registry.host}/alice/app:v1`, '--ca-file', join(work, 'nope.pem')], { env });
+    const res = await cli.run(
+      ['manifest', `${stack.registry.host}/alice/app:v1`, '--ca-file', join(work, 'nope.pem')],
+      { env },
+    );
     expect(res.code).toBe(2);
     expect(res.stderr).toMatch(/cannot read --ca-file .*nope\.pem/);
   });

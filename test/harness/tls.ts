@@ -13,7 +13,10 @@ function pem(label: string, der: ArrayBuffer): string {
 export async function makeLoopbackTls(): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const now = new Date(Date.now() - 60_000);
   const later = new Date(Date.now() + 86_400_000);
-  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const caKeys = (await webcrypto.subtle.generateKey(ALG, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
     name: 'CN=regauth test CA',
@@ -26,7 +29,10 @@ export async function makeLoopbackTls(): Promise<{ caPem: string; certPem: strin
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
     ],
   });
-  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   const server = await x509.X509CertificateGenerator.create({
     serialNumber: '02',
     subject: 'CN=127.0.0.1',

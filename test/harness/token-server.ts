@@ -25,6 +25,8 @@ export interface TokenServerHandle {
   readonly dir: string;
   readonly certFile: string;
   readonly htpasswdFile: string;
+  /** The `regauth serve` process, for signals. */
+  readonly process: import('node:child_process').ChildProcess;
   output(): string;
   /** The JSON log lines the server wrote so far. */
   logEntries(): Record<string, unknown>[];
@@ -95,6 +97,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
     dir,
     certFile,
     htpasswdFile,
+    process: spawned.child,
     output: spawned.output,
     logEntries: () =>
       spawned
