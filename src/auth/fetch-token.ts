@@ -83,7 +83,8 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     if (options.service) url.searchParams.set('service', options.service);
     for (const scope of options.scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = {};
-    const username = credential?.username ?? (credential?.identityToken ? IDENTITY_TOKEN_USERNAME : undefined);
+    const username =
+      credential?.username ?? (credential?.identityToken ? IDENTITY_TOKEN_USERNAME : undefined);
     const password = credential?.identityToken ?? credential?.password;
     if (username !== undefined && password !== undefined) {
       if (username !== IDENTITY_TOKEN_USERNAME) url.searchParams.set('account', username);
