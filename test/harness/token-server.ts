@@ -3,19 +3,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import bcrypt from 'bcrypt';
 import { stringify } from 'yaml';
 import type { AclRuleConfig } from '../../src/server/acl.js';
+import { htpasswdLine } from '../../src/server/testing/fixtures.js';
 import { freePort, spawnLogged, waitFor } from './processes.js';
 import { type RegistryHandle, startRegistry } from './registry.js';
 
 export const REGAUTH_BIN = resolve(import.meta.dirname, '../../bin/regauth');
 const run = promisify(execFile);
 
-/** An htpasswd line as `htpasswd -B` writes it (`$2y$`), at a low cost to keep tests quick. */
-export function htpasswdLine(user: string, password: string, cost = 4): string {
-  return `${user}:${bcrypt.hashSync(password, cost).replace(/^\$2b\$/, '$2y$')}`;
-}
+export { htpasswdLine };
 
 export interface TokenServerHandle {
   readonly url: string;
