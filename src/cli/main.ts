@@ -142,6 +142,69 @@ function buildProgram(): Command {
       await logoutCommand(registry, opts);
     });
 
+  const transferOptions = (cmd: Command) =>
+    cmd
+      .option('--jobs <n>', 'blobs in flight at once', positiveInteger, 4)
+      .option('--quiet', 'no progress display')
+      .option('--json', 'print a summary (digests, sizes, blobs sent/skipped/mounted) on stdout');
+
+  clientCommand(program, 'blob', 'stream one blob to stdout, verified against its digest')
+    .argument('<repo@digest>', 'e.g. localhost:5000/app@sha256:…')
+    .action(async (ref: string, opts) => {
+      const { blobCommand } = await import('./commands/transfer.js');
+      await blobCommand(ref, opts);
+    });
+
+  transferOptions(
+    clientCommand(program, 'pull', 'pull an image into an OCI layout (or a docker-archive tar)'),
+  )
+    .argument('<ref>', 'image reference')
+    .argument('[dir]', 'OCI layout folder (created when missing)')
+    .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
+    .option('--all-platforms', 'keep the whole index with every platform')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['oci', 'docker-archive']).default('oci'),
+    )
+    .option('--output <file>', 'the tar file for --format docker-archive')
+    .action(async (ref: string, dir: string | undefined, opts) => {
+      const { pullCommand } = await import('./commands/transfer.js');
+      await pullCommand(ref, dir, opts);
+    });
+
+  transferOptions(clientCommand(program, 'push', 'push an image from an OCI layout'))
+    .argument('<dir[:name]>', 'OCI layout folder, and the image ref.name when it holds several')
+    .argument('<ref>', 'destination image reference')
+    .action(async (dir: string, ref: string, opts) => {
+      const { pushCommand } = await import('./commands/transfer.js');
+      await pushCommand(dir, ref, opts);
+    });
+
+  transferOptions(
+    clientCommand(program, 'copy', 'copy an image between repositories or registries, digests preserved'),
+  )
+    .argument('<src>', 'source image reference')
+    .argument('<dst>', 'destination image reference')
+    .option('--platform <os/arch>', 'copy only this platform out of an index')
+    .action(async (src: string, dst: string, opts) => {
+      const { copyCommand } = await import('./commands/transfer.js');
+      await copyCommand(src, dst, opts);
+    });
+
+  clientCommand(program, 'delete', 'delete a manifest (a tag is resolved to its digest first)')
+    .argument('<ref>', 'image reference')
+    .action(async (ref: string, opts) => {
+      const { deleteCommand } = await import('./commands/delete.js');
+      await deleteCommand(ref, opts);
+    });
+
+  clientCommand(program, 'referrers', 'list the manifests that refer to an image (OCI 1.1)')
+    .argument('<ref>', 'image reference')
+    .option('--artifact-type <type>', 'only referrers of this artifact type')
+    .action(async (ref: string, opts) => {
+      const { referrersCommand } = await import('./commands/referrers.js');
+      await referrersCommand(ref, opts);
+    });
+
   return program;
 }
 

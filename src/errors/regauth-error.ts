@@ -12,6 +12,7 @@ export type RegauthErrorCode =
   | 'ERR_INVALID_KEY'
   | 'ERR_INVALID_HTPASSWD'
   | 'ERR_INVALID_DOCKER_CONFIG'
+  | 'ERR_INVALID_LAYOUT'
   | 'ERR_FILE_EXISTS'
   | 'ERR_USAGE'
   // Credentials and tokens.

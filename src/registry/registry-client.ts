@@ -2,8 +2,8 @@ import type { AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
-import type { HttpResponse } from '../transport/http-types.js';
-import { MANIFEST_ACCEPT } from './media-types.js';
+import type { HttpRequest, HttpResponse } from '../transport/http-types.js';
+import { MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
 import { parseRateLimit, type RateLimit } from './rate-limit.js';
 import { registryError } from './registry-error.js';
 import { registryBaseUrl } from './registry-url.js';
@@ -54,6 +54,19 @@ function escapePath(repository: string): string {
   return repository.split('/').map(encodeURIComponent).join('/');
 }
 
+const push = (repository: string): ResourceScope => ({
+  type: 'repository',
+  name: repository,
+  actions: ['pull', 'push'],
+});
+
+/** The registry's upload session, as its Location header names it. */
+export interface UploadSession {
+  readonly location: URL;
+  /** OCI-Chunk-Min-Length: the smallest PATCH the registry takes, when it says. */
+  readonly minChunkBytes?: number;
+}
+
 /** Tags and digests go into the path as they are (`sha256:…` keeps its colon, as registries expect). */
 function escapeReference(reference: string): string {
   return /^[\w.:+=-]+$/.test(reference) ? reference : encodeURIComponent(reference);
@@ -64,11 +77,27 @@ export class RegistryClient {
   readonly registry: string;
   readonly baseUrl: URL;
   readonly #send: AuthSend;
+  readonly #extraScopes: readonly ResourceScope[];
+  readonly #insecure: boolean;
 
-  constructor(options: RegistryClientOptions) {
+  constructor(options: RegistryClientOptions, extraScopes: readonly ResourceScope[] = []) {
     this.registry = options.registry;
-    this.baseUrl = registryBaseUrl(options.registry, options.insecure);
+    this.#insecure = options.insecure ?? false;
+    this.baseUrl = registryBaseUrl(options.registry, this.#insecure);
     this.#send = options.send;
+    this.#extraScopes = extraScopes;
+  }
+
+  /**
+   * The same client asking for `extra` scopes with every request: a copy within one registry
+   * asks for pull on the source with every destination request, so one token serves the blob
+   * checks, the mounts and the uploads (PROTOCOL.md §3: a mount needs both).
+   */
+  withScopes(extra: readonly ResourceScope[]): RegistryClient {
+    return new RegistryClient({ registry: this.registry, send: this.#send, insecure: this.#insecure }, [
+      ...this.#extraScopes,
+      ...extra,
+    ]);
   }
 
   #url(path: string): URL {
@@ -80,8 +109,16 @@ export class RegistryClient {
     url: URL,
     scopes: readonly ResourceScope[],
     headers: Record<string, string> = {},
+    body?: HttpRequest['body'],
   ): Promise<HttpResponse> {
-    return this.#send({ method, url, headers, registry: this.registry, scopes });
+    return this.#send({
+      method,
+      url,
+      headers,
+      registry: this.registry,
+      scopes: [...scopes, ...this.#extraScopes],
+      ...(body === undefined ? {} : { body }),
+    });
   }
 
   /**
@@ -178,6 +215,248 @@ export class RegistryClient {
     const bytes = await res.bytes(limit);
     verifyDigest(bytes, digest, where);
     return bytes;
+  }
+
+  /** Whether the registry has a blob (HEAD), and its size. Asks with push scope: used before uploads. */
+  async headBlob(repository: string, digest: string): Promise<{ exists: boolean; size?: number }> {
+    const res = await this.#request('HEAD', this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`), [
+      push(repository),
+    ]);
+    await res.dump();
+    if (res.status === 404) return { exists: false };
+    if (res.status !== 200) {
+      throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, { action: 'pull' });
+    }
+    const size = Number(res.header('content-length'));
+    return Number.isFinite(size) ? { exists: true, size } : { exists: true };
+  }
+
+  /**
+   * GET a blob as a stream, from `offset` on when given (Range). The answer is 200 (the whole
+   * blob: the caller skips what it has) or 206 (from the offset). Redirects to storage hosts are
+   * followed without credentials by the transport.
+   */
+  async getBlob(repository: string, digest: string, offset = 0): Promise<HttpResponse> {
+    const res = await this.#request(
+      'GET',
+      this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),
+      [pull(repository)],
+      offset > 0 ? { range: `bytes=${offset}-` } : {},
+    );
+    if (res.status === 200 || res.status === 206) return res;
+    throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
+      action: 'pull',
+      notFound: 'ERR_BLOB_UNKNOWN',
+    });
+  }
+
+  /**
+   * Starts an upload (POST …/blobs/uploads/). With `mount`, asks the registry to link a blob of
+   * another repository instead: 201 means mounted, nothing to send; 202 means the registry
+   * opened an upload session instead (PROTOCOL.md §7), which is returned for use.
+   */
+  async startUpload(
+    repository: string,
+    mount?: { readonly digest: string; readonly from: string },
+  ): Promise<{ readonly mounted: true } | ({ readonly mounted: false } & UploadSession)> {
+    const url = this.#url(`/v2/${escapePath(repository)}/blobs/uploads/`);
+    if (mount) {
+      url.searchParams.set('mount', mount.digest);
+      url.searchParams.set('from', mount.from);
+    }
+    const res = await this.#request('POST', url, [push(repository), ...(mount ? [pull(mount.from)] : [])], {
+      'content-length': '0',
+    });
+    await res.dump();
+    if (mount && res.status === 201) return { mounted: true };
+    if (res.status !== 202) {
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+    }
+    return { mounted: false, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
+  }
+
+  #session(res: HttpResponse, what: string): UploadSession {
+    const location = res.header('location');
+    if (!location)
+      throw new RegauthError('ERR_REGISTRY', `${what}: the registry sent no Location for the upload`);
+    // Locations may be relative or drop the port: resolve against the URL that answered.
+    const min = Number(res.header('oci-chunk-min-length'));
+    return {
+      location: new URL(location, res.url),
+      ...(Number.isFinite(min) && min > 0 ? { minChunkBytes: min } : {}),
+    };
+  }
+
+  /** Sends one chunk (PATCH with Content-Range); returns the session's next Location. */
+  async uploadChunk(
+    repository: string,
+    session: UploadSession,
+    chunk: Buffer,
+    offset: number,
+  ): Promise<UploadSession> {
+    const res = await this.#request(
+      'PATCH',
+      session.location,
+      [push(repository)],
+      {
+        'content-type': 'application/octet-stream',
+        'content-length': String(chunk.length),
+        'content-range': `${offset}-${offset + chunk.length - 1}`,
+      },
+      chunk,
+    );
+    await res.dump();
+    if (res.status !== 202) {
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+    }
+    return { ...session, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
+  }
+
+  /** How many bytes the registry holds for an upload session (GET on its Location). */
+  async uploadOffset(
+    repository: string,
+    session: UploadSession,
+  ): Promise<{ session: UploadSession; offset: number }> {
+    const res = await this.#request('GET', session.location, [push(repository)]);
+    await res.dump();
+    if (res.status !== 204 && res.status !== 202) {
+      throw await registryError(res, `upload status ${this.registry}/${repository}`, { action: 'push' });
+    }
+    const end = /^(?:bytes=)?0-(\d+)$/.exec(res.header('range') ?? '')?.[1];
+    return {
+      session: { ...session, ...this.#session(res, 'upload status') },
+      offset: end === undefined ? 0 : Number(end) + 1,
+    };
+  }
+
+  /**
+   * Completes an upload (PUT ?digest=), with the last bytes when given: a whole small blob in
+   * one request is the monolithic upload of the spec.
+   */
+  async completeUpload(
+    repository: string,
+    session: UploadSession,
+    digest: string,
+    body?: Buffer,
+  ): Promise<void> {
+    const url = new URL(session.location.href);
+    url.searchParams.set('digest', digest);
+    const res = await this.#request(
+      'PUT',
+      url,
+      [push(repository)],
+      {
+        'content-type': 'application/octet-stream',
+        'content-length': String(body?.length ?? 0),
+      },
+      body ?? '',
+    );
+    await res.dump();
+    if (res.status !== 201) {
+      throw await registryError(res, `upload of ${digest} to ${this.registry}/${repository}`, {
+        action: 'push',
+      });
+    }
+  }
+
+  /** Abandons an upload session; errors are ignored (the registry expires sessions anyway). */
+  async cancelUpload(repository: string, session: UploadSession): Promise<void> {
+    try {
+      const res = await this.#request('DELETE', session.location, [push(repository)]);
+      await res.dump();
+    } catch {
+      // Best effort.
+    }
+  }
+
+  /** PUT a manifest under a tag or its digest; returns its digest. */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<string> {
+    const digest = computeDigest(bytes);
+    const res = await this.#request(
+      'PUT',
+      this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
+      [push(repository)],
+      { 'content-type': mediaType, 'content-length': String(bytes.length) },
+      bytes,
+    );
+    await res.dump();
+    if (res.status !== 201 && res.status !== 200) {
+      throw await registryError(res, `manifest ${this.registry}/${repository}:${reference}`, {
+        action: 'push',
+      });
+    }
+    return digest;
+  }
+
+  /** DELETE a manifest by digest. A registry with deletion disabled answers 405: said plainly. */
+  async deleteManifest(repository: string, digest: string): Promise<void> {
+    parseDigest(digest);
+    const scope: ResourceScope = { type: 'repository', name: repository, actions: ['delete'] };
+    const res = await this.#request(
+      'DELETE',
+      this.#url(`/v2/${escapePath(repository)}/manifests/${digest}`),
+      [scope],
+    );
+    if (res.status === 202 || res.status === 200) {
+      await res.dump();
+      return;
+    }
+    if (res.status === 405) {
+      await res.dump();
+      throw new RegauthError(
+        'ERR_UNSUPPORTED',
+        `${this.registry} does not allow deleting manifests (405); on distribution it needs storage.delete.enabled: true`,
+        { status: 405 },
+      );
+    }
+    throw await registryError(res, `manifest ${this.registry}/${repository}@${digest}`, {
+      action: 'delete',
+      notFound: 'ERR_MANIFEST_UNKNOWN',
+    });
+  }
+
+  /**
+   * The referrers of a manifest (OCI distribution 1.1): the referrers API, or where the registry
+   * lacks it (404), the `sha256-<hex>` tag schema fallback. An image index either way.
+   */
+  async referrers(
+    repository: string,
+    digest: string,
+    artifactType?: string,
+  ): Promise<{ manifests: unknown[] }> {
+    const { algorithm, hex } = parseDigest(digest);
+    const url = this.#url(`/v2/${escapePath(repository)}/referrers/${digest}`);
+    if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
+    const res = await this.#request('GET', url, [pull(repository)], { accept: OCI_INDEX });
+    let index: { manifests?: unknown } | undefined;
+    if (res.status === 200) {
+      index = JSON.parse((await res.bytes(MAX_MANIFEST_BYTES)).toString('utf8')) as { manifests?: unknown };
+    } else if (res.status === 404) {
+      await res.dump();
+      try {
+        const fallback = await this.getManifest(repository, `${algorithm}-${hex}`);
+        index = JSON.parse(fallback.bytes.toString('utf8')) as { manifests?: unknown };
+      } catch (err) {
+        if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') index = { manifests: [] };
+        else throw err;
+      }
+    } else {
+      throw await registryError(res, `referrers of ${this.registry}/${repository}@${digest}`, {
+        action: 'pull',
+      });
+    }
+    const all = Array.isArray(index.manifests) ? index.manifests : [];
+    // The server may ignore artifactType (it then omits OCI-Filters-Applied): filter here too.
+    const manifests =
+      artifactType === undefined
+        ? all
+        : all.filter((m) => (m as { artifactType?: unknown }).artifactType === artifactType);
+    return { manifests };
   }
 
   /** Every tag of a repository, following `Link: <…>; rel="next"` pages in order. */

@@ -39,6 +39,11 @@ const RETRY_ERROR_CODES = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** Whether an error is a network failure worth another attempt (reset, timeout, closed socket). */
+export function isRetryableNetworkError(err: unknown): boolean {
+  return RETRY_ERROR_CODES.has((err as { code?: string } | undefined)?.code ?? '');
+}
+
 export interface TransportOptions {
   /** Receives every request and response, redacted. Left out: no tracing. */
   readonly trace?: Tracer;

@@ -1,0 +1,132 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { RegauthError } from '../../errors/regauth-error.js';
+import { copyImage } from '../../image/copy-image.js';
+import { pullImage } from '../../image/pull-image.js';
+import { pushImage } from '../../image/push-image.js';
+import { readBlob } from '../../image/read-blob.js';
+import { parseReference } from '../../reference/parse-reference.js';
+import { parsePlatform } from '../../registry/select-platform.js';
+import { type ClientFlags, clientContext } from '../client-context.js';
+import { type ProgressFlags, transferProgress } from '../transfer-progress.js';
+
+export interface TransferFlags extends ClientFlags, ProgressFlags {
+  readonly jobs?: number;
+  readonly platform?: string;
+}
+
+/** `regauth blob <repo>@<digest>`: one blob to stdout, resumed on breaks, verified at the end. */
+export async function blobCommand(ref: string, flags: ClientFlags): Promise<void> {
+  const reference = parseReference(ref, { defaultTag: false });
+  if (reference.digest === undefined) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `regauth blob takes repository@digest, such as ${reference.registry}/${reference.repository}@sha256:…`,
+    );
+  }
+  const { clients } = await clientContext(flags, reference.registry);
+  const client = clients.forRegistry(reference.registry);
+  for await (const chunk of readBlob(client, reference.repository, { digest: reference.digest })) {
+    if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
+  }
+}
+
+export async function pullCommand(
+  ref: string,
+  dir: string | undefined,
+  flags: TransferFlags & { allPlatforms?: boolean; format?: string; output?: string },
+): Promise<void> {
+  const reference = parseReference(ref);
+  if (flags.allPlatforms && flags.platform !== undefined) {
+    throw new RegauthError('ERR_USAGE', '--platform and --all-platforms exclude each other');
+  }
+  const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
+  const { clients } = await clientContext(flags, reference.registry);
+  const client = clients.forRegistry(reference.registry);
+  const target = reference.digest ?? reference.tag ?? 'latest';
+  const progress = await transferProgress(flags);
+  if (flags.format === 'docker-archive') {
+    if (flags.output === undefined)
+      throw new RegauthError('ERR_USAGE', '--format docker-archive needs --output FILE.tar');
+    const { pullDockerArchive } = await import('../../image/docker-archive.js');
+    const summary = await pullDockerArchive(client, reference.repository, target, flags.output, {
+      tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag ?? 'latest'}`,
+      ...(platform === undefined ? {} : { platform }),
+      ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
+      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+    });
+    progress.finish(summary);
+    return;
+  }
+  if (flags.format !== undefined && flags.format !== 'oci') {
+    throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
+  }
+  if (dir === undefined)
+    throw new RegauthError('ERR_USAGE', 'regauth pull needs a folder for the OCI layout');
+  const summary = await pullImage(client, reference.repository, target, dir, {
+    ...(platform === undefined ? {} : { platform }),
+    ...(flags.allPlatforms ? { allPlatforms: true } : {}),
+    ...(reference.tag === undefined ? {} : { refName: reference.tag }),
+    ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
+    ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+  });
+  progress.finish(summary);
+}
+
+/** `DIR` or `DIR:NAME` (the image's ref.name in the layout), as skopeo's oci: transport takes it. */
+function splitLayoutArg(arg: string): { dir: string; refName?: string } {
+  const colon = arg.lastIndexOf(':');
+  if (
+    colon > 0 &&
+    !existsSync(join(arg, 'oci-layout')) &&
+    existsSync(join(arg.slice(0, colon), 'oci-layout'))
+  ) {
+    return { dir: arg.slice(0, colon), refName: arg.slice(colon + 1) };
+  }
+  return { dir: arg };
+}
+
+export async function pushCommand(layoutArg: string, ref: string, flags: TransferFlags): Promise<void> {
+  const reference = parseReference(ref);
+  const { dir, refName } = splitLayoutArg(layoutArg);
+  const { clients } = await clientContext(flags, reference.registry);
+  const progress = await transferProgress(flags);
+  const summary = await pushImage(
+    dir,
+    clients.forRegistry(reference.registry),
+    reference.repository,
+    reference.tag ?? reference.digest ?? 'latest',
+    {
+      ...(refName === undefined ? {} : { refName }),
+      ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
+      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+    },
+  );
+  progress.finish(summary);
+}
+
+export async function copyCommand(srcRef: string, dstRef: string, flags: TransferFlags): Promise<void> {
+  const src = parseReference(srcRef);
+  const dst = parseReference(dstRef);
+  const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
+  const { clients } = await clientContext(flags, src.registry === dst.registry ? src.registry : undefined);
+  const progress = await transferProgress(flags);
+  const summary = await copyImage(
+    {
+      client: clients.forRegistry(src.registry),
+      repository: src.repository,
+      reference: src.digest ?? src.tag ?? 'latest',
+    },
+    {
+      client: clients.forRegistry(dst.registry),
+      repository: dst.repository,
+      reference: dst.tag ?? dst.digest ?? 'latest',
+    },
+    {
+      ...(platform === undefined ? {} : { platform }),
+      ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
+      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+    },
+  );
+  progress.finish(summary);
+}

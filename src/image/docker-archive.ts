@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { parseDigest } from '../digest/digest.js';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
+import { type FetchedManifest, fetched } from './collect-manifests.js';
+import { REF_NAME_ANNOTATION } from './oci-layout.js';
+import { readBlob } from './read-blob.js';
+import { summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+
+export interface DockerArchiveOptions {
+  /** The `RepoTags` entry (`repo:tag`) docker load tags the image with. */
+  readonly tag: string;
+  readonly platform?: Platform;
+  readonly jobs?: number;
+  readonly onEvent?: TransferListener;
+}
+
+/** tar-stream's entries are streamx writables: write() and 'drain' as in node:stream. */
+interface EntrySink {
+  write(chunk: Uint8Array): boolean;
+  once(event: 'drain', listener: () => void): unknown;
+}
+
+async function write(stream: EntrySink, chunk: Uint8Array): Promise<void> {
+  if (!stream.write(chunk)) await new Promise<void>((r) => stream.once('drain', () => r()));
+}
+
+const blobName = (digest: string) => {
+  const { algorithm, hex } = parseDigest(digest);
+  return `blobs/${algorithm}/${hex}`;
+};
+
+/**
+ * Pulls one platform's image into a tar that `docker load`, `podman load` and
+ * `skopeo copy docker-archive:` read: the layout docker save writes since Docker 25 — blobs
+ * under `blobs/sha256/`, `manifest.json` naming config and layers, and `index.json`/`oci-layout`.
+ * Blobs stream from the registry into the tar in order (a tar is written front to back); the
+ * file appears under its name only when complete.
+ */
+export async function pullDockerArchive(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  output: string,
+  options: DockerArchiveOptions,
+): Promise<TransferSummary> {
+  const where = `${client.registry}/${repository}`;
+  let image: FetchedManifest = fetched(
+    await client.getManifest(repository, reference),
+    `manifest ${where}:${reference}`,
+  );
+  if (image.parsed.kind === 'index') {
+    const entry = selectPlatform(image.parsed, options.platform ?? hostPlatform());
+    image = fetched(await client.getManifest(repository, entry.digest), `manifest ${where}@${entry.digest}`);
+  }
+  if (image.parsed.kind !== 'image') {
+    throw new RegauthError(
+      'ERR_UNSUPPORTED',
+      `manifest ${where}:${reference} is an index of indexes: no single image to save`,
+    );
+  }
+  const { config, layers } = image.parsed;
+  const summary = summarize(options.onEvent);
+  const emit = summary.listener;
+  const temp = `${output}.${randomBytes(6).toString('hex')}.partial`;
+  const pack = tar.pack();
+  const done = pipeline(pack, createWriteStream(temp, { mode: 0o644 }));
+  const addBytes = async (name: string, bytes: Uint8Array) => {
+    await new Promise<void>((resolve, reject) => {
+      pack.entry({ name, size: bytes.length, mode: 0o644, mtime: new Date(0) }, Buffer.from(bytes), (err) =>
+        err ? reject(err) : resolve(),
+      );
+    });
+  };
+  try {
+    const seen = new Set<string>();
+    for (const blob of [config, ...layers]) {
+      if (seen.has(blob.digest)) continue;
+      seen.add(blob.digest);
+      emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+      const entry = pack.entry({
+        name: blobName(blob.digest),
+        size: blob.size,
+        mode: 0o644,
+        mtime: new Date(0),
+      });
+      const finished = new Promise<void>((resolve, reject) => {
+        entry.on('finish', resolve);
+        entry.on('error', reject);
+      });
+      for await (const chunk of readBlob(client, repository, blob, {
+        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+      })) {
+        await write(entry, chunk);
+        emit({ kind: 'blob-bytes', digest: blob.digest, bytes: chunk.length });
+      }
+      (entry as unknown as { end(): void }).end();
+      await finished;
+      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
+    }
+    await addBytes(blobName(image.digest), image.bytes);
+    await addBytes(
+      'manifest.json',
+      Buffer.from(
+        JSON.stringify([
+          {
+            Config: blobName(config.digest),
+            RepoTags: [options.tag],
+            Layers: layers.map((l) => blobName(l.digest)),
+          },
+        ]),
+      ),
+    );
+    await addBytes(
+      'index.json',
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          manifests: [{ ...image.descriptor, annotations: { [REF_NAME_ANNOTATION]: options.tag } }],
+        }),
+      ),
+    );
+    await addBytes('oci-layout', Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
+    pack.finalize();
+    await done;
+    await rename(temp, output);
+  } catch (err) {
+    pack.destroy();
+    await done.catch(() => {});
+    await rm(temp, { force: true });
+    throw err;
+  }
+  emit({ kind: 'manifest', digest: image.digest, reference: options.tag });
+  return {
+    digest: image.digest,
+    mediaType: image.mediaType,
+    blobs: summary.blobs,
+    manifests: summary.manifests,
+  };
+}

@@ -1,0 +1,90 @@
+import { stat } from 'node:fs/promises';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import { collectManifests, type FetchedManifest } from './collect-manifests.js';
+import { type LayoutDescriptor, OciLayout } from './oci-layout.js';
+import { parseManifest } from './parse-manifest.js';
+import { DEFAULT_JOBS } from './pull-image.js';
+import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { uploadBlob } from './upload-blob.js';
+
+export interface PushImageOptions {
+  /** Which image of the layout (its ref.name). Left out: the only one. */
+  readonly refName?: string;
+  readonly jobs?: number;
+  readonly chunkBytes?: number;
+  readonly onEvent?: TransferListener;
+}
+
+/**
+ * Pushes an image from an OCI layout: every blob the registry lacks (HEAD first), then the
+ * manifests, children before their index, the root under `reference`. The layout is checked
+ * whole before anything is sent: a missing blob is named, and nothing is pushed.
+ */
+export async function pushImage(
+  dir: string,
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  options: PushImageOptions = {},
+): Promise<TransferSummary> {
+  const layout = await OciLayout.open(dir);
+  const load = async (d: LayoutDescriptor): Promise<FetchedManifest> => {
+    const bytes = await layout.readBlobBytes(d);
+    const parsed = parseManifest(bytes, d.mediaType, `manifest ${layout.blobPath(d.digest)}`);
+    return {
+      digest: d.digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      parsed,
+      descriptor: { ...d, mediaType: parsed.mediaType },
+    };
+  };
+  const root = await load(await layout.findManifest(options.refName));
+  const { manifests, blobs } = await collectManifests(root, load);
+  for (const blob of blobs) {
+    const path = layout.blobPath(blob.digest);
+    const info = await stat(path).catch(() => undefined);
+    if (!info)
+      throw new RegauthError(
+        'ERR_INVALID_LAYOUT',
+        `blob ${blob.digest} is missing from the layout: ${path}; nothing was pushed`,
+      );
+    if (info.size !== blob.size) {
+      throw new RegauthError(
+        'ERR_INVALID_LAYOUT',
+        `${path} has ${info.size} bytes, but the manifest says ${blob.size}: the layout is corrupt; nothing was pushed`,
+      );
+    }
+  }
+  const summary = summarize(options.onEvent);
+  const emit = summary.listener;
+  await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
+    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+    const how = await uploadBlob(
+      client,
+      repository,
+      blob,
+      async function* () {
+        yield* (await layout.openBlob(blob)) as AsyncIterable<Buffer>;
+      },
+      {
+        sourceName: layout.blobPath(blob.digest),
+        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+        ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+      },
+    );
+    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
+  });
+  for (const m of manifests) {
+    const ref = m === root ? reference : m.digest;
+    await client.putManifest(repository, ref, m.bytes, m.mediaType);
+    emit({ kind: 'manifest', digest: m.digest, reference: ref });
+  }
+  return {
+    digest: root.digest,
+    mediaType: root.mediaType,
+    blobs: summary.blobs,
+    manifests: summary.manifests,
+  };
+}

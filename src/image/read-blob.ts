@@ -1,0 +1,126 @@
+import { createHash } from 'node:crypto';
+import { parseDigest } from '../digest/digest.js';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import { isRetryableNetworkError } from '../transport/create-transport.js';
+
+/** A content descriptor (OCI image-spec descriptor.md), the parts a transfer needs. */
+export interface BlobDescriptor {
+  readonly digest: string;
+  readonly size?: number;
+  readonly mediaType?: string;
+}
+
+/** Times a broken blob download is picked up again from where it stopped. */
+export const MAX_BLOB_RESUMES = 5;
+
+export interface ReadBlobOptions {
+  /** Called with each number of bytes that arrives (progress). */
+  readonly onBytes?: (bytes: number) => void;
+  /** Called when a download resumes after a break, with the offset. */
+  readonly onResume?: (offset: number, reason: string) => void;
+  /** How to wait between resumes; tests pass a fast one. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+function sizeError(digest: string, what: string): RegauthError {
+  return new RegauthError('ERR_DIGEST_MISMATCH', `blob ${digest}: ${what}; nothing was kept`);
+}
+
+/**
+ * A blob's bytes as they arrive, hashed on the way. A connection that breaks mid-blob, or a body
+ * that ends short of the descriptor's size, is picked up again with `Range` from the last byte
+ * received (a registry that answers 200 instead of 206 is skipped forward). After the last byte
+ * the digest is checked: a mismatch throws ERR_DIGEST_MISMATCH, so a consumer that writes to a
+ * temporary file never keeps a wrong blob.
+ */
+export async function* readBlob(
+  client: RegistryClient,
+  repository: string,
+  descriptor: BlobDescriptor,
+  options: ReadBlobOptions = {},
+): AsyncGenerator<Buffer> {
+  const { algorithm } = parseDigest(descriptor.digest);
+  const hash = createHash(algorithm);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let offset = 0;
+  let resumes = 0;
+  const resume = async (reason: string, err?: unknown): Promise<void> => {
+    if (resumes >= MAX_BLOB_RESUMES) {
+      throw new RegauthError(
+        'ERR_NETWORK',
+        `blob ${descriptor.digest} from ${client.registry}/${repository}: ${reason} after ${offset} bytes, ` +
+          `${MAX_BLOB_RESUMES} resumes did not finish it; nothing was kept`,
+        err === undefined ? {} : { cause: err },
+      );
+    }
+    resumes++;
+    options.onResume?.(offset, reason);
+    await sleep(100 * 2 ** resumes);
+  };
+
+  for (;;) {
+    let res: Awaited<ReturnType<RegistryClient['getBlob']>>;
+    try {
+      res = await client.getBlob(repository, descriptor.digest, offset);
+    } catch (err) {
+      if (!(err instanceof RegauthError && err.code === 'ERR_NETWORK') && !isRetryableNetworkError(err))
+        throw err;
+      await resume('the connection failed', err);
+      continue;
+    }
+    let skip = offset;
+    if (res.status === 206) {
+      const start = /^bytes (\d+)-/.exec(res.header('content-range') ?? '')?.[1];
+      if (Number(start) === offset) skip = 0;
+      else {
+        // A range we did not ask for: start this answer over from its own beginning.
+        await res.dump();
+        throw new RegauthError(
+          'ERR_REGISTRY',
+          `blob ${descriptor.digest}: the registry answered a range request from ${offset} with ${res.header('content-range') ?? 'no Content-Range'}`,
+        );
+      }
+    }
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        let data = chunk;
+        if (skip > 0) {
+          if (data.length <= skip) {
+            skip -= data.length;
+            continue;
+          }
+          data = data.subarray(skip);
+          skip = 0;
+        }
+        if (descriptor.size !== undefined && offset + data.length > descriptor.size) {
+          res.body.destroy();
+          throw sizeError(
+            descriptor.digest,
+            `the registry sent more than the ${descriptor.size} bytes its descriptor states`,
+          );
+        }
+        hash.update(data);
+        offset += data.length;
+        options.onBytes?.(data.length);
+        yield data;
+      }
+    } catch (err) {
+      if (err instanceof RegauthError || !isRetryableNetworkError(err)) throw err;
+      await resume(`the connection broke (${(err as { code?: string }).code})`, err);
+      continue;
+    }
+    if (descriptor.size !== undefined && offset < descriptor.size) {
+      await resume(`the body ended at ${offset} of ${descriptor.size} bytes`);
+      continue;
+    }
+    break;
+  }
+  const actual = `${algorithm}:${hash.digest('hex')}`;
+  if (actual !== descriptor.digest) {
+    throw new RegauthError(
+      'ERR_DIGEST_MISMATCH',
+      `blob ${descriptor.digest} from ${client.registry}/${repository}: the bytes received hash to ${actual}; nothing was kept`,
+    );
+  }
+}

@@ -1,0 +1,77 @@
+/** What moving an image reports as it goes: the CLI draws progress from these. */
+export type TransferEvent =
+  | { readonly kind: 'blob-start'; readonly digest: string; readonly size: number }
+  | { readonly kind: 'blob-bytes'; readonly digest: string; readonly bytes: number }
+  | {
+      readonly kind: 'blob-resume';
+      readonly digest: string;
+      readonly offset: number;
+      readonly reason: string;
+    }
+  | {
+      readonly kind: 'blob-done';
+      readonly digest: string;
+      readonly size: number;
+      /** sent: bytes moved; skipped: already there; mounted: linked from another repository. */
+      readonly how: 'sent' | 'skipped' | 'mounted';
+    }
+  | { readonly kind: 'manifest'; readonly digest: string; readonly reference: string };
+
+export type TransferListener = (event: TransferEvent) => void;
+
+/** The summary `--json` prints. */
+export interface TransferSummary {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly blobs: {
+    readonly digest: string;
+    readonly size: number;
+    readonly how: 'sent' | 'skipped' | 'mounted';
+  }[];
+  readonly manifests: { readonly digest: string; readonly reference: string }[];
+}
+
+/** Collects events into a summary while passing them on. */
+export function summarize(listener?: TransferListener): {
+  listener: TransferListener;
+  blobs: TransferSummary['blobs'];
+  manifests: TransferSummary['manifests'];
+} {
+  const blobs: TransferSummary['blobs'] = [];
+  const manifests: TransferSummary['manifests'] = [];
+  return {
+    blobs,
+    manifests,
+    listener: (event) => {
+      if (event.kind === 'blob-done') blobs.push({ digest: event.digest, size: event.size, how: event.how });
+      if (event.kind === 'manifest') manifests.push({ digest: event.digest, reference: event.reference });
+      listener?.(event);
+    },
+  };
+}
+
+/** Runs `work` over `items` with at most `jobs` at once; the first failure stops new work. */
+export async function forEachLimit<T>(
+  items: readonly T[],
+  jobs: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await work(item);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
+  };
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker),
+  );
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
+}
