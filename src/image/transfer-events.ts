@@ -57,21 +57,19 @@ export async function forEachLimit<T>(
   work: (item: T) => Promise<void>,
 ): Promise<void> {
   let next = 0;
-  let failed = false;
+  // The first failure in time, not the first worker's: a later one may only be a consequence.
+  let failure: { readonly reason: unknown } | undefined;
   const worker = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const item = items[next++] as T;
       try {
         await work(item);
-      } catch (err) {
-        failed = true;
-        throw err;
+      } catch (reason) {
+        failure ??= { reason };
+        return;
       }
     }
   };
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker),
-  );
-  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+  if (failure) throw failure.reason;
 }

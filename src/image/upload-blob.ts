@@ -58,6 +58,8 @@ export async function uploadBlob(
         // The registry may have stored the chunk before the answer was lost: ask where it stands.
         const status = await client.uploadOffset(repository, session);
         session = status.session;
+        // distribution answers `Range: 0-0` for an empty session too: with nothing stored yet, 1 means 0.
+        if (offset === 0 && status.offset === 1 && chunk.length !== 1) status.offset = 0;
         if (status.offset === offset + chunk.length) {
           offset += chunk.length;
           return;

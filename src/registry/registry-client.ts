@@ -267,11 +267,14 @@ export class RegistryClient {
     const res = await this.#request('POST', url, [push(repository), ...(mount ? [pull(mount.from)] : [])], {
       'content-length': '0',
     });
-    await res.dump();
-    if (mount && res.status === 201) return { mounted: true };
+    if (mount && res.status === 201) {
+      await res.dump();
+      return { mounted: true };
+    }
     if (res.status !== 202) {
       throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
     }
+    await res.dump();
     return { mounted: false, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
   }
 
@@ -305,10 +308,10 @@ export class RegistryClient {
       },
       chunk,
     );
-    await res.dump();
     if (res.status !== 202) {
       throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
     }
+    await res.dump();
     return { ...session, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
   }
 
@@ -318,10 +321,10 @@ export class RegistryClient {
     session: UploadSession,
   ): Promise<{ session: UploadSession; offset: number }> {
     const res = await this.#request('GET', session.location, [push(repository)]);
-    await res.dump();
     if (res.status !== 204 && res.status !== 202) {
       throw await registryError(res, `upload status ${this.registry}/${repository}`, { action: 'push' });
     }
+    await res.dump();
     const end = /^(?:bytes=)?0-(\d+)$/.exec(res.header('range') ?? '')?.[1];
     return {
       session: { ...session, ...this.#session(res, 'upload status') },
@@ -351,12 +354,12 @@ export class RegistryClient {
       },
       body ?? '',
     );
-    await res.dump();
     if (res.status !== 201) {
       throw await registryError(res, `upload of ${digest} to ${this.registry}/${repository}`, {
         action: 'push',
       });
     }
+    await res.dump();
   }
 
   /** Abandons an upload session; errors are ignored (the registry expires sessions anyway). */
@@ -384,12 +387,12 @@ export class RegistryClient {
       { 'content-type': mediaType, 'content-length': String(bytes.length) },
       bytes,
     );
-    await res.dump();
     if (res.status !== 201 && res.status !== 200) {
       throw await registryError(res, `manifest ${this.registry}/${repository}:${reference}`, {
         action: 'push',
       });
     }
+    await res.dump();
     return digest;
   }
 

@@ -1,3 +1,4 @@
+import { parseChallenges } from '../auth/parse-challenge.js';
 import { RegauthError, type RegauthErrorCode, type RegistryErrorEntry } from '../errors/regauth-error.js';
 import type { HttpResponse } from '../transport/http-types.js';
 
@@ -50,7 +51,7 @@ function hint(code: RegauthErrorCode, action: string): string {
     case 'ERR_UNAUTHORIZED':
       return 'log in with regauth login, or check the credentials in use';
     case 'ERR_DENIED':
-      return `the account in use may not ${action} here`;
+      return `denied: the account in use may not ${action} here (log in as one that may)`;
     case 'ERR_TOO_MANY_REQUESTS':
       return 'the registry is rate-limiting; wait and retry, or log in for a higher limit';
     default:
@@ -71,7 +72,15 @@ export async function registryError(
   const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => '');
   const entries = parseEnvelope(text);
   const first = entries[0];
+  // A token that lacks the action gets 401 insufficient_scope from distribution (never 403,
+  // PROTOCOL.md §2): after the auth layer's one retry with a fresh token, that is a denial.
+  const insufficient =
+    res.status === 401 &&
+    parseChallenges(res.headerValues('www-authenticate')).some(
+      (c) => c.params.error === 'insufficient_scope',
+    );
   const code =
+    (insufficient ? 'ERR_DENIED' : undefined) ??
     (first && SPEC_CODES[first.code]) ??
     STATUS_CODES[res.status] ??
     (res.status === 404 ? (options.notFound ?? 'ERR_NAME_UNKNOWN') : 'ERR_REGISTRY');

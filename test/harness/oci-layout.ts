@@ -48,7 +48,13 @@ export interface BuiltImage {
  */
 export async function buildOciLayout(
   dir: string,
-  options: { tag?: string; layers?: readonly Readonly<Record<string, string>>[]; platform?: string } = {},
+  options: {
+    tag?: string;
+    layers?: readonly Readonly<Record<string, string>>[];
+    /** Layers given as bytes (e.g. random data, to exercise chunked transfers). */
+    rawLayers?: readonly Buffer[];
+    platform?: string;
+  } = {},
 ): Promise<BuiltImage> {
   const blobs = join(dir, 'blobs', 'sha256');
   await mkdir(blobs, { recursive: true });
@@ -64,6 +70,10 @@ export async function buildOciLayout(
     const tar = tarFiles(files);
     diffIds.push(`sha256:${sha256(tar)}`);
     layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...(await put(gzipSync(tar))) });
+  }
+  for (const raw of options.rawLayers ?? []) {
+    diffIds.push(`sha256:${sha256(raw)}`);
+    layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...(await put(raw)) });
   }
   const [os = 'linux', architecture = 'amd64'] = (options.platform ?? 'linux/amd64').split('/');
   const config = await put(

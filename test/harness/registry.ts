@@ -21,7 +21,9 @@ export interface RegistryHandle {
  * Starts the real CNCF registry (Debian's docker-registry, distribution 2.8) on a free loopback
  * port with a generated config and its own storage folder; `stop` removes both.
  */
-export async function startRegistry(options: { auth?: RegistryAuth } = {}): Promise<RegistryHandle> {
+export async function startRegistry(
+  options: { auth?: RegistryAuth; deleteEnabled?: boolean } = {},
+): Promise<RegistryHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'regauth-registry-'));
   const port = await freePort();
   const config = {
@@ -29,7 +31,7 @@ export async function startRegistry(options: { auth?: RegistryAuth } = {}): Prom
     log: { level: 'warn', accesslog: { disabled: true } },
     storage: {
       filesystem: { rootdirectory: join(dir, 'data') },
-      delete: { enabled: true },
+      delete: { enabled: options.deleteEnabled ?? true },
       maintenance: { uploadpurging: { enabled: false } },
     },
     http: { addr: `127.0.0.1:${port}`, secret: 'regauth-test-harness' },

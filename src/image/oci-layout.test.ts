@@ -1,0 +1,298 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RegauthError } from '../errors/regauth-error.js';
+import { OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.js';
+import { type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'regauth-oci-layout-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const BYTES = Buffer.from('a layer, or any other blob: the layout does not care what it holds\n');
+const DESC = { digest: sha256(BYTES), size: BYTES.length };
+
+async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(RegauthError);
+    return err as RegauthError;
+  }
+  throw new Error('expected a RegauthError, but the promise resolved');
+}
+
+/** Every file under blobs/sha256, temporaries included. */
+async function blobFiles(layoutDir: string): Promise<string[]> {
+  try {
+    return (await readdir(join(layoutDir, 'blobs', 'sha256'))).sort();
+  } catch {
+    return [];
+  }
+}
+
+function manifestEntry(text: string, annotations?: Record<string, string>): LayoutDescriptor {
+  const bytes = Buffer.from(text);
+  return {
+    mediaType: OCI_MANIFEST,
+    digest: sha256(bytes),
+    size: bytes.length,
+    ...(annotations === undefined ? {} : { annotations }),
+  };
+}
+
+describe('OciLayout.open', () => {
+  it('with create, writes oci-layout with version 1.0.0 and a blobs folder', async () => {
+    const target = join(dir, 'new', 'layout');
+    const layout = await OciLayout.open(target, { create: true });
+    expect(layout.dir).toBe(target);
+    expect(JSON.parse(await readFile(join(target, 'oci-layout'), 'utf8'))).toEqual({
+      imageLayoutVersion: '1.0.0',
+    });
+    expect((await stat(join(target, 'blobs'))).isDirectory()).toBe(true);
+  });
+
+  it('opens an existing layout without rewriting it', async () => {
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0","extra":1}');
+    await OciLayout.open(dir, { create: true });
+    expect(await readFile(join(dir, 'oci-layout'), 'utf8')).toBe('{"imageLayoutVersion":"1.0.0","extra":1}');
+  });
+
+  it('without create, refuses a folder that has no oci-layout file and names it', async () => {
+    const err = await rejection(OciLayout.open(dir));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(join(dir, 'oci-layout'));
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it.each([
+    ['an unknown major version', '{"imageLayoutVersion":"2.0.0"}'],
+    ['a version that is not a string', '{"imageLayoutVersion":1}'],
+    ['no version', '{}'],
+    ['text that is not JSON', 'imageLayoutVersion=1.0.0'],
+  ])('refuses an oci-layout file with %s', async (_what, text) => {
+    await writeFile(join(dir, 'oci-layout'), text);
+    const err = await rejection(OciLayout.open(dir, { create: true }));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(join(dir, 'oci-layout'));
+  });
+});
+
+describe('OciLayout blobs', () => {
+  it('stores a blob under blobs/<alg>/<hex> and reads it back verified', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.writeBlob(DESC, [BYTES.subarray(0, 10), BYTES.subarray(10)]);
+    const path = layout.blobPath(DESC.digest);
+    expect(path).toBe(join(dir, 'blobs', 'sha256', DESC.digest.slice('sha256:'.length)));
+    expect((await readFile(path)).equals(BYTES)).toBe(true);
+    expect(await blobFiles(dir)).toEqual([DESC.digest.slice('sha256:'.length)]);
+    expect(await layout.hasBlob(DESC)).toBe(true);
+    expect((await layout.readBlobBytes(DESC)).equals(BYTES)).toBe(true);
+  });
+
+  it('writeBlobBytes stores the same blob as writeBlob', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.writeBlobBytes(DESC, BYTES);
+    expect((await readFile(layout.blobPath(DESC.digest))).equals(BYTES)).toBe(true);
+  });
+
+  it('refuses content that hashes to another digest and leaves no file behind', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const other = Buffer.from(BYTES);
+    other[0] = (other[0] ?? 0) ^ 1;
+    const err = await rejection(layout.writeBlobBytes(DESC, other));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(err.message).toContain(DESC.digest);
+    expect(err.message).toContain(sha256(other));
+    expect(await blobFiles(dir)).toEqual([]);
+  });
+
+  it('refuses content of the right digest but another size than the descriptor states', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const err = await rejection(layout.writeBlobBytes({ ...DESC, size: DESC.size + 1 }, BYTES));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(await blobFiles(dir)).toEqual([]);
+  });
+
+  it('passes a failing source error through and removes the partial file', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const boom = new Error('source broke after the first chunk');
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield BYTES.subarray(0, 20);
+      throw boom;
+    }
+    await expect(layout.writeBlob(DESC, source())).rejects.toBe(boom);
+    expect(await blobFiles(dir)).toEqual([]);
+    expect(await layout.hasBlob(DESC)).toBe(false);
+  });
+
+  it('hasBlob hashes the file: a corrupted blob of the right size is not there', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.writeBlobBytes(DESC, BYTES);
+    const path = layout.blobPath(DESC.digest);
+    const corrupt = Buffer.from(BYTES);
+    corrupt[5] = (corrupt[5] ?? 0) ^ 0x80;
+    await writeFile(path, corrupt);
+    expect(await layout.hasBlob(DESC)).toBe(false);
+    // Without a size to compare, the hash alone decides.
+    expect(await layout.hasBlob({ digest: DESC.digest })).toBe(false);
+  });
+
+  it('hasBlob is false for a missing blob and for a size mismatch', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    expect(await layout.hasBlob(DESC)).toBe(false);
+    await layout.writeBlobBytes(DESC, BYTES);
+    expect(await layout.hasBlob({ ...DESC, size: DESC.size + 1 })).toBe(false);
+    expect(await layout.hasBlob({ digest: DESC.digest })).toBe(true);
+  });
+
+  it('openBlob of a missing blob is ERR_INVALID_LAYOUT naming its path', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const err = await rejection(layout.openBlob(DESC));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(layout.blobPath(DESC.digest));
+    expect(err.message).toContain(DESC.digest);
+  });
+
+  it('openBlob of a blob whose size differs from the descriptor is ERR_INVALID_LAYOUT', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.writeBlobBytes(DESC, BYTES);
+    await writeFile(layout.blobPath(DESC.digest), Buffer.concat([BYTES, Buffer.from('x')]));
+    const err = await rejection(layout.openBlob(DESC));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(`${DESC.size + 1} bytes`);
+    expect(err.message).toContain(`says ${DESC.size}`);
+  });
+
+  it('openBlob streams the stored bytes', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.writeBlobBytes(DESC, BYTES);
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await layout.openBlob(DESC)) as AsyncIterable<Buffer>) chunks.push(chunk);
+    expect(Buffer.concat(chunks).equals(BYTES)).toBe(true);
+  });
+
+  it('readBlobBytes of a corrupt blob is ERR_DIGEST_MISMATCH naming the file', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const corrupt = Buffer.from(BYTES);
+    corrupt[0] = (corrupt[0] ?? 0) ^ 0xff;
+    await layout.writeBlobBytes(DESC, BYTES);
+    await writeFile(layout.blobPath(DESC.digest), corrupt);
+    const err = await rejection(layout.readBlobBytes(DESC));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(err.message).toContain(layout.blobPath(DESC.digest));
+    expect(err.message).toContain(sha256(corrupt));
+  });
+});
+
+describe('OciLayout index', () => {
+  it('reads a layout without index.json as an empty index', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    expect(await layout.readIndex()).toEqual({ schemaVersion: 2, manifests: [] });
+  });
+
+  it('refuses an index.json without a manifests list', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await writeFile(join(dir, 'index.json'), '{"schemaVersion":2}');
+    const err = await rejection(layout.readIndex());
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(join(dir, 'index.json'));
+  });
+
+  it('addManifest replaces the entry with the same ref.name and keeps the others', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const v1 = manifestEntry('v1');
+    const other = manifestEntry('other');
+    const v2 = manifestEntry('v2');
+    await layout.addManifest(v1, 'latest');
+    await layout.addManifest(other, 'stable');
+    await layout.addManifest(v2, 'latest');
+    const index = await layout.readIndex();
+    expect(index.schemaVersion).toBe(2);
+    expect(index.manifests).toEqual([
+      { ...other, annotations: { [REF_NAME_ANNOTATION]: 'stable' } },
+      { ...v2, annotations: { [REF_NAME_ANNOTATION]: 'latest' } },
+    ]);
+    // Written through a temporary file that is renamed: nothing else is left in the folder.
+    expect((await readdir(dir)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+  });
+
+  it('addManifest keeps other fields of index.json and the descriptor annotations', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await writeFile(
+      join(dir, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [], annotations: { keep: 'me' } }),
+    );
+    const entry = manifestEntry('m', { 'org.example.note': 'kept' });
+    await layout.addManifest(entry, 'v1');
+    const written = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as Record<string, unknown>;
+    expect(written.mediaType).toBe(OCI_INDEX);
+    expect(written.annotations).toEqual({ keep: 'me' });
+    expect(written.manifests).toEqual([
+      { ...entry, annotations: { 'org.example.note': 'kept', [REF_NAME_ANNOTATION]: 'v1' } },
+    ]);
+  });
+
+  it('addManifest without a name replaces the entry with the same digest', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const a = manifestEntry('a');
+    const b = manifestEntry('b');
+    await layout.addManifest(a);
+    await layout.addManifest(b);
+    await layout.addManifest(a);
+    expect((await layout.readIndex()).manifests).toEqual([b, a]);
+  });
+
+  it('findManifest finds an entry by its name', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const a = manifestEntry('a');
+    const b = manifestEntry('b');
+    await layout.addManifest(a, 'one');
+    await layout.addManifest(b, 'two');
+    expect((await layout.findManifest('two')).digest).toBe(b.digest);
+    expect((await layout.findManifest('one')).digest).toBe(a.digest);
+  });
+
+  it('findManifest without a name takes the only entry', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const a = manifestEntry('a');
+    await layout.addManifest(a, 'only');
+    expect((await layout.findManifest()).digest).toBe(a.digest);
+  });
+
+  it('findManifest without a name refuses several entries and lists their names', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const unnamed = manifestEntry('c');
+    await layout.addManifest(manifestEntry('a'), 'one');
+    await layout.addManifest(manifestEntry('b'), 'two');
+    await layout.addManifest(unnamed);
+    const err = await rejection(layout.findManifest());
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain('which image to use');
+    // An entry without a name is listed by its digest.
+    expect(err.message).toContain(`it has: one, two, ${unnamed.digest}`);
+  });
+
+  it('findManifest refuses an unknown name and lists what the layout has', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await layout.addManifest(manifestEntry('a'), 'one');
+    const err = await rejection(layout.findManifest('missing'));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain('no image named "missing"');
+    expect(err.message).toContain('it has: one');
+  });
+
+  it('findManifest on an empty layout says it has nothing', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const err = await rejection(layout.findManifest());
+    expect(err.message).toContain('it has: nothing');
+  });
+});
