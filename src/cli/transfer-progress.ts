@@ -36,7 +36,7 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
       stream: process.stderr,
       clearOnComplete: false,
       hideCursor: true,
-      format: ' {name} |{bar}| {percentage}% {value_h}/{total_h} {rate}/s ETA {eta_formatted}',
+      format: ' {name} |{bar}| {percentage}% {value}/{total} {rate}/s ETA {eta_formatted}',
       formatValue: (v, _options, type) => {
         if (type !== 'value' && type !== 'total') return String(v);
         const units = ['B', 'KiB', 'MiB', 'GiB'];
