@@ -173,10 +173,23 @@ describe('moving images with the real registry and skopeo', () => {
 
   it('pulls the whole index with --all-platforms', async () => {
     const dir = join(work, 'all');
-    const res = await cli.run(['pull', `${host}/alice/multi:v1`, dir, '--all-platforms', '--quiet'], {
-      env: ALICE,
-    });
+    const res = await cli.run(
+      [
+        'pull',
+        `${host}/alice/multi:v1`,
+        dir,
+        '--all-platforms',
+        '--quiet',
+        '--trace',
+        '--no-token-cache',
+        '--jobs',
+        '4',
+      ],
+      { env: ALICE },
+    );
     expect(res.code).toBe(0);
+    // Seven blobs and manifests, four in flight at once: one token request for all of them.
+    expect(res.stderr.match(/^GET \/token\?/gm)).toHaveLength(1);
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
     expect(index.manifests[0].digest).toBe(multi.indexDigest);
     const blobs = await readdir(join(dir, 'blobs', 'sha256'));
@@ -321,6 +334,31 @@ describe('moving images with the real registry and skopeo', () => {
       { env: ALICE },
     );
     expect(JSON.parse(filtered.stdout.toString()).manifests).toEqual([]);
+  });
+
+  it('stops a copy whose source manifest names a blob the source lacks, and pushes no manifest', async () => {
+    const dir = join(work, 'holey');
+    const image = await buildOciLayout(dir, { tag: 'v1', layers: [{ 'h.txt': 'hole\n' }] });
+    expect((await cli.run(['push', dir, `${host}/alice/holey:v1`, '--quiet'], { env: ALICE })).code).toBe(0);
+    const layer = (JSON.parse(image.manifest) as { layers: { digest: string }[] }).layers[0]?.digest ?? '';
+    const token = (
+      await cli.run(['token', host, '--scope', 'repository:alice/holey:delete', '--no-token-cache'], {
+        env: ALICE,
+      })
+    ).stdout
+      .toString()
+      .trim();
+    const removed = await fetch(`${stack.registry.url}/v2/alice/holey/blobs/${layer}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(removed.status).toBe(202);
+    const res = await cli.run(['copy', `${host}/alice/holey:v1`, `${open.host}/mirror/holey:v1`], {
+      env: ALICE,
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(new RegExp(`blob .*alice/holey@${layer}: 404 BLOB_UNKNOWN`));
+    expect((await cli.run(['manifest', `${open.host}/mirror/holey:v1`])).stderr).toMatch(/404/);
   });
 
   it('refuses a push without the right, naming the repository and the action', async () => {
