@@ -270,3 +270,59 @@ describe('RegistryClient with a token realm', () => {
     ]);
   });
 });
+
+describe('RegistryClient.referrers', () => {
+  const subject = sha256('subject');
+  const sig = {
+    mediaType: OCI_MANIFEST,
+    digest: sha256('sig'),
+    size: 3,
+    artifactType: 'application/vnd.example.sig',
+  };
+  const sbom = {
+    mediaType: OCI_MANIFEST,
+    digest: sha256('sbom'),
+    size: 4,
+    artifactType: 'application/spdx+json',
+  };
+
+  it('uses the OCI 1.1 referrers API and filters by artifact type even when the server does not', async () => {
+    const { client, server } = await registryWith((req, res) => {
+      sendJson(
+        res,
+        200,
+        { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [sig, sbom] },
+        { 'content-type': OCI_INDEX },
+      );
+      expect(req.url.pathname).toBe(`/v2/team/app/referrers/${subject}`);
+    });
+    expect((await client.referrers('team/app', subject)).manifests).toEqual([sig, sbom]);
+    expect((await client.referrers('team/app', subject, 'application/spdx+json')).manifests).toEqual([sbom]);
+    expect(server.requests[1]?.url.searchParams.get('artifactType')).toBe('application/spdx+json');
+  });
+
+  it('falls back to the sha256-<hex> tag when the registry has no referrers API', async () => {
+    const { client, server } = await registryWith((req, res) => {
+      if (req.url.pathname.includes('/referrers/'))
+        return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND' }] });
+      if (req.url.pathname === `/v2/team/app/manifests/sha256-${subject.slice(7)}`) {
+        res.writeHead(200, { 'content-type': OCI_INDEX });
+        res.end(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [sig] }));
+        return;
+      }
+      sendJson(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN' }] });
+    });
+    expect((await client.referrers('team/app', subject)).manifests).toEqual([sig]);
+    expect(server.requests.map((r) => r.url.pathname)).toEqual([
+      `/v2/team/app/referrers/${subject}`,
+      `/v2/team/app/manifests/sha256-${subject.slice(7)}`,
+    ]);
+  });
+
+  it('answers an empty list when neither the API nor the fallback tag exists', async () => {
+    const { client } = await registryWith((_req, res) =>
+      sendJson(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN' }] }),
+    );
+    expect((await client.referrers('team/app', subject)).manifests).toEqual([]);
+  });
+});
