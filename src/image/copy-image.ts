@@ -62,8 +62,9 @@ export async function copyImage(
       target,
       dst.repository,
       blob,
-      () =>
+      (from) =>
         readBlob(src.client, src.repository, blob, {
+          offset: from,
           onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
         }),
       {

@@ -59,6 +59,7 @@ export async function pullImage(
         onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
         onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
       }),
+      { sourceVerifies: true },
     );
     emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
   });

@@ -65,8 +65,8 @@ export async function pushImage(
       client,
       repository,
       blob,
-      async function* () {
-        yield* (await layout.openBlob(blob)) as AsyncIterable<Buffer>;
+      async function* (offset: number) {
+        yield* (await layout.openBlob(blob, offset)) as AsyncIterable<Buffer>;
       },
       {
         sourceName: layout.blobPath(blob.digest),

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import type { AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
@@ -290,12 +291,16 @@ export class RegistryClient {
     };
   }
 
-  /** Sends one chunk (PATCH with Content-Range); returns the session's next Location. */
+  /**
+   * Sends one chunk (PATCH with Content-Range): a buffer, or a stream of exactly `length` bytes
+   * (sent once: a stream cannot be replayed). Returns the session's next Location.
+   */
   async uploadChunk(
     repository: string,
     session: UploadSession,
-    chunk: Buffer,
+    chunk: Buffer | Readable,
     offset: number,
+    length: number = (chunk as Buffer).length,
   ): Promise<UploadSession> {
     const res = await this.#request(
       'PATCH',
@@ -303,8 +308,8 @@ export class RegistryClient {
       [push(repository)],
       {
         'content-type': 'application/octet-stream',
-        'content-length': String(chunk.length),
-        'content-range': `${offset}-${offset + chunk.length - 1}`,
+        'content-length': String(length),
+        'content-range': `${offset}-${offset + length - 1}`,
       },
       chunk,
     );
@@ -340,7 +345,8 @@ export class RegistryClient {
     repository: string,
     session: UploadSession,
     digest: string,
-    body?: Buffer,
+    body?: Buffer | Readable,
+    length: number = body === undefined ? 0 : (body as Buffer).length,
   ): Promise<void> {
     const url = new URL(session.location.href);
     url.searchParams.set('digest', digest);
@@ -348,10 +354,7 @@ export class RegistryClient {
       'PUT',
       url,
       [push(repository)],
-      {
-        'content-type': 'application/octet-stream',
-        'content-length': String(body?.length ?? 0),
-      },
+      { 'content-type': 'application/octet-stream', 'content-length': String(length) },
       body ?? '',
     );
     if (res.status !== 201) {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, EnvHttpProxyAgent, request as undiciRequest } from 'undici';
 import { RegauthError } from '../errors/regauth-error.js';
+import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
 import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -32,6 +32,7 @@ const RETRY_ERROR_CODES = new Set([
   'ETIMEDOUT',
   'EPIPE',
   'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
@@ -57,8 +58,8 @@ export interface TransportOptions {
   readonly backoffMs?: number;
   /** How the transport waits between attempts; tests pass a fast one. */
   readonly sleep?: (ms: number) => Promise<void>;
-  /** The undici dispatcher to use. Left out: a keep-alive Agent (or a proxy agent when the env names one). */
-  readonly dispatcher?: Dispatcher;
+  /** How one request goes out. Left out: node:http(s) with keep-alive, or a proxy when the env names one. */
+  readonly exchange?: Exchange;
   /** Sent with every request. Left out: `regauth/<version>`. */
   readonly userAgent?: string;
 }
@@ -68,11 +69,11 @@ function firstHeader(headers: Readonly<Record<string, HeaderValue>>, name: strin
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function makeDispatcher(options: TransportOptions): Dispatcher {
-  const connect: { timeout: number; ca?: string } = { timeout: CONNECT_TIMEOUT_MS };
+function makeExchange(options: TransportOptions): Exchange {
+  let ca: string | undefined;
   if (options.caFile !== undefined) {
     try {
-      connect.ca = readFileSync(options.caFile, 'utf8');
+      ca = readFileSync(options.caFile, 'utf8');
     } catch (cause) {
       throw new RegauthError(
         'ERR_USAGE',
@@ -83,30 +84,25 @@ function makeDispatcher(options: TransportOptions): Dispatcher {
       );
     }
   }
-  const env = options.env ?? process.env;
-  const agentOptions = {
-    connect,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    bodyTimeout: BODY_TIMEOUT_MS,
-    keepAliveTimeout: 30_000,
+  const base = {
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: Math.max(HEADERS_TIMEOUT_MS, BODY_TIMEOUT_MS),
+    ...(ca === undefined ? {} : { ca }),
   };
+  const env = options.env ?? process.env;
   const proxy = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
   const httpProxy = proxy('HTTP_PROXY');
   const httpsProxy = proxy('HTTPS_PROXY');
   if (httpProxy || httpsProxy) {
     const noProxy = proxy('NO_PROXY');
-    return new EnvHttpProxyAgent({
-      ...agentOptions,
-      // Plain-HTTP targets go to the proxy in absolute form, as curl sends them; proxies commonly
-      // allow CONNECT only to port 443. HTTPS targets are tunnelled with CONNECT.
-      proxyTunnel: false,
-      ...(connect.ca === undefined ? {} : { requestTls: { ca: connect.ca } }),
+    return proxyExchange({
+      ...base,
       ...(httpProxy ? { httpProxy } : {}),
       ...(httpsProxy ? { httpsProxy } : {}),
       ...(noProxy === undefined ? {} : { noProxy }),
     });
   }
-  return new Agent(agentOptions);
+  return nodeHttpExchange(base);
 }
 
 async function readLimited(body: Readable, limit: number, url: URL): Promise<Buffer> {
@@ -124,6 +120,22 @@ async function readLimited(body: Readable, limit: number, url: URL): Promise<Buf
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
+}
+
+/** Reads a body to its end (up to 1 MiB) so its connection goes back to the pool; else drops it. */
+async function drain(body: Readable): Promise<void> {
+  let seen = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      seen += chunk.length;
+      if (seen > 1024 * 1024) {
+        body.destroy();
+        return;
+      }
+    }
+  } catch {
+    // A broken body has nothing left to drain.
+  }
 }
 
 function isReplayable(body: HttpRequest['body']): boolean {
@@ -154,7 +166,7 @@ function networkError(err: unknown, req: HttpRequest): RegauthError {
  * credentials to another origin (PROTOCOL.md §7), capped body reads, and a redacted trace.
  */
 export function createTransport(options: TransportOptions = {}): Send {
-  const dispatcher = options.dispatcher ?? makeDispatcher(options);
+  const exchange = options.exchange ?? makeExchange(options);
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
@@ -177,11 +189,11 @@ export function createTransport(options: TransportOptions = {}): Send {
         ...(body === undefined ? {} : { body }),
       });
     }
-    const res = await undiciRequest(req.url, {
-      method: req.method as Dispatcher.HttpMethod,
+    const res = await exchange({
+      method: req.method,
+      url: req.url,
       headers,
-      body: req.body ?? null,
-      dispatcher,
+      ...(req.body === undefined ? {} : { body: req.body }),
       ...(req.signal === undefined ? {} : { signal: req.signal }),
     });
     const resHeaders = res.headers as Record<string, HeaderValue>;
@@ -189,7 +201,7 @@ export function createTransport(options: TransportOptions = {}): Send {
       kind: 'response',
       method: req.method,
       url: redactUrl(req.url),
-      status: res.statusCode,
+      status: res.status,
       headers: redactHeaders(resHeaders),
       ms: Date.now() - started,
     });
@@ -197,7 +209,7 @@ export function createTransport(options: TransportOptions = {}): Send {
     const traceBody = (buf: Buffer) => {
       if (!trace || buf.length > TRACE_BODY_LIMIT) return;
       const type = firstHeader(resHeaders, 'content-type') ?? '';
-      if (!/json/.test(type) && buf.length > 0 && res.statusCode < 400) return;
+      if (!/json/.test(type) && buf.length > 0 && res.status < 400) return;
       let text = buf.toString('utf8');
       try {
         text = JSON.stringify(redactJson(JSON.parse(text)), null, 2);
@@ -207,7 +219,7 @@ export function createTransport(options: TransportOptions = {}): Send {
       trace({ kind: 'body', url: redactUrl(url), text });
     };
     return {
-      status: res.statusCode,
+      status: res.status,
       url,
       headers: resHeaders,
       header: (name) => firstHeader(resHeaders, name),
@@ -226,9 +238,7 @@ export function createTransport(options: TransportOptions = {}): Send {
         traceBody(buf);
         return buf.toString('utf8');
       },
-      dump: async () => {
-        await res.body.dump({ limit: 1024 * 1024 }).catch(() => {});
-      },
+      dump: () => drain(res.body),
     };
   };
 
