@@ -16,6 +16,8 @@ import { BENCH_PASSWORD, BENCH_USER, type BenchStack, startBenchStack } from './
 const ROOT = resolve(import.meta.dirname, '..');
 const REGAUTH = join(ROOT, 'bin', 'regauth');
 const NODE = process.execPath;
+/** containers/image keeps, for root, what it learned about blob locations here. */
+const SKOPEO_ROOT_BLOB_CACHE = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
 const quick = process.argv.includes('--quick');
 const only = process.argv
   .find((a) => a.startsWith('--only='))
@@ -139,9 +141,11 @@ async function main(): Promise<void> {
       REGAUTH_USERNAME: BENCH_USER,
       REGAUTH_PASSWORD: BENCH_PASSWORD,
     };
-    // skopeo gets a new HOME per run: no blob-info cache carries one run's knowledge into the next.
+    // skopeo gets a new HOME per run, and as root its blob-info cache (which would let it mount
+    // what an earlier run uploaded, where regauth has to send it) is removed before each run.
     const skopeoEnv = async () => {
       const home = await mkdtemp(join(work, 'skopeo-home-'));
+      await rm(SKOPEO_ROOT_BLOB_CACHE, { force: true });
       return { ...baseEnv, HOME: home, XDG_RUNTIME_DIR: home };
     };
     const regauth = (args: readonly string[]) => runTimed(REGAUTH, args, { env: regauthEnv });
@@ -701,6 +705,7 @@ async function writeResults(results: ScenarioResult[]): Promise<void> {
     `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, one run on one machine:`,
     ...machine(),
     `- Every registry and the token server sit behind a TCP proxy that delays each chunk ${settings.delayMs} ms each way (a ${2 * settings.delayMs} ms round trip); requests are counted by that proxy.`,
+    `- skopeo runs with a fresh HOME and without its blob-info cache (${SKOPEO_ROOT_BLOB_CACHE} is removed before each run), so no run reuses what an earlier one uploaded.`,
     `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds. Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
     '- The machine is shared and noisy: read the ratios, not the absolute times.',
     '',

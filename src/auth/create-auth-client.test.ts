@@ -209,8 +209,10 @@ describe('createAuthClient: Bearer', () => {
       await res.dump();
     }
     expect(fake.tokenRequests()).toHaveLength(1);
-    // Each request met the 401 once (none knew the challenge yet), then went through with the token.
-    expect(fake.registryRequests()).toHaveLength(40);
+    // The first request meets the 401; the others wait for the challenge it learns, and every
+    // one then goes through with the token: 1 + 20 requests, not 2 × 20.
+    expect(fake.registryRequests()).toHaveLength(21);
+    expect(fake.registryRequests().filter((r) => r.headers.authorization === undefined)).toHaveLength(1);
     expect(fake.registryRequests().filter((r) => r.headers.authorization === 'Bearer tok-1')).toHaveLength(
       20,
     );

@@ -182,25 +182,65 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return { ...req, headers };
   };
 
+  // Requests that start together at a registry not met yet wait for the first one's answer
+  // instead of each collecting its own 401: one challenge round trip, then one token fetch.
+  const discovering = new Map<string, Promise<void>>();
+
   const send: AuthSend = async (req) => {
     const origin = req.url.origin;
-    const known = knownChallenge(origin);
+    let known = knownChallenge(origin);
+    if (!known) {
+      const pending = discovering.get(origin);
+      if (pending) {
+        await pending;
+        known = knownChallenge(origin);
+      }
+    }
+    let release: (() => void) | undefined;
+    if (!known && !discovering.has(origin)) {
+      discovering.set(
+        origin,
+        new Promise<void>((resolve) => {
+          release = () => {
+            discovering.delete(origin);
+            resolve();
+          };
+        }),
+      );
+    }
+    try {
+      return await sendWith(req, origin, known, () => release?.());
+    } finally {
+      release?.();
+    }
+  };
+
+  const sendWith = async (
+    req: AuthRequest,
+    origin: string,
+    known: Challenge | undefined,
+    learned: () => void,
+  ): Promise<HttpResponse> => {
     const first = await transport(
       withAuth(req, known ? await authorization(req, known, [], false) : undefined),
     );
-    if (first.status !== 401) return first;
+    if (first.status !== 401) {
+      learned();
+      return first;
+    }
 
     // Some registries (GCR) answer 401 with no challenge: the one from earlier still applies.
     const offered = pickChallenge(parseChallenges(first.headerValues('www-authenticate'))) ?? known;
     if (!offered || (offered.scheme !== 'bearer' && offered.scheme !== 'basic')) return first;
-    const learned = learn(origin, offered);
+    const challenge = learn(origin, offered);
+    learned();
     // The error body is small; reading it now keeps --trace in the seed's order (401, then token).
     const body = await first.bytes(MAX_CHALLENGE_BODY_BYTES).catch(() => Buffer.alloc(0));
     const extraScopes = (offered.params.scope ?? '').split(' ').filter((s) => s !== '');
     options.trace?.({ kind: 'note', text: `${req.url.host} asks for ${offered.scheme} authorization` });
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
-    const value = await authorization(req, learned, extraScopes, known !== undefined);
+    const value = await authorization(req, challenge, extraScopes, known !== undefined);
     if (value === undefined) return bufferedResponse(first, body);
     return transport(withAuth(req, value));
   };

@@ -61,10 +61,18 @@ function compileNamePattern(pattern: string): (account: string) => Matcher {
   }
   // Validate the pattern once, at start-up, with a stand-in account.
   new RegExp(`^(?:${parts.map(toSource).join('x')})$`);
+  // Compiled once per account (a few hundred kept): a token request must not build a RegExp.
+  const cache = new Map<string, Matcher>();
   return (account) => {
     if (account === '') return () => false;
-    const re = new RegExp(`^(?:${parts.map(toSource).join(escapeRegex(account))})$`);
-    return (value) => re.test(value);
+    let matcher = cache.get(account);
+    if (!matcher) {
+      const re = new RegExp(`^(?:${parts.map(toSource).join(escapeRegex(account))})$`);
+      matcher = (value) => re.test(value);
+      if (cache.size >= 512) cache.clear();
+      cache.set(account, matcher);
+    }
+    return matcher;
   };
 }
 

@@ -90,6 +90,8 @@ export function hashFingerprint(hash: string): string {
  */
 export class UserStore {
   readonly #users: Map<string, HtpasswdEntry>;
+  /** Computed once per load: every token request compares against it. */
+  readonly #fingerprints = new Map<string, string>();
   readonly #decoy: string;
 
   private constructor(users: Map<string, HtpasswdEntry>, decoy: string) {
@@ -119,8 +121,14 @@ export class UserStore {
   }
 
   fingerprint(user: string): string | undefined {
-    const entry = this.#users.get(user);
-    return entry && hashFingerprint(entry.hash);
+    let fp = this.#fingerprints.get(user);
+    if (fp === undefined) {
+      const entry = this.#users.get(user);
+      if (!entry) return undefined;
+      fp = hashFingerprint(entry.hash);
+      this.#fingerprints.set(user, fp);
+    }
+    return fp;
   }
 
   async verify(user: string, password: string): Promise<PasswordCheck> {

@@ -38,6 +38,7 @@ describe('parseServerConfig', () => {
         service: 'registry.example.com',
         expiration: 300,
         refreshExpiration: 90 * 24 * 3600,
+        reuse: 5,
         key: '/etc/regauth/key.pem',
         certificate: '/etc/regauth/cert.pem',
       },
@@ -57,6 +58,7 @@ describe('parseServerConfig', () => {
           service: 'svc',
           expiration: 600,
           refresh_expiration: 3600,
+          reuse_seconds: 0,
           key: '/keys/key.pem',
           certificate: 'cert.pem',
         },
@@ -75,6 +77,7 @@ describe('parseServerConfig', () => {
         service: 'svc',
         expiration: 600,
         refreshExpiration: 3600,
+        reuse: 0,
         key: '/keys/key.pem',
         certificate: '/etc/regauth/cert.pem',
       },
@@ -289,7 +292,7 @@ describe('loadServerConfig', () => {
     await writeFile(file, 'token:\n  issuer: a\n  service: b\n  key: k\n  certificate: c\n  expiry: 60\n');
     await expect(loadServerConfig(file)).rejects.toMatchObject({
       code: 'ERR_INVALID_CONFIG',
-      message: `${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, key, certificate)`,
+      message: `${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, reuse_seconds, key, certificate)`,
     });
   });
 });

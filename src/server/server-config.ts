@@ -7,6 +7,11 @@ import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAc
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
 export const DEFAULT_TOKEN_EXPIRATION_S = 300;
+/**
+ * How long an issued access token is handed out again to the same subject for the same grant:
+ * short next to the 60 s minimum lifetime, long enough to absorb a client's burst of requests.
+ */
+export const DEFAULT_TOKEN_REUSE_S = 5;
 /** How long `docker login`'s identity token stays usable without a new login. */
 export const DEFAULT_REFRESH_EXPIRATION_S = 90 * 24 * 3600;
 /** A client's burst of per-scope token requests fits easily; a password change waits at most this long. */
@@ -26,6 +31,8 @@ export interface TokenServerConfig {
     readonly service: string;
     readonly expiration: number;
     readonly refreshExpiration: number;
+    /** Seconds an issued token is handed out again for the same subject and grant (0: never). */
+    readonly reuse: number;
     readonly key: string;
     readonly certificate: string;
   };
@@ -149,6 +156,7 @@ export function parseServerConfig(
     'service',
     'expiration',
     'refresh_expiration',
+    'reuse_seconds',
     'key',
     'certificate',
   ]);
@@ -175,6 +183,7 @@ export function parseServerConfig(
         DEFAULT_REFRESH_EXPIRATION_S,
         60,
       ),
+      reuse: reader.integer(token, 'reuse_seconds', 'token.', DEFAULT_TOKEN_REUSE_S, 0),
       key: reader.path(token, 'key', 'token.'),
       certificate: reader.path(token, 'certificate', 'token.'),
     },

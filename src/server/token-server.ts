@@ -15,6 +15,7 @@ import { LoginLimiter } from './login-limiter.js';
 import type { TokenServerConfig } from './server-config.js';
 import { loadSigningMaterial, type SigningMaterial } from './signing-key.js';
 import { TokenIssuer } from './token-issuer.js';
+import { TokenReuse } from './token-reuse.js';
 import {
   createTokenService,
   errorResponse,
@@ -101,12 +102,15 @@ export async function createTokenServer(
   let users = await loadUsers(config);
   const acl: Acl = compileAcl(config.acl);
   const verified = new VerifiedCache(config.users.cacheSeconds, now);
+  // Never longer than a tenth of the token's life: clients still get most of it.
+  const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
   const service = createTokenService({
     service: config.token.service,
     maxScopes: config.limits.maxScopes,
     acl: () => acl,
     users: () => users,
     verified,
+    reuse,
     limiter: new LoginLimiter(config.limits.loginFailures, config.limits.loginWindow, now),
     issuer: new TokenIssuer({
       signing,
@@ -177,6 +181,7 @@ export async function createTokenServer(
     try {
       users = await loadUsers(config);
       verified.clear();
+      reuse.clear();
       log({ msg: 'users reloaded', users: users.size, file: config.users.htpasswd ?? '' });
     } catch (err) {
       log({ msg: 'reload failed', level: 'error', error: (err as Error).message });

@@ -5,6 +5,7 @@ import type { Acl } from './acl.js';
 import type { UserStore } from './htpasswd.js';
 import type { LoginLimiter } from './login-limiter.js';
 import type { TokenIssuer } from './token-issuer.js';
+import { TokenReuse } from './token-reuse.js';
 import type { VerifiedCache } from './verified-cache.js';
 
 /** A token request, already read off the wire (see token-server.ts). */
@@ -47,6 +48,8 @@ export interface TokenServiceDeps {
   readonly verified: VerifiedCache;
   readonly limiter: LoginLimiter;
   readonly issuer: TokenIssuer;
+  /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
+  readonly reuse?: TokenReuse;
   readonly log: (entry: TokenLogEntry) => void;
 }
 
@@ -332,7 +335,12 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
 
       const granted = deps.acl().authorize(subject, scopes);
       log.granted = granted.map(formatScope);
-      const issued = await deps.issuer.issueAccessToken(subject, deps.service, granted);
+      const reuseKey = TokenReuse.key(subject, deps.service, granted);
+      let issued = deps.reuse?.get(reuseKey);
+      if (!issued) {
+        issued = await deps.issuer.issueAccessToken(subject, deps.service, granted);
+        deps.reuse?.remember(reuseKey, issued);
+      }
       const body: Record<string, unknown> = {
         token: issued.token,
         access_token: issued.token,
