@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: the seed's exchange (docker-registry-auth-in-go.md) against a local stack.
  * Starts the real registry trusting `regauth serve`, pushes a small image
- * `odewahn/myalpine:latest`, then fetches its manifest the way the seed does by hand.
+ * `odewahn/myalpine:latest` with `regauth push`, then fetches its manifest the way the seed
+ * does by hand.
  * `npm run demo -- --keep` leaves the stack running until Ctrl-C.
  */
 import { execFileSync } from 'node:child_process';
@@ -10,7 +11,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildOciLayout } from '../test/harness/oci-layout.js';
-import { createSkopeo } from '../test/harness/skopeo.js';
 import { REGAUTH_BIN, startTokenStack } from '../test/harness/token-server.js';
 
 const keep = process.argv.includes('--keep');
@@ -28,11 +28,9 @@ const stack = await startTokenStack({
   service: 'registry.local',
   issuer: 'auth.local',
 });
-const skopeo = await createSkopeo();
 const work = await mkdtemp(join(tmpdir(), 'regauth-demo-'));
 const cleanup = async () => {
   await stack.stop();
-  await skopeo.dispose();
   await rm(work, { recursive: true, force: true });
 };
 
@@ -43,23 +41,27 @@ try {
   say('user: odewahn (password generated for this run)\n');
 
   const image = await buildOciLayout(join(work, 'layout'), { tag: 'latest' });
-  const push = await skopeo.run([
-    'copy',
-    '--quiet',
-    '--dest-tls-verify=false',
-    '--dest-creds',
-    `odewahn:${password}`,
-    `oci:${join(work, 'layout')}:latest`,
-    `docker://${registry.host}/odewahn/myalpine:latest`,
-  ]);
-  if (push.code !== 0) throw new Error(`skopeo could not push the demo image: ${push.stderr}`);
-  say(`pushed ${registry.host}/odewahn/myalpine:latest (${image.manifestDigest}) with skopeo\n`);
+  const env = {
+    ...process.env,
+    REGAUTH_USERNAME: 'odewahn',
+    REGAUTH_PASSWORD: password,
+    XDG_CACHE_HOME: join(work, 'cache'),
+  };
+  execFileSync(
+    REGAUTH_BIN,
+    ['push', join(work, 'layout'), `${registry.host}/odewahn/myalpine:latest`, '--quiet'],
+    {
+      env,
+      stdio: 'inherit',
+    },
+  );
+  say(`pushed ${registry.host}/odewahn/myalpine:latest (${image.manifestDigest}) with regauth push\n`);
 
   const ref = `${registry.host}/odewahn/myalpine:latest`;
   say(`$ REGAUTH_USERNAME=odewahn REGAUTH_PASSWORD=… regauth manifest ${ref} --trace --no-token-cache\n`);
   // The seed's three steps: the 401 challenge, the token request with Basic credentials, the retry.
   const manifest = execFileSync(REGAUTH_BIN, ['manifest', ref, '--trace', '--no-token-cache'], {
-    env: { ...process.env, REGAUTH_USERNAME: 'odewahn', REGAUTH_PASSWORD: password },
+    env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   say(`\n(stdout: the manifest bytes, ${manifest.length} bytes, exactly as served)`);
