@@ -86,7 +86,9 @@ describe.each(['ES256', 'RS256'] as const)('regauth serve (%s) behind the real r
     const index = JSON.parse(await readFile(join(work, 'pulled', 'index.json'), 'utf8'));
     expect(index.manifests[0].digest).toBe(image.manifestDigest);
 
-    const issued = stack.tokenServer.logEntries().filter((e) => e.msg === 'token' && e.account === 'alice');
+    const issued = (
+      await stack.tokenServer.waitForLog((e) => e.msg === 'token' && e.account === 'alice')
+    ).filter((e) => e.msg === 'token' && e.account === 'alice');
     expect(issued.some((e) => (e.granted as string[]).includes('repository:alice/app:pull,push'))).toBe(true);
   });
 
@@ -112,7 +114,9 @@ describe.each(['ES256', 'RS256'] as const)('regauth serve (%s) behind the real r
       `docker://${host}/alice/app:v1`,
     ]);
     expect(read.code).not.toBe(0);
-    const bobLines = stack.tokenServer.logEntries().filter((e) => e.msg === 'token' && e.account === 'bob');
+    const bobLines = (
+      await stack.tokenServer.waitForLog((e) => e.msg === 'token' && e.account === 'bob')
+    ).filter((e) => e.msg === 'token' && e.account === 'bob');
     expect(bobLines.length).toBeGreaterThan(0);
     // bob authenticated fine; he was simply granted nothing on alice/app.
     for (const line of bobLines) {
@@ -131,9 +135,9 @@ describe.each(['ES256', 'RS256'] as const)('regauth serve (%s) behind the real r
       `docker://${host}/alice/app:v1`,
     ]);
     expect(res.code).not.toBe(0);
-    const failures = stack.tokenServer
-      .logEntries()
-      .filter((e) => e.msg === 'token' && e.account === 'alice' && e.outcome === 'unauthorized');
+    const isFailure = (e: Record<string, unknown>) =>
+      e.msg === 'token' && e.account === 'alice' && e.outcome === 'unauthorized';
+    const failures = (await stack.tokenServer.waitForLog(isFailure)).filter(isFailure);
     expect(failures.length).toBeGreaterThan(0);
     expect(failures.every((e) => e.status === 401)).toBe(true);
   });

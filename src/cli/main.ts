@@ -1,15 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 
 /** Thrown by a command for a usage problem commander cannot see: exit code 2. */
 export class UsageError extends Error {}
 
+/** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
+declare const __REGAUTH_VERSION__: string | undefined;
+
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  return typeof __REGAUTH_VERSION__ === 'string' ? __REGAUTH_VERSION__ : '0.0.0-unbundled';
 }
 
 export function positiveInteger(value: string): number {

@@ -53,8 +53,19 @@ export interface RegauthErrorOptions {
   readonly registryErrors?: readonly RegistryErrorEntry[];
 }
 
+/**
+ * Marks regauth's errors across copies of this module: the CLI's bundles each hold one, and an
+ * application may load two versions of the package. `instanceof` checks the mark.
+ */
+const BRAND = Symbol.for('regauth.RegauthError');
+
 /** The base class of regauth's errors: a stable `code` and a message that says what to do. */
 export class RegauthError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+
+  readonly [BRAND] = true;
   readonly code: RegauthErrorCode;
   readonly status: number | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];

@@ -27,6 +27,11 @@ export interface TokenServerHandle {
   output(): string;
   /** The JSON log lines the server wrote so far. */
   logEntries(): Record<string, unknown>[];
+  /** The log lines, once one matches `found` (the server writes its log a moment after answering). */
+  waitForLog(
+    found: (entry: Record<string, unknown>) => boolean,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>[]>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,12 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
   await writeFile(configFile, stringify(config));
   const spawned = spawnLogged(REGAUTH_BIN, ['serve', '--config', configFile]);
   const url = `${config.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
+  const logEntries = () =>
+    spawned
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   await waitFor('regauth serve', spawned, async () => spawned.output().includes('"msg":"listening"'));
   return {
     url,
@@ -96,12 +107,15 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
     htpasswdFile,
     process: spawned.child,
     output: spawned.output,
-    logEntries: () =>
-      spawned
-        .output()
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    logEntries,
+    waitForLog: async (found, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const entries = logEntries();
+        if (entries.some(found) || Date.now() > deadline) return entries;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     stop: async () => {
       await spawned.stop();
       await rm(dir, { recursive: true, force: true });

@@ -1,0 +1,29 @@
+import { describe, expect, it, vi } from 'vitest';
+import { isRegauthError, RegauthError } from './regauth-error.js';
+
+describe('RegauthError', () => {
+  it('is recognised by instanceof and isRegauthError even when made by another copy of the module', async () => {
+    // A second, independent copy of the module, as the CLI's separate command bundles hold.
+    vi.resetModules();
+    const copy = await import('./regauth-error.js');
+    expect(copy.RegauthError).not.toBe(RegauthError);
+    const foreign = new copy.RegauthError('ERR_USAGE', 'bad flag');
+    expect(foreign instanceof RegauthError).toBe(true);
+    expect(isRegauthError(foreign, 'ERR_USAGE')).toBe(true);
+    expect(isRegauthError(foreign, 'ERR_DENIED')).toBe(false);
+  });
+
+  it('is not claimed by plain errors or look-alikes without the mark', () => {
+    const lookalike = Object.assign(new Error('x'), { name: 'RegauthError', code: 'ERR_USAGE' });
+    expect(lookalike instanceof RegauthError).toBe(false);
+    expect(isRegauthError(lookalike)).toBe(false);
+    expect(isRegauthError(null)).toBe(false);
+  });
+
+  it('keeps the status and the registry errors it was given', () => {
+    const err = new RegauthError('ERR_DENIED', 'no', { status: 401, registryErrors: [{ code: 'DENIED' }] });
+    expect(err.status).toBe(401);
+    expect(err.registryErrors).toEqual([{ code: 'DENIED' }]);
+    expect(err.code).toBe('ERR_DENIED');
+  });
+});
