@@ -752,7 +752,7 @@ function explainMisses(results: ScenarioResult[], hashRate: number): void {
         'a JSON body carrying a ~1.5 KiB token, and a JSON log line — and the load generator shares the 2 cores. ' +
         'Signing is mostly avoided (identical grants reuse a token for a few seconds, and the header is encoded once), so the rest is HTTP and JSON.';
     } else if (r.id === 9 && nodeStart !== undefined && regauth) {
-      why = `Why: on top of Node's own ${fmtMs(nodeStart)}, regauth spends ${fmtMs(regauth.ms.median - nodeStart)} loading its bundled CLI, most of it commander (its CLI parser) and the ESM loader.`;
+      why = `Why: on top of Node's own ${fmtMs(nodeStart)}, regauth spends ${fmtMs(regauth.ms.median - nodeStart)} loading the main file of its bundled CLI (136 KiB, most of it commander, its CLI parser) before it can parse a flag.`;
     }
     if (why !== '') r.notes = [r.notes, why].filter(Boolean).join(' ');
   }
