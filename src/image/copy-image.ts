@@ -3,9 +3,9 @@ import type { Platform } from '../registry/select-platform.js';
 import { selectPlatform } from '../registry/select-platform.js';
 import { collectManifests, type FetchedManifest, fetched } from './collect-manifests.js';
 import { DEFAULT_JOBS } from './pull-image.js';
+import { pushManifests } from './push-manifests.js';
 import { readBlob } from './read-blob.js';
-import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
-import { uploadBlob } from './upload-blob.js';
+import type { TransferListener, TransferSummary } from './transfer-events.js';
 
 export interface ImageLocation {
   readonly client: RegistryClient;
@@ -54,37 +54,22 @@ export async function copyImage(
   const target = sameRegistry
     ? dst.client.withScopes([{ type: 'repository', name: src.repository, actions: ['pull'] }])
     : dst.client;
-  const summary = summarize(options.onEvent);
-  const emit = summary.listener;
-  await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
-    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
-    const how = await uploadBlob(
-      target,
-      dst.repository,
-      blob,
-      (from) =>
+  return pushManifests(
+    target,
+    dst.repository,
+    dst.reference,
+    { root, manifests, blobs },
+    {
+      jobs: options.jobs ?? DEFAULT_JOBS,
+      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      ...(sameRegistry ? { mountFrom: src.repository } : {}),
+      sourceName: (blob) => `${where}@${blob.digest}`,
+      source: (blob, emit) => (from) =>
         readBlob(src.client, src.repository, blob, {
           offset: from,
           onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
         }),
-      {
-        sourceName: `${where}@${blob.digest}`,
-        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-        ...(sameRegistry ? { mountFrom: src.repository } : {}),
-        ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
-      },
-    );
-    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
-  });
-  for (const m of manifests) {
-    const ref = m === root ? dst.reference : m.digest;
-    await target.putManifest(dst.repository, ref, m.bytes, m.mediaType);
-    emit({ kind: 'manifest', digest: m.digest, reference: ref });
-  }
-  return {
-    digest: root.digest,
-    mediaType: root.mediaType,
-    blobs: summary.blobs,
-    manifests: summary.manifests,
-  };
+    },
+  );
 }

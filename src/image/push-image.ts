@@ -5,8 +5,8 @@ import { collectManifests, type FetchedManifest } from './collect-manifests.js';
 import { type LayoutDescriptor, OciLayout } from './oci-layout.js';
 import { parseManifest } from './parse-manifest.js';
 import { DEFAULT_JOBS } from './pull-image.js';
-import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
-import { uploadBlob } from './upload-blob.js';
+import { pushManifests } from './push-manifests.js';
+import type { TransferListener, TransferSummary } from './transfer-events.js';
 
 export interface PushImageOptions {
   /** Which image of the layout (its ref.name). Left out: the only one. */
@@ -57,34 +57,20 @@ export async function pushImage(
       );
     }
   }
-  const summary = summarize(options.onEvent);
-  const emit = summary.listener;
-  await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
-    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
-    const how = await uploadBlob(
-      client,
-      repository,
-      blob,
-      async function* (offset: number) {
-        yield* (await layout.openBlob(blob, offset)) as AsyncIterable<Buffer>;
-      },
-      {
-        sourceName: layout.blobPath(blob.digest),
-        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-        ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
-      },
-    );
-    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
-  });
-  for (const m of manifests) {
-    const ref = m === root ? reference : m.digest;
-    await client.putManifest(repository, ref, m.bytes, m.mediaType);
-    emit({ kind: 'manifest', digest: m.digest, reference: ref });
-  }
-  return {
-    digest: root.digest,
-    mediaType: root.mediaType,
-    blobs: summary.blobs,
-    manifests: summary.manifests,
-  };
+  return pushManifests(
+    client,
+    repository,
+    reference,
+    { root, manifests, blobs },
+    {
+      jobs: options.jobs ?? DEFAULT_JOBS,
+      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      sourceName: (blob) => layout.blobPath(blob.digest),
+      source: (blob) =>
+        async function* (offset: number) {
+          yield* (await layout.openBlob(blob, offset)) as AsyncIterable<Buffer>;
+        },
+    },
+  );
 }

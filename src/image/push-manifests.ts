@@ -1,0 +1,59 @@
+import type { RegistryClient } from '../registry/registry-client.js';
+import type { FetchedManifest } from './collect-manifests.js';
+import type { LayoutDescriptor } from './oci-layout.js';
+import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { type BlobSource, uploadBlob } from './upload-blob.js';
+
+export interface PushManifestsOptions {
+  readonly jobs: number;
+  readonly chunkBytes?: number;
+  readonly onEvent?: TransferListener;
+  /** Mount blobs from this repository of the same registry instead of sending them. */
+  readonly mountFrom?: string;
+  /** Where a blob's bytes come from, from an offset on. */
+  readonly source: (blob: LayoutDescriptor, emit: TransferListener) => BlobSource;
+  /** Names a blob's source in error messages. */
+  readonly sourceName: (blob: LayoutDescriptor) => string;
+}
+
+/**
+ * The second half of a push or a copy: every blob (at most `jobs` at once; skipped, mounted or
+ * sent), then the manifests in the order given — children before their index — with `root`
+ * under `reference` and the others under their digests.
+ */
+export async function pushManifests(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  collected: {
+    readonly root: FetchedManifest;
+    readonly manifests: readonly FetchedManifest[];
+    readonly blobs: readonly LayoutDescriptor[];
+  },
+  options: PushManifestsOptions,
+): Promise<TransferSummary> {
+  const summary = summarize(options.onEvent);
+  const emit = summary.listener;
+  await forEachLimit(collected.blobs, options.jobs, async (blob) => {
+    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+    const how = await uploadBlob(client, repository, blob, options.source(blob, emit), {
+      sourceName: options.sourceName(blob),
+      onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+      ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
+      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+    });
+    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
+  });
+  for (const m of collected.manifests) {
+    const ref = m === collected.root ? reference : m.digest;
+    await client.putManifest(repository, ref, m.bytes, m.mediaType);
+    emit({ kind: 'manifest', digest: m.digest, reference: ref });
+  }
+  const { root } = collected;
+  return {
+    digest: root.digest,
+    mediaType: root.mediaType,
+    blobs: summary.blobs,
+    manifests: summary.manifests,
+  };
+}
