@@ -482,13 +482,14 @@ async function main(): Promise<void> {
       log(`bench: scenario 7: copy a ${bigMiB} MiB image`);
       await bigReady();
       const bigRef = `${host}/bench/big:v1`;
-      const cross = await alternate(stack, settings.rounds, [
+      // Each round copies to a new repository, so nothing is there yet.
+      const copyContenders = (destHost: string, prefix: string, destCreds: boolean): Contender[] => [
         {
           name: 'regauth',
-          command: `regauth copy ${bigRef} ${stack.mirrorHost}/copy/regauth-N:v1 --quiet`,
+          command: `regauth copy ${bigRef} ${destHost}/${prefix}/regauth-N:v1 --quiet`,
           run: async (round) => {
             const r = check(
-              await regauth(['copy', bigRef, `${stack.mirrorHost}/copy/regauth-${round}:v1`, '--quiet']),
+              await regauth(['copy', bigRef, `${destHost}/${prefix}/regauth-${round}:v1`, '--quiet']),
               'regauth copy',
             );
             return { ms: r.ms, rssMb: r.peakRssMb };
@@ -496,7 +497,7 @@ async function main(): Promise<void> {
         },
         {
           name: 'skopeo',
-          command: `skopeo copy docker://${bigRef} docker://${stack.mirrorHost}/copy/skopeo-N:v1`,
+          command: `skopeo copy docker://${bigRef} docker://${destHost}/${prefix}/skopeo-N:v1`,
           run: async (round) => {
             const r = check(
               await skopeo([
@@ -506,50 +507,18 @@ async function main(): Promise<void> {
                 '--dest-tls-verify=false',
                 '--src-creds',
                 creds,
+                ...(destCreds ? ['--dest-creds', creds] : []),
                 `docker://${bigRef}`,
-                `docker://${stack.mirrorHost}/copy/skopeo-${round}:v1`,
+                `docker://${destHost}/${prefix}/skopeo-${round}:v1`,
               ]),
               'skopeo copy',
             );
             return { ms: r.ms, rssMb: r.peakRssMb };
           },
         },
-      ]);
-      const within = await alternate(stack, settings.rounds, [
-        {
-          name: 'regauth',
-          command: `regauth copy ${bigRef} ${host}/bench/regauth-N:v1 --quiet`,
-          run: async (round) => {
-            const r = check(
-              await regauth(['copy', bigRef, `${host}/bench/regauth-${round}:v1`, '--quiet']),
-              'regauth copy',
-            );
-            return { ms: r.ms, rssMb: r.peakRssMb };
-          },
-        },
-        {
-          name: 'skopeo',
-          command: `skopeo copy docker://${bigRef} docker://${host}/bench/skopeo-N:v1`,
-          run: async (round) => {
-            const r = check(
-              await skopeo([
-                'copy',
-                '-q',
-                '--src-tls-verify=false',
-                '--dest-tls-verify=false',
-                '--src-creds',
-                creds,
-                '--dest-creds',
-                creds,
-                `docker://${bigRef}`,
-                `docker://${host}/bench/skopeo-${round}:v1`,
-              ]),
-              'skopeo copy',
-            );
-            return { ms: r.ms, rssMb: r.peakRssMb };
-          },
-        },
-      ]);
+      ];
+      const cross = await alternate(stack, settings.rounds, copyContenders(stack.mirrorHost, 'copy', false));
+      const within = await alternate(stack, settings.rounds, copyContenders(host, 'bench', true));
       const crossRatio = 1 / ratioRow(cross, 'regauth', 'skopeo');
       const withinRatio = 1 / ratioRow(within, 'regauth', 'skopeo');
       const withinBytes = within[0]?.bytesUp ?? Number.NaN;

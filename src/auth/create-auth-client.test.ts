@@ -1,9 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { type LoopbackServer, loopbackServers, type RecordedRequest } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from '../transport/http-types.js';
 import { type AuthRequest, type ChallengeStore, createAuthClient } from './create-auth-client.js';
@@ -131,16 +131,6 @@ async function startFake(options: FakeOptions = {}): Promise<Fake> {
 
 async function json(res: HttpResponse): Promise<unknown> {
   return JSON.parse(await res.text(64 * 1024));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the promise resolved');
 }
 
 describe('createAuthClient: Bearer', () => {

@@ -2,6 +2,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
+import { isLoopbackHostname } from '../transport/is-loopback-hostname.js';
 import type { Tracer } from '../transport/trace.js';
 import type { CredentialSource, FoundCredential } from './credentials/credential.js';
 import { credentialIdentity, fetchToken } from './fetch-token.js';
@@ -60,10 +61,6 @@ function registryChallenge(challenge: Challenge): Challenge {
   };
 }
 
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname.startsWith('127.') || hostname === '[::1]';
-}
-
 function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
   return offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
 }
@@ -117,7 +114,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       );
     }
     // An HTTPS registry whose realm is plain HTTP would put the password on the wire in clear.
-    if (req.url.protocol === 'https:' && realm.protocol !== 'https:' && !isLoopback(realm.hostname)) {
+    if (req.url.protocol === 'https:' && realm.protocol !== 'https:' && !isLoopbackHostname(realm.hostname)) {
       throw new RegauthError(
         'ERR_INSECURE_REALM',
         `${req.url.host} sends clients to ${realm.origin} over plain HTTP; refusing to send credentials there`,

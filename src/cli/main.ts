@@ -1,9 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 
-/** Thrown by a command for a usage problem commander cannot see: exit code 2. */
-export class UsageError extends Error {}
-
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
 
@@ -219,7 +216,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
     }
-    if (err instanceof UsageError || isRegauthError(err, 'ERR_USAGE')) {
+    // A usage problem commander cannot see (a bad --platform, a missing password): exit code 2.
+    if (isRegauthError(err, 'ERR_USAGE')) {
       process.stderr.write(`regauth: ${err.message}\n`);
       return 2;
     }

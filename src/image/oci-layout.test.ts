@@ -3,8 +3,8 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.js';
+import { rejection } from '../testing/rejection.js';
 import { type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -19,16 +19,6 @@ afterEach(async () => {
 
 const BYTES = Buffer.from('a layer, or any other blob: the layout does not care what it holds\n');
 const DESC = { digest: sha256(BYTES), size: BYTES.length };
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the promise resolved');
-}
 
 /** Every file under blobs/sha256, temporaries included. */
 async function blobFiles(layoutDir: string): Promise<string[]> {

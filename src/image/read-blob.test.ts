@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAuthClient } from '../auth/create-auth-client.js';
-import { RegauthError } from '../errors/regauth-error.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import {
   type LoopbackHandler,
@@ -10,6 +9,7 @@ import {
   loopbackServers,
   type RecordedRequest,
 } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
 import { type BlobDescriptor, MAX_BLOB_RESUMES, type ReadBlobOptions, readBlob } from './read-blob.js';
 
@@ -63,16 +63,6 @@ async function read(
   };
   for await (const chunk of readBlob(client, REPO, descriptor, options)) chunks.push(chunk);
   return { bytes: Buffer.concat(chunks), progress, resumes };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the read finished');
 }
 
 /** Answers a blob GET as distribution does: 206 with Content-Range for `Range: bytes=N-`, else 200. */

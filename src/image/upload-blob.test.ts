@@ -2,9 +2,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAuthClient } from '../auth/create-auth-client.js';
-import { RegauthError } from '../errors/regauth-error.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { type LoopbackServer, loopbackServers, type RecordedRequest } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { BlobDescriptor } from './read-blob.js';
 import { uploadBlob } from './upload-blob.js';
@@ -248,16 +248,6 @@ async function registry(
 
 const methods = (server: LoopbackServer) => server.requests.map((r) => r.method);
 const patches = (server: LoopbackServer) => server.requests.filter((r) => r.method === 'PATCH');
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the upload finished');
-}
 
 describe('uploadBlob', () => {
   it('skips a blob the registry already has, without opening an upload or reading the source', async () => {

@@ -3,8 +3,8 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuthRequest, type AuthSend, createAuthClient } from '../auth/create-auth-client.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
-import { RegauthError } from '../errors/regauth-error.js';
 import { type LoopbackHandler, loopbackServers } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
 import { DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST } from './media-types.js';
 import { MAX_MANIFEST_BYTES, RegistryClient } from './registry-client.js';
@@ -39,16 +39,6 @@ function sendJson(
 ): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the promise resolved');
 }
 
 // Odd spacing and key order on purpose: the client must keep the bytes, not re-serialize them.

@@ -1,11 +1,12 @@
 import { registryApiHost } from '../reference/parse-reference.js';
+import { isLoopbackHostname } from '../transport/is-loopback-hostname.js';
 
-/** Hosts that speak plain HTTP without --insecure, as docker and containerd treat them. */
+/** Whether a registry (`host[:port]`) is on this machine: plain HTTP without --insecure. */
 export function isLoopbackHost(registry: string): boolean {
   const host = registry.startsWith('[')
     ? registry.slice(0, registry.indexOf(']') + 1)
     : registry.split(':')[0];
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host ?? '');
+  return isLoopbackHostname(host ?? '');
 }
 
 /** `https://host/` for a registry; plain HTTP for loopback, or anywhere with `insecure`. */

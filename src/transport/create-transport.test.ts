@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RegauthError } from '../errors/regauth-error.js';
 import { closedPort, loopbackServers } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import {
   createTransport,
   MAX_REDIRECTS,
@@ -26,16 +26,6 @@ function transport(options: TransportOptions = {}): { send: Send; waits: number[
     ...options,
   });
   return { send, waits };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegauthError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(RegauthError);
-    return err as RegauthError;
-  }
-  throw new Error('expected a RegauthError, but the promise resolved');
 }
 
 describe('createTransport: retries', () => {
