@@ -1,11 +1,13 @@
 // regauth: the client library. The token server is `regauth/server`.
 
+export type { ChallengeStore } from './auth/challenge-cache.js';
+export { checkRealm } from './auth/check-realm.js';
 export type {
   AuthClient,
   AuthClientOptions,
   AuthRequest,
   AuthSend,
-  ChallengeStore,
+  LoginResult,
 } from './auth/create-auth-client.js';
 export { createAuthClient } from './auth/create-auth-client.js';
 export type {
@@ -30,6 +32,7 @@ export {
   storeCredential,
 } from './auth/credentials/index.js';
 export { fetchToken } from './auth/fetch-token.js';
+export type { FileTokenStoreOptions } from './auth/file-token-store.js';
 export { defaultTokenStorePath, FileTokenStore } from './auth/file-token-store.js';
 export type { Challenge } from './auth/parse-challenge.js';
 export {
@@ -38,12 +41,10 @@ export {
   parseChallenges,
   resolveRealm,
 } from './auth/parse-challenge.js';
-export type { TokenCacheOptions, TokenStore } from './auth/token-cache.js';
+export type { TokenCacheOptions, TokenKeyParts, TokenStore } from './auth/token-cache.js';
 export { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache } from './auth/token-cache.js';
 export type { TokenInfo } from './auth/token-response.js';
 export { parseTokenResponse } from './auth/token-response.js';
-export type { LoginResult } from './auth/verify-login.js';
-export { verifyLogin } from './auth/verify-login.js';
 export type { DigestAlgorithm, ParsedDigest } from './digest/digest.js';
 export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
 export type { RegauthErrorCode, RegauthErrorOptions, RegistryErrorEntry } from './errors/regauth-error.js';

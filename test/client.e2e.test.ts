@@ -286,9 +286,14 @@ describe('regauth client against the real registry with token auth (regauth serv
       const stored = await home.run(['manifest', `${host}/alice/app:v1`, '--no-token-cache']);
       expect(stored.stdout.toString()).toBe(single.manifest);
 
+      const cacheFile = join(home.dir, 'cache', 'regauth', 'tokens.json');
+      const cached = () => readFile(cacheFile, 'utf8').then((t) => JSON.parse(t));
+      expect(Object.keys((await cached()).challenges)).toEqual([`http://${host}`]);
       const logout = await home.run(['logout', host]);
       expect(logout.stderr).toMatch(/Removed login credentials/);
       expect(JSON.parse(await readFile(configFile, 'utf8')).auths[host]).toBeUndefined();
+      // The next run asks the registry afresh: no challenge, no token is left for it.
+      expect(await cached()).toMatchObject({ challenges: {}, tokens: {} });
       expect((await home.run(['manifest', `${host}/alice/app:v1`])).code).toBe(1);
     } finally {
       await home.dispose();

@@ -364,6 +364,9 @@ describe('createAuthClient: Bearer', () => {
       saveChallenge: (origin, challenge) => {
         saved.set(origin, challenge);
       },
+      forgetChallenge: (origin) => {
+        saved.delete(origin);
+      },
     };
     const first = createAuthClient({
       send: transport(),

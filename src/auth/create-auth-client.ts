@@ -2,13 +2,17 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
-import { isLoopbackHostname } from '../transport/is-loopback-hostname.js';
 import type { Tracer } from '../transport/trace.js';
+import { basicAuthorization } from './basic-authorization.js';
+import { ChallengeCache, type ChallengeStore } from './challenge-cache.js';
+import { checkRealm } from './check-realm.js';
 import type { CredentialSource, FoundCredential } from './credentials/credential.js';
-import { credentialIdentity, fetchToken } from './fetch-token.js';
-import { type Challenge, parseChallenges, resolveRealm } from './parse-challenge.js';
+import { fetchToken } from './fetch-token.js';
+import { type Challenge, parseChallenges } from './parse-challenge.js';
 import { TokenCache } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
+
+export type { ChallengeStore } from './challenge-cache.js';
 
 /** A request that needs authorization for these resources on this registry. */
 export interface AuthRequest extends HttpRequest {
@@ -19,6 +23,13 @@ export interface AuthRequest extends HttpRequest {
 
 export type AuthSend = (request: AuthRequest) => Promise<HttpResponse>;
 
+export interface LoginResult {
+  /** `bearer`, `basic`, or `none` when the registry asked for no credentials at all. */
+  readonly scheme: 'bearer' | 'basic' | 'none';
+  /** A refresh token the realm issued (docker stores it as `identitytoken`). */
+  readonly identityToken?: string;
+}
+
 export interface AuthClient {
   /** Sends a request with whatever authorization the registry asks for. */
   readonly send: AuthSend;
@@ -28,12 +39,14 @@ export interface AuthClient {
    * registry asks for no token.
    */
   token(request: AuthRequest): Promise<TokenInfo | undefined>;
-}
-
-/** Where challenges learned from a registry are kept between processes. */
-export interface ChallengeStore {
-  loadChallenge(origin: string): Challenge | undefined;
-  saveChallenge(origin: string, challenge: Challenge): void;
+  /**
+   * Checks the registry's credential the way `docker login` does: `request` (a `GET /v2/`) goes
+   * out without credentials; for a Bearer challenge the realm is asked for a token with
+   * `offline_token=true` and no scope (never from the cache: the password is checked for real),
+   * and the request must then succeed with it; for Basic it must succeed with the credential.
+   * Rejects with ERR_UNAUTHORIZED when the credential is refused.
+   */
+  login(request: AuthRequest): Promise<LoginResult>;
 }
 
 export interface AuthClientOptions {
@@ -51,51 +64,30 @@ export interface AuthClientOptions {
 /** A 401's body is a short error envelope; more than this is not worth reading. */
 const MAX_CHALLENGE_BODY_BYTES = 64 * 1024;
 
-/** Challenge parameters that describe one request, not the registry: never reuse them. */
-const PER_REQUEST_PARAMS = new Set(['scope', 'error', 'error_description']);
-
-function registryChallenge(challenge: Challenge): Challenge {
-  return {
-    scheme: challenge.scheme,
-    params: Object.fromEntries(Object.entries(challenge.params).filter(([k]) => !PER_REQUEST_PARAMS.has(k))),
-  };
-}
-
 function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
   return offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
 }
 
 /**
- * The auth layer (CONVENTIONS.md): wraps the transport's send, answers Bearer and Basic
- * challenges, and is the only code that builds an Authorization header for a registry.
- * Once a registry's challenge is known, requests carry a token from the start: no 401 round
- * trip. A 401 is answered once (a new challenge, or `insufficient_scope` with the wider scope
- * the registry names), never in a loop.
+ * The auth layer: wraps the transport's send, answers Bearer and Basic challenges, and is the
+ * only code that builds an Authorization header for a registry. Once a registry's challenge is
+ * known, requests carry a token from the start: no 401 round trip. A 401 is answered once (a new
+ * challenge, or `insufficient_scope` with the wider scope the registry names), never in a loop.
+ * Every route to a token — a request, `token`, `login`, a challenge read from the store — passes
+ * one realm check (checkRealm) before credentials go anywhere.
  */
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   const transport = options.send;
   const cache = options.tokenCache ?? new TokenCache(options.now ? { now: options.now } : {});
-  const challenges = new Map<string, Challenge>();
+  const challenges = new ChallengeCache(options.challengeStore);
   const credentials = new Map<string, Promise<FoundCredential | undefined>>();
-
-  const knownChallenge = (origin: string): Challenge | undefined => {
-    let c = challenges.get(origin);
-    if (!c) {
-      c = options.challengeStore?.loadChallenge(origin);
-      if (c) challenges.set(origin, c);
-    }
-    return c;
-  };
-
-  const learn = (origin: string, challenge: Challenge): Challenge => {
-    const learned = registryChallenge(challenge);
-    challenges.set(origin, learned);
-    options.challengeStore?.saveChallenge(origin, learned);
-    return learned;
+  const optional = {
+    ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
+    ...(options.now === undefined ? {} : { now: options.now }),
   };
 
   // Credentials are looked up only once a registry has asked for them: a helper never runs for
-  // a public pull (PROTOCOL.md §7), and at most once per registry per client.
+  // a public pull, and at most once per registry per client.
   const credentialFor = (registry: string): Promise<FoundCredential | undefined> => {
     let found = credentials.get(registry);
     if (!found) {
@@ -105,22 +97,56 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return found;
   };
 
-  const checkedRealm = (req: AuthRequest, challenge: Challenge): URL => {
-    const realm = resolveRealm(challenge, req.url);
-    if (!realm) {
-      throw new RegauthError(
-        'ERR_INVALID_CHALLENGE',
-        `${req.url.host} sent a Bearer challenge without a realm`,
-      );
+  /**
+   * The challenge known for the request's registry. One kept from an earlier run that no longer
+   * passes the realm check (a plain-HTTP realm for a registry now on HTTPS, a planted file) is
+   * dropped, so the registry is asked again rather than refused on every run from now on.
+   */
+  const knownChallenge = (req: AuthRequest): Challenge | undefined => {
+    const origin = req.url.origin;
+    const challenge = challenges.get(origin);
+    if (challenge?.scheme !== 'bearer') return challenge;
+    try {
+      checkRealm(challenge, req.url);
+      return challenge;
+    } catch (err) {
+      challenges.forget(origin);
+      options.trace?.({
+        kind: 'note',
+        text: `dropped the challenge remembered for ${origin}: ${(err as Error).message}`,
+      });
+      return undefined;
     }
-    // An HTTPS registry whose realm is plain HTTP would put the password on the wire in clear.
-    if (req.url.protocol === 'https:' && realm.protocol !== 'https:' && !isLoopbackHostname(realm.hostname)) {
-      throw new RegauthError(
-        'ERR_INSECURE_REALM',
-        `${req.url.host} sends clients to ${realm.origin} over plain HTTP; refusing to send credentials there`,
-      );
-    }
-    return realm;
+  };
+
+  /**
+   * A 401 from another origin than the one asked — the storage host a blob GET was redirected
+   * to (S3, a CDN), a plain-HTTP hop — is not the registry's: its realm is never adopted, stored,
+   * or sent the registry's credentials, and the fetch fails saying so. containerd keys challenges
+   * by the host that answered; go-containerregistry's bearer transport only ever adds scopes to
+   * the challenge it learned first.
+   */
+  const refuseForeign = async (req: AuthRequest, res: HttpResponse): Promise<HttpResponse> => {
+    if (res.status !== 401 || res.url.origin === req.url.origin) return res;
+    await res.dump();
+    throw new RegauthError(
+      'ERR_FOREIGN_CHALLENGE',
+      `${req.method} ${req.url.origin}${req.url.pathname} was redirected to ${res.url.origin}, which asks ` +
+        "for credentials (401); a registry's credentials go only to the registry and its token realm",
+      { status: res.status },
+    );
+  };
+
+  /** The challenges of a 401 the registry itself sent. */
+  const challengesOf = async (req: AuthRequest, res: HttpResponse): Promise<Challenge[]> => {
+    await refuseForeign(req, res);
+    return parseChallenges(res.headerValues('www-authenticate'));
+  };
+
+  /** Keeps a challenge the registry sent, once its realm passed the check: one that fails is never kept. */
+  const adopt = (req: AuthRequest, offered: Challenge): Challenge => {
+    if (offered.scheme === 'bearer') checkRealm(offered, req.url);
+    return challenges.learn(req.url.origin, offered);
   };
 
   const bearerToken = (
@@ -130,13 +156,14 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     extraScopes: readonly string[],
     force: boolean,
   ): Promise<TokenInfo> => {
-    const realm = checkedRealm(req, challenge);
+    const realm = checkRealm(challenge, req.url);
     const service = challenge.params.service;
     const scopes = [...new Set([...req.scopes.map(formatScope), ...extraScopes])];
-    const key = TokenCache.key({
+    const key = cache.key({
+      origin: req.url.origin,
       realm: realm.href,
       service: service ?? '',
-      identity: credentialIdentity(found),
+      ...(found === undefined ? {} : { credential: found.credential }),
       scopes,
     });
     return cache.get(
@@ -149,8 +176,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
           scopes,
           ...(service === undefined ? {} : { service }),
           ...(found === undefined ? {} : { found }),
-          ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
-          ...(options.now === undefined ? {} : { now: options.now }),
+          ...optional,
         }),
       force,
     );
@@ -166,7 +192,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     const credential = found?.credential;
     if (challenge.scheme === 'basic') {
       if (credential?.username === undefined || credential.password === undefined) return undefined;
-      return `Basic ${Buffer.from(`${credential.username}:${credential.password}`).toString('base64')}`;
+      return basicAuthorization(credential.username, credential.password);
     }
     if (challenge.scheme !== 'bearer') return undefined;
     if (credential?.registryToken) return `Bearer ${credential.registryToken}`;
@@ -179,34 +205,17 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     return { ...req, headers };
   };
 
-  // Requests that start together at a registry not met yet wait for the first one's answer
-  // instead of each collecting its own 401: one challenge round trip, then one token fetch.
-  const discovering = new Map<string, Promise<void>>();
-
   const send: AuthSend = async (req) => {
     const origin = req.url.origin;
-    let known = knownChallenge(origin);
-    if (!known) {
-      const pending = discovering.get(origin);
-      if (pending) {
-        await pending;
-        known = knownChallenge(origin);
-      }
+    let known = knownChallenge(req);
+    const pending = known ? undefined : challenges.pending(origin);
+    if (pending) {
+      await pending;
+      known = knownChallenge(req);
     }
-    let release: (() => void) | undefined;
-    if (!known && !discovering.has(origin)) {
-      discovering.set(
-        origin,
-        new Promise<void>((resolve) => {
-          release = () => {
-            discovering.delete(origin);
-            resolve();
-          };
-        }),
-      );
-    }
+    const release = known ? undefined : challenges.discover(origin);
     try {
-      return await sendWith(req, origin, known, () => release?.());
+      return await sendWith(req, known, () => release?.());
     } finally {
       release?.();
     }
@@ -214,7 +223,6 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   const sendWith = async (
     req: AuthRequest,
-    origin: string,
     known: Challenge | undefined,
     learned: () => void,
   ): Promise<HttpResponse> => {
@@ -227,9 +235,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     }
 
     // Some registries (GCR) answer 401 with no challenge: the one from earlier still applies.
-    const offered = pickChallenge(parseChallenges(first.headerValues('www-authenticate'))) ?? known;
+    const offered = pickChallenge(await challengesOf(req, first)) ?? known;
     if (!offered || (offered.scheme !== 'bearer' && offered.scheme !== 'basic')) return first;
-    const challenge = learn(origin, offered);
+    const challenge = offered === known ? known : adopt(req, offered);
     learned();
     // The error body is small; reading it now keeps --trace in the seed's order (401, then token).
     const body = await first.bytes(MAX_CHALLENGE_BODY_BYTES).catch(() => Buffer.alloc(0));
@@ -239,22 +247,92 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     // fetched afresh when the one just sent was refused.
     const value = await authorization(req, challenge, extraScopes, known !== undefined);
     if (value === undefined) return bufferedResponse(first, body);
-    return transport(withAuth(req, value));
+    return refuseForeign(req, await transport(withAuth(req, value)));
+  };
+
+  /** Asks the registry without credentials; the challenge it answers with, checked and kept. */
+  const probe = async (
+    req: AuthRequest,
+  ): Promise<{ status: number; offered: Challenge[]; challenge?: Challenge }> => {
+    const res = await transport(withAuth(req, undefined));
+    if (res.status !== 401) {
+      await res.dump();
+      return { status: res.status, offered: [] };
+    }
+    const offered = await challengesOf(req, res);
+    await res.dump();
+    const picked = pickChallenge(offered);
+    return picked ? { status: 401, offered, challenge: adopt(req, picked) } : { status: 401, offered };
   };
 
   const token = async (req: AuthRequest): Promise<TokenInfo | undefined> => {
-    let challenge = knownChallenge(req.url.origin);
-    if (!challenge) {
-      const res = await transport(withAuth(req, undefined));
-      await res.dump();
-      if (res.status !== 401) return undefined;
-      const offered = pickChallenge(parseChallenges(res.headerValues('www-authenticate')));
-      if (!offered) return undefined;
-      challenge = learn(req.url.origin, offered);
-    }
-    if (challenge.scheme !== 'bearer') return undefined;
+    const challenge = knownChallenge(req) ?? (await probe(req)).challenge;
+    if (challenge?.scheme !== 'bearer') return undefined;
     return bearerToken(req, challenge, await credentialFor(req.registry), [], false);
   };
 
-  return { send, token };
+  const login = async (req: AuthRequest): Promise<LoginResult> => {
+    const host = req.url.host;
+    const found = await credentialFor(req.registry);
+    const { status, offered, challenge } = await probe(req);
+    if (status === 200) return { scheme: 'none' };
+    if (status !== 401) {
+      throw new RegauthError(
+        'ERR_REGISTRY',
+        `${host} answered ${status} to GET ${req.url.pathname}; is it a registry?`,
+        {
+          status,
+        },
+      );
+    }
+    if (!challenge) {
+      throw new RegauthError(
+        'ERR_UNSUPPORTED',
+        `${host} asks for ${offered.map((c) => c.scheme).join(', ') || 'an unnamed'} authentication, which regauth does not speak`,
+      );
+    }
+    const credential = found?.credential;
+    let value: string;
+    let identityToken: string | undefined;
+    if (challenge.scheme === 'bearer') {
+      const service = challenge.params.service;
+      const issued = await fetchToken({
+        send: transport,
+        realm: checkRealm(challenge, req.url),
+        scopes: [],
+        offline: true,
+        ...(service === undefined ? {} : { service }),
+        ...(found === undefined ? {} : { found }),
+        ...optional,
+      });
+      value = `Bearer ${issued.token}`;
+      identityToken = issued.refreshToken;
+    } else {
+      if (credential?.username === undefined || credential.password === undefined) {
+        throw new RegauthError(
+          'ERR_USAGE',
+          `${host} uses Basic authentication: log in with a user name and password`,
+        );
+      }
+      value = basicAuthorization(credential.username, credential.password);
+    }
+    const check = await transport(withAuth(req, value));
+    await check.dump();
+    if (check.status !== 200) {
+      throw new RegauthError(
+        'ERR_UNAUTHORIZED',
+        challenge.scheme === 'bearer'
+          ? `the token server accepted the credentials but ${host} refused its token (${check.status}); ` +
+              "the registry's auth.token settings (issuer, service, rootcertbundle) may not match the token server"
+          : `${host} refused the credentials for ${credential?.username ?? 'the user'} (${check.status})`,
+        { status: check.status },
+      );
+    }
+    return {
+      scheme: challenge.scheme === 'bearer' ? 'bearer' : 'basic',
+      ...(identityToken === undefined ? {} : { identityToken }),
+    };
+  };
+
+  return { send, token, login };
 }

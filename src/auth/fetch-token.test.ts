@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { loopbackServers } from '../testing/loopback-server.js';
 import { createTransport } from '../transport/create-transport.js';
-import { credentialIdentity, fetchToken } from './fetch-token.js';
+import { fetchToken } from './fetch-token.js';
 
 const servers = loopbackServers();
 afterEach(() => servers.closeAll());
@@ -154,18 +154,5 @@ describe('fetchToken', () => {
       (e: unknown) => e,
     );
     expect(isRegauthError(tooLarge, 'ERR_TOO_LARGE')).toBe(true);
-  });
-});
-
-describe('credentialIdentity', () => {
-  it('names users by name and tokens by a hash, never by the secret', () => {
-    expect(credentialIdentity(undefined)).toBe('anonymous');
-    expect(credentialIdentity({ credential: { username: 'alice', password: 'pw' }, source: 's' })).toBe(
-      'user:alice',
-    );
-    const refresh = credentialIdentity({ credential: { identityToken: 'secret-refresh' }, source: 's' });
-    expect(refresh).toMatch(/^refresh:[0-9a-f]{16}$/);
-    expect(refresh).not.toContain('secret-refresh');
-    expect(credentialIdentity({ credential: { identityToken: 'other' }, source: 's' })).not.toBe(refresh);
   });
 });

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { Send } from '../transport/http-types.js';
+import { basicAuthorization } from './basic-authorization.js';
 import { type FoundCredential, IDENTITY_TOKEN_USERNAME } from './credentials/credential.js';
 import { parseTokenResponse, type TokenInfo } from './token-response.js';
 
-/** Token and error answers are small JSON documents; a bigger one is not a token server (PROTOCOL.md §7). */
+/** Token and error answers are small JSON documents; a bigger one is not a token server. */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 export const DEFAULT_CLIENT_ID = 'regauth';
 
@@ -18,17 +18,6 @@ export interface FetchTokenOptions {
   readonly offline?: boolean;
   readonly clientId?: string;
   readonly now?: () => number;
-}
-
-/** Which identity a token belongs to, for cache keys: never the secret itself. */
-export function credentialIdentity(found: FoundCredential | undefined): string {
-  const c = found?.credential;
-  if (!c) return 'anonymous';
-  if (c.identityToken)
-    return `refresh:${createHash('sha256').update(c.identityToken).digest('hex').slice(0, 16)}`;
-  if (c.registryToken)
-    return `registrytoken:${createHash('sha256').update(c.registryToken).digest('hex').slice(0, 16)}`;
-  return c.username ? `user:${c.username}` : 'anonymous';
 }
 
 async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
@@ -47,7 +36,8 @@ async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
 /**
  * Asks a realm for a token (the seed's step 2). With an identity (refresh) token: the OAuth2
  * POST of oauth.md. With a user name and password: GET with Basic credentials and `account`,
- * as docker does. Without credentials: an anonymous GET. PROTOCOL.md §4.
+ * as docker does. Without credentials: an anonymous GET.
+ * https://distribution.github.io/distribution/spec/auth/token/ and …/spec/auth/oauth/
  */
 export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo> {
   const { send, realm, found } = options;
@@ -88,7 +78,7 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     const password = credential?.identityToken ?? credential?.password;
     if (username !== undefined && password !== undefined) {
       if (username !== IDENTITY_TOKEN_USERNAME) url.searchParams.set('account', username);
-      headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+      headers.authorization = basicAuthorization(username, password);
     }
     if (options.offline) {
       url.searchParams.set('offline_token', 'true');

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ChallengeStore } from './create-auth-client.js';
+import type { ChallengeStore } from './challenge-cache.js';
 import type { Challenge } from './parse-challenge.js';
 import type { TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
@@ -13,8 +13,14 @@ interface StoredToken {
   readonly expiresAt: number;
 }
 
+/**
+ * Version 2 keys tokens by registry origin and a salted hash of the secret; version 1 files
+ * (keyed by user name) are dropped on the first write.
+ */
 interface FileShape {
-  version: 1;
+  version: 2;
+  /** base64 of TokenStore.keySalt. */
+  salt: string;
   challenges: Record<string, Challenge>;
   tokens: Record<string, StoredToken>;
 }
@@ -50,36 +56,92 @@ export function defaultTokenStorePath(
   return join(base, 'regauth', 'tokens.json');
 }
 
+export interface FileTokenStoreOptions {
+  readonly now?: () => number;
+  /**
+   * Told once, with a sentence saying why, when the cache is not used: its folder or file
+   * belongs to another user or is writable by others. Left out: nothing is said.
+   */
+  readonly onWarning?: (message: string) => void;
+}
+
+/**
+ * Why a cache folder or file must not be trusted, or undefined when it may be. Its challenges
+ * decide where credentials are sent, so only the user may be able to write it: owned by this
+ * user and writable by no one else (what ssh asks of ~/.ssh). Missing paths are fine: they are
+ * created private. Windows keeps no POSIX owner and mode; it is not checked there.
+ */
+function untrusted(paths: readonly (readonly [string, string])[]): string | undefined {
+  if (typeof process.getuid !== 'function') return undefined;
+  const uid = process.getuid();
+  for (const [path, what] of paths) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(path);
+    } catch {
+      continue;
+    }
+    if (st.uid !== uid) return `the ${what} ${path} belongs to another user (uid ${st.uid})`;
+    if ((st.mode & 0o022) !== 0) {
+      return `the ${what} ${path} is writable by others (mode ${(st.mode & 0o777).toString(8)}); make it private with chmod go-w`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * The CLI's persistent token cache: access tokens (never passwords or refresh tokens) and the
- * challenges registries sent, in one 0600 file. A token is stored under a key that names the
- * identity it was issued to, so it never serves another user or an anonymous call. The file is
- * only a cache: when it is unreadable it is ignored and rewritten.
+ * challenges registries sent, in one 0600 file in a 0700 folder. A token is stored under a key
+ * that names the registry origin and a salted hash of the secret it was issued for, so it never
+ * serves another registry, another password, or an anonymous call. The file is only a cache:
+ * when it is unreadable it is ignored and rewritten; when someone else could have written it, it
+ * is neither read nor written.
  */
 export class FileTokenStore implements TokenStore, ChallengeStore {
   readonly #file: string;
   readonly #now: () => number;
+  readonly #onWarning: ((message: string) => void) | undefined;
   #data: FileShape | undefined;
+  #disabled = false;
 
-  constructor(file: string = defaultTokenStorePath(), now: () => number = Date.now) {
+  constructor(file: string = defaultTokenStorePath(), options: FileTokenStoreOptions = {}) {
     this.#file = file;
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#onWarning = options.onWarning;
   }
 
   #load(): FileShape {
     if (this.#data) return this.#data;
-    let data: FileShape = { version: 1, challenges: {}, tokens: {} };
+    let data: FileShape = {
+      version: 2,
+      salt: randomBytes(16).toString('base64'),
+      challenges: {},
+      tokens: {},
+    };
+    const why = untrusted([
+      [dirname(this.#file), 'token cache folder'],
+      [this.#file, 'token cache file'],
+    ]);
+    if (why !== undefined) {
+      this.#disabled = true;
+      this.#onWarning?.(`not using the token cache: ${why}`);
+      this.#data = data;
+      return data;
+    }
     try {
       const parsed = JSON.parse(readFileSync(this.#file, 'utf8')) as Partial<FileShape>;
       if (
-        parsed.version === 1 &&
+        parsed.version === 2 &&
+        typeof parsed.salt === 'string' &&
+        Buffer.from(parsed.salt, 'base64').length >= 16 &&
         typeof parsed.tokens === 'object' &&
         typeof parsed.challenges === 'object'
       ) {
         // Entries are checked one by one: a damaged one (null, a wrong type) would otherwise throw
         // later, in #save or in the auth layer, and fail every request instead of one cache hit.
         data = {
-          version: 1,
+          version: 2,
+          salt: parsed.salt,
           challenges: Object.fromEntries(
             Object.entries(parsed.challenges ?? {}).filter(([, c]) => isChallenge(c)),
           ),
@@ -95,17 +157,22 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
 
   #save(): void {
     const data = this.#load();
+    if (this.#disabled) return;
     const now = this.#now();
     for (const [key, t] of Object.entries(data.tokens)) if (t.expiresAt <= now) delete data.tokens[key];
-    mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
     const temp = `${this.#file}.${randomBytes(6).toString('hex')}.tmp`;
     try {
+      mkdirSync(dirname(this.#file), { recursive: true, mode: 0o700 });
       writeFileSync(temp, JSON.stringify(data), { mode: 0o600 });
       renameSync(temp, this.#file);
     } catch {
       rmSync(temp, { force: true });
       // A cache that cannot be written costs a token request next time, nothing more.
     }
+  }
+
+  keySalt(): Uint8Array {
+    return Buffer.from(this.#load().salt, 'base64');
   }
 
   loadToken(key: string): TokenInfo | undefined {
@@ -127,8 +194,18 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
     this.#save();
   }
 
-  /** Drops every token issued for a registry (logout). Returns how many. */
-  forgetRegistry(registry: string): number {
+  forgetChallenge(origin: string): void {
+    const data = this.#load();
+    if (!(origin in data.challenges)) return;
+    delete data.challenges[origin];
+    this.#save();
+  }
+
+  /**
+   * Drops every token issued for a registry, and the challenges of its origins (logout: the next
+   * run asks the registry afresh). Returns how many tokens.
+   */
+  forgetRegistry(registry: string, origins: readonly string[] = []): number {
     const data = this.#load();
     let n = 0;
     for (const [key, t] of Object.entries(data.tokens)) {
@@ -137,6 +214,7 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
         n++;
       }
     }
+    for (const origin of origins) delete data.challenges[origin];
     this.#save();
     return n;
   }

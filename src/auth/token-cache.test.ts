@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Credential } from './credentials/credential.js';
 import { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache, type TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
 
@@ -38,10 +39,10 @@ function memoryStore(initial: Record<string, TokenInfo> = {}) {
   return { store, loads, saves };
 }
 
-const KEY = TokenCache.key({
+const KEY = new TokenCache().key({
+  origin: 'https://registry.example',
   realm: 'https://auth/token',
   service: 'reg',
-  identity: 'user:a',
   scopes: ['x'],
 });
 
@@ -57,10 +58,10 @@ describe('TokenCache.get', () => {
   it('fetches separately for different keys', async () => {
     const cache = new TokenCache({ now: () => T0 });
     const f = slowFetch();
-    const other = TokenCache.key({
+    const other = cache.key({
+      origin: 'https://registry.example',
       realm: 'https://auth/token',
       service: 'reg',
-      identity: 'user:a',
       scopes: ['y'],
     });
     const [a, b] = await Promise.all([cache.get(KEY, 'reg', f.fetch), cache.get(other, 'reg', f.fetch)]);
@@ -168,34 +169,72 @@ describe('TokenCache.get', () => {
 });
 
 describe('TokenCache.key', () => {
+  const PASSWORD = 'alice-pw-19c4';
+  const ALICE: Credential = { username: 'alice', password: PASSWORD };
   const base = {
+    origin: 'https://registry.example',
     realm: 'https://auth.example/token',
     service: 'reg',
-    identity: 'user:alice',
+    credential: ALICE,
     scopes: ['a', 'b'],
   };
+  const cache = new TokenCache();
 
-  it('differs by identity, so one user never gets another user’s token', () => {
-    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, identity: 'anonymous' }));
-    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, identity: 'user:bob' }));
+  it('differs by identity and by secret, so neither another user nor another password gets the token', () => {
+    const key = cache.key(base);
+    const { credential: _, ...anonymous } = base;
+    expect(key).not.toBe(cache.key(anonymous));
+    expect(key).not.toBe(cache.key({ ...base, credential: { username: 'bob', password: PASSWORD } }));
+    expect(key).not.toBe(cache.key({ ...base, credential: { username: 'alice', password: 'guess' } }));
+    expect(cache.key({ ...base, credential: { identityToken: 'refresh-1' } })).not.toBe(
+      cache.key({ ...base, credential: { identityToken: 'refresh-2' } }),
+    );
+    // The same secret in another object is the same identity.
+    expect(cache.key({ ...base, credential: { ...ALICE } })).toBe(key);
   });
 
-  it('differs by realm, service and scopes', () => {
-    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, realm: 'https://other/token' }));
-    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, service: 'other' }));
-    expect(TokenCache.key(base)).not.toBe(TokenCache.key({ ...base, scopes: ['a'] }));
+  it('holds no secret, only a salted hash of it', () => {
+    const keys = [
+      cache.key(base),
+      cache.key({ ...base, credential: { identityToken: 'refresh-secret-8e2a' } }),
+      cache.key({ ...base, credential: { registryToken: 'registry-secret-77b0' } }),
+    ].join('\n');
+    for (const secret of [PASSWORD, 'refresh-secret-8e2a', 'registry-secret-77b0']) {
+      expect(keys).not.toContain(secret);
+    }
+  });
+
+  it('hashes secrets with the store’s salt: the same key in every process sharing the store, another in another store', () => {
+    const store = (salt: number): TokenStore => ({
+      loadToken: () => undefined,
+      saveToken: () => {},
+      keySalt: () => Buffer.alloc(16, salt),
+    });
+    const key = new TokenCache({ store: store(1) }).key(base);
+    expect(new TokenCache({ store: store(1) }).key(base)).toBe(key);
+    expect(new TokenCache({ store: store(2) }).key(base)).not.toBe(key);
+    // Without a store each cache draws its own salt.
+    expect(new TokenCache().key(base)).not.toBe(new TokenCache().key(base));
+  });
+
+  it('differs by registry origin, realm, service and scopes', () => {
+    const key = cache.key(base);
+    expect(key).not.toBe(cache.key({ ...base, origin: 'https://copycat.example' }));
+    expect(key).not.toBe(cache.key({ ...base, realm: 'https://other/token' }));
+    expect(key).not.toBe(cache.key({ ...base, service: 'other' }));
+    expect(key).not.toBe(cache.key({ ...base, scopes: ['a'] }));
   });
 
   it('does not depend on the order of the scopes, and leaves the caller’s array as it was', () => {
     const scopes = ['repository:z/z:pull', 'repository:a/a:pull,push', 'registry:catalog:*'];
     const reversed = [...scopes].reverse();
-    expect(TokenCache.key({ ...base, scopes })).toBe(TokenCache.key({ ...base, scopes: reversed }));
+    expect(cache.key({ ...base, scopes })).toBe(cache.key({ ...base, scopes: reversed }));
     expect(scopes[0]).toBe('repository:z/z:pull');
   });
 
   it('cannot be confused by separators inside the parts', () => {
-    expect(TokenCache.key({ ...base, realm: 'r', service: 's,t' })).not.toBe(
-      TokenCache.key({ ...base, realm: 'r,s', service: 't' }),
+    expect(cache.key({ ...base, realm: 'r', service: 's,t' })).not.toBe(
+      cache.key({ ...base, realm: 'r,s', service: 't' }),
     );
   });
 });

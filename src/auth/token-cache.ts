@@ -1,3 +1,5 @@
+import { createHmac, randomBytes, scryptSync } from 'node:crypto';
+import type { Credential } from './credentials/credential.js';
 import type { TokenInfo } from './token-response.js';
 
 /**
@@ -6,10 +8,24 @@ import type { TokenInfo } from './token-response.js';
  */
 export const DEFAULT_TOKEN_CACHE_MARGIN_S = 10;
 
+/**
+ * How a password is hashed into a token key. Keys may be written to disk, and a fast hash of a
+ * password there could be guessed offline at billions per second; scrypt at 2^10 × 8 (1 MiB,
+ * a few milliseconds, once per credential per process) makes each guess cost the same.
+ * Identity and registry tokens are random and long: an HMAC is enough for them.
+ */
+const PASSWORD_HASH = { N: 1024, r: 8, p: 1, bytes: 16 } as const;
+
 /** Somewhere tokens outlive the process: the CLI's file in the user's cache directory. */
 export interface TokenStore {
   loadToken(key: string): TokenInfo | undefined;
   saveToken(key: string, registry: string, token: TokenInfo): void;
+  /**
+   * Random bytes kept with the store and mixed into the hash of every secret in a token key:
+   * the same for every process sharing the store, different between stores. Left out: the
+   * cache draws its own, and its keys then match nothing stored by another process.
+   */
+  keySalt?(): Uint8Array;
 }
 
 export interface TokenCacheOptions {
@@ -20,16 +36,32 @@ export interface TokenCacheOptions {
   readonly marginSeconds?: number;
 }
 
+/** What a token is for: it serves a later request only when every part is the same. */
+export interface TokenKeyParts {
+  /** The registry the token is sent to, as an origin (`https://registry-1.docker.io`). */
+  readonly origin: string;
+  readonly realm: string;
+  readonly service: string;
+  /** The credential it was issued for; left out: anonymous. */
+  readonly credential?: Credential;
+  readonly scopes: readonly string[];
+}
+
 /**
- * Tokens keyed by realm, service, identity and scopes. One fetch in flight per key however many
- * requests wait for it (PROTOCOL.md §7: parallel blob requests must share one token request).
+ * Tokens keyed by registry origin, realm, service, identity (a salted hash of the secret, never
+ * the user name alone) and scopes. Docker and containerd keep tokens per registry host; a second
+ * registry that copies the first one's challenge, or the same user name with another password,
+ * must not find them. One fetch in flight per key however many requests wait for it: parallel
+ * blob requests share one token request.
  */
 export class TokenCache {
   readonly #memory = new Map<string, TokenInfo>();
   readonly #inFlight = new Map<string, Promise<TokenInfo>>();
+  readonly #identities = new WeakMap<Credential, string>();
   readonly #store: TokenStore | undefined;
   readonly #now: () => number;
   readonly #marginMs: number;
+  #salt: Uint8Array | undefined;
 
   constructor(options: TokenCacheOptions = {}) {
     this.#store = options.store;
@@ -37,8 +69,39 @@ export class TokenCache {
     this.#marginMs = (options.marginSeconds ?? DEFAULT_TOKEN_CACHE_MARGIN_S) * 1000;
   }
 
-  static key(parts: { realm: string; service: string; identity: string; scopes: readonly string[] }): string {
-    return JSON.stringify([parts.realm, parts.service, parts.identity, [...parts.scopes].sort()]);
+  #keySalt(): Uint8Array {
+    this.#salt ??= this.#store?.keySalt?.() ?? randomBytes(16);
+    return this.#salt;
+  }
+
+  /** Who a token was issued to, as a key part: the secret only as a salted hash. */
+  #identity(credential: Credential | undefined): string {
+    if (!credential) return 'anonymous';
+    const known = this.#identities.get(credential);
+    if (known !== undefined) return known;
+    const salt = this.#keySalt();
+    const mac = (secret: string) =>
+      createHmac('sha256', salt).update(secret).digest('base64url').slice(0, 22);
+    let identity = 'anonymous';
+    if (credential.registryToken !== undefined) identity = `registrytoken:${mac(credential.registryToken)}`;
+    else if (credential.identityToken !== undefined) identity = `refresh:${mac(credential.identityToken)}`;
+    else if (credential.username !== undefined && credential.password !== undefined) {
+      const { N, r, p, bytes } = PASSWORD_HASH;
+      const hash = scryptSync(`${credential.username}\u0000${credential.password}`, salt, bytes, { N, r, p });
+      identity = `password:${credential.username}:${hash.toString('base64url')}`;
+    }
+    this.#identities.set(credential, identity);
+    return identity;
+  }
+
+  key(parts: TokenKeyParts): string {
+    return JSON.stringify([
+      parts.origin,
+      parts.realm,
+      parts.service,
+      this.#identity(parts.credential),
+      [...parts.scopes].sort(),
+    ]);
   }
 
   #fresh(token: TokenInfo | undefined): token is TokenInfo {

@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
 import { cachedCredentialSource } from '../auth/credentials/cached-credential-source.js';
 import { chainCredentials } from '../auth/credentials/chain-credentials.js';
+import type { CredentialSource } from '../auth/credentials/credential.js';
 import { defaultCredentialSources } from '../auth/credentials/default-credential-sources.js';
 import { FileTokenStore } from '../auth/file-token-store.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
@@ -34,13 +35,43 @@ export interface ClientContext {
   readonly trace: Tracer | undefined;
 }
 
-export async function clientContext(flags: ClientFlags, registry?: string): Promise<ClientContext> {
+/** The user's token cache; says on stderr when it is not used because others could write it. */
+export function cliTokenStore(): FileTokenStore {
+  return new FileTokenStore(undefined, {
+    onWarning: (message) => process.stderr.write(`regauth: warning: ${message}\n`),
+  });
+}
+
+/**
+ * Transport, auth and registry clients as the flags ask. `credentials` replaces the user's
+ * credential sources (login checks exactly the credential it was given).
+ */
+export async function clientContext(
+  flags: ClientFlags,
+  registry?: string,
+  credentials?: CredentialSource,
+): Promise<ClientContext> {
   const env = process.env;
   const trace: Tracer | undefined = flags.trace
     ? (e) => process.stderr.write(formatTraceEvent(e))
     : undefined;
+  credentials ??= await userCredentials(flags, registry);
+  const store = flags.tokenCache === false ? undefined : cliTokenStore();
+  const clients = createRegistryClients({
+    credentials,
+    env,
+    ...(trace === undefined ? {} : { trace }),
+    ...(store === undefined ? {} : { store }),
+    ...(flags.insecure === undefined ? {} : { insecure: flags.insecure }),
+    ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+  });
+  return { clients, store, trace };
+}
+
+async function userCredentials(flags: ClientFlags, registry: string | undefined): Promise<CredentialSource> {
+  const env = process.env;
   const password = flags.passwordStdin ? await readStdinSecret() : undefined;
-  const credentials = cachedCredentialSource(
+  return cachedCredentialSource(
     chainCredentials(
       defaultCredentialSources({
         env,
@@ -52,14 +83,4 @@ export async function clientContext(flags: ClientFlags, registry?: string): Prom
       }),
     ),
   );
-  const store = flags.tokenCache === false ? undefined : new FileTokenStore();
-  const clients = createRegistryClients({
-    credentials,
-    env,
-    ...(trace === undefined ? {} : { trace }),
-    ...(store === undefined ? {} : { store }),
-    ...(flags.insecure === undefined ? {} : { insecure: flags.insecure }),
-    ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
-  });
-  return { clients, store, trace };
 }

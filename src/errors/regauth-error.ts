@@ -21,6 +21,7 @@ export type RegauthErrorCode =
   | 'ERR_DENIED'
   | 'ERR_TOKEN_RESPONSE'
   | 'ERR_INSECURE_REALM'
+  | 'ERR_FOREIGN_CHALLENGE'
   // Transport.
   | 'ERR_NETWORK'
   | 'ERR_TOO_LARGE'

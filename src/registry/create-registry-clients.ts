@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { type AuthClient, type ChallengeStore, createAuthClient } from '../auth/create-auth-client.js';
+import type { ChallengeStore } from '../auth/challenge-cache.js';
+import { type AuthClient, createAuthClient } from '../auth/create-auth-client.js';
 import { cachedCredentialSource } from '../auth/credentials/cached-credential-source.js';
 import { chainCredentials } from '../auth/credentials/chain-credentials.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';

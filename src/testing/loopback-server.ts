@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 /**
@@ -26,11 +27,16 @@ export type LoopbackHandler = (
   raw: IncomingMessage,
 ) => void | Promise<void>;
 
+export interface LoopbackServerOptions {
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
 export interface LoopbackServer {
   /** `127.0.0.1:PORT`, as a registry is named. */
   readonly host: string;
   readonly port: number;
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (`https://` with the tls option) */
   readonly origin: string;
   /** Every request received, in order of arrival. */
   readonly requests: RecordedRequest[];
@@ -57,11 +63,14 @@ function readBody(req: IncomingMessage): Promise<string> {
 }
 
 /** Starts a server on 127.0.0.1 with an OS-chosen port. */
-export async function startLoopbackServer(handler: LoopbackHandler): Promise<LoopbackServer> {
+export async function startLoopbackServer(
+  handler: LoopbackHandler,
+  options: LoopbackServerOptions = {},
+): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
   let origin = '';
-  const server = createServer((raw, res) => {
+  const listener = (raw: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       try {
         const body = await readBody(raw);
@@ -84,7 +93,8 @@ export async function startLoopbackServer(handler: LoopbackHandler): Promise<Loo
         }
       }
     })();
-  });
+  };
+  const server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
   server.on('connection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -94,7 +104,7 @@ export async function startLoopbackServer(handler: LoopbackHandler): Promise<Loo
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
-  origin = `http://127.0.0.1:${port}`;
+  origin = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
     host: `127.0.0.1:${port}`,
     port,
@@ -115,13 +125,13 @@ export async function startLoopbackServer(handler: LoopbackHandler): Promise<Loo
  * failing test leaves no server behind.
  */
 export function loopbackServers(): {
-  start(handler: LoopbackHandler): Promise<LoopbackServer>;
+  start(handler: LoopbackHandler, options?: LoopbackServerOptions): Promise<LoopbackServer>;
   closeAll(): Promise<void>;
 } {
   const open: LoopbackServer[] = [];
   return {
-    async start(handler) {
-      const server = await startLoopbackServer(handler);
+    async start(handler, options) {
+      const server = await startLoopbackServer(handler, options);
       open.push(server);
       return server;
     },

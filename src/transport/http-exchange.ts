@@ -1,5 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
+import type { LookupFunction } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
 
@@ -27,6 +28,11 @@ export interface ExchangeOptions {
   readonly connectTimeoutMs: number;
   /** Longest silence on a connection (waiting for headers, or inside a body). */
   readonly idleTimeoutMs: number;
+  /**
+   * How host names become addresses (node:net's `lookup`, as curl's `--resolve` overrides DNS).
+   * Left out: the system resolver.
+   */
+  readonly lookup?: LookupFunction;
 }
 
 function timeoutError(message: string): Error {
@@ -66,6 +72,7 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
         method: req.method,
         headers,
         agent,
+        ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
         ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
       let connectTimer: NodeJS.Timeout | undefined;

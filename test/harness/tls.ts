@@ -9,8 +9,13 @@ function pem(label: string, der: ArrayBuffer): string {
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 
-/** A throwaway CA and a server certificate for 127.0.0.1 and localhost that it signed. */
-export async function makeLoopbackTls(): Promise<{ caPem: string; certPem: string; keyPem: string }> {
+/**
+ * A throwaway CA and a server certificate for 127.0.0.1 and localhost that it signed, and for
+ * `names` too (test host names that a test's own lookup sends to 127.0.0.1).
+ */
+export async function makeLoopbackTls(
+  names: readonly string[] = [],
+): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const now = new Date(Date.now() - 60_000);
   const later = new Date(Date.now() + 86_400_000);
   const caKeys = (await webcrypto.subtle.generateKey(ALG, true, [
@@ -46,6 +51,7 @@ export async function makeLoopbackTls(): Promise<{ caPem: string; certPem: strin
       new x509.SubjectAlternativeNameExtension([
         { type: 'ip', value: '127.0.0.1' },
         { type: 'dns', value: 'localhost' },
+        ...names.map((value) => ({ type: 'dns' as const, value })),
       ]),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
     ],

@@ -3,14 +3,15 @@ import { loginAuthFile } from '../../auth/credentials/default-credential-sources
 import { eraseCredential } from '../../auth/credentials/erase-credential.js';
 import { staticCredentials } from '../../auth/credentials/static-credentials.js';
 import { storeCredential } from '../../auth/credentials/store-credential.js';
-import { FileTokenStore } from '../../auth/file-token-store.js';
-import { verifyLogin } from '../../auth/verify-login.js';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { parseRegistry } from '../../reference/parse-reference.js';
 import { registryBaseUrl } from '../../registry/registry-url.js';
-import { createTransport } from '../../transport/create-transport.js';
-import { type ClientFlags, readStdinSecret } from '../client-context.js';
-import { formatTraceEvent } from '../print-trace.js';
+import { type ClientFlags, clientContext, cliTokenStore, readStdinSecret } from '../client-context.js';
+
+/** Where a registry's challenges may be kept: its origin over HTTPS, and over plain HTTP. */
+function registryOrigins(registry: string): string[] {
+  return [registryBaseUrl(registry).origin, registryBaseUrl(registry, true).origin];
+}
 
 export async function loginCommand(registryArg: string, flags: ClientFlags): Promise<void> {
   const registry = parseRegistry(registryArg);
@@ -23,14 +24,15 @@ export async function loginCommand(registryArg: string, flags: ClientFlags): Pro
       'pass the password on stdin with --password-stdin (or in REGAUTH_PASSWORD)',
     );
   }
+  // The same auth path as every other command (one realm check), with exactly this credential.
   const source = staticCredentials({ username: flags.username, password, registry });
-  const found = await source.find(registry);
-  if (!found) throw new RegauthError('ERR_USAGE', `no credentials for ${registry}`);
-  const send = createTransport({
-    ...(flags.trace ? { trace: (e) => process.stderr.write(formatTraceEvent(e)) } : {}),
-    ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
+  const { clients, store } = await clientContext(flags, registry, source);
+  const result = await clients.auth.login({
+    method: 'GET',
+    url: new URL('/v2/', registryBaseUrl(registry, flags.insecure)),
+    registry,
+    scopes: [],
   });
-  const result = await verifyLogin({ send, baseUrl: registryBaseUrl(registry, flags.insecure), found });
   const env = process.env;
   const file = loginAuthFile({
     env,
@@ -45,7 +47,7 @@ export async function loginCommand(registryArg: string, flags: ClientFlags): Pro
     { path: file.path, label: file.label, env },
   );
   // Tokens cached for an earlier login of this registry belong to another identity or password.
-  if (flags.tokenCache !== false) new FileTokenStore().forgetRegistry(registry);
+  store?.forgetRegistry(registry);
   process.stderr.write(`Login Succeeded (${registry}; saved in ${where})\n`);
 }
 
@@ -58,7 +60,7 @@ export async function logoutCommand(registryArg: string, flags: ClientFlags): Pr
     ...(flags.authfile ? { authfile: flags.authfile } : {}),
   });
   const erased = await eraseCredential(registry, { path: file.path, label: file.label, env });
-  const dropped = new FileTokenStore().forgetRegistry(registry);
+  const dropped = cliTokenStore().forgetRegistry(registry, registryOrigins(registry));
   process.stderr.write(
     erased
       ? `Removed login credentials for ${registry} from ${file.label} ${file.path}${dropped ? ` and ${dropped} cached token(s)` : ''}\n`

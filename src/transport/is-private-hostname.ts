@@ -1,0 +1,43 @@
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+
+/**
+ * Addresses that name this machine or a private network: loopback, RFC 1918, link-local (the
+ * cloud metadata service at 169.254.169.254 among them), unique-local IPv6, and the unspecified
+ * address (which connects to this machine on Linux). The set of Go's `IsLoopback`,
+ * `IsPrivate`, `IsLinkLocalUnicast` and `IsUnspecified`, which go-containerregistry's
+ * `validateRealmURL` refuses as a public registry's realm. IPv4-mapped IPv6 addresses are
+ * matched by their IPv4 part.
+ */
+const PRIVATE = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+] as const) {
+  PRIVATE.addSubnet(net, prefix, 'ipv6');
+}
+
+/**
+ * Whether a URL hostname (as `URL.hostname` gives it: IPv6 in brackets, IPv4 normalised) is
+ * this machine or a private network address. Names other than `localhost` are not resolved:
+ * what a name resolves to can change between this check and the connection anyway.
+ */
+export function isPrivateHostname(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/\.$/, '');
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIPv4(bare)) return PRIVATE.check(bare, 'ipv4');
+  if (isIPv6(bare)) return PRIVATE.check(bare, 'ipv6');
+  return false;
+}
