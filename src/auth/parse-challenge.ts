@@ -228,7 +228,7 @@ class ChallengeScanner {
  * values. Parsing is lenient, as registries are not always exact: empty and unreadable parts are
  * skipped, a param repeated in one challenge keeps its last value (as docker and containerd do),
  * and nothing at all (`null`, `undefined`, `''`) gives `[]` (GCR answers some 401s without a
- * challenge, PROTOCOL.md §2). The only error is ERR_INVALID_CHALLENGE for input longer than
+ * challenge). The only error is ERR_INVALID_CHALLENGE for input longer than
  * {@link MAX_CHALLENGE_HEADER_LENGTH} characters in all.
  */
 export function parseChallenges(header: string | readonly string[] | null | undefined): Challenge[] {
@@ -289,7 +289,7 @@ export function formatChallenge(challenge: Challenge): string {
 
 /**
  * The token endpoint of a (Bearer) challenge: its `realm`, resolved against the URL of the request
- * that was challenged, since a realm may be relative (PROTOCOL.md §2). Undefined when the
+ * that was challenged, since a realm may be relative (RFC 3986 §5.2). Undefined when the
  * challenge has no realm (or an empty one). Throws ERR_INVALID_CHALLENGE when the realm is not a
  * URL or not http(s): the token request could not be sent anyway. Whether an http realm may be
  * used is the token fetcher's decision, not this function's. Only Bearer realms are URLs; a Basic

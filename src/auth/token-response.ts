@@ -11,7 +11,8 @@ export interface TokenInfo {
 }
 
 /**
- * Reads a token response per PROTOCOL.md §4: `access_token` preferred over `token` (servers send
+ * Reads a token response (https://distribution.github.io/distribution/spec/auth/token/#token-response-fields,
+ * RFC 6749 §5.1): `access_token` preferred over `token` (servers send
  * one or both), `expires_in` defaulting to and floored at 60 s, `issued_at` ignored when missing,
  * unreadable or in the future (a server clock ahead of ours must not shorten the life).
  */

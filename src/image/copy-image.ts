@@ -50,7 +50,7 @@ export async function copyImage(
   const { manifests, blobs } = await collectManifests(root, load);
   const sameRegistry = src.client.registry === dst.client.registry && src.repository !== dst.repository;
   // One token for every destination request: push on the destination, pull on the source
-  // for mounts (PROTOCOL.md §3).
+  // for mounts (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#mounting-a-blob-from-another-repository).
   const target = sameRegistry
     ? dst.client.withScopes([{ type: 'repository', name: src.repository, actions: ['pull'] }])
     : dst.client;

@@ -9,9 +9,9 @@ import { MAX_REPOSITORY_NAME_LENGTH, PATH_COMPONENT_RE } from './repository-name
 
 /** The registry name docker uses for Docker Hub in normalized references. */
 export const DOCKER_HUB_REGISTRY = 'docker.io';
-/** The host that actually serves Docker Hub's registry API (PROTOCOL.md §7). */
+/** The host that actually serves Docker Hub's registry API (moby registry/config.go `DefaultRegistryHost`). */
 export const DOCKER_HUB_API_HOST = 'registry-1.docker.io';
-/** The key docker writes Docker Hub credentials under in config.json (PROTOCOL.md §7). */
+/** The key docker writes Docker Hub credentials under in config.json (docker/cli registry `IndexServer`). */
 export const DOCKER_HUB_CONFIG_KEY = 'https://index.docker.io/v1/';
 /** The tag docker assumes when a reference names neither a tag nor a digest. */
 export const DEFAULT_TAG = 'latest';
@@ -282,7 +282,7 @@ export function parseRegistry(text: string): string {
   const bad = (why: string): RegauthError =>
     new RegauthError(
       'ERR_INVALID_REFERENCE',
-      // A URL with user:password@ must not reach a message or a log (CONVENTIONS.md).
+      // A URL with user:password@ must not reach a message or a log.
       `invalid registry${typeof text === 'string' && !text.includes('@') ? ` ${quoteInput(text)}` : ''}: ${why} (e.g. ${REGISTRY_EXAMPLE})`,
     );
   if (typeof text !== 'string') throw bad('expected a string');

@@ -37,7 +37,7 @@ export interface RegistryClients {
   forRegistry(registry: string): RegistryClient;
 }
 
-/** Wires transport → auth → registry, the layers of CONVENTIONS.md, with defaults users expect. */
+/** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
 export function createRegistryClients(options: RegistryClientsOptions = {}): RegistryClients {
   const env = options.env ?? process.env;
   const send =

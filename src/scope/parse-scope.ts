@@ -20,7 +20,8 @@ const MAX_SCOPE_LENGTH = 1024;
 
 /**
  * Parses one resource scope. The name may itself hold a `:` (a `host:port` prefix), so the type
- * runs to the first `:` and the actions start after the last one (PROTOCOL.md §3).
+ * runs to the first `:` and the actions start after the last one
+ * (https://distribution.github.io/distribution/spec/auth/scope/).
  * Repository names are checked against the reference grammar; other types (such as
  * `registry:catalog`) need only a non-empty name without spaces.
  */
@@ -60,7 +61,7 @@ export function parseScope(text: string): ResourceScope {
 
 /**
  * Parses a scope value that may list several resources separated by spaces, as a challenge's
- * `scope` parameter and the OAuth2 `scope` form field do (PROTOCOL.md §2, §4).
+ * `scope` parameter and the OAuth2 `scope` form field (RFC 6749 §3.3) do.
  */
 export function parseScopeList(text: string): ResourceScope[] {
   return text

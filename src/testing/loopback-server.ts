@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 
 /**
- * Test-only: real HTTP servers on 127.0.0.1, port 0 (CONVENTIONS.md: HTTP behaviour is tested
+ * Test-only: real HTTP servers on 127.0.0.1, port 0 (HTTP behaviour is tested
  * against real servers, never by patching the client). Every request is recorded with its body.
  */
 

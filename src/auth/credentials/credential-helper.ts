@@ -10,7 +10,7 @@ import {
 
 /**
  * How long a helper may take. Helpers that unlock a keychain or ask gpg-agent for a passphrase
- * are slow on the first call, but one that hangs must not hang every pull (PROTOCOL.md §7).
+ * are slow on the first call, but one that hangs must not hang every pull.
  */
 export const DEFAULT_HELPER_TIMEOUT_MS = 10_000;
 
@@ -62,7 +62,8 @@ interface HelperRun {
 
 /**
  * A credential helper. Nothing runs until a method is called: helpers are slow and may prompt,
- * so they run only when a registry actually asks for credentials (PROTOCOL.md §7).
+ * so they run only when a registry actually asks for credentials (a public pull runs none;
+ * protocol: https://github.com/docker/docker-credential-helpers#development).
  */
 export function credentialHelper(name: string, options: CredentialHelperOptions = {}): CredentialHelper {
   if (!isValidHelperName(name)) {

@@ -6,7 +6,7 @@ describe('credentialFromSecret', () => {
     expect(credentialFromSecret('alice', 'pw')).toEqual({ username: 'alice', password: 'pw' });
   });
 
-  it('reads the user name <token> as an identity token (PROTOCOL.md §4)', () => {
+  it('reads the user name <token> as an identity token, as docker credential helpers mark one', () => {
     expect(credentialFromSecret('<token>', 'refresh-1')).toEqual({ identityToken: 'refresh-1' });
   });
 

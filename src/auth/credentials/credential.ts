@@ -44,7 +44,7 @@ export const IDENTITY_TOKEN_USERNAME = '<token>';
 
 /**
  * A credential from a user name and its secret, as config files, helpers and flags hand them
- * over: the user name `<token>` means the secret is an identity token (PROTOCOL.md §4).
+ * over: the user name `<token>` means the secret is an identity token (see IDENTITY_TOKEN_USERNAME).
  * Empty strings are left out.
  */
 export function credentialFromSecret(username: string, secret: string): Credential {
