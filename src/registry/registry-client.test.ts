@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuthRequest, type AuthSend, createAuthClient } from '../auth/create-auth-client.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
+import { controlCharacters } from '../testing/control-characters.js';
 import { type LoopbackHandler, loopbackServers } from '../testing/loopback-server.js';
 import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
@@ -125,6 +126,27 @@ describe('RegistryClient.getManifest', () => {
     expect(err.registryErrors).toEqual(errors);
     expect(err.message).toContain(`a/b:nope`);
     expect(err.message).toContain('MANIFEST_UNKNOWN: manifest unknown');
+  });
+
+  it('shows the control characters of a hostile error message as escapes, on one line', async () => {
+    const hostile = '\u001b]0;pwned\u0007\u001b[2K\rregauth: Login Succeeded\nfake line\u009b2K';
+    const { client } = await registryWith((_req, res) =>
+      sendJson(
+        res,
+        404,
+        { errors: [{ code: 'MANIFEST_UNKNOWN\u001b[31m', message: hostile }] },
+        {
+          'retry-after': '1',
+        },
+      ),
+    );
+    const err = await rejection(client.getManifest('a/b', 'nope'));
+    expect(err.message).toContain(
+      'MANIFEST_UNKNOWN\\x1b[31m: \\x1b]0;pwned\\x07\\x1b[2K\\rregauth: Login Succeeded\\nfake line\\x9b2K',
+    );
+    expect(controlCharacters(err.message, { lineBreaks: true })).toEqual([]);
+    // The envelope itself is kept as sent, for callers that inspect it.
+    expect(err.registryErrors[0]?.message).toBe(hostile);
   });
 
   it('turns a 403 DENIED into ERR_DENIED', async () => {
