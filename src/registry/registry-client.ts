@@ -113,7 +113,8 @@ export class RegistryClient {
   /**
    * The same client asking for `extra` scopes with every request: a copy within one registry
    * asks for pull on the source with every destination request, so one token serves the blob
-   * checks, the mounts and the uploads (PROTOCOL.md §3: a mount needs both).
+   * checks, the mounts and the uploads (distribution asks push on the target and pull on the
+   * `from` repository for a mount: registry/handlers/app.go appendAccessRecords).
    */
   withScopes(extra: readonly ResourceScope[]): RegistryClient {
     return new RegistryClient({ registry: this.registry, send: this.#send, insecure: this.#insecure }, [
@@ -275,7 +276,8 @@ export class RegistryClient {
   /**
    * Starts an upload (POST …/blobs/uploads/). With `mount`, asks the registry to link a blob of
    * another repository instead: 201 means mounted, nothing to send; 202 means the registry
-   * opened an upload session instead (PROTOCOL.md §7), which is returned for use.
+   * opened an upload session instead, which is returned for use
+   * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#mounting-a-blob-from-another-repository).
    */
   async startUpload(
     repository: string,
