@@ -13,14 +13,14 @@ export interface FetchedManifest {
 }
 
 /**
- * Indexes inside indexes are allowed by the image spec; real images nest one level (an index
- * of platform images), attestation and artifact indexes two. Deeper than this is a loop or abuse.
+ * Indexes inside indexes are allowed by the image spec; images nest one level (an index of
+ * platform images), seldom two. Deeper than this is a loop or abuse.
  */
 export const MAX_INDEX_DEPTH = 4;
 /**
  * Distinct manifests one image may lead to. A multi-platform image with attestations has tens;
- * the largest indexes in use (every platform, every variant, signatures) a few hundred. Each
- * one is a request, so this bounds what one pull or copy can be made to fetch.
+ * this leaves two orders of magnitude of room and still bounds what one pull or copy can be
+ * made to fetch, since each manifest is a request.
  */
 export const MAX_MANIFESTS_PER_IMAGE = 10_000;
 /**
