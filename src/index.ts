@@ -49,6 +49,8 @@ export type { DigestAlgorithm, ParsedDigest } from './digest/digest.js';
 export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
 export type { RegauthErrorCode, RegauthErrorOptions, RegistryErrorEntry } from './errors/regauth-error.js';
 export { isRegauthError, RegauthError } from './errors/regauth-error.js';
+export type { SanitizeOptions } from './errors/sanitize-server-text.js';
+export { sanitizeServerText } from './errors/sanitize-server-text.js';
 export { getImageConfig, getPlatformManifest } from './image/get-image-config.js';
 export type { ImageReference, ParseReferenceOptions } from './reference/parse-reference.js';
 export {
@@ -68,8 +70,18 @@ export type { RegistryClients, RegistryClientsOptions } from './registry/create-
 export { createRegistryClients } from './registry/create-registry-clients.js';
 export * as mediaTypes from './registry/media-types.js';
 export type { RateLimit } from './registry/rate-limit.js';
-export type { Manifest, ManifestHead, RegistryClientOptions } from './registry/registry-client.js';
-export { RegistryClient } from './registry/registry-client.js';
+export type {
+  ListOptions,
+  Manifest,
+  ManifestHead,
+  RegistryClientOptions,
+} from './registry/registry-client.js';
+export {
+  MAX_LIST_BYTES,
+  MAX_LIST_ENTRIES,
+  MAX_LIST_PAGES,
+  RegistryClient,
+} from './registry/registry-client.js';
 export { registryBaseUrl } from './registry/registry-url.js';
 export type { Platform } from './registry/select-platform.js';
 export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './registry/select-platform.js';

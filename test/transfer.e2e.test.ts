@@ -247,7 +247,7 @@ describe('moving images with the real registry and skopeo', () => {
           ),
       );
     }
-    const listed = await registry.listTags('alice/paged', 100);
+    const listed = await registry.listTags('alice/paged', { pageSize: 100 });
     // distribution 2.8 ignores `n` for tags and answers in storage order: every tag, once.
     // (Link paging across pages is covered against a paging server in registry-client.test.ts.)
     expect(listed).toHaveLength(251);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../errors/regauth-error.js';
+import { controlCharacters } from '../testing/control-characters.js';
 import { loopbackServers } from '../testing/loopback-server.js';
 import { createTransport } from '../transport/create-transport.js';
 import { fetchToken } from './fetch-token.js';
@@ -135,6 +136,23 @@ describe('fetchToken', () => {
     const err = await fetchToken({ send, realm: realm.url('/token'), scopes: [] }).catch((e: unknown) => e);
     expect(isRegauthError(err, 'ERR_TOO_MANY_REQUESTS')).toBe(true);
     expect((err as Error).message).toMatch(/retry in 120 s/);
+  });
+
+  it("shows the control characters of a realm's error description as escapes, on one line", async () => {
+    const realm = await servers.start((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          error: 'invalid_grant',
+          error_description: 'no\u001b]0;pwned\u0007\r\nPassword: \u009b',
+        }),
+      );
+    });
+    const err = await fetchToken({ send, realm: realm.url('/token'), scopes: [] }).catch((e: unknown) => e);
+    expect(isRegauthError(err, 'ERR_UNAUTHORIZED')).toBe(true);
+    const message = (err as Error).message;
+    expect(message).toContain(': no\\x1b]0;pwned\\x07\\r\\nPassword: \\x9b;');
+    expect(controlCharacters(message, { lineBreaks: true })).toEqual([]);
   });
 
   it('refuses an answer that is not JSON, or too large', async () => {

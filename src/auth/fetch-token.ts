@@ -1,10 +1,11 @@
 import { RegauthError } from '../errors/regauth-error.js';
+import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import type { Send } from '../transport/http-types.js';
 import { basicAuthorization } from './basic-authorization.js';
 import { type FoundCredential, IDENTITY_TOKEN_USERNAME } from './credentials/credential.js';
 import { parseTokenResponse, type TokenInfo } from './token-response.js';
 
-/** Token and error answers are small JSON documents; a bigger one is not a token server. */
+/** Token and error answers are small JSON documents (a JWT is a few KiB); a bigger one is not a token server. */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 export const DEFAULT_CLIENT_ID = 'regauth';
 
@@ -27,7 +28,9 @@ async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
       ? (body.errors[0] as Record<string, unknown> | undefined)
       : undefined;
     const text = first?.message ?? body.error_description ?? body.details ?? body.error;
-    return typeof text === 'string' ? `: ${text.slice(0, 300)}` : '';
+    return typeof text === 'string'
+      ? `: ${sanitizeServerText(text.slice(0, 300), { singleLine: true })}`
+      : '';
   } catch {
     return '';
   }
@@ -35,9 +38,9 @@ async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
 
 /**
  * Asks a realm for a token (the seed's step 2). With an identity (refresh) token: the OAuth2
- * POST of oauth.md. With a user name and password: GET with Basic credentials and `account`,
- * as docker does. Without credentials: an anonymous GET.
- * https://distribution.github.io/distribution/spec/auth/token/ and …/spec/auth/oauth/
+ * POST (https://distribution.github.io/distribution/spec/auth/oauth/). With a user name and
+ * password: GET with Basic credentials and `account`, as docker does. Without credentials: an
+ * anonymous GET (https://distribution.github.io/distribution/spec/auth/token/).
  */
 export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo> {
   const { send, realm, found } = options;
@@ -111,7 +114,7 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     );
   }
   if (res.status === 429) {
-    const wait = res.header('retry-after');
+    const wait = sanitizeServerText(res.header('retry-after') ?? '', { singleLine: true });
     throw new RegauthError(
       'ERR_TOO_MANY_REQUESTS',
       `the token server at ${realm.host} is refusing requests for now${wait ? `; retry in ${wait} s` : ''}${detail}`,

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
+import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -217,13 +218,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       return err.exitCode === 0 ? 0 : 2;
     }
     // A usage problem commander cannot see (a bad --platform, a missing password): exit code 2.
+    // Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
+    // control character of theirs reaches the terminal.
     if (isRegauthError(err, 'ERR_USAGE')) {
-      process.stderr.write(`regauth: ${err.message}\n`);
+      process.stderr.write(`regauth: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`regauth: error: ${message}\n`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    process.stderr.write(`regauth: error: ${sanitizeServerText(message)}\n`);
+    if (debug && err instanceof Error && err.stack)
+      process.stderr.write(`${sanitizeServerText(err.stack)}\n`);
     else if (!isRegauthError(err)) process.stderr.write('(run with --debug for details)\n');
     return 1;
   }

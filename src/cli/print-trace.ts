@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import type { TraceEvent } from '../transport/trace.js';
 
 function titleCase(name: string): string {
@@ -16,9 +17,14 @@ function headerLines(headers: Readonly<Record<string, string | string[]>>): stri
 /**
  * Formats a trace event the way the seed shows the exchange (httpie style): request line and
  * headers, a blank line, status line and headers, then small JSON bodies. Values arrive
- * redacted from the transport.
+ * redacted from the transport; whatever a server wrote in them is shown with its control
+ * characters escaped, since this goes to a terminal.
  */
 export function formatTraceEvent(event: TraceEvent): string {
+  return sanitizeServerText(format(event));
+}
+
+function format(event: TraceEvent): string {
   switch (event.kind) {
     case 'request': {
       const url = new URL(event.url);

@@ -26,4 +26,9 @@ describe('RegauthError', () => {
     expect(err.registryErrors).toEqual([{ code: 'DENIED' }]);
     expect(err.code).toBe('ERR_DENIED');
   });
+
+  it('shows control characters in its message as visible escapes, keeping newlines', () => {
+    const err = new RegauthError('ERR_REGISTRY', 'registry said: \u001b]0;title\u0007\r\u009b2K\nnext');
+    expect(err.message).toBe('registry said: \\x1b]0;title\\x07\\r\\x9b2K\nnext');
+  });
 });

@@ -1,3 +1,5 @@
+import { sanitizeServerText } from './sanitize-server-text.js';
+
 /**
  * Every error regauth throws on purpose carries one of these codes, so callers can branch on
  * `err.code` instead of parsing messages. Registry error codes from the distribution spec map
@@ -60,7 +62,11 @@ export interface RegauthErrorOptions {
  */
 const BRAND = Symbol.for('regauth.RegauthError');
 
-/** The base class of regauth's errors: a stable `code` and a message that says what to do. */
+/**
+ * The base class of regauth's errors: a stable `code` and a message that says what to do. Messages
+ * often quote what a server sent; control characters in them are shown as visible escapes, so a
+ * message is always safe to print on a terminal.
+ */
 export class RegauthError extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
@@ -72,7 +78,7 @@ export class RegauthError extends Error {
   readonly registryErrors: readonly RegistryErrorEntry[];
 
   constructor(code: RegauthErrorCode, message: string, options: RegauthErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(sanitizeServerText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RegauthError';
     this.code = code;
     this.status = options.status;

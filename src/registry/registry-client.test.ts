@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type AuthRequest, type AuthSend, createAuthClient } from '../auth/create-auth-client.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
+import { controlCharacters } from '../testing/control-characters.js';
 import { type LoopbackHandler, loopbackServers } from '../testing/loopback-server.js';
 import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
@@ -127,6 +128,27 @@ describe('RegistryClient.getManifest', () => {
     expect(err.message).toContain('MANIFEST_UNKNOWN: manifest unknown');
   });
 
+  it('shows the control characters of a hostile error message as escapes, on one line', async () => {
+    const hostile = '\u001b]0;pwned\u0007\u001b[2K\rregauth: Login Succeeded\nfake line\u009b2K';
+    const { client } = await registryWith((_req, res) =>
+      sendJson(
+        res,
+        404,
+        { errors: [{ code: 'MANIFEST_UNKNOWN\u001b[31m', message: hostile }] },
+        {
+          'retry-after': '1',
+        },
+      ),
+    );
+    const err = await rejection(client.getManifest('a/b', 'nope'));
+    expect(err.message).toContain(
+      'MANIFEST_UNKNOWN\\x1b[31m: \\x1b]0;pwned\\x07\\x1b[2K\\rregauth: Login Succeeded\\nfake line\\x9b2K',
+    );
+    expect(controlCharacters(err.message, { lineBreaks: true })).toEqual([]);
+    // The envelope itself is kept as sent, for callers that inspect it.
+    expect(err.registryErrors[0]?.message).toBe(hostile);
+  });
+
   it('turns a 403 DENIED into ERR_DENIED', async () => {
     const { client } = await registryWith((_req, res) =>
       sendJson(res, 403, {
@@ -181,7 +203,7 @@ describe('RegistryClient.listTags', () => {
       const link = start + n < all.length ? { link: `</v2/a/tags/list?last=${end}&n=${n}>; rel="next"` } : {};
       sendJson(res, 200, { name: 'a', tags: page }, link);
     });
-    expect(await client.listTags('a', 100)).toEqual(all);
+    expect(await client.listTags('a', { pageSize: 100 })).toEqual(all);
     expect(server.requests.map((r) => r.target)).toEqual([
       '/v2/a/tags/list?n=100',
       '/v2/a/tags/list?last=t99&n=100',
@@ -216,6 +238,85 @@ describe('RegistryClient.listTags', () => {
   });
 });
 
+describe('RegistryClient.listTags against a hostile registry', () => {
+  /** The registry links on forever, but only this many times: the attack stays bounded in any client. */
+  const LINKS_AT_MOST = 200;
+
+  it('stops with ERR_REGISTRY when a next link leads back to a page already read', async () => {
+    const { client, server } = await registryWith((req, res) => {
+      const back = req.url.searchParams.get('last') === 'b' ? '' : 'last=b&';
+      const link =
+        server.requests.length < LINKS_AT_MOST ? { link: `</v2/a/tags/list?${back}n=100>; rel="next"` } : {};
+      sendJson(res, 200, { tags: [`t${server.requests.length}`] }, link);
+    });
+    const err = await rejection(client.listTags('a', { pageSize: 100 }));
+    expect(err.code).toBe('ERR_REGISTRY');
+    expect(err.message).toBe(
+      `tags of ${server.host}/a: page 2 links to page 1 as the next one; the registry's paging loops, stopping`,
+    );
+    expect(server.requests.map((r) => r.target)).toEqual([
+      '/v2/a/tags/list?n=100',
+      '/v2/a/tags/list?last=b&n=100',
+    ]);
+  });
+
+  it('stops with ERR_TOO_LARGE after maxPages pages of an endless list', async () => {
+    const { client, server } = await registryWith((_req, res) => {
+      const n = server.requests.length;
+      const link = n < LINKS_AT_MOST ? { link: `</v2/a/tags/list?last=t${n}&n=1>; rel="next"` } : {};
+      sendJson(res, 200, { tags: [`t${n}`] }, link);
+    });
+    const err = await rejection(client.listTags('a', { pageSize: 1, maxPages: 50 }));
+    expect(err.code).toBe('ERR_TOO_LARGE');
+    expect(err.message).toBe(`tags of ${server.host}/a: more than 50 pages; stopping there`);
+    expect(server.requests).toHaveLength(50);
+  });
+
+  it('stops with ERR_TOO_LARGE once the names pass maxEntries, before handing the page on', async () => {
+    const { client, server } = await registryWith((_req, res) => {
+      const n = server.requests.length;
+      const tags = Array.from({ length: 1000 }, (_, i) => `p${n}-${i}`);
+      const link = n < LINKS_AT_MOST ? { link: `</v2/a/tags/list?last=p${n}&n=1000>; rel="next"` } : {};
+      sendJson(res, 200, { tags }, link);
+    });
+    const pages: string[][] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const page of client.tagPages('a', { maxEntries: 2500 })) pages.push(page);
+      })(),
+    );
+    expect(err.code).toBe('ERR_TOO_LARGE');
+    expect(err.message).toBe(`tags of ${server.host}/a: more than 2500 names; stopping there`);
+    expect(pages.map((p) => p.length)).toEqual([1000, 1000]);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('stops with ERR_TOO_LARGE once the pages pass maxBytes', async () => {
+    const { client, server } = await registryWith((_req, res) => {
+      const n = server.requests.length;
+      const link = n < LINKS_AT_MOST ? { link: `</v2/a/tags/list?last=x${n}>; rel="next"` } : {};
+      sendJson(res, 200, { tags: ['x'.repeat(1000)] }, link);
+    });
+    const err = await rejection(client.catalog({ maxBytes: 5000 }));
+    expect(err.code).toBe('ERR_TOO_LARGE');
+    expect(err.message).toContain('more than 5000 bytes of pages');
+    expect(server.requests).toHaveLength(5);
+  });
+
+  it('asks for the next page only when the caller takes it', async () => {
+    const { client, server } = await registryWith((_req, res) => {
+      const n = server.requests.length;
+      sendJson(res, 200, { tags: [`t${n}`] }, { link: `</v2/a/tags/list?last=t${n}>; rel="next"` });
+    });
+    const pages = client.tagPages('a');
+    expect((await pages.next()).value).toEqual(['t1']);
+    expect((await pages.next()).value).toEqual(['t2']);
+    expect(server.requests).toHaveLength(2);
+    await pages.return(undefined);
+    expect(server.requests).toHaveLength(2);
+  });
+});
+
 describe('RegistryClient.catalog', () => {
   it('asks for the registry:catalog:* scope and returns the repositories of every page', async () => {
     const { client, seen, server } = await registryWith((req, res) => {
@@ -227,7 +328,7 @@ describe('RegistryClient.catalog', () => {
         { link: '</v2/_catalog?last=b%2Fc&n=2>; rel="next"' },
       );
     });
-    expect(await client.catalog(2)).toEqual(['a/b', 'b/c', 'c/d']);
+    expect(await client.catalog({ pageSize: 2 })).toEqual(['a/b', 'b/c', 'c/d']);
     expect(seen).toHaveLength(2);
     for (const req of seen) {
       expect(req.scopes).toEqual([{ type: 'registry', name: 'catalog', actions: ['*'] }]);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
@@ -15,10 +16,30 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 /** Tag and catalog pages are JSON lists; 4 MiB holds tens of thousands of names. */
 export const MAX_LIST_PAGE_BYTES = 4 * 1024 * 1024;
-/** Pages asked for per list request; ECR refuses more than 1000 (PROTOCOL.md §7). */
+/** Names asked for per list request; ECR refuses more than 1000 (ggcr#681). */
 export const DEFAULT_PAGE_SIZE = 1000;
-/** A runaway Link chain stops here. */
-const MAX_PAGES = 10_000;
+/**
+ * Names one tag list or catalog may hold. Far more than a repository's tags or a registry's
+ * catalog hold in practice, and collected in memory still around a hundred MiB: an endless
+ * list stops here instead of when the heap runs out.
+ */
+export const MAX_LIST_ENTRIES = 1_000_000;
+/** Pages one list may span: ECR serves 100 names a page whatever `n` asks, so this reaches MAX_LIST_ENTRIES. */
+export const MAX_LIST_PAGES = 10_000;
+/** Page bytes one list may span: a million names of a hundred characters with their JSON quoting. */
+export const MAX_LIST_BYTES = 128 * 1024 * 1024;
+
+/** How a tag list or catalog is read. Every limit reached is an ERR_TOO_LARGE, never a silent cut. */
+export interface ListOptions {
+  /** Names asked for per request (`n`). Left out: DEFAULT_PAGE_SIZE. */
+  readonly pageSize?: number;
+  /** Left out: MAX_LIST_ENTRIES. */
+  readonly maxEntries?: number;
+  /** Left out: MAX_LIST_PAGES. */
+  readonly maxPages?: number;
+  /** Left out: MAX_LIST_BYTES. */
+  readonly maxBytes?: number;
+}
 
 export interface Manifest {
   readonly bytes: Buffer;
@@ -92,7 +113,8 @@ export class RegistryClient {
   /**
    * The same client asking for `extra` scopes with every request: a copy within one registry
    * asks for pull on the source with every destination request, so one token serves the blob
-   * checks, the mounts and the uploads (PROTOCOL.md §3: a mount needs both).
+   * checks, the mounts and the uploads (distribution asks push on the target and pull on the
+   * `from` repository for a mount: registry/handlers/app.go appendAccessRecords).
    */
   withScopes(extra: readonly ResourceScope[]): RegistryClient {
     return new RegistryClient({ registry: this.registry, send: this.#send, insecure: this.#insecure }, [
@@ -254,7 +276,8 @@ export class RegistryClient {
   /**
    * Starts an upload (POST …/blobs/uploads/). With `mount`, asks the registry to link a blob of
    * another repository instead: 201 means mounted, nothing to send; 202 means the registry
-   * opened an upload session instead (PROTOCOL.md §7), which is returned for use.
+   * opened an upload session instead, which is returned for use
+   * (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#mounting-a-blob-from-another-repository).
    */
   async startUpload(
     repository: string,
@@ -465,41 +488,101 @@ export class RegistryClient {
     return { manifests };
   }
 
-  /** Every tag of a repository, following `Link: <…>; rel="next"` pages in order. */
-  async listTags(repository: string, pageSize: number = DEFAULT_PAGE_SIZE): Promise<string[]> {
-    const first = this.#url(`/v2/${escapePath(repository)}/tags/list?n=${pageSize}`);
-    return this.#list(first, [pull(repository)], 'tags', `tags of ${this.registry}/${repository}`);
+  /**
+   * The tags of a repository page by page, following `Link: <…>; rel="next"` in order: a
+   * caller that prints them as they come holds one page in memory, however long the list.
+   */
+  tagPages(repository: string, options: ListOptions = {}): AsyncGenerator<string[]> {
+    const first = this.#url(`/v2/${escapePath(repository)}/tags/list`);
+    first.searchParams.set('n', String(options.pageSize ?? DEFAULT_PAGE_SIZE));
+    return this.#pages(first, [pull(repository)], 'tags', `tags of ${this.registry}/${repository}`, options);
   }
 
-  /** Every repository name (`/v2/_catalog`), following pages. */
-  async catalog(pageSize: number = DEFAULT_PAGE_SIZE): Promise<string[]> {
-    const first = this.#url(`/v2/_catalog?n=${pageSize}`);
+  /** Every tag of a repository, in the registry's order. */
+  async listTags(repository: string, options: ListOptions = {}): Promise<string[]> {
+    return collect(this.tagPages(repository, options));
+  }
+
+  /** The repository names of a registry (`/v2/_catalog`) page by page. */
+  catalogPages(options: ListOptions = {}): AsyncGenerator<string[]> {
+    const first = this.#url('/v2/_catalog');
+    first.searchParams.set('n', String(options.pageSize ?? DEFAULT_PAGE_SIZE));
     const scope: ResourceScope = { type: 'registry', name: 'catalog', actions: ['*'] };
-    return this.#list(first, [scope], 'repositories', `catalog of ${this.registry}`);
+    return this.#pages(first, [scope], 'repositories', `catalog of ${this.registry}`, options);
   }
 
-  async #list(first: URL, scopes: readonly ResourceScope[], field: string, what: string): Promise<string[]> {
-    const out: string[] = [];
+  /** Every repository name of a registry. */
+  async catalog(options: ListOptions = {}): Promise<string[]> {
+    return collect(this.catalogPages(options));
+  }
+
+  async *#pages(
+    first: URL,
+    scopes: readonly ResourceScope[],
+    field: string,
+    what: string,
+    options: ListOptions,
+  ): AsyncGenerator<string[]> {
+    const maxEntries = options.maxEntries ?? MAX_LIST_ENTRIES;
+    const maxPages = options.maxPages ?? MAX_LIST_PAGES;
+    const maxBytes = options.maxBytes ?? MAX_LIST_BYTES;
+    /** The page number each URL was read as: a Link back to one of them would never end. */
+    const read = new Map<string, number>();
+    let entries = 0;
+    let bytes = 0;
     let url: URL | undefined = first;
-    for (let page = 0; url && page < MAX_PAGES; page++) {
+    for (let page = 1; url; page++) {
+      if (page > maxPages) {
+        throw new RegauthError('ERR_TOO_LARGE', `${what}: more than ${maxPages} pages; stopping there`);
+      }
+      const key = createHash('sha256').update(url.href).digest('base64');
+      const before = read.get(key);
+      if (before !== undefined) {
+        throw new RegauthError(
+          'ERR_REGISTRY',
+          `${what}: page ${page - 1} links to page ${before} as the next one; the registry's paging loops, stopping`,
+        );
+      }
+      read.set(key, page);
       const res: HttpResponse = await this.#request('GET', url, scopes);
       if (res.status !== 200) throw await registryError(res, what, { action: 'list' });
+      let text: string;
       let body: Record<string, unknown>;
       try {
-        body = JSON.parse(await res.text(MAX_LIST_PAGE_BYTES)) as Record<string, unknown>;
+        text = await res.text(MAX_LIST_PAGE_BYTES);
+        body = JSON.parse(text) as Record<string, unknown>;
       } catch (cause) {
         if (cause instanceof RegauthError) throw cause;
         throw new RegauthError('ERR_REGISTRY', `${what}: the registry sent a page that is not JSON`, {
           cause,
         });
       }
+      bytes += Buffer.byteLength(text);
+      if (bytes > maxBytes) {
+        throw new RegauthError(
+          'ERR_TOO_LARGE',
+          `${what}: more than ${maxBytes} bytes of pages; stopping there`,
+        );
+      }
       const items = body[field];
-      // Some registries send null for an empty list (PROTOCOL.md §7).
-      if (Array.isArray(items)) for (const item of items) if (typeof item === 'string') out.push(item);
+      // Some registries send `"tags": null` for an empty list.
+      const names = Array.isArray(items)
+        ? items.filter((item): item is string => typeof item === 'string')
+        : [];
+      entries += names.length;
+      if (entries > maxEntries) {
+        throw new RegauthError('ERR_TOO_LARGE', `${what}: more than ${maxEntries} names; stopping there`);
+      }
+      if (names.length > 0) yield names;
       url = nextPage(res, url);
     }
-    return out;
   }
+}
+
+async function collect(pages: AsyncIterable<string[]>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const page of pages) for (const name of page) out.push(name);
+  return out;
 }
 
 /** The `rel="next"` target of a Link header, resolved against the request; same origin only. */

@@ -1,5 +1,6 @@
 import { parseChallenges } from '../auth/parse-challenge.js';
 import { RegauthError, type RegauthErrorCode, type RegistryErrorEntry } from '../errors/regauth-error.js';
+import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import type { HttpResponse } from '../transport/http-types.js';
 
 /** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
@@ -72,8 +73,9 @@ export async function registryError(
   const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => '');
   const entries = parseEnvelope(text);
   const first = entries[0];
-  // A token that lacks the action gets 401 insufficient_scope from distribution (never 403,
-  // PROTOCOL.md §2): after the auth layer's one retry with a fresh token, that is a denial.
+  // A token that lacks the action gets 401 insufficient_scope from distribution, never 403
+  // (distribution registry/auth/token/accesscontroller.go): after the auth layer's one retry
+  // with a fresh token, that is a denial.
   const insufficient =
     res.status === 401 &&
     parseChallenges(res.headerValues('www-authenticate')).some(
@@ -84,9 +86,14 @@ export async function registryError(
     (first && SPEC_CODES[first.code]) ??
     STATUS_CODES[res.status] ??
     (res.status === 404 ? (options.notFound ?? 'ERR_NAME_UNKNOWN') : 'ERR_REGISTRY');
-  const said = entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+  // The registry's words go into a one-line message: a newline in them could forge a line.
+  const said = sanitizeServerText(
+    entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; '),
+    { singleLine: true },
+  );
   const advice = hint(code, options.action ?? 'do this');
-  const retryAfter = res.status === 429 ? res.header('retry-after') : undefined;
+  const retryAfter =
+    res.status === 429 ? sanitizeServerText(res.header('retry-after') ?? '', { singleLine: true }) : '';
   const message = [
     `${what}: ${res.status}${said ? ` ${said}` : ''}`,
     retryAfter ? `retry after ${retryAfter} s` : '',

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { controlCharacters } from '../testing/control-characters.js';
 import { closedPort, loopbackServers } from '../testing/loopback-server.js';
 import { rejection } from '../testing/rejection.js';
 import {
@@ -392,6 +393,95 @@ describe('createTransport: trace', () => {
     expect(all).not.toContain('pw-3e8a71');
     expect(all).not.toContain(basic.slice(6));
     expect(all).not.toContain('at-8c1f20b7');
+  });
+
+  it('leaks no signature or token when a blob GET redirects to a presigned URL on another origin', async () => {
+    const secrets = {
+      signature: 'sig-4f0c2e9d7a1b',
+      securityToken: 'FwoGZXIvYXdzE-sts-7c3a',
+      cdnToken: 'cdn-token-91d0aa',
+      uploadState: 'state-b6e2f1',
+    };
+    const storage = await servers.start((_req, res) => {
+      res.writeHead(200, {
+        'content-type': 'application/octet-stream',
+        'x-amz-security-token': secrets.securityToken,
+        'content-location': `/blob?token=${secrets.cdnToken}`,
+      });
+      res.end('blob bytes');
+    });
+    const presigned =
+      `${storage.origin}/docker/registry/v2/blobs/sha256/ab/data?X-Amz-Algorithm=AWS4-HMAC-SHA256` +
+      `&X-Amz-Security-Token=${secrets.securityToken}&X-Amz-Signature=${secrets.signature}` +
+      `&sig=${secrets.signature}&token=${secrets.cdnToken}`;
+    const registry = await servers.start((_req, res) => {
+      res.writeHead(307, {
+        location: presigned,
+        link: `</v2/a/blobs/uploads/u1?_state=${secrets.uploadState}>; rel="upload"`,
+      });
+      res.end();
+    });
+    const events: TraceEvent[] = [];
+    const { send } = transport({ trace: (e) => events.push(e) });
+    const res = await send({ method: 'GET', url: registry.url('/v2/a/blobs/sha256:ab') });
+    expect(await res.text(100)).toBe('blob bytes');
+    // The redirect really carried the secrets to the storage host.
+    expect(storage.requests[0]?.url.searchParams.get('X-Amz-Signature')).toBe(secrets.signature);
+
+    expect(events.map((e) => e.kind)).toEqual(['request', 'response', 'request', 'response']);
+    const all = JSON.stringify(events);
+    for (const secret of Object.values(secrets)) expect(all).not.toContain(secret);
+    const hop = events[2];
+    expect(hop?.kind === 'request' && new URL(hop.url).pathname).toBe(
+      '/docker/registry/v2/blobs/sha256/ab/data',
+    );
+  });
+
+  it('never shows a token endpoint answer that is not JSON, whatever its status or type', async () => {
+    const token = 'opaque-token-0b5d3c71';
+    const realm = await servers.start((req, res) => {
+      const status = Number(req.url.searchParams.get('status'));
+      res.writeHead(status, { 'content-type': req.url.searchParams.get('type') ?? '' });
+      res.end(`token=${token}&expires_in=300`);
+    });
+    const events: TraceEvent[] = [];
+    const { send } = transport({ trace: (e) => events.push(e) });
+    for (const [status, type] of [
+      [200, 'application/json'],
+      [401, 'text/plain'],
+      [500, 'text/html'],
+    ] as const) {
+      const res = await send({ method: 'GET', url: realm.url(`/token?status=${status}&type=${type}`) });
+      expect(await res.text(4096)).toContain(token);
+    }
+    const notes = events.filter((e) => e.kind === 'note');
+    expect(notes).toHaveLength(3);
+    expect(notes[0]).toEqual({
+      kind: 'note',
+      text: 'a 42-byte body that is not JSON, not shown (it may hold secrets)',
+    });
+    expect(events.some((e) => e.kind === 'body')).toBe(false);
+    expect(JSON.stringify(events)).not.toContain(token);
+  });
+
+  it("escapes a server's control characters in the headers and bodies it reports", async () => {
+    const server = await servers.start((_req, res) => {
+      // Node's parser refuses C0 controls in header values, but C1 bytes pass (read as latin1).
+      res.writeHead(404, { 'content-type': 'application/json', 'x-note': 'a\u009b2Kb' });
+      res.end(JSON.stringify({ errors: [{ code: 'X', message: 'a\u001b]0;title\u0007\u009b2K\u007f' }] }));
+    });
+    const events: TraceEvent[] = [];
+    const { send } = transport({ trace: (e) => events.push(e) });
+    await (await send({ method: 'GET', url: server.url('/v2/') })).text(4096);
+    const response = events[1];
+    expect(response?.kind === 'response' && response.headers['x-note']).toBe('a\\x9b2Kb');
+    const body = events[2];
+    expect(body?.kind === 'body' && JSON.parse(body.text)).toEqual({
+      errors: [{ code: 'X', message: 'a\u001b]0;title\u0007\u009b2K\u007f' }],
+    });
+    // The body is still JSON, and its text holds no control character, only escapes.
+    expect(controlCharacters(body?.kind === 'body' ? body.text : '')).toEqual([]);
+    expect(body?.kind === 'body' && body.text).toContain('\\u009b2K');
   });
 
   it('reports each retry with its wait and reason', async () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { RegauthError } from '../errors/regauth-error.js';
+import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
 import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
 import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
@@ -67,6 +68,17 @@ export interface TransportOptions {
 function firstHeader(headers: Readonly<Record<string, HeaderValue>>, name: string): string | undefined {
   const value = headers[name.toLowerCase()];
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Headers for the trace: secrets redacted, and a server's control characters (C1 ones pass Node's parser) escaped. */
+function traceHeaders(headers: Readonly<Record<string, HeaderValue>>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(redactHeaders(headers))) {
+    out[name] = Array.isArray(value)
+      ? value.map((v) => sanitizeServerText(v, { singleLine: true }))
+      : sanitizeServerText(value, { singleLine: true });
+  }
+  return out;
 }
 
 function makeExchange(options: TransportOptions): Exchange {
@@ -161,9 +173,10 @@ function networkError(err: unknown, req: HttpRequest): RegauthError {
 }
 
 /**
- * The one send function every layer above uses (CONVENTIONS.md: transport at the bottom):
- * keep-alive connections, retries with back-off honouring Retry-After, redirects that never carry
- * credentials to another origin (PROTOCOL.md §7), capped body reads, and a redacted trace.
+ * The one send function every layer above uses: keep-alive connections, retries with back-off
+ * honouring Retry-After, redirects that never carry credentials to another origin (as
+ * containerd and go-containerregistry strip Authorization on a cross-origin redirect), capped
+ * body reads, and a redacted trace.
  */
 export function createTransport(options: TransportOptions = {}): Send {
   const exchange = options.exchange ?? makeExchange(options);
@@ -185,7 +198,7 @@ export function createTransport(options: TransportOptions = {}): Send {
         kind: 'request',
         method: req.method,
         url: redactUrl(req.url),
-        headers: redactHeaders(headers),
+        headers: traceHeaders(headers),
         ...(body === undefined ? {} : { body }),
       });
     }
@@ -202,21 +215,29 @@ export function createTransport(options: TransportOptions = {}): Send {
       method: req.method,
       url: redactUrl(req.url),
       status: res.status,
-      headers: redactHeaders(resHeaders),
+      headers: traceHeaders(resHeaders),
       ms: Date.now() - started,
     });
     const url = req.url;
     const traceBody = (buf: Buffer) => {
-      if (!trace || buf.length > TRACE_BODY_LIMIT) return;
+      if (!trace || buf.length === 0 || buf.length > TRACE_BODY_LIMIT) return;
       const type = firstHeader(resHeaders, 'content-type') ?? '';
-      if (!/json/.test(type) && buf.length > 0 && res.status < 400) return;
-      let text = buf.toString('utf8');
+      // Blobs and other data are not worth a line; JSON answers and error answers are.
+      if (!/json/.test(type) && res.status < 400) return;
+      let json: unknown;
       try {
-        text = JSON.stringify(redactJson(JSON.parse(text)), null, 2);
+        json = JSON.parse(buf.toString('utf8'));
       } catch {
-        // Not JSON: shown as is (error pages are short and hold no secrets we sent).
+        // Only JSON can be redacted key by key; anything else stays out, whoever sent it: a
+        // token endpoint's odd answer may hold the token, S3's SignatureDoesNotMatch page
+        // quotes the signature it was given.
+        trace({
+          kind: 'note',
+          text: `a ${buf.length}-byte body that is not JSON, not shown (it may hold secrets)`,
+        });
+        return;
       }
-      trace({ kind: 'body', url: redactUrl(url), text });
+      trace({ kind: 'body', url: redactUrl(url), text: stringifyServerJson(redactJson(json), 2) });
     };
     return {
       status: res.status,

@@ -1,4 +1,7 @@
-/** What the transport reports to `--trace`: already redacted, safe to print. */
+/**
+ * What the transport reports to `--trace`: secrets already redacted and a server's control
+ * characters escaped, so safe to print.
+ */
 export type TraceEvent =
   | {
       readonly kind: 'request';

@@ -1,6 +1,7 @@
 import { RegauthError } from '../../errors/regauth-error.js';
 import { parseReference } from '../../reference/parse-reference.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
+import { printNames } from '../print-names.js';
 
 export async function tagsCommand(repo: string, flags: ClientFlags): Promise<void> {
   const reference = parseReference(repo, { defaultTag: false });
@@ -11,6 +12,5 @@ export async function tagsCommand(repo: string, flags: ClientFlags): Promise<voi
     );
   }
   const { clients } = await clientContext(flags, reference.registry);
-  const tags = await clients.forRegistry(reference.registry).listTags(reference.repository);
-  if (tags.length > 0) process.stdout.write(`${tags.join('\n')}\n`);
+  await printNames(clients.forRegistry(reference.registry).tagPages(reference.repository));
 }
