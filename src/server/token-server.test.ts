@@ -105,16 +105,12 @@ describe('createTokenServer over real HTTP', () => {
     expect(await tokenFor('bob', 'bob-pw')).toBe(200);
   });
 
-  it('keeps the users it had when a reload finds a broken file', async () => {
+  it('keeps the users it had when the file cannot be read on reload, and says so', async () => {
     const { url, htpasswd, server, logs } = await start();
-    await writeFile(htpasswd, 'alice:$apr1$abc$def\n');
+    await rm(htpasswd);
     await server.reloadUsers();
     expect(logs).toContainEqual(
-      expect.objectContaining({
-        msg: 'reload failed',
-        level: 'error',
-        error: expect.stringMatching(/users\.htpasswd:1/),
-      }),
+      expect.objectContaining({ msg: 'reload failed', level: 'error', kept: 1, dropped: 0 }),
     );
     const res = await fetch(`${url}/token?scope=repository:alice/app:pull`, {
       headers: { authorization: basic('alice', 'alice-pw') },
