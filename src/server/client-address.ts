@@ -33,6 +33,16 @@ export function parseTrustedProxy(entry: string): TrustedProxy | undefined {
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
+/** Whether a (normalized) address is one of the trusted proxies. */
+export function createTrustedProxyCheck(
+  trustedProxies: readonly TrustedProxy[],
+): (address: string) => boolean {
+  if (trustedProxies.length === 0) return () => false;
+  const trusted = new BlockList();
+  for (const proxy of trustedProxies) trusted.addSubnet(proxy.address, proxy.prefix, proxy.family);
+  return (address) => isIP(address) !== 0 && trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}
+
 /** Strips a port some proxies append (`192.0.2.1:1234`, `[2001:db8::1]:1234`). */
 function stripPort(hop: string): string {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(hop);
@@ -52,11 +62,7 @@ function stripPort(hop: string): string {
 export function createClientAddressResolver(
   trustedProxies: readonly TrustedProxy[],
 ): (peer: string, forwardedFor: string | undefined) => string {
-  const trusted = new BlockList();
-  for (const proxy of trustedProxies) trusted.addSubnet(proxy.address, proxy.prefix, proxy.family);
-  const isTrusted = (address: string): boolean =>
-    trustedProxies.length > 0 && trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
-
+  const isTrusted = createTrustedProxyCheck(trustedProxies);
   return (peer, forwardedFor) => {
     let client = normalizeAddress(peer);
     if (forwardedFor === undefined || isIP(client) === 0 || !isTrusted(client)) return client;

@@ -7,10 +7,10 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { type AddressInfo, BlockList, isIPv4 } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
-import { createClientAddressResolver } from './client-address.js';
+import { createClientAddressResolver, createTrustedProxyCheck } from './client-address.js';
 import { limitConnections } from './connection-limits.js';
 import { UserStore } from './htpasswd.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
@@ -228,10 +228,7 @@ export async function createTokenServer(
     log,
   });
   const clientAddress = createClientAddressResolver(config.trustedProxies);
-  const trusted = new BlockList();
-  for (const proxy of config.trustedProxies) trusted.addSubnet(proxy.address, proxy.prefix, proxy.family);
-  const isTrustedProxy = (address: string): boolean =>
-    config.trustedProxies.length > 0 && trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+  const isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
   let warnedForwarded = false;
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -324,7 +321,10 @@ export async function createTokenServer(
 
   const reloadUsers = async (): Promise<void> => {
     const file = config.users.htpasswd;
-    if (file === undefined) return;
+    if (file === undefined) {
+      log({ msg: 'users reloaded', users: 0, file: '' });
+      return;
+    }
     let text: string;
     try {
       text = await readFile(file, 'utf8');
