@@ -96,6 +96,24 @@ describe('regauth serve as a process', () => {
     }
   });
 
+  it('stops at start-up on a trusted_proxies entry that is no address, naming the entry', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-serve-'));
+    try {
+      const file = join(dir, 'serve.yml');
+      await writeFile(
+        file,
+        'token:\n  issuer: x\n  service: y\n  key: k.pem\n  certificate: c.pem\ntrusted_proxies: [10.0.0.0/8, proxy.local]\n',
+      );
+      const res = await run(['serve', '--config', file]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(
+        `regauth: error: ${file}: trusted_proxies[1]: "proxy.local" is not an IP address or CIDR network, such as 10.0.0.0/8 or 2001:db8::/32\n`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reloads users on SIGHUP and drains, then exits 0, on SIGTERM', async () => {
     const server = await startTokenServer({ users: { alice: 'pw-1' } });
     try {

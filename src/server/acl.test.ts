@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ResourceScope } from '../scope/parse-scope.js';
-import { type AclRuleConfig, compileAcl } from './acl.js';
+import { type AclRuleConfig, anonymousWriteRules, compileAcl } from './acl.js';
 
 /** The rules of the config example in the issue. */
 const EXAMPLE_RULES: readonly AclRuleConfig[] = [
@@ -282,5 +282,37 @@ describe('Acl.authorize', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('anonymousWriteRules', () => {
+  it('finds rules that let the anonymous user push, delete or do anything', () => {
+    const found = anonymousWriteRules([
+      { match: { account: 'admin' }, actions: ['*'] },
+      { match: { account: '', name: 'public/**' }, actions: ['pull'] },
+      { match: { account: '', name: 'drop/**' }, actions: ['pull', 'push'] },
+      { match: { name: 'shared/*' }, actions: ['delete'] },
+      { match: { account: '*', name: 'scratch/*' }, actions: ['pull', 'push'] },
+      { match: { account: '/.*/', type: 'registry', name: 'catalog' }, actions: ['*'] },
+      { match: { account: '/.+/', name: 'team/*' }, actions: ['push'] },
+      { match: { account: '/.*/', name: '${account}/*' }, actions: ['push'] },
+    ]);
+    expect(found).toEqual([
+      { index: 2, actions: ['push'] },
+      { index: 3, actions: ['delete'] },
+      { index: 4, actions: ['push'] },
+      { index: 5, actions: ['*'] },
+    ]);
+  });
+
+  it('finds nothing in the README example', () => {
+    expect(
+      anonymousWriteRules([
+        { match: { account: 'admin' }, actions: ['*'] },
+        { match: { account: '/.+/', name: '${account}/*' }, actions: ['pull', 'push', 'delete'] },
+        { match: { account: '', name: 'public/**' }, actions: ['pull'] },
+        { match: { account: 'admin', type: 'registry', name: 'catalog' }, actions: ['*'] },
+      ]),
+    ).toEqual([]);
   });
 });

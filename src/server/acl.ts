@@ -99,7 +99,8 @@ export interface Acl {
   /**
    * What `account` may do of what it asked for: per resource, the first rule that matches
    * decides, and the grant is the intersection of the asked and the allowed actions
-   * (PROTOCOL.md §6). A resource with nothing granted is left out.
+   * (distribution docs/spec/auth/token.md: a token never grants more than was asked). A resource
+   * with nothing granted is left out.
    */
   authorize(account: string, requested: readonly ResourceScope[]): ResourceScope[];
 }
@@ -141,4 +142,27 @@ export function compileAcl(rules: readonly AclRuleConfig[]): Acl {
       return granted;
     },
   };
+}
+
+/** Actions that change a registry; an anonymous grant of any of them is almost always a mistake. */
+const WRITE_ACTIONS = ['push', 'delete', '*'];
+
+/**
+ * The rules that let anyone on the network write: an `account` pattern that matches the
+ * anonymous user ("") — left out, `*`, `/.*\/`, or `""` itself — a name without `${account}`,
+ * and push, delete or `*` among the actions. The server warns about them at start-up.
+ */
+export function anonymousWriteRules(
+  rules: readonly AclRuleConfig[],
+): { readonly index: number; readonly actions: string[] }[] {
+  const found: { index: number; actions: string[] }[] = [];
+  rules.forEach((rule, index) => {
+    const account = rule.match.account;
+    if (account !== undefined && !compileAccountPattern(account)('')) return;
+    // A name with ${account} matches nothing for an anonymous request.
+    if (rule.match.name?.includes(PLACEHOLDER)) return;
+    const actions = rule.actions.filter((a) => WRITE_ACTIONS.includes(a));
+    if (actions.length > 0) found.push({ index, actions });
+  });
+  return found;
 }

@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import { RegauthError } from '../errors/regauth-error.js';
+import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
 
 /** bcrypt hashes as `htpasswd -B` writes them (`$2y$`), and as other tools write them. */
 const BCRYPT_RE = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
@@ -43,8 +44,8 @@ export function parseHtpasswd(text: string, file: string): Map<string, HtpasswdE
       );
     }
     const cost = Number(match[1]);
-    // bcrypt's cost is 04–31. Outside it, bcrypt.compare always says no, and bcrypt.hash (which
-    // makes the decoy from the file's highest cost) did not return for 32 or 99: start-up hung.
+    // bcrypt's cost is 04–31. Outside it, bcrypt.compare always says no: such a user could never
+    // log in, and a decoy at that cost would not cost what a real check does.
     if (cost < 4 || cost > 31) {
       throw new RegauthError(
         'ERR_INVALID_HTPASSWD',
@@ -56,6 +57,13 @@ export function parseHtpasswd(text: string, file: string): Map<string, HtpasswdE
       throw new RegauthError(
         'ERR_INVALID_HTPASSWD',
         `${where}: user name "${user}" holds "/" or white space, which ACL patterns with \${account} cannot allow safely`,
+      );
+    }
+    // The token endpoint refuses longer names before any check: such a user could never log in.
+    if (exceedsUserNameLimit(user)) {
+      throw new RegauthError(
+        'ERR_INVALID_HTPASSWD',
+        `${where}: a user name is longer than ${MAX_USER_NAME_BYTES} bytes; the token server refuses longer names`,
       );
     }
     if (users.has(user)) {
@@ -84,32 +92,60 @@ export function hashFingerprint(hash: string): string {
   return createHash('sha256').update(hash).digest('base64url').slice(0, 16);
 }
 
+export interface UserStoreOptions {
+  /**
+   * Picks each unknown name's decoy cost. Left out: a key made once per process, so a name keeps
+   * its decoy across reloads, as a real user keeps their hash.
+   */
+  readonly decoyKey?: Buffer;
+}
+
+const PROCESS_DECOY_KEY = randomBytes(32);
+const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
 /**
- * Users from an htpasswd file. Unknown users are checked against a decoy hash of the file's
- * usual cost, so a wrong user name costs the same time as a wrong password (PROTOCOL.md §6).
+ * A hash no password matches, at `cost`: a random salt and digest. bcrypt.compare spends the
+ * full key schedule on it, as on a real entry of that cost, and making one costs nothing (a
+ * decoy made with bcrypt.hash would cost one check per cost at every load, and at cost 31, days).
+ */
+function decoyHash(cost: number): string {
+  const random = randomBytes(53);
+  let tail = '';
+  for (const byte of random) tail += BCRYPT_ALPHABET[byte & 63];
+  return `$2b$${String(cost).padStart(2, '0')}$${tail}`;
+}
+
+/**
+ * Users from an htpasswd file. A wrong password and an unknown name must cost the same time, or
+ * the answer time tells who exists. When the file's entries have different bcrypt costs, one
+ * decoy cannot match them all: a decoy at the highest cost made unknown names slower than every
+ * cheaper user (2.7 ms against 210 ms in one file), and made a flood of unknown names the most
+ * expensive requests there are. So each unknown name is compared against a
+ * decoy whose cost is drawn from the file's own costs, in their proportions, by a keyed hash of
+ * the name — the same name always costs the same, as a real user does.
  */
 export class UserStore {
   readonly #users: Map<string, HtpasswdEntry>;
   /** Computed once per load: every token request compares against it. */
   readonly #fingerprints = new Map<string, string>();
-  readonly #decoy: string;
+  /** One cost per user, sorted: a uniform pick from it follows the file's distribution. */
+  readonly #decoyCosts: readonly number[];
+  readonly #decoys = new Map<number, string>();
+  readonly #decoyKey: Buffer;
 
-  private constructor(users: Map<string, HtpasswdEntry>, decoy: string) {
+  private constructor(users: Map<string, HtpasswdEntry>, options: UserStoreOptions) {
     this.#users = users;
-    this.#decoy = decoy;
+    this.#decoyKey = options.decoyKey ?? PROCESS_DECOY_KEY;
+    this.#decoyCosts = [...users.values()].map((e) => e.cost).sort((a, b) => a - b);
+    for (const cost of this.#decoyCosts) if (!this.#decoys.has(cost)) this.#decoys.set(cost, decoyHash(cost));
   }
 
-  static async fromText(text: string, file: string): Promise<UserStore> {
-    const users = parseHtpasswd(text, file);
-    const costs = [...users.values()].map((e) => e.cost);
-    // The highest cost in the file: an unknown name then never answers faster than a known one.
-    const cost = costs.length > 0 ? Math.max(...costs) : 10;
-    const decoy = await bcrypt.hash('regauth decoy password', cost);
-    return new UserStore(users, decoy);
+  static async fromText(text: string, file: string, options: UserStoreOptions = {}): Promise<UserStore> {
+    return new UserStore(parseHtpasswd(text, file), options);
   }
 
   static empty(): UserStore {
-    return new UserStore(new Map(), '');
+    return new UserStore(new Map(), {});
   }
 
   get size(): number {
@@ -118,6 +154,37 @@ export class UserStore {
 
   has(user: string): boolean {
     return this.#users.has(user);
+  }
+
+  /** How many users have each bcrypt cost, lowest cost first. */
+  costs(): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const cost of this.#decoyCosts) counts.set(cost, (counts.get(cost) ?? 0) + 1);
+    return counts;
+  }
+
+  /**
+   * The users whose entry in `text` is exactly what this store holds: what may stay when a
+   * reload finds `text` broken. A user the new file drops or changes is left out.
+   */
+  retainUnchanged(text: string): UserStore {
+    const kept = new Map<string, HtpasswdEntry>();
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.trim();
+      const colon = line.indexOf(':');
+      if (colon <= 0) continue;
+      const user = line.slice(0, colon);
+      const entry = this.#users.get(user);
+      if (entry !== undefined && entry.hash === line.slice(colon + 1)) kept.set(user, entry);
+    }
+    return new UserStore(kept, { decoyKey: this.#decoyKey });
+  }
+
+  /** The cost of the decoy an unknown name is compared against; undefined for an empty store. */
+  decoyCost(user: string): number | undefined {
+    if (this.#decoyCosts.length === 0) return undefined;
+    const pick = createHmac('sha256', this.#decoyKey).update(user).digest().readUInt32BE(0);
+    return this.#decoyCosts[pick % this.#decoyCosts.length];
   }
 
   fingerprint(user: string): string | undefined {
@@ -134,7 +201,9 @@ export class UserStore {
   async verify(user: string, password: string): Promise<PasswordCheck> {
     const entry = this.#users.get(user);
     if (!entry) {
-      if (this.#decoy !== '') await bcrypt.compare(password, this.#decoy);
+      const cost = this.decoyCost(user);
+      const decoy = cost === undefined ? undefined : this.#decoys.get(cost);
+      if (decoy !== undefined) await bcrypt.compare(password, decoy);
       return { ok: false };
     }
     const ok = await bcrypt.compare(password, normalizeBcrypt(entry.hash));

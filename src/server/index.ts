@@ -8,7 +8,7 @@ export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
 export { loadSigningMaterial } from './signing-key.js';
-export type { ServerLogEntry, TokenServer, TokenServerOptions } from './token-server.js';
+export type { ServerLogEntry, TokenServer, TokenServerOptions, TokenServerStats } from './token-server.js';
 export { createTokenServer } from './token-server.js';
 export type { TokenLogEntry, TokenRequest, TokenResponse } from './token-service.js';
 export { createTokenService } from './token-service.js';

@@ -43,7 +43,19 @@ describe('parseServerConfig', () => {
         certificate: '/etc/regauth/cert.pem',
       },
       users: { cacheSeconds: 60 },
-      limits: { loginFailures: 5, loginWindow: 300, maxScopes: 32 },
+      limits: {
+        loginFailures: 5,
+        loginWindow: 300,
+        loginBackoffMax: 300,
+        addressFailures: 30,
+        passwordChecks: 4,
+        passwordQueue: 32,
+        passwordChecksPerAddress: 4,
+        maxConnections: 512,
+        connectionsPerAddress: 64,
+        maxScopes: 32,
+      },
+      trustedProxies: [],
       acl: [],
     });
   });
@@ -63,7 +75,19 @@ describe('parseServerConfig', () => {
           certificate: 'cert.pem',
         },
         users: { htpasswd: 'users.htpasswd', cache_seconds: 0 },
-        limits: { login_failures: 0, login_window: 10, max_scopes: 4 },
+        limits: {
+          login_failures: 0,
+          login_window: 10,
+          login_backoff_max: 60,
+          address_failures: 0,
+          password_checks: 2,
+          password_queue: 0,
+          password_checks_per_address: 1,
+          max_connections: 100,
+          connections_per_address: 10,
+          max_scopes: 4,
+        },
+        trusted_proxies: ['10.0.0.0/8', '192.0.2.7', '2001:DB8::/32', '::ffff:198.51.100.1'],
         acl: [{ match: { account: 'admin' }, actions: ['*'], comment: 'admins' }],
       },
       FILE,
@@ -82,7 +106,24 @@ describe('parseServerConfig', () => {
         certificate: '/etc/regauth/cert.pem',
       },
       users: { htpasswd: '/etc/regauth/users.htpasswd', cacheSeconds: 0 },
-      limits: { loginFailures: 0, loginWindow: 10, maxScopes: 4 },
+      limits: {
+        loginFailures: 0,
+        loginWindow: 10,
+        loginBackoffMax: 60,
+        addressFailures: 0,
+        passwordChecks: 2,
+        passwordQueue: 0,
+        passwordChecksPerAddress: 1,
+        maxConnections: 100,
+        connectionsPerAddress: 10,
+        maxScopes: 4,
+      },
+      trustedProxies: [
+        { address: '10.0.0.0', prefix: 8, family: 'ipv4' },
+        { address: '192.0.2.7', prefix: 32, family: 'ipv4' },
+        { address: '2001:db8::', prefix: 32, family: 'ipv6' },
+        { address: '198.51.100.1', prefix: 32, family: 'ipv4' },
+      ],
       acl: [{ match: { account: 'admin', type: 'repository' }, actions: ['*'] }],
     });
   });
@@ -178,6 +219,32 @@ describe('parseServerConfig', () => {
       'limits.login_failures',
     );
     expect(configError({ ...minimal(), limits: { max_scopes: 0 } }).message).toContain('limits.max_scopes');
+    expect(configError({ ...minimal(), limits: { password_checks: 0 } }).message).toContain(
+      'limits.password_checks: must be a whole number of at least 1',
+    );
+    expect(configError({ ...minimal(), limits: { max_connections: 0 } }).message).toContain(
+      'limits.max_connections',
+    );
+  });
+
+  it('rejects trusted_proxies that are not a list of addresses or networks, naming the entry', () => {
+    expect(configError({ ...minimal(), trusted_proxies: '10.0.0.1' }).message).toContain(
+      `${FILE}: trusted_proxies: must be a list`,
+    );
+    for (const [i, bad] of [
+      [0, 'proxy.example.com'],
+      [0, '10.0.0.0/33'],
+      [0, '2001:db8::/129'],
+      [0, '10.0.0.0/'],
+      [0, 42],
+    ] as const) {
+      expect(configError({ ...minimal(), trusted_proxies: [bad] }).message).toContain(
+        `trusted_proxies[${i}]: ${JSON.stringify(bad)} is not an IP address or CIDR network`,
+      );
+    }
+    expect(configError({ ...minimal(), trusted_proxies: ['::1', 'x'] }).message).toContain(
+      'trusted_proxies[1]',
+    );
   });
 
   it('rejects an ACL that is not a list', () => {

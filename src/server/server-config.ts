@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { RegauthError } from '../errors/regauth-error.js';
 import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
+import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -16,8 +17,33 @@ export const DEFAULT_TOKEN_REUSE_S = 5;
 export const DEFAULT_REFRESH_EXPIRATION_S = 90 * 24 * 3600;
 /** A client's burst of per-scope token requests fits easily; a password change waits at most this long. */
 export const DEFAULT_VERIFIED_CACHE_S = 60;
+/** Failed logins of one user, from anywhere, before back-off starts: room for a few typos. */
 export const DEFAULT_LOGIN_FAILURES = 5;
+/** Quiet seconds after which a user's failures, and an address's budget, are forgotten. */
 export const DEFAULT_LOGIN_WINDOW_S = 300;
+/**
+ * The longest per-user back-off, in seconds: a guesser gets about 12 tries an hour per user, and
+ * a user at a new address waits no longer than the old fixed lock-out made them wait.
+ */
+export const DEFAULT_LOGIN_BACKOFF_MAX_S = 300;
+/**
+ * Failed logins per client address, across user names, per login window: a CI farm behind one
+ * NAT with a few wrong passwords stays far below it; a guesser gets one try every 10 s.
+ */
+export const DEFAULT_ADDRESS_FAILURES = 30;
+/** bcrypt checks at once: libuv runs 4 thread-pool jobs by default, more would only wait there. */
+export const DEFAULT_PASSWORD_CHECKS = 4;
+/** Checks waiting for a turn: at cost 10 (~60 ms) and 4 at once, under half a second of wait. */
+export const DEFAULT_PASSWORD_QUEUE = 32;
+/** Checks running or waiting per client address: identical parallel requests share one check. */
+export const DEFAULT_PASSWORD_CHECKS_PER_ADDRESS = 4;
+/**
+ * Open connections in total. Keep it below the file-descriptor limit (`ulimit -n`, often 1024)
+ * less what the process itself holds, or a flood of idle sockets leaves none for accept().
+ */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+/** Open connections per client address (IPv6: per /64); trusted proxies are not limited. */
+export const DEFAULT_CONNECTIONS_PER_ADDRESS = 64;
 /** A cross-repository copy asks for a handful; hundreds are abuse. */
 export const DEFAULT_MAX_SCOPES = 32;
 
@@ -40,8 +66,17 @@ export interface TokenServerConfig {
   readonly limits: {
     readonly loginFailures: number;
     readonly loginWindow: number;
+    readonly loginBackoffMax: number;
+    readonly addressFailures: number;
+    readonly passwordChecks: number;
+    readonly passwordQueue: number;
+    readonly passwordChecksPerAddress: number;
+    readonly maxConnections: number;
+    readonly connectionsPerAddress: number;
     readonly maxScopes: number;
   };
+  /** Reverse proxies whose `X-Forwarded-For` is believed; empty: the socket peer is the client. */
+  readonly trustedProxies: readonly TrustedProxy[];
   readonly acl: readonly AclRuleConfig[];
 }
 
@@ -100,6 +135,23 @@ function parseListen(reader: ConfigReader, value: unknown): { host: string; port
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
+function parseTrustedProxies(reader: ConfigReader, value: unknown): TrustedProxy[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    reader.fail('trusted_proxies', 'must be a list of addresses or CIDR networks, such as [10.0.0.0/8]');
+  }
+  return value.map((entry, i) => {
+    const proxy = typeof entry === 'string' ? parseTrustedProxy(entry) : undefined;
+    if (!proxy) {
+      reader.fail(
+        `trusted_proxies[${i}]`,
+        `${JSON.stringify(entry)} is not an IP address or CIDR network, such as 10.0.0.0/8 or 2001:db8::/32`,
+      );
+    }
+    return proxy;
+  });
+}
+
 function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) reader.fail('acl', 'must be a list of rules');
@@ -150,7 +202,7 @@ export function parseServerConfig(
   baseDir: string = dirname(file),
 ): TokenServerConfig {
   const reader = new ConfigReader(file, baseDir);
-  const top = reader.object(raw, '', ['listen', 'tls', 'token', 'users', 'limits', 'acl']);
+  const top = reader.object(raw, '', ['listen', 'tls', 'token', 'users', 'limits', 'trusted_proxies', 'acl']);
   const token = reader.object(top.token, 'token', [
     'issuer',
     'service',
@@ -161,7 +213,18 @@ export function parseServerConfig(
     'certificate',
   ]);
   const users = reader.object(top.users ?? {}, 'users', ['htpasswd', 'cache_seconds']);
-  const limits = reader.object(top.limits ?? {}, 'limits', ['login_failures', 'login_window', 'max_scopes']);
+  const limits = reader.object(top.limits ?? {}, 'limits', [
+    'login_failures',
+    'login_window',
+    'login_backoff_max',
+    'address_failures',
+    'password_checks',
+    'password_queue',
+    'password_checks_per_address',
+    'max_connections',
+    'connections_per_address',
+    'max_scopes',
+  ]);
   const htpasswd = reader.optionalString(users, 'htpasswd', 'users.');
   const config: TokenServerConfig = {
     file,
@@ -194,8 +257,28 @@ export function parseServerConfig(
     limits: {
       loginFailures: reader.integer(limits, 'login_failures', 'limits.', DEFAULT_LOGIN_FAILURES, 0),
       loginWindow: reader.integer(limits, 'login_window', 'limits.', DEFAULT_LOGIN_WINDOW_S, 1),
+      loginBackoffMax: reader.integer(limits, 'login_backoff_max', 'limits.', DEFAULT_LOGIN_BACKOFF_MAX_S, 1),
+      addressFailures: reader.integer(limits, 'address_failures', 'limits.', DEFAULT_ADDRESS_FAILURES, 0),
+      passwordChecks: reader.integer(limits, 'password_checks', 'limits.', DEFAULT_PASSWORD_CHECKS, 1),
+      passwordQueue: reader.integer(limits, 'password_queue', 'limits.', DEFAULT_PASSWORD_QUEUE, 0),
+      passwordChecksPerAddress: reader.integer(
+        limits,
+        'password_checks_per_address',
+        'limits.',
+        DEFAULT_PASSWORD_CHECKS_PER_ADDRESS,
+        1,
+      ),
+      maxConnections: reader.integer(limits, 'max_connections', 'limits.', DEFAULT_MAX_CONNECTIONS, 1),
+      connectionsPerAddress: reader.integer(
+        limits,
+        'connections_per_address',
+        'limits.',
+        DEFAULT_CONNECTIONS_PER_ADDRESS,
+        1,
+      ),
       maxScopes: reader.integer(limits, 'max_scopes', 'limits.', DEFAULT_MAX_SCOPES, 1),
     },
+    trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
     acl: parseAcl(reader, top.acl),
   };
   if (top.tls !== undefined) {

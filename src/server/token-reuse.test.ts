@@ -33,4 +33,39 @@ describe('TokenReuse', () => {
     on.clear();
     expect(on.get('k')).toBeUndefined();
   });
+
+  it('keys by a fixed-size digest, however long the subject and grant are', () => {
+    const long = [{ type: 'repository', name: 'a'.repeat(255), actions: ['pull'] }];
+    expect(TokenReuse.key('x'.repeat(256), 'reg', long)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(TokenReuse.key('alice', 'reg', pull)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('holds no more token bytes than its cap, dropping the oldest first', () => {
+    const reuse = new TokenReuse(60, () => 0, 1000, 10_000);
+    for (let i = 0; i < 50; i++) reuse.remember(`k${i}`, token(`${i}`.padEnd(1000, 'x')));
+    expect(reuse.bytes).toBeLessThanOrEqual(10_000);
+    expect(reuse.size).toBe(10);
+    expect(reuse.get('k0')).toBeUndefined();
+    expect(reuse.get('k49')?.token).toMatch(/^49x/);
+  });
+
+  it('holds no more entries than its cap', () => {
+    const reuse = new TokenReuse(60, () => 0, 3);
+    for (let i = 0; i < 10; i++) reuse.remember(`k${i}`, token(`t${i}`));
+    expect(reuse.size).toBe(3);
+    expect(reuse.bytes).toBe(6);
+    expect(reuse.get('k9')?.token).toBe('t9');
+  });
+
+  it('drops expired tokens on sweep() and counts their bytes back', () => {
+    let now = 0;
+    const reuse = new TokenReuse(5, () => now);
+    reuse.remember('a', token('aaaa'));
+    now = 3000;
+    reuse.remember('b', token('bb'));
+    now = 5000;
+    reuse.sweep();
+    expect(reuse.size).toBe(1);
+    expect(reuse.bytes).toBe(2);
+  });
 });

@@ -105,21 +105,50 @@ describe('createTokenServer over real HTTP', () => {
     expect(await tokenFor('bob', 'bob-pw')).toBe(200);
   });
 
-  it('keeps the users it had when a reload finds a broken file', async () => {
+  it('keeps the users it had when the file cannot be read on reload, and says so', async () => {
     const { url, htpasswd, server, logs } = await start();
-    await writeFile(htpasswd, 'alice:$apr1$abc$def\n');
+    await rm(htpasswd);
     await server.reloadUsers();
     expect(logs).toContainEqual(
-      expect.objectContaining({
-        msg: 'reload failed',
-        level: 'error',
-        error: expect.stringMatching(/users\.htpasswd:1/),
-      }),
+      expect.objectContaining({ msg: 'reload failed', level: 'error', kept: 1, dropped: 0 }),
     );
     const res = await fetch(`${url}/token?scope=repository:alice/app:pull`, {
       headers: { authorization: basic('alice', 'alice-pw') },
     });
     expect(res.status).toBe(200);
+  });
+
+  it('warns once when requests carry X-Forwarded-For but no proxy is trusted', async () => {
+    const { url, logs } = await start();
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${url}/healthz`, { headers: { 'x-forwarded-for': `198.51.100.${i}` } });
+      expect(res.status).toBe(200);
+    }
+    const warnings = logs.filter((e) => e.msg === 'X-Forwarded-For ignored');
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        peer: '127.0.0.1',
+        hint: expect.stringMatching(/trusted_proxies/),
+      }),
+    ]);
+  });
+
+  it('sweeps expired entries from its tables on a timer, with no request touching them', async () => {
+    const files = await testServerFiles({ alice: 'alice-pw' });
+    const config = parseServerConfig(files.raw, `${files.dir}/serve.yml`);
+    let offset = 0;
+    const server = await createTokenServer(config, { sweepIntervalMs: 20, now: () => Date.now() + offset });
+    running = { server, dir: files.dir };
+    const url = await server.listen();
+    const res = await fetch(`${url}/token?scope=repository:x/y:pull`, {
+      headers: { authorization: basic('zed', 'x') },
+    });
+    expect(res.status).toBe(401);
+    expect(server.stats()).toMatchObject({ backoffUsers: 1, addressBudgets: 1 });
+    offset = 3_600_000;
+    expect(await until(async () => server.stats().backoffUsers === 0)).toBe(true);
+    expect(server.stats().addressBudgets).toBe(0);
   });
 
   it('finishes a request in flight when asked to close', async () => {

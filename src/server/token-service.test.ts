@@ -2,7 +2,8 @@ import { decodeJwt } from 'jose';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { compileAcl } from './acl.js';
 import { UserStore } from './htpasswd.js';
-import { LoginLimiter } from './login-limiter.js';
+import { KeyedDigest } from './keyed-digest.js';
+import { PasswordGuard } from './password-guard.js';
 import { htpasswdLine, testSigning } from './testing/fixtures.js';
 import { TokenIssuer } from './token-issuer.js';
 import {
@@ -11,13 +12,13 @@ import {
   type TokenRequest,
   type TokenResponse,
 } from './token-service.js';
-import { VerifiedCache } from './verified-cache.js';
 
 const PASSWORDS = { alice: 'alice-pw', admin: 'admin-pw' };
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 async function setup(options: { failures?: number; service?: string } = {}) {
+  const clock = { now: 1_700_000_000_000 };
   const signing = await testSigning();
   const issuer = new TokenIssuer({
     signing,
@@ -30,6 +31,7 @@ async function setup(options: { failures?: number; service?: string } = {}) {
     .join('\n');
   const state = { users: await UserStore.fromText(text, 'users.htpasswd') };
   const logs: TokenLogEntry[] = [];
+  const digest = new KeyedDigest(Buffer.alloc(32, 7));
   const acl = compileAcl([
     { match: { account: 'admin' }, actions: ['*'] },
     { match: { account: '/.+/', name: '${account}/*' }, actions: ['pull', 'push', 'delete'] },
@@ -40,8 +42,19 @@ async function setup(options: { failures?: number; service?: string } = {}) {
     maxScopes: 4,
     acl: () => acl,
     users: () => state.users,
-    verified: new VerifiedCache(60),
-    limiter: new LoginLimiter(options.failures ?? 3, 300),
+    guard: new PasswordGuard({
+      users: () => state.users,
+      cacheSeconds: 60,
+      loginFailures: options.failures ?? 3,
+      loginWindow: 300,
+      backoffMaxSeconds: 300,
+      addressFailures: 30,
+      passwordChecks: 4,
+      passwordQueue: 32,
+      checksPerAddress: 4,
+      digest,
+      now: () => clock.now,
+    }),
     issuer,
     log: (e) => logs.push(e),
   });
@@ -54,6 +67,7 @@ async function setup(options: { failures?: number; service?: string } = {}) {
   const post = (
     form: Record<string, string | string[]>,
     contentType = 'application/x-www-form-urlencoded',
+    address = '10.0.0.1',
   ) => {
     const body = new URLSearchParams();
     for (const [k, v] of Object.entries(form)) for (const one of [v].flat()) body.append(k, one);
@@ -62,10 +76,10 @@ async function setup(options: { failures?: number; service?: string } = {}) {
       query: new URLSearchParams(),
       body: body.toString(),
       contentType,
-      address: '10.0.0.1',
+      address,
     });
   };
-  return { handle, get, post, logs, state, issuer };
+  return { handle, get, post, logs, state, issuer, clock, digest };
 }
 
 type Json = Record<string, unknown> & { errors?: { code: string; message: string }[] };
@@ -216,25 +230,59 @@ describe('token endpoint, GET (token.md)', () => {
     expect(res.body).not.toContain('abc.def.ghi');
   });
 
-  it('locks a user out from one address after repeated failures, with Retry-After', async () => {
-    for (let i = 0; i < 3; i++) {
-      expect((await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', `bad-${i}`))).status).toBe(
-        401,
-      );
+  it('backs a user off after repeated failures from any address, doubling Retry-After', async () => {
+    const scope = { scope: 'repository:alice/a:pull' };
+    // Three free failures, each from another address: rotating addresses gains nothing.
+    for (let i = 0; i < 4; i++) {
+      expect((await t.get(scope, basic('alice', `bad-${i}`), `10.0.1.${i}`)).status).toBe(401);
     }
-    const locked = await t.get({ scope: 'repository:alice/a:pull' }, basic('alice', PASSWORDS.alice));
-    expect(locked.status).toBe(429);
-    expect(Number(locked.headers['retry-after'])).toBeGreaterThan(290);
-    expect(Number(locked.headers['retry-after'])).toBeLessThanOrEqual(300);
-    // Another address, and another user from the same address, are not locked.
-    const elsewhere = await t.get(
-      { scope: 'repository:alice/a:pull' },
-      basic('alice', PASSWORDS.alice),
-      '10.0.0.2',
-    );
-    expect(elsewhere.status).toBe(200);
+    const backedOff = await t.get(scope, basic('alice', PASSWORDS.alice), '10.0.2.1');
+    expect(backedOff.status).toBe(429);
+    expect(backedOff.headers['retry-after']).toBe('1');
+    t.clock.now += 1000;
+    expect((await t.get(scope, basic('alice', 'bad-4'), '10.0.1.9')).status).toBe(401);
+    expect((await t.get(scope, basic('alice', 'bad-5'), '10.0.1.9')).headers['retry-after']).toBe('2');
+    // Another user is not backed off.
     const admin = await t.get({ scope: 'repository:x/a:pull' }, basic('admin', PASSWORDS.admin));
     expect(admin.status).toBe(200);
+    t.clock.now += 2000;
+    expect((await t.get(scope, basic('alice', PASSWORDS.alice), '10.0.2.1')).status).toBe(200);
+  });
+
+  it('backs an unknown name off exactly like a real user', async () => {
+    const scope = { scope: 'repository:x/a:pull' };
+    const answers = async (user: string) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await t.get(scope, basic(user, `bad-${i}`))).status);
+      return statuses;
+    };
+    expect(await answers('mallory')).toEqual(await answers('alice'));
+  });
+
+  it.each([
+    ['a Basic user name', () => t.get({}, basic('a'.repeat(257), 'pw'))],
+    ['a multi-byte Basic user name', () => t.get({}, basic('é'.repeat(129), 'pw'))],
+    ['a POST username', () => t.post({ grant_type: 'password', username: 'b'.repeat(300), password: 'pw' })],
+    ['an account parameter', () => t.get({ account: 'c'.repeat(257) }, basic('alice', PASSWORDS.alice))],
+  ])('refuses %s over 256 bytes with 400, before any password check', async (_name, send) => {
+    const verify = vi.spyOn(t.state.users, 'verify');
+    const res = await send();
+    expect(res.status).toBe(400);
+    expect(json(res).errors?.[0]?.message).toMatch(/longer than 256 bytes/);
+    expect(verify).not.toHaveBeenCalled();
+  });
+
+  it('accepts a user name of exactly 256 bytes', async () => {
+    const res = await t.get({ scope: 'repository:x/a:pull' }, basic('é'.repeat(128), 'pw'));
+    expect(res.status).toBe(401);
+  });
+
+  it('logs an unknown user name as a keyed hash, a known one by name', async () => {
+    await t.get({ scope: 'repository:x/a:pull' }, basic('hunter2-typed-as-user', 'x'));
+    await t.get({ scope: 'repository:x/a:pull' }, basic('alice', 'wrong'));
+    expect(t.logs.map((l) => l.account)).toEqual([t.digest.label('hunter2-typed-as-user'), 'alice']);
+    expect(t.logs[0]?.account).toMatch(/^unknown:[0-9a-f]{16}$/);
+    expect(JSON.stringify(t.logs)).not.toContain('hunter2');
   });
 
   it('never counts successful requests toward a lock-out', async () => {

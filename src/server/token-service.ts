@@ -3,10 +3,10 @@ import { formatScope } from '../scope/format-scope.js';
 import { parseScopeList, type ResourceScope } from '../scope/parse-scope.js';
 import type { Acl } from './acl.js';
 import type { UserStore } from './htpasswd.js';
-import type { LoginLimiter } from './login-limiter.js';
+import type { PasswordGuard } from './password-guard.js';
 import type { TokenIssuer } from './token-issuer.js';
 import { TokenReuse } from './token-reuse.js';
-import type { VerifiedCache } from './verified-cache.js';
+import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
 
 /** A token request, already read off the wire (see token-server.ts). */
 export interface TokenRequest {
@@ -16,6 +16,7 @@ export interface TokenRequest {
   readonly contentType?: string;
   /** The request body (POST only), already capped in size. */
   readonly body?: string;
+  /** The client's address: the socket peer, or what a trusted proxy forwarded. */
   readonly address: string;
 }
 
@@ -25,7 +26,11 @@ export interface TokenResponse {
   readonly body: string;
 }
 
-/** One structured line per request: who asked for what, what they got. Never a secret. */
+/**
+ * One structured line per request: who asked for what, what they got. Never a secret, and
+ * bounded in size: `account` is a user of the file or `unknown:<keyed hash>` (a failed login's
+ * name is often a password typed into the wrong field); free text is cut to LOG_TEXT_CHARS.
+ */
 export interface TokenLogEntry {
   readonly msg: 'token';
   readonly method: string;
@@ -35,7 +40,7 @@ export interface TokenLogEntry {
   readonly clientId?: string;
   readonly requested: readonly string[];
   readonly granted: readonly string[];
-  readonly outcome: 'issued' | 'bad_request' | 'unauthorized' | 'locked' | 'error';
+  readonly outcome: 'issued' | 'bad_request' | 'unauthorized' | 'throttled' | 'unavailable' | 'error';
   readonly status: number;
   readonly reason?: string;
 }
@@ -45,8 +50,8 @@ export interface TokenServiceDeps {
   readonly maxScopes: number;
   readonly acl: () => Acl;
   readonly users: () => UserStore;
-  readonly verified: VerifiedCache;
-  readonly limiter: LoginLimiter;
+  /** Checks user name and password: bounded work, back-off, budgets (password-guard.ts). */
+  readonly guard: Pick<PasswordGuard, 'authenticate' | 'accountLabel'>;
   readonly issuer: TokenIssuer;
   /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
   readonly reuse?: TokenReuse;
@@ -74,7 +79,15 @@ const SPEC_CODES: Record<number, string> = {
   415: 'UNSUPPORTED',
   429: 'TOOMANYREQUESTS',
   500: 'UNKNOWN',
+  503: 'UNAVAILABLE',
 };
+
+/** Longest free text (client id, reason, one scope) a log line carries. */
+export const LOG_TEXT_CHARS = 200;
+
+function forLog(text: string): string {
+  return text.length > LOG_TEXT_CHARS ? `${text.slice(0, LOG_TEXT_CHARS)}…` : text;
+}
 
 const JSON_HEADERS = {
   'content-type': 'application/json; charset=utf-8',
@@ -150,9 +163,17 @@ function parseScopes(values: readonly string[], maxScopes: number): ResourceScop
 
 const UNAUTHORIZED_HINT = 'log in with a user name and password the token server knows';
 
+/** Refuses an over-long name before it reaches a password check, a table or a log line. */
+function checkUserName(name: string, field: string): void {
+  if (exceedsUserNameLimit(name)) {
+    throw new Refusal(400, 'invalid_request', `the ${field} is longer than ${MAX_USER_NAME_BYTES} bytes`);
+  }
+}
+
 /**
- * The token endpoint's logic, free of HTTP plumbing: GET per token.md (Basic or anonymous)
- * and POST per oauth.md (password and refresh_token grants). See PROTOCOL.md §4 and §6.
+ * The token endpoint's logic, free of HTTP plumbing: GET per distribution's
+ * docs/spec/auth/token.md (Basic or anonymous) and POST per docs/spec/auth/oauth.md (password
+ * and refresh_token grants); RFC 6749 §5 for the answers.
  */
 export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) => Promise<TokenResponse> {
   const basicChallenge = {
@@ -169,32 +190,40 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     }
   };
 
-  /** Checks a password, from the short-lived cache or by bcrypt; counts only failures. */
   const authenticate = async (creds: Credentials, address: string): Promise<string> => {
-    const wait = deps.limiter.retryAfter(creds.username, address);
-    if (wait > 0) {
-      throw new Refusal(
-        429,
-        'too_many_requests',
-        `too many failed logins for this user from this address; try again in ${wait} s`,
-        { 'retry-after': String(wait) },
-      );
+    const result = await deps.guard.authenticate(creds.username, creds.password, address);
+    if (result.ok) return result.fingerprint;
+    switch (result.reason) {
+      case 'invalid':
+        throw new Refusal(
+          401,
+          'invalid_grant',
+          `wrong user name or password; ${UNAUTHORIZED_HINT}`,
+          basicChallenge,
+        );
+      case 'backoff':
+        throw new Refusal(
+          429,
+          'too_many_requests',
+          `too many failed logins for this user lately; try again in ${result.retryAfter} s`,
+          { 'retry-after': String(result.retryAfter) },
+        );
+      case 'address':
+        throw new Refusal(
+          429,
+          'too_many_requests',
+          `too many failed logins or password checks from this address; try again in ${result.retryAfter} s`,
+          { 'retry-after': String(result.retryAfter) },
+        );
+      case 'busy':
+        // RFC 6749 §4.1.2.1 names this error; RFC 9110 §15.6.4 the status and Retry-After.
+        throw new Refusal(
+          503,
+          'temporarily_unavailable',
+          `the token server is checking too many passwords at once; try again in ${result.retryAfter} s`,
+          { 'retry-after': String(result.retryAfter) },
+        );
     }
-    const cached = deps.verified.lookup(creds.username, creds.password);
-    if (cached !== undefined && cached === deps.users().fingerprint(creds.username)) return cached;
-    const check = await deps.users().verify(creds.username, creds.password);
-    if (!check.ok || check.hashFingerprint === undefined) {
-      deps.limiter.recordFailure(creds.username, address);
-      throw new Refusal(
-        401,
-        'invalid_grant',
-        `wrong user name or password; ${UNAUTHORIZED_HINT}`,
-        basicChallenge,
-      );
-    }
-    deps.limiter.recordSuccess(creds.username, address);
-    deps.verified.remember(creds.username, creds.password, check.hashFingerprint);
-    return check.hashFingerprint;
   };
 
   return async (req) => {
@@ -216,12 +245,12 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         grantType: log.grantType,
         account: log.account,
         address: req.address,
-        ...(log.clientId === undefined ? {} : { clientId: log.clientId.slice(0, 100) }),
-        requested: log.requested,
-        granted: log.granted,
+        ...(log.clientId === undefined ? {} : { clientId: forLog(log.clientId) }),
+        requested: log.requested.map(forLog),
+        granted: log.granted.map(forLog),
         outcome,
         status: response.status,
-        ...(reason === undefined ? {} : { reason }),
+        ...(reason === undefined ? {} : { reason: forLog(reason) }),
       });
       return response;
     };
@@ -241,13 +270,14 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         log.requested = scopes.map(formatScope);
         offline = q.get('offline_token') === 'true';
         const account = q.get('account');
+        if (account !== null) checkUserName(account, 'account parameter');
         if (req.authorization === undefined || req.authorization === '') {
           log.grantType = 'anonymous';
           if (account !== null && account !== '') {
             throw new Refusal(
               401,
               'invalid_client',
-              `credentials are needed to act as "${account.slice(0, 100)}"`,
+              `credentials are needed to act as the account named; ${UNAUTHORIZED_HINT}`,
               basicChallenge,
             );
           }
@@ -265,7 +295,8 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         } else {
           log.grantType = 'basic';
           const creds = parseBasic(req.authorization);
-          log.account = creds.username;
+          log.account = deps.guard.accountLabel(creds.username);
+          checkUserName(creds.username, 'user name');
           refreshFingerprint = await authenticate(creds, req.address);
           if (account !== null && account !== '' && account !== creds.username) {
             throw new Refusal(
@@ -299,7 +330,8 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           if (username === '' || password === '') {
             throw new Refusal(400, 'invalid_request', 'grant_type=password needs username and password');
           }
-          log.account = username;
+          log.account = deps.guard.accountLabel(username);
+          checkUserName(username, 'user name');
           refreshFingerprint = await authenticate({ username, password }, req.address);
           subject = username;
         } else if (grantType === 'refresh_token') {
@@ -357,7 +389,14 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       return finish({ status: 200, headers: JSON_HEADERS, body: JSON.stringify(body) }, 'issued');
     } catch (err) {
       if (err instanceof Refusal) {
-        const outcome = err.status === 401 ? 'unauthorized' : err.status === 429 ? 'locked' : 'bad_request';
+        const outcome =
+          err.status === 401
+            ? 'unauthorized'
+            : err.status === 429
+              ? 'throttled'
+              : err.status === 503
+                ? 'unavailable'
+                : 'bad_request';
         return finish(
           errorResponse(err.status, err.oauthError, err.message, err.headers),
           outcome,

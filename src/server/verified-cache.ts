@@ -1,51 +1,51 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { ExpiringTable } from './expiring-table.js';
+
+/** Entries only come from correct passwords, so this is the number of users logging in at once. */
+export const MAX_VERIFIED_ENTRIES = 10_000;
 
 /**
  * Remembers for a short time that a user name and password were verified, so the burst of
- * parallel token requests a client makes (one per scope, PROTOCOL.md §6) costs one bcrypt, not
- * one each. It keeps an HMAC of the pair under a key made at start-up, never the password.
+ * parallel token requests a client makes (one per scope) costs one bcrypt, not one each. It is
+ * keyed by the user's table key (KeyedDigest) and keeps an HMAC of the pair under a key made at
+ * start-up, never the password.
  */
 export class VerifiedCache {
   readonly #key = randomBytes(32);
-  readonly #entries = new Map<string, { mac: string; expires: number; fingerprint: string }>();
+  readonly #entries: ExpiringTable<{ mac: string; fingerprint: string }>;
   readonly #ttlMs: number;
-  readonly #maxEntries: number;
   readonly #now: () => number;
 
-  constructor(ttlSeconds: number, now: () => number = Date.now, maxEntries = 10_000) {
+  constructor(ttlSeconds: number, now: () => number = Date.now, maxEntries = MAX_VERIFIED_ENTRIES) {
     this.#ttlMs = ttlSeconds * 1000;
     this.#now = now;
-    this.#maxEntries = maxEntries;
+    this.#entries = new ExpiringTable(maxEntries, now);
   }
 
-  #mac(user: string, password: string): string {
-    return createHmac('sha256', this.#key).update(user).update('\u0000').update(password).digest('base64');
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The HMAC of a (user key, password) pair: what the cache compares, and a single-flight key. */
+  mac(userKey: string, password: string): string {
+    return createHmac('sha256', this.#key).update(userKey).update('\u0000').update(password).digest('base64');
   }
 
   /** The stored hash's fingerprint when this pair was verified within the TTL. */
-  lookup(user: string, password: string): string | undefined {
+  lookup(userKey: string, mac: string): string | undefined {
     if (this.#ttlMs <= 0) return undefined;
-    const entry = this.#entries.get(user);
-    if (!entry) return undefined;
-    if (entry.expires <= this.#now()) {
-      this.#entries.delete(user);
-      return undefined;
-    }
+    const entry = this.#entries.get(userKey);
     // Both sides are fixed-length HMACs of secret input: comparing them leaks nothing useful.
-    return entry.mac === this.#mac(user, password) ? entry.fingerprint : undefined;
+    return entry?.mac === mac ? entry.fingerprint : undefined;
   }
 
-  remember(user: string, password: string, fingerprint: string): void {
+  remember(userKey: string, mac: string, fingerprint: string): void {
     if (this.#ttlMs <= 0) return;
-    if (this.#entries.size >= this.#maxEntries && !this.#entries.has(user)) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(user, {
-      mac: this.#mac(user, password),
-      expires: this.#now() + this.#ttlMs,
-      fingerprint,
-    });
+    this.#entries.set(userKey, { mac, fingerprint }, this.#now() + this.#ttlMs);
+  }
+
+  sweep(): void {
+    this.#entries.sweep();
   }
 
   /** Forget everything: the user file changed. */

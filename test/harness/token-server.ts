@@ -43,6 +43,8 @@ export interface TokenServerSetup {
   readonly issuer?: string;
   /** Extra top-level config keys (limits, users.cache_seconds …), merged in. */
   readonly extra?: Record<string, unknown>;
+  /** Runs the server with this file-descriptor limit (`ulimit -n`), to test running out of them. */
+  readonly ulimitFiles?: number;
 }
 
 /** The ACL of the README's example: what the acceptance tests exercise. */
@@ -88,7 +90,17 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
   };
   const configFile = join(dir, 'serve.yml');
   await writeFile(configFile, stringify(config));
-  const spawned = spawnLogged(REGAUTH_BIN, ['serve', '--config', configFile]);
+  const spawned =
+    setup.ulimitFiles === undefined
+      ? spawnLogged(REGAUTH_BIN, ['serve', '--config', configFile])
+      : spawnLogged('/bin/sh', [
+          '-c',
+          `ulimit -n ${setup.ulimitFiles} && exec "$0" "$@"`,
+          REGAUTH_BIN,
+          'serve',
+          '--config',
+          configFile,
+        ]);
   const url = `${config.tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`;
   const logEntries = () =>
     spawned

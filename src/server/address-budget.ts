@@ -1,0 +1,63 @@
+import { ExpiringTable } from './expiring-table.js';
+
+export interface AddressBudgetOptions {
+  /** Failures one address may spend; 0: no budget. */
+  readonly failures: number;
+  /** Seconds in which a spent budget refills completely. */
+  readonly windowSeconds: number;
+  readonly maxEntries: number;
+  readonly now?: () => number;
+}
+
+/**
+ * A failure budget per client address, across all user names: a leaky bucket that holds
+ * `failures` and drains completely in `windowSeconds`. It caps what one address can make the
+ * server hash for unknown names, and how often it can probe the login cache during a back-off.
+ * An address that has spent its budget waits until one failure has drained.
+ *
+ * Keys are address keys (client-address.ts): IPv6 clients are counted per /64, since one host
+ * usually holds the whole /64 and could otherwise take a fresh address per request.
+ */
+export class AddressBudget {
+  readonly #entries: ExpiringTable<{ level: number; at: number }>;
+  readonly #options: AddressBudgetOptions;
+  readonly #now: () => number;
+  /** Failures drained per millisecond. */
+  readonly #rate: number;
+
+  constructor(options: AddressBudgetOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#entries = new ExpiringTable(options.maxEntries, this.#now);
+    this.#rate = options.failures / (options.windowSeconds * 1000);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #level(addressKey: string, now: number): number {
+    const entry = this.#entries.get(addressKey);
+    return entry ? Math.max(0, entry.level - (now - entry.at) * this.#rate) : 0;
+  }
+
+  /** Seconds until the address may fail once more, or 0 when it has budget left. */
+  retryAfter(addressKey: string): number {
+    if (this.#options.failures <= 0) return 0;
+    const now = this.#now();
+    const excess = this.#level(addressKey, now) - (this.#options.failures - 1);
+    return excess > 0 ? Math.max(1, Math.ceil(excess / this.#rate / 1000)) : 0;
+  }
+
+  /** Spends one failure. */
+  charge(addressKey: string): void {
+    if (this.#options.failures <= 0) return;
+    const now = this.#now();
+    const level = Math.min(this.#options.failures, this.#level(addressKey, now) + 1);
+    this.#entries.set(addressKey, { level, at: now }, now + Math.ceil(level / this.#rate));
+  }
+
+  sweep(): void {
+    this.#entries.sweep();
+  }
+}

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { KeyedDigest } from './keyed-digest.js';
+
+describe('KeyedDigest', () => {
+  it('gives every name a 22-character key, whatever its length', () => {
+    const digest = new KeyedDigest();
+    for (const name of ['', 'a', 'alice', 'x'.repeat(20_000), 'é'.repeat(5000)]) {
+      expect(digest.key(name)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    }
+    expect(digest.key('a'.repeat(20_000))).not.toBe(digest.key(`${'a'.repeat(19_999)}b`));
+  });
+
+  it('labels a name for logs as unknown:<16 hex digits>, unrelated to its key', () => {
+    const digest = new KeyedDigest(Buffer.alloc(32, 1));
+    const label = digest.label('correct horse battery staple');
+    expect(label).toMatch(/^unknown:[0-9a-f]{16}$/);
+    expect(label).not.toContain(digest.key('correct horse battery staple').slice(0, 8));
+    expect(digest.label('correct horse battery staple')).toBe(label);
+  });
+
+  it('depends on the secret, so labels cannot be matched against guesses elsewhere', () => {
+    expect(new KeyedDigest(Buffer.alloc(32, 1)).label('bob')).not.toBe(
+      new KeyedDigest(Buffer.alloc(32, 2)).label('bob'),
+    );
+    expect(new KeyedDigest().key('bob')).not.toBe(new KeyedDigest().key('bob'));
+  });
+});

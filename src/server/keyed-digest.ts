@@ -1,0 +1,35 @@
+import { createHmac, randomBytes } from 'node:crypto';
+
+/**
+ * Fixed-size stand-ins for names a client chose: the keys of every per-user table, and the label
+ * a log line shows for a name that is no user.
+ *
+ * Tables keyed by the raw name let a client pick the key. V8 hashes a string of more than
+ * 16,383 characters by its length alone, so equal-length long names land in one bucket and
+ * every Map operation turns linear (hash flooding); long keys also cost their length in memory
+ * per entry. An HMAC under a key made at start-up gives every entry the same small size and
+ * leaves a client no way to aim at a bucket.
+ *
+ * The log label is a separate HMAC (another derived key), cut to 8 bytes: enough to see one
+ * name come back within a run, and useless for guessing the name offline, since the key never
+ * leaves the process. A failed login's user name is often a password typed into the wrong field.
+ */
+export class KeyedDigest {
+  readonly #tableKey: Buffer;
+  readonly #logKey: Buffer;
+
+  constructor(secret: Buffer = randomBytes(32)) {
+    this.#tableKey = createHmac('sha256', secret).update('regauth table key v1').digest();
+    this.#logKey = createHmac('sha256', secret).update('regauth log label v1').digest();
+  }
+
+  /** 16 bytes (base64url, 22 characters) for any input: a table key. */
+  key(value: string): string {
+    return createHmac('sha256', this.#tableKey).update(value).digest().subarray(0, 16).toString('base64url');
+  }
+
+  /** `unknown:` and 16 hex digits: what a log line says instead of a name that is no user. */
+  label(value: string): string {
+    return `unknown:${createHmac('sha256', this.#logKey).update(value).digest().subarray(0, 8).toString('hex')}`;
+  }
+}

@@ -1,0 +1,146 @@
+import { describe, expect, it, vi } from 'vitest';
+import { UserStore } from './htpasswd.js';
+import { PasswordGuard, type PasswordGuardOptions } from './password-guard.js';
+import { htpasswdLine } from './testing/fixtures.js';
+
+async function setup(options: Partial<PasswordGuardOptions> = {}) {
+  const clock = { now: 1_700_000_000_000 };
+  const users = await UserStore.fromText(
+    [htpasswdLine('alice', 'alice-pw'), htpasswdLine('bob', 'bob-pw')].join('\n'),
+    'users.htpasswd',
+  );
+  const verify = vi.spyOn(users, 'verify');
+  const guard = new PasswordGuard({
+    users: () => users,
+    cacheSeconds: 60,
+    loginFailures: 2,
+    loginWindow: 300,
+    backoffMaxSeconds: 300,
+    addressFailures: 5,
+    passwordChecks: 4,
+    passwordQueue: 8,
+    checksPerAddress: 4,
+    now: () => clock.now,
+    ...options,
+  });
+  return { clock, guard, verify };
+}
+
+describe('PasswordGuard', () => {
+  it('accepts a right password and refuses a wrong one or an unknown name alike', async () => {
+    const { guard } = await setup();
+    expect(await guard.authenticate('alice', 'alice-pw', '192.0.2.1')).toMatchObject({ ok: true });
+    expect(await guard.authenticate('alice', 'nope', '192.0.2.1')).toEqual({ ok: false, reason: 'invalid' });
+    expect(await guard.authenticate('mallory', 'nope', '192.0.2.1')).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+  });
+
+  it("accepts bob's cached login while others hold him in back-off, and refuses their guesses", async () => {
+    const { guard, verify } = await setup({ addressFailures: 100 });
+    expect((await guard.authenticate('bob', 'bob-pw', '192.0.2.10')).ok).toBe(true);
+    for (let i = 0; i < 3; i++) await guard.authenticate('bob', `guess-${i}`, `198.51.100.${i}`);
+    const guess = await guard.authenticate('bob', 'guess-x', '198.51.100.99');
+    expect(guess).toEqual({ ok: false, reason: 'backoff', retryAfter: 1 });
+    const checks = verify.mock.calls.length;
+    // From anywhere, the cached pair gets in without a check.
+    expect((await guard.authenticate('bob', 'bob-pw', '203.0.113.5')).ok).toBe(true);
+    expect(verify.mock.calls.length).toBe(checks);
+  });
+
+  it("checks bob's password during a back-off when it comes from an address bob logged in from", async () => {
+    const { guard, clock } = await setup({ addressFailures: 100 });
+    expect((await guard.authenticate('bob', 'bob-pw', '192.0.2.10')).ok).toBe(true);
+    clock.now += 61_000; // the login cache has forgotten the pair
+    for (let i = 0; i < 3; i++) await guard.authenticate('bob', `guess-${i}`, `198.51.100.${i}`);
+    expect((await guard.authenticate('bob', 'bob-pw', '203.0.113.5')).ok).toBe(false);
+    expect((await guard.authenticate('bob', 'bob-pw', '192.0.2.10')).ok).toBe(true);
+  });
+
+  it('refuses an address that spent its budget before looking at the login cache', async () => {
+    const { guard, verify } = await setup({ loginFailures: 100 });
+    expect((await guard.authenticate('alice', 'alice-pw', '192.0.2.1')).ok).toBe(true);
+    for (let i = 0; i < 5; i++) await guard.authenticate(`name-${i}`, 'x', '192.0.2.1');
+    const checks = verify.mock.calls.length;
+    expect(await guard.authenticate('alice', 'alice-pw', '192.0.2.1')).toEqual({
+      ok: false,
+      reason: 'address',
+      retryAfter: 60,
+    });
+    expect(verify.mock.calls.length).toBe(checks);
+    expect((await guard.authenticate('alice', 'alice-pw', '192.0.2.2')).ok).toBe(true);
+  });
+
+  it('counts the IPv6 addresses of one /64 as one address', async () => {
+    const { guard } = await setup({ loginFailures: 100 });
+    for (let i = 1; i <= 5; i++) await guard.authenticate(`name-${i}`, 'x', `2001:db8:1:2::${i}`);
+    expect(await guard.authenticate('name-9', 'x', '2001:db8:1:2:ffff::9')).toMatchObject({
+      reason: 'address',
+    });
+    expect(await guard.authenticate('name-9', 'x', '2001:db8:1:3::9')).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+  });
+
+  it('makes one check for identical requests in flight, and counts one failure', async () => {
+    const { guard, verify } = await setup({ loginFailures: 1, addressFailures: 100 });
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => guard.authenticate('alice', 'wrong', '192.0.2.1')),
+    );
+    expect(results.every((r) => !r.ok && r.reason === 'invalid')).toBe(true);
+    expect(verify).toHaveBeenCalledTimes(1);
+    // One failure: still within the one free failure.
+    expect(await guard.authenticate('alice', 'wrong-2', '192.0.2.1')).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+  });
+
+  it('answers busy when the check queue is full, without a check', async () => {
+    const { guard, verify } = await setup({ passwordChecks: 1, passwordQueue: 1, addressFailures: 0 });
+    const flood = Array.from({ length: 6 }, (_, i) => guard.authenticate(`name-${i}`, 'x', `192.0.2.${i}`));
+    const results = await Promise.all(flood);
+    expect(results.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([
+      'invalid',
+      'invalid',
+      'busy',
+      'busy',
+      'busy',
+      'busy',
+    ]);
+    expect(verify).toHaveBeenCalledTimes(2);
+    expect(guard.stats().checks.refusedBusy).toBe(4);
+  });
+
+  it('names a user of the file in logs, and anyone else by a keyed hash', async () => {
+    const { guard } = await setup();
+    expect(guard.accountLabel('alice')).toBe('alice');
+    expect(guard.accountLabel('s3cret-typed-as-user')).toMatch(/^unknown:[0-9a-f]{16}$/);
+  });
+
+  it('keeps its tables within their cap under a flood of names, and sweeps them empty', async () => {
+    const { guard, clock } = await setup({
+      maxTrackedEntries: 50,
+      addressFailures: 1000,
+      passwordQueue: 1000,
+    });
+    await Promise.all(
+      Array.from({ length: 400 }, (_, i) =>
+        guard.authenticate(`flood-${i}`, 'x', `10.0.${i >> 8}.${i & 255}`),
+      ),
+    );
+    const stats = guard.stats();
+    expect(stats.backoffUsers).toBe(50);
+    expect(stats.addressBudgets).toBe(50);
+    clock.now += 3600_000;
+    guard.sweep();
+    expect(guard.stats()).toMatchObject({
+      backoffUsers: 0,
+      addressBudgets: 0,
+      recentLogins: 0,
+      verifiedLogins: 0,
+    });
+  });
+});

@@ -1,0 +1,186 @@
+import { AddressBudget } from './address-budget.js';
+import { addressKey } from './client-address.js';
+import type { PasswordCheck, UserStore } from './htpasswd.js';
+import { KeyedDigest } from './keyed-digest.js';
+import { PasswordCheckQueue, type PasswordCheckQueueStats } from './password-check-queue.js';
+import { RecentLogins } from './recent-logins.js';
+import { UserBackoff } from './user-backoff.js';
+import { VerifiedCache } from './verified-cache.js';
+
+/**
+ * Entries per table (user back-off, address budget, recent logins). Keys are 22-character
+ * digests or address keys and values a few numbers, roughly 200 bytes an entry with the Map's
+ * own overhead: 20 MB per table at worst, however many distinct names a flood sends.
+ */
+export const MAX_TRACKED_ENTRIES = 100_000;
+
+export interface PasswordGuardOptions {
+  readonly users: () => UserStore;
+  /** Seconds a verified login is remembered (0: never). */
+  readonly cacheSeconds: number;
+  /** Failed logins of one user before back-off starts (0: no back-off). */
+  readonly loginFailures: number;
+  /** Quiet seconds after which a user's failure count, and an address's budget, start over. */
+  readonly loginWindow: number;
+  readonly backoffMaxSeconds: number;
+  /** Failures per client address across user names within loginWindow (0: no budget). */
+  readonly addressFailures: number;
+  readonly passwordChecks: number;
+  readonly passwordQueue: number;
+  readonly checksPerAddress: number;
+  /** Left out: MAX_TRACKED_ENTRIES. */
+  readonly maxTrackedEntries?: number;
+  /** Left out: a key made at start-up. Tests pass one to get stable labels. */
+  readonly digest?: KeyedDigest;
+  readonly now?: () => number;
+}
+
+export type GuardResult =
+  | { readonly ok: true; readonly fingerprint: string }
+  | { readonly ok: false; readonly reason: 'invalid' }
+  /**
+   * `backoff`: this user failed too often lately (429); `address`: this address failed too often,
+   * or has too many checks in flight (429); `busy`: too many checks in flight overall (503).
+   */
+  | { readonly ok: false; readonly reason: 'backoff' | 'address' | 'busy'; readonly retryAfter: number };
+
+export interface PasswordGuardStats {
+  readonly backoffUsers: number;
+  readonly addressBudgets: number;
+  readonly recentLogins: number;
+  readonly verifiedLogins: number;
+  readonly checks: PasswordCheckQueueStats;
+}
+
+/** What a refused check tells the client to wait, in seconds: one check's time, give or take. */
+const BUSY_RETRY_AFTER_S = 1;
+
+/**
+ * Everything between a user name and password and a verdict on them, in the order that keeps
+ * bcrypt work bounded and a user's own logins working while strangers guess:
+ *
+ * 1. an address that spent its failure budget gets 429 and nothing else — not even a look at
+ *    the login cache, which would otherwise answer guesses at HMAC speed;
+ * 2. a pair verified within `cacheSeconds` is accepted, even during a back-off others caused;
+ * 3. a user in back-off gets 429, unless this address logged that user in lately;
+ * 4. the bcrypt check runs in a bounded queue (503/429 when full), one check for identical
+ *    concurrent pairs; its failure counts against the user and the address.
+ *
+ * Unknown names go through every step exactly like real users: their answers and their
+ * back-offs must not tell who exists.
+ */
+export class PasswordGuard {
+  readonly #options: PasswordGuardOptions;
+  readonly #digest: KeyedDigest;
+  readonly #verified: VerifiedCache;
+  readonly #backoff: UserBackoff;
+  readonly #budget: AddressBudget;
+  readonly #recent: RecentLogins;
+  readonly #queue: PasswordCheckQueue;
+  readonly #inFlight = new Map<string, Promise<PasswordCheck>>();
+
+  constructor(options: PasswordGuardOptions) {
+    this.#options = options;
+    const now = options.now ?? Date.now;
+    const maxEntries = options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES;
+    this.#digest = options.digest ?? new KeyedDigest();
+    this.#verified = new VerifiedCache(options.cacheSeconds, now);
+    this.#backoff = new UserBackoff({
+      freeFailures: options.loginFailures,
+      quietSeconds: options.loginWindow,
+      maxSeconds: options.backoffMaxSeconds,
+      maxEntries,
+      now,
+    });
+    this.#budget = new AddressBudget({
+      failures: options.addressFailures,
+      windowSeconds: options.loginWindow,
+      maxEntries,
+      now,
+    });
+    this.#recent = new RecentLogins(maxEntries, now);
+    this.#queue = new PasswordCheckQueue({
+      concurrency: options.passwordChecks,
+      maxWaiting: options.passwordQueue,
+      perAddress: options.checksPerAddress,
+    });
+  }
+
+  /** How a log line names this user: the name for a user of the file, else a keyed hash. */
+  accountLabel(username: string): string {
+    return this.#options.users().has(username) ? username : this.#digest.label(username);
+  }
+
+  async authenticate(username: string, password: string, address: string): Promise<GuardResult> {
+    const users = this.#options.users();
+    const userKey = this.#digest.key(username);
+    const addrKey = addressKey(address);
+
+    const spent = this.#budget.retryAfter(addrKey);
+    if (spent > 0) return { ok: false, reason: 'address', retryAfter: spent };
+
+    const mac = this.#verified.mac(userKey, password);
+    const fingerprint = users.fingerprint(username);
+    if (fingerprint !== undefined && this.#verified.lookup(userKey, mac) === fingerprint) {
+      return { ok: true, fingerprint };
+    }
+
+    const backoff = this.#backoff.retryAfter(userKey);
+    if (backoff > 0 && !this.#recent.knows(userKey, addrKey)) {
+      // A refused guess still spends the address's budget, or a back-off would be free to probe.
+      this.#budget.charge(addrKey);
+      return { ok: false, reason: 'backoff', retryAfter: backoff };
+    }
+
+    let pending = this.#inFlight.get(mac);
+    if (!pending) {
+      const admitted = this.#queue.run(addrKey, this.#recent.knowsAddress(addrKey), () =>
+        users.verify(username, password),
+      );
+      if (admitted.refused !== undefined) {
+        return { ok: false, reason: admitted.refused, retryAfter: BUSY_RETRY_AFTER_S };
+      }
+      // Counted once per check, however many identical requests wait on it.
+      pending = admitted.result.then((check) => {
+        if (check.ok && check.hashFingerprint !== undefined) {
+          this.#verified.remember(userKey, mac, check.hashFingerprint);
+          this.#recent.remember(userKey, addrKey);
+        } else {
+          this.#backoff.recordFailure(userKey);
+          this.#budget.charge(addrKey);
+        }
+        return check;
+      });
+      const settled = pending.finally(() => this.#inFlight.delete(mac));
+      settled.catch(() => {});
+      this.#inFlight.set(mac, pending);
+    }
+    const check = await pending;
+    return check.ok && check.hashFingerprint !== undefined
+      ? { ok: true, fingerprint: check.hashFingerprint }
+      : { ok: false, reason: 'invalid' };
+  }
+
+  stats(): PasswordGuardStats {
+    return {
+      backoffUsers: this.#backoff.size,
+      addressBudgets: this.#budget.size,
+      recentLogins: this.#recent.size,
+      verifiedLogins: this.#verified.size,
+      checks: this.#queue.stats(),
+    };
+  }
+
+  /** Drops expired entries from every table; the server calls this on a timer. */
+  sweep(): void {
+    this.#verified.sweep();
+    this.#backoff.sweep();
+    this.#budget.sweep();
+    this.#recent.sweep();
+  }
+
+  /** The user file changed: cached logins may name old passwords. */
+  forgetVerified(): void {
+    this.#verified.clear();
+  }
+}

@@ -1,0 +1,72 @@
+import { ExpiringTable } from './expiring-table.js';
+
+/** The first back-off, in seconds: a typo costs a moment, not a lock-out. */
+export const BACKOFF_START_S = 1;
+
+export interface UserBackoffOptions {
+  /** Failed logins of one user (from any address) before the back-off starts; 0: never back off. */
+  readonly freeFailures: number;
+  /** Seconds without a failure, after a back-off ends, before the user's count starts over. */
+  readonly quietSeconds: number;
+  /** The longest back-off, in seconds. */
+  readonly maxSeconds: number;
+  readonly maxEntries: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Per-user exponential back-off that does not care where the failures came from: rotating
+ * source addresses gains an attacker nothing. After `freeFailures` failures each further one
+ * makes the user wait BACKOFF_START_S, then twice that, up to `maxSeconds`: a guesser gets about
+ * one try per `maxSeconds` per user. A back-off is a delay, not a lock held until someone stops:
+ * it never outlasts `maxSeconds` after the last failure, and the password guard lets the user's
+ * own recent logins through it (OWASP Authentication Cheat Sheet, "Account Lockout").
+ *
+ * Keyed by KeyedDigest keys; unknown names get entries exactly like real users, or a 429 would
+ * tell who exists.
+ */
+export class UserBackoff {
+  readonly #entries: ExpiringTable<{ failures: number; last: number }>;
+  readonly #options: UserBackoffOptions;
+  readonly #now: () => number;
+
+  constructor(options: UserBackoffOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#entries = new ExpiringTable(options.maxEntries, this.#now);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  #delayMs(failures: number): number {
+    const over = failures - this.#options.freeFailures;
+    if (over <= 0) return 0;
+    // 2^30 s is far past any cap: stop doubling before the number grows silly.
+    const seconds = BACKOFF_START_S * 2 ** Math.min(over - 1, 30);
+    return Math.min(seconds, this.#options.maxSeconds) * 1000;
+  }
+
+  /** Seconds until the user may be checked again, or 0 when there is no back-off. */
+  retryAfter(userKey: string): number {
+    if (this.#options.freeFailures <= 0) return 0;
+    const entry = this.#entries.get(userKey);
+    if (!entry) return 0;
+    const until = entry.last + this.#delayMs(entry.failures);
+    const now = this.#now();
+    return until > now ? Math.ceil((until - now) / 1000) : 0;
+  }
+
+  recordFailure(userKey: string): void {
+    if (this.#options.freeFailures <= 0) return;
+    const now = this.#now();
+    const failures = (this.#entries.get(userKey)?.failures ?? 0) + 1;
+    const expires = now + this.#delayMs(failures) + this.#options.quietSeconds * 1000;
+    this.#entries.set(userKey, { failures, last: now }, expires);
+  }
+
+  sweep(): void {
+    this.#entries.sweep();
+  }
+}
