@@ -22,7 +22,7 @@ function base32(bytes: Uint8Array): string {
 /**
  * The key ID distribution 2.8 looks up in its `rootcertbundle` when a token header has a `kid`
  * (libtrust's KeyIDFromCryptoKey): SHA-256 of the public key's SubjectPublicKeyInfo DER, first
- * 240 bits, base32 without padding, 12 groups of 4 joined by ":" (PROTOCOL.md §5).
+ * 240 bits, base32 without padding, 12 groups of 4 joined by ":" (docker/libtrust util.go `keyIDFromCryptoKey`).
  */
 export function libtrustKeyId(publicKey: KeyObject): string {
   const spki = publicKey.export({ type: 'spki', format: 'der' });

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } fr
 import { RegauthError } from '../errors/regauth-error.js';
 import { libtrustKeyId } from './libtrust-key-id.js';
 
-/** The algorithms distribution 2.8 and 3.x both verify (PROTOCOL.md §5: no PS*, no EdDSA). */
+/** The algorithms distribution 2.8 and 3.x both verify (distribution registry/auth/token: no PS*, no EdDSA). */
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'RS256';
 
 export interface SigningMaterial {

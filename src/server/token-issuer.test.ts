@@ -37,7 +37,7 @@ describe('TokenIssuer.issueAccessToken', () => {
     const claims = decodeJwt(issued.token);
     expect(claims.iss).toBe('unit-issuer');
     expect(claims.sub).toBe('alice');
-    // distribution 2.8 rejects an array audience and fractional times (PROTOCOL.md §5).
+    // distribution 2.8 rejects an array audience and fractional times (registry/auth/token/token.go).
     expect(claims.aud).toBe('unit-registry');
     expect(claims.iat).toBe(Math.floor(NOW / 1000));
     expect(claims.nbf).toBe(claims.iat);

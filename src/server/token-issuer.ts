@@ -36,8 +36,8 @@ export interface TokenIssuerOptions {
 const REFRESH_PREFIX = 'rt1';
 
 /**
- * Signs access tokens in the shape distribution verifies (PROTOCOL.md §5): `x5c` for 2.8 and
- * 3.x, the libtrust `kid` for 2.8, `aud` a plain string, integer times. Refresh tokens are
+ * Signs access tokens in the shape distribution 2.8 and 3.x verify (registry/auth/token/token.go):
+ * `x5c` for both, the libtrust `kid` for 2.8, `aud` a plain string, integer times. Refresh tokens are
  * stateless: an HMAC under a key derived from the signing key, so every replica that shares
  * the key can check them without a shared store, and they never validate as access tokens.
  *
@@ -67,7 +67,7 @@ export class TokenIssuer {
       JSON.stringify({ alg: signing.algorithm, typ: 'JWT', kid: signing.kid, x5c: signing.x5c }),
     ).toString('base64url');
     this.#hash = { ES256: 'sha256', ES384: 'sha384', ES512: 'sha512', RS256: 'sha256' }[signing.algorithm];
-    // JWS wants ECDSA signatures as raw r||s, not DER (PROTOCOL.md §5: distribution rejects DER).
+    // JWS wants ECDSA signatures as raw r||s, not DER (RFC 7518 §3.4; distribution rejects DER).
     this.#signKey = signing.algorithm.startsWith('ES')
       ? { key: signing.privateKey, dsaEncoding: 'ieee-p1363' }
       : { key: signing.privateKey };
