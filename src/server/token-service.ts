@@ -202,17 +202,12 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           basicChallenge,
         );
       case 'backoff':
-        throw new Refusal(
-          429,
-          'too_many_requests',
-          `too many failed logins for this user lately; try again in ${result.retryAfter} s`,
-          { 'retry-after': String(result.retryAfter) },
-        );
       case 'address':
         throw new Refusal(
           429,
           'too_many_requests',
-          `too many failed logins or password checks from this address; try again in ${result.retryAfter} s`,
+          `too many failed logins ${result.reason === 'backoff' ? 'for this user lately' : 'or password checks from this address'}; ` +
+            `try again in ${result.retryAfter} s`,
           { 'retry-after': String(result.retryAfter) },
         );
       case 'busy':
