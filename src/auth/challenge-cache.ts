@@ -69,16 +69,13 @@ export class ChallengeCache {
   discover(origin: string): (() => void) | undefined {
     if (this.#discovering.has(origin)) return undefined;
     let release: () => void = () => {};
-    this.#discovering.set(
-      origin,
-      new Promise<void>((resolve) => {
-        release = () => {
-          if (this.#discovering.get(origin) === pending) this.#discovering.delete(origin);
-          resolve();
-        };
-      }),
-    );
-    const pending = this.#discovering.get(origin);
+    const pending = new Promise<void>((resolve) => {
+      release = () => {
+        if (this.#discovering.get(origin) === pending) this.#discovering.delete(origin);
+        resolve();
+      };
+    });
+    this.#discovering.set(origin, pending);
     return release;
   }
 }
