@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// The tests run the real CNCF registry (Debian's docker-registry) and the real skopeo.
+// The tests run the real CNCF registry (Debian's docker-registry), the real skopeo, and tmux
+// (a real terminal for the CLI's interactive paths).
 // Installs them when they are missing and we are root; otherwise says what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const needed = [
   { command: 'docker-registry', pkg: 'docker-registry' },
   { command: 'skopeo', pkg: 'skopeo' },
+  { command: 'tmux', pkg: 'tmux' },
 ];
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -15,7 +17,7 @@ if (missing.length === 0) process.exit(0);
 const install = `apt-get install -y ${missing.join(' ')}`;
 if (process.getuid?.() !== 0 || !has('apt-get')) {
   process.stderr.write(
-    `The tests need ${missing.join(' and ')}. Install them with: sudo apt-get update && sudo ${install}\n`,
+    `The tests need ${missing.join(', ')}. Install them with: sudo apt-get update && sudo ${install}\n`,
   );
   process.exit(1);
 }
