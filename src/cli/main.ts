@@ -187,8 +187,26 @@ function buildProgram(): Command {
       await copyCommand(src, dst, opts);
     });
 
-  clientCommand(program, 'delete', 'delete a manifest (a tag is resolved to its digest first)')
+  clientCommand(program, 'delete', 'delete an image by tag or digest, naming the tags that go with it')
     .argument('<ref>', 'image reference')
+    .option('--force', 'delete even when other tags point at the same image (they are deleted too)')
+    .addHelpText(
+      'after',
+      `
+Registries delete by digest: deleting an image removes every tag that points at it.
+  delete R/repo:tag     resolves the tag and lists the repository's tags; when other tags
+                        share its digest, refuses and names them (nothing is deleted).
+                        Use --force to delete the image and all those tags, or
+                        regauth untag R/repo:tag to remove only this tag.
+  delete R/repo@sha256:…  deletes that image, as crane and regctl do; the tags that went
+                        with it are listed.
+Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".
+
+Examples:
+  regauth delete localhost:5000/app:old
+  regauth delete --force localhost:5000/app:old
+  regauth delete localhost:5000/app@sha256:4f53…`,
+    )
     .action(async (ref: string, opts) => {
       const { deleteCommand } = await import('./commands/delete.js');
       await deleteCommand(ref, opts);

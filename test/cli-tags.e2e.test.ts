@@ -1,0 +1,97 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
+import { type CliHome, createCliHome } from './harness/regauth-cli.js';
+import { startTokenStack, type TokenStack } from './harness/token-server.js';
+
+const USERS = { alice: 'alice-pw-6147' };
+const ALICE = { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice };
+
+/** Tagging, untagging and deleting against the real registry (distribution 2.8) and token server. */
+describe('tags and deletes with the real registry', () => {
+  let stack: TokenStack;
+  let cli: CliHome;
+  let work: string;
+  let host: string;
+  let one: BuiltImage;
+  let two: BuiltImage;
+
+  const run = (args: readonly string[]) => cli.run(args, { env: ALICE });
+  const push = async (layout: string, ref: string) => {
+    const res = await run(['push', '--quiet', layout, ref]);
+    if (res.code !== 0) throw new Error(`push ${ref} failed: ${res.stderr}`);
+  };
+  const tagsOf = async (repo: string) => {
+    const res = await run(['tags', `${host}/${repo}`]);
+    if (res.code !== 0) return [];
+    return res.stdout.toString().split('\n').filter(Boolean).sort();
+  };
+  const lines = (out: Buffer | string) => out.toString().split('\n').filter(Boolean);
+
+  beforeAll(async () => {
+    stack = await startTokenStack({ users: USERS });
+    host = stack.registry.host;
+    cli = await createCliHome();
+    work = await mkdtemp(join(tmpdir(), 'regauth-tags-e2e-'));
+    one = await buildOciLayout(join(work, 'one'), { tag: 'v1', layers: [{ 'one.txt': 'image one\n' }] });
+    two = await buildOciLayout(join(work, 'two'), { tag: 'v1', layers: [{ 'two.txt': 'image two\n' }] });
+  });
+
+  afterAll(async () => {
+    await stack?.stop();
+    await cli?.dispose();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('refuses to delete a tag whose image other tags share, naming them, and deletes all with --force', async () => {
+    for (const tag of ['v1', 'v2', 'latest']) await push(join(work, 'one'), `${host}/alice/del:${tag}`);
+    await push(join(work, 'two'), `${host}/alice/del:other`);
+
+    const refused = await run(['delete', `${host}/alice/del:v1`]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout.toString()).toBe('');
+    expect(refused.stderr).toContain(`${host}/alice/del:v1 is ${one.manifestDigest}`);
+    expect(refused.stderr).toMatch(/also tagged (latest, v2|v2, latest);/);
+    expect(refused.stderr).toContain(`regauth untag ${host}/alice/del:v1`);
+    expect(refused.stderr).toContain('--force');
+    expect(refused.stderr).not.toContain('    at ');
+    // Nothing went: every tag still resolves.
+    expect(await tagsOf('alice/del')).toEqual(['latest', 'other', 'v1', 'v2']);
+
+    const forced = await run(['delete', '--force', `${host}/alice/del:v1`]);
+    expect(forced.stderr).toBe('');
+    expect(forced.code).toBe(0);
+    expect(lines(forced.stdout).sort()).toEqual([
+      `Deleted: ${host}/alice/del@${one.manifestDigest}`,
+      `Untagged: ${host}/alice/del:latest`,
+      `Untagged: ${host}/alice/del:v1`,
+      `Untagged: ${host}/alice/del:v2`,
+    ]);
+    expect(lines(forced.stdout).at(-1)).toBe(`Deleted: ${host}/alice/del@${one.manifestDigest}`);
+    expect(await tagsOf('alice/del')).toEqual(['other']);
+
+    // A tag alone on its image needs no --force.
+    const alone = await run(['delete', `${host}/alice/del:other`]);
+    expect(alone.code).toBe(0);
+    expect(lines(alone.stdout)).toEqual([
+      `Untagged: ${host}/alice/del:other`,
+      `Deleted: ${host}/alice/del@${two.manifestDigest}`,
+    ]);
+  });
+
+  it('deletes by digest and lists every tag that went with the image', async () => {
+    for (const tag of ['a', 'b']) await push(join(work, 'one'), `${host}/alice/bydigest:${tag}`);
+    await push(join(work, 'two'), `${host}/alice/bydigest:keep`);
+    const res = await run(['delete', `${host}/alice/bydigest@${one.manifestDigest}`]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(lines(res.stdout)).toEqual([
+      `Untagged: ${host}/alice/bydigest:a`,
+      `Untagged: ${host}/alice/bydigest:b`,
+      `Deleted: ${host}/alice/bydigest@${one.manifestDigest}`,
+    ]);
+    expect(await tagsOf('alice/bydigest')).toEqual(['keep']);
+  });
+});
