@@ -94,4 +94,35 @@ describe('tags and deletes with the real registry', () => {
     ]);
     expect(await tagsOf('alice/bydigest')).toEqual(['keep']);
   });
+
+  it('tags an image again with the exact manifest bytes, and refuses bad tags as usage errors', async () => {
+    await push(join(work, 'one'), `${host}/alice/retag:v1`);
+    const res = await run(['tag', `${host}/alice/retag:v1`, 'v1.0', `${host}/alice/retag:stable`, 'latest']);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(lines(res.stdout)).toEqual([
+      `${host}/alice/retag:v1.0@${one.manifestDigest}`,
+      `${host}/alice/retag:stable@${one.manifestDigest}`,
+      `${host}/alice/retag:latest@${one.manifestDigest}`,
+    ]);
+    expect(await tagsOf('alice/retag')).toEqual(['latest', 'stable', 'v1', 'v1.0']);
+    // Byte for byte: the new tag serves the manifest the layout holds.
+    const served = await run(['manifest', `${host}/alice/retag:stable`]);
+    expect(served.stdout.toString()).toBe(one.manifest);
+    // From a digest too.
+    const byDigest = await run(['tag', `${host}/alice/retag@${one.manifestDigest}`, 'pinned']);
+    expect(lines(byDigest.stdout)).toEqual([`${host}/alice/retag:pinned@${one.manifestDigest}`]);
+
+    for (const bad of ['v1!', 'v1/x', 'a b', 'x'.repeat(129), '.hidden']) {
+      const refused = await run(['tag', `${host}/alice/retag:v1`, 'ok', bad]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain('is not a tag');
+      expect(refused.stdout.toString()).toBe('');
+    }
+    const elsewhere = await run(['tag', `${host}/alice/retag:v1`, `${host}/alice/other:v1`]);
+    expect(elsewhere.code).toBe(2);
+    expect(elsewhere.stderr).toContain('regauth copy');
+    // A refused command tagged nothing, not even the valid tags before the bad one.
+    expect(await tagsOf('alice/retag')).toEqual(['latest', 'pinned', 'stable', 'v1', 'v1.0']);
+  });
 });

@@ -212,6 +212,21 @@ Examples:
       await deleteCommand(ref, opts);
     });
 
+  clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')
+    .argument('<src>', 'image reference, e.g. localhost:5000/app:v1 or localhost:5000/app@sha256:…')
+    .argument('<newtag...>', 'new tags, bare (v1.0) or as localhost:5000/app:v1.0')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  regauth tag localhost:5000/app:v1.2.3 v1.2 v1 latest
+  regauth tag localhost:5000/app@sha256:4f53… stable`,
+    )
+    .action(async (src: string, tags: string[], opts) => {
+      const { tagCommand } = await import('./commands/tag.js');
+      await tagCommand(src, tags, opts);
+    });
+
   clientCommand(program, 'referrers', 'list the manifests that refer to an image (OCI 1.1)')
     .argument('<ref>', 'image reference')
     .option('--artifact-type <type>', 'only referrers of this artifact type')
