@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
+import { startRegistry } from './harness/registry.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const USERS = { alice: 'alice-pw-6147' };
@@ -124,5 +125,48 @@ describe('tags and deletes with the real registry', () => {
     expect(elsewhere.stderr).toContain('regauth copy');
     // A refused command tagged nothing, not even the valid tags before the bad one.
     expect(await tagsOf('alice/retag')).toEqual(['latest', 'pinned', 'stable', 'v1', 'v1.0']);
+  });
+
+  it('untags one tag and keeps the image and its other tags (placeholder manifest on distribution 2.8)', async () => {
+    for (const tag of ['v1', 'v2']) await push(join(work, 'one'), `${host}/alice/untag:${tag}`);
+    await push(join(work, 'two'), `${host}/alice/untag:other`);
+
+    const res = await run(['untag', `${host}/alice/untag:v1`]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout.toString()).toBe(
+      `Untagged: ${host}/alice/untag:v1 (it named ${one.manifestDigest}, which stays)\n`,
+    );
+    expect(await tagsOf('alice/untag')).toEqual(['other', 'v2']);
+    const digestOf = async (ref: string) => (await run(['digest', ref])).stdout.toString().trim();
+    expect(await digestOf(`${host}/alice/untag:v2`)).toBe(one.manifestDigest);
+
+    // The last tag of an image: the image stays, reachable by digest.
+    expect((await run(['delete', '--tag', `${host}/alice/untag:v2`])).code).toBe(0);
+    expect(await tagsOf('alice/untag')).toEqual(['other']);
+    const kept = await run(['manifest', `${host}/alice/untag@${one.manifestDigest}`]);
+    expect(kept.stdout.toString()).toBe(one.manifest);
+    expect(await digestOf(`${host}/alice/untag:other`)).toBe(two.manifestDigest);
+
+    const missing = await run(['untag', `${host}/alice/untag:nope`]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`${host}/alice/untag:nope`);
+    const noTag = await run(['untag', `${host}/alice/untag@${one.manifestDigest}`]);
+    expect(noTag.code).toBe(2);
+    expect(noTag.stderr).toContain('regauth untag takes a tag');
+  });
+
+  it('puts the tag back when the registry forbids deleting the placeholder', async () => {
+    const locked = await startRegistry({ deleteEnabled: false });
+    try {
+      await push(join(work, 'one'), `${locked.host}/x/y:v1`);
+      const res = await cli.run(['untag', `${locked.host}/x/y:v1`]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(/does not allow deleting manifests \(405\); .*storage\.delete\.enabled/);
+      const still = await cli.run(['digest', `${locked.host}/x/y:v1`]);
+      expect(still.stdout.toString()).toBe(`${one.manifestDigest}\n`);
+    } finally {
+      await locked.stop();
+    }
   });
 });

@@ -190,6 +190,7 @@ function buildProgram(): Command {
   clientCommand(program, 'delete', 'delete an image by tag or digest, naming the tags that go with it')
     .argument('<ref>', 'image reference')
     .option('--force', 'delete even when other tags point at the same image (they are deleted too)')
+    .option('--tag', 'remove only the tag, as regauth untag does')
     .addHelpText(
       'after',
       `
@@ -197,7 +198,7 @@ Registries delete by digest: deleting an image removes every tag that points at 
   delete R/repo:tag     resolves the tag and lists the repository's tags; when other tags
                         share its digest, refuses and names them (nothing is deleted).
                         Use --force to delete the image and all those tags, or
-                        regauth untag R/repo:tag to remove only this tag.
+                        --tag (regauth untag R/repo:tag) to remove only this tag.
   delete R/repo@sha256:…  deletes that image, as crane and regctl do; the tags that went
                         with it are listed.
 Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".
@@ -210,6 +211,23 @@ Examples:
     .action(async (ref: string, opts) => {
       const { deleteCommand } = await import('./commands/delete.js');
       await deleteCommand(ref, opts);
+    });
+
+  clientCommand(program, 'untag', 'remove one tag; the image and its other tags stay')
+    .argument('<ref>', 'repository and tag, e.g. localhost:5000/app:old')
+    .addHelpText(
+      'after',
+      `
+Uses the registry's tag delete (OCI distribution 1.1) where it has one; otherwise points the tag
+at a unique placeholder manifest and deletes that by digest (the registry needs deletes enabled:
+storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".
+
+Example:
+  regauth untag localhost:5000/app:old`,
+    )
+    .action(async (ref: string, opts) => {
+      const { untagCommand } = await import('./commands/untag.js');
+      await untagCommand(ref, opts);
     });
 
   clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')

@@ -450,6 +450,30 @@ export class RegistryClient {
   }
 
   /**
+   * DELETE a tag, leaving its manifest and the manifest's other tags (OCI distribution 1.1:
+   * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-tags).
+   * Returns false when the registry does not do this: distribution 2.8 answers 400
+   * DIGEST_INVALID (it takes the tag for a malformed digest), others 404, 405 or 501.
+   */
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const scope: ResourceScope = { type: 'repository', name: repository, actions: ['delete'] };
+    const res = await this.#request(
+      'DELETE',
+      this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(tag)}`),
+      [scope],
+    );
+    if (res.status === 202 || res.status === 200) {
+      await res.dump();
+      return true;
+    }
+    if ([400, 404, 405, 501].includes(res.status)) {
+      await res.dump();
+      return false;
+    }
+    throw await registryError(res, `tag ${this.registry}/${repository}:${tag}`, { action: 'delete' });
+  }
+
+  /**
    * The referrers of a manifest (OCI distribution 1.1): the referrers API, or where the registry
    * lacks it (404), the `sha256-<hex>` tag schema fallback. An image index either way.
    */

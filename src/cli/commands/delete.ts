@@ -8,6 +8,8 @@ import { type ClientFlags, clientContext } from '../client-context.js';
 export interface DeleteFlags extends ClientFlags {
   /** Delete the image even when tags other than the one named go with it. */
   readonly force?: boolean;
+  /** Remove only the tag, as `regauth untag` does. */
+  readonly tag?: boolean;
 }
 
 /** Other tags named in a refusal: enough to recognise them, not a screenful. */
@@ -27,6 +29,11 @@ function tagList(tags: readonly string[]): string {
  * with the tags that went with it listed. Prints exactly what was removed.
  */
 export async function deleteCommand(ref: string, flags: DeleteFlags): Promise<void> {
+  if (flags.tag) {
+    const { untagCommand } = await import('./untag.js');
+    await untagCommand(ref, flags);
+    return;
+  }
   const reference = parseReference(ref);
   const { clients } = await clientContext(flags, reference.registry);
   const client = clients.forRegistry(reference.registry);
