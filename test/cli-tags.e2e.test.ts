@@ -1,4 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,4 +170,93 @@ describe('tags and deletes with the real registry', () => {
       await locked.stop();
     }
   });
+
+  it('adds what it pushes with a subject to the referrers tag, so referrers lists each artifact once', async () => {
+    await push(join(work, 'one'), `${host}/alice/signed:v1`);
+    const subject = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: one.manifestDigest,
+      size: Buffer.byteLength(one.manifest),
+    };
+    const sig = await buildArtifactLayout(join(work, 'sig'), {
+      artifactType: 'application/vnd.example.sig',
+      payload: 'signature one',
+      subject,
+      annotations: { 'org.example.signer': 'alice' },
+    });
+    const sbom = await buildArtifactLayout(join(work, 'sbom'), {
+      artifactType: 'application/vnd.example.sbom',
+      payload: '{"packages":[]}',
+      subject,
+    });
+    // distribution 2.8 has no referrers API (and sends no OCI-Subject): the tag schema it is.
+    await push(join(work, 'sig'), `${host}/alice/signed@${sig.digest}`);
+    const referrers = async (...extra: string[]) => {
+      const res = await run(['referrers', `${host}/alice/signed:v1`, ...extra]);
+      expect(res.code).toBe(0);
+      return JSON.parse(res.stdout.toString()).manifests;
+    };
+    const sigEntry = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sig.digest,
+      size: sig.size,
+      artifactType: 'application/vnd.example.sig',
+      annotations: { 'org.example.signer': 'alice' },
+    };
+    expect(await referrers()).toEqual([sigEntry]);
+
+    await push(join(work, 'sbom'), `${host}/alice/signed:sbom`);
+    const sbomEntry = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sbom.digest,
+      size: sbom.size,
+      artifactType: 'application/vnd.example.sbom',
+    };
+    expect(await referrers()).toEqual([sigEntry, sbomEntry]);
+    // Pushed again: listed once.
+    await push(join(work, 'sig'), `${host}/alice/signed@${sig.digest}`);
+    expect(await referrers()).toEqual([sigEntry, sbomEntry]);
+    expect(await referrers('--artifact-type', 'application/vnd.example.sbom')).toEqual([sbomEntry]);
+    expect(await tagsOf('alice/signed')).toEqual(['sbom', `sha256-${one.manifestDigest.slice(7)}`, 'v1']);
+  });
 });
+
+/** An OCI layout holding one artifact: the empty config, one layer of `payload`, and `subject`. */
+async function buildArtifactLayout(
+  dir: string,
+  options: {
+    artifactType: string;
+    payload: string;
+    subject: { mediaType: string; digest: string; size: number };
+    annotations?: Record<string, string>;
+  },
+): Promise<{ digest: string; size: number }> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const put = async (data: Buffer) => {
+    const hex = createHash('sha256').update(data).digest('hex');
+    await writeFile(join(blobs, hex), data);
+    return { digest: `sha256:${hex}`, size: data.length };
+  };
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType: options.artifactType,
+      config: { mediaType: 'application/vnd.oci.empty.v1+json', ...(await put(Buffer.from('{}'))) },
+      layers: [{ mediaType: 'application/octet-stream', ...(await put(Buffer.from(options.payload))) }],
+      subject: options.subject,
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    }),
+  );
+  const m = await put(manifest);
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m }],
+    }),
+  );
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  return m;
+}
