@@ -219,6 +219,31 @@ describe('tags and deletes with the real registry', () => {
     expect(await referrers('--artifact-type', 'application/vnd.example.sbom')).toEqual([sbomEntry]);
     expect(await tagsOf('alice/signed')).toEqual(['sbom', `sha256-${one.manifestDigest.slice(7)}`, 'v1']);
   });
+
+  it('digest with several references prints every one that resolves, in order, and names the others', async () => {
+    await push(join(work, 'one'), `${host}/alice/batch:one`);
+    await push(join(work, 'two'), `${host}/alice/batch:two`);
+    const refs = [
+      `${host}/alice/batch:two`,
+      `${host}/alice/batch:missing`,
+      `${host}/alice/batch:one`,
+      `${host}/alice/nothing:here`,
+      `${host}/alice/batch@${two.manifestDigest}`,
+    ];
+    const res = await run(['digest', ...refs]);
+    expect(res.code).toBe(1);
+    expect(lines(res.stdout)).toEqual([two.manifestDigest, one.manifestDigest, two.manifestDigest]);
+    const errors = res.stderr.split('\n').filter((l) => l.includes('\t'));
+    expect(errors.map((l) => l.split('\t')[0])).toEqual([refs[1], refs[3]]);
+    expect(errors[0]).toMatch(/\tmanifest .*alice\/batch:missing: 404/);
+    expect(res.stderr).toContain('2 of 5 references did not resolve');
+    expect(res.stderr).not.toContain('    at ');
+
+    const all = await run(['digest', refs[0] as string, refs[2] as string]);
+    expect(all.code).toBe(0);
+    expect(all.stderr).toBe('');
+    expect(lines(all.stdout)).toEqual([two.manifestDigest, one.manifestDigest]);
+  });
 });
 
 /** An OCI layout holding one artifact: the empty config, one layer of `payload`, and `subject`. */

@@ -82,7 +82,11 @@ function buildProgram(): Command {
       await manifestCommand(ref, opts);
     });
 
-  clientCommand(program, 'digest', 'print the manifest digest of each reference, one per line')
+  clientCommand(
+    program,
+    'digest',
+    'print the manifest digest of each reference, one per line (failures: ref<TAB>error on stderr, exit 1)',
+  )
     .argument('<ref...>', 'image references')
     .option('--platform <os/arch>', "the platform manifest's digest instead of the index's")
     .action(async (refs: string[], opts) => {
