@@ -40,9 +40,19 @@ export async function deleteCommand(ref: string, flags: DeleteFlags): Promise<vo
   const name = `${reference.registry}/${reference.repository}`;
   const byTag = reference.digest === undefined ? (reference.tag ?? 'latest') : undefined;
   const digest = reference.digest ?? (await resolveDigest(client, reference.repository, byTag as string));
-  const found = await tagsPointingAt(client, reference.repository, digest, {
-    ...(byTag === undefined ? {} : { known: { [byTag]: digest } }),
-  });
+  let found: string[];
+  try {
+    found = await tagsPointingAt(client, reference.repository, digest, {
+      ...(byTag === undefined ? {} : { known: { [byTag]: digest } }),
+    });
+  } catch (err) {
+    if (!(err instanceof RegauthError)) throw err;
+    throw new RegauthError(
+      err.code,
+      `could not find out which tags of ${name} point at ${digest}, so nothing was deleted: ${err.message}`,
+      { cause: err, ...(err.status === undefined ? {} : { status: err.status }) },
+    );
+  }
   const tags = (byTag === undefined || found.includes(byTag) ? found : [byTag, ...found]).sort();
   const others = tags.filter((t) => t !== byTag);
   if (byTag !== undefined && others.length > 0 && !flags.force) {
