@@ -74,6 +74,7 @@ export type {
   ListOptions,
   Manifest,
   ManifestHead,
+  PutManifestResult,
   RegistryClientOptions,
 } from './registry/registry-client.js';
 export {

@@ -260,7 +260,9 @@ describe('moving images with the real registry and skopeo', () => {
     });
     expect(tagged.code).toBe(0);
     const del = await cli.run(['delete', `${host}/alice/todelete:v1`], { env: ALICE });
-    expect(del.stderr).toBe(`Deleted ${host}/alice/todelete@${big.manifestDigest}\n`);
+    expect(del.stdout.toString()).toBe(
+      `Untagged: ${host}/alice/todelete:v1\nDeleted: ${host}/alice/todelete@${big.manifestDigest}\n`,
+    );
     const gone = await cli.run(['manifest', `${host}/alice/todelete@${big.manifestDigest}`], { env: ALICE });
     expect(gone.stderr).toMatch(/MANIFEST_UNKNOWN/);
 

@@ -82,7 +82,11 @@ function buildProgram(): Command {
       await manifestCommand(ref, opts);
     });
 
-  clientCommand(program, 'digest', 'print the manifest digest of each reference, one per line')
+  clientCommand(
+    program,
+    'digest',
+    'print the manifest digest of each reference, one per line (failures: ref<TAB>error on stderr, exit 1)',
+  )
     .argument('<ref...>', 'image references')
     .option('--platform <os/arch>', "the platform manifest's digest instead of the index's")
     .action(async (refs: string[], opts) => {
@@ -187,11 +191,62 @@ function buildProgram(): Command {
       await copyCommand(src, dst, opts);
     });
 
-  clientCommand(program, 'delete', 'delete a manifest (a tag is resolved to its digest first)')
+  clientCommand(program, 'delete', 'delete an image by tag or digest, naming the tags that go with it')
     .argument('<ref>', 'image reference')
+    .option('--force', 'delete even when other tags point at the same image (they are deleted too)')
+    .option('--tag', 'remove only the tag, as regauth untag does')
+    .addHelpText(
+      'after',
+      `
+Registries delete by digest: deleting an image removes every tag that points at it.
+  delete R/repo:tag     resolves the tag and lists the repository's tags; when other tags
+                        share its digest, refuses and names them (nothing is deleted).
+                        Use --force to delete the image and all those tags, or
+                        --tag (regauth untag R/repo:tag) to remove only this tag.
+  delete R/repo@sha256:…  deletes that image, as crane and regctl do; the tags that went
+                        with it are listed.
+Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".
+
+Examples:
+  regauth delete localhost:5000/app:old
+  regauth delete --force localhost:5000/app:old
+  regauth delete localhost:5000/app@sha256:4f53…`,
+    )
     .action(async (ref: string, opts) => {
       const { deleteCommand } = await import('./commands/delete.js');
       await deleteCommand(ref, opts);
+    });
+
+  clientCommand(program, 'untag', 'remove one tag; the image and its other tags stay')
+    .argument('<ref>', 'repository and tag, e.g. localhost:5000/app:old')
+    .addHelpText(
+      'after',
+      `
+Uses the registry's tag delete (OCI distribution 1.1) where it has one; otherwise points the tag
+at a unique placeholder manifest and deletes that by digest (the registry needs deletes enabled:
+storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".
+
+Example:
+  regauth untag localhost:5000/app:old`,
+    )
+    .action(async (ref: string, opts) => {
+      const { untagCommand } = await import('./commands/untag.js');
+      await untagCommand(ref, opts);
+    });
+
+  clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')
+    .argument('<src>', 'image reference, e.g. localhost:5000/app:v1 or localhost:5000/app@sha256:…')
+    .argument('<newtag...>', 'new tags, bare (v1.0) or as localhost:5000/app:v1.0')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  regauth tag localhost:5000/app:v1.2.3 v1.2 v1 latest
+  regauth tag localhost:5000/app@sha256:4f53… stable`,
+    )
+    .action(async (src: string, tags: string[], opts) => {
+      const { tagCommand } = await import('./commands/tag.js');
+      await tagCommand(src, tags, opts);
     });
 
   clientCommand(program, 'referrers', 'list the manifests that refer to an image (OCI 1.1)')

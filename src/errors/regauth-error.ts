@@ -17,6 +17,8 @@ export type RegauthErrorCode =
   | 'ERR_INVALID_LAYOUT'
   | 'ERR_FILE_EXISTS'
   | 'ERR_USAGE'
+  // An action that would remove more than was named (other tags of an image); --force confirms it.
+  | 'ERR_REFUSED'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
   | 'ERR_UNAUTHORIZED'

@@ -2,6 +2,7 @@ import type { RegistryClient } from '../registry/registry-client.js';
 import type { FetchedManifest } from './collect-manifests.js';
 import type { LayoutDescriptor } from './oci-layout.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { updateReferrersFallback } from './update-referrers-fallback.js';
 import { type BlobSource, uploadBlob } from './upload-blob.js';
 
 export interface PushManifestsOptions {
@@ -19,7 +20,8 @@ export interface PushManifestsOptions {
 /**
  * The second half of a push or a copy: every blob (at most `jobs` at once; skipped, mounted or
  * sent), then the manifests in the order given — children before their index — with `root`
- * under `reference` and the others under their digests.
+ * under `reference` and the others under their digests. A manifest with a `subject` that the
+ * registry did not index is added to the subject's referrers tag.
  */
 export async function pushManifests(
   client: RegistryClient,
@@ -46,8 +48,12 @@ export async function pushManifests(
   });
   for (const m of collected.manifests) {
     const ref = m === collected.root ? reference : m.digest;
-    await client.putManifest(repository, ref, m.bytes, m.mediaType);
+    const answer = await client.putManifestDetailed(repository, ref, m.bytes, m.mediaType);
     emit({ kind: 'manifest', digest: m.digest, reference: ref });
+    if (answer.subject === undefined) {
+      const fallback = await updateReferrersFallback(client, repository, m);
+      if (fallback) emit({ kind: 'manifest', digest: fallback.digest, reference: fallback.tag });
+    }
   }
   const { root } = collected;
   return {

@@ -31,7 +31,8 @@ const EXAMPLE = 'docker.io/library/alpine:3.20';
 const HOST_COMPONENT_RE = /^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
 const IPV6_RE = /^\[[0-9a-fA-F:.]+\]$/;
 const PORT_RE = /^[0-9]+$/;
-const TAG_RE = /^\w[\w.-]{0,127}$/;
+/** distribution reference/regexp.go: a tag is a word character, then up to 127 of `[\w.-]`. */
+export const TAG_RE = /^\w[\w.-]{0,127}$/;
 /** go-digest: algorithm components joined by `+._-`; the encoded part is base64url-ish. */
 const DIGEST_ALGORITHM_RE = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 const DIGEST_ENCODED_RE = /^[a-zA-Z0-9=_-]{32,}$/;

@@ -417,3 +417,21 @@ describe('RegistryClient.referrers', () => {
     expect((await client.referrers('team/app', subject)).manifests).toEqual([]);
   });
 });
+
+describe('RegistryClient.putManifestDetailed', () => {
+  it("returns the registry's OCI-Subject answer, and nothing when it sends none", async () => {
+    let subject: string | undefined = sha256('subject');
+    const { client } = await registryWith((_req, res) => {
+      res.writeHead(201, subject === undefined ? {} : { 'oci-subject': subject });
+      res.end();
+    });
+    expect(await client.putManifestDetailed('a/b', 'v1', MANIFEST, OCI_MANIFEST)).toEqual({
+      digest: sha256(MANIFEST),
+      subject: sha256('subject'),
+    });
+    subject = undefined;
+    expect(await client.putManifestDetailed('a/b', 'v1', MANIFEST, OCI_MANIFEST)).toEqual({
+      digest: sha256(MANIFEST),
+    });
+  });
+});

@@ -7,6 +7,7 @@ import type { ResourceScope } from '../scope/parse-scope.js';
 import type { HttpRequest, HttpResponse } from '../transport/http-types.js';
 import { MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
 import { parseRateLimit, type RateLimit } from './rate-limit.js';
+import { referrersTag } from './referrers-tag.js';
 import { registryError } from './registry-error.js';
 import { registryBaseUrl } from './registry-url.js';
 
@@ -48,6 +49,13 @@ export interface Manifest {
   readonly digest: string;
   /** Docker Hub's pull quota after this request, when the registry states one. */
   readonly rateLimit?: RateLimit;
+}
+
+export interface PutManifestResult {
+  /** The digest of the bytes sent. */
+  readonly digest: string;
+  /** The registry's `OCI-Subject` answer: it indexed the manifest's subject itself. */
+  readonly subject?: string;
 }
 
 export interface ManifestHead {
@@ -405,6 +413,21 @@ export class RegistryClient {
     bytes: Buffer,
     mediaType: string,
   ): Promise<string> {
+    return (await this.putManifestDetailed(repository, reference, bytes, mediaType)).digest;
+  }
+
+  /**
+   * PUT a manifest, with what the registry said about it: `subject` is its `OCI-Subject` header,
+   * set by a registry that indexed the manifest's subject for the referrers API; without it a
+   * client keeps the referrers tag itself (OCI distribution 1.1, "Pushing Manifests with Subject":
+   * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#pushing-manifests-with-subject).
+   */
+  async putManifestDetailed(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<PutManifestResult> {
     const digest = computeDigest(bytes);
     const res = await this.#request(
       'PUT',
@@ -419,7 +442,8 @@ export class RegistryClient {
       });
     }
     await res.dump();
-    return digest;
+    const subject = res.header('oci-subject');
+    return subject ? { digest, subject } : { digest };
   }
 
   /** DELETE a manifest by digest. A registry with deletion disabled answers 405: said plainly. */
@@ -450,6 +474,30 @@ export class RegistryClient {
   }
 
   /**
+   * DELETE a tag, leaving its manifest and the manifest's other tags (OCI distribution 1.1:
+   * https://github.com/opencontainers/distribution-spec/blob/v1.1.0/spec.md#deleting-tags).
+   * Returns false when the registry does not do this: distribution 2.8 answers 400
+   * DIGEST_INVALID (it takes the tag for a malformed digest), others 404, 405 or 501.
+   */
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    const scope: ResourceScope = { type: 'repository', name: repository, actions: ['delete'] };
+    const res = await this.#request(
+      'DELETE',
+      this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(tag)}`),
+      [scope],
+    );
+    if (res.status === 202 || res.status === 200) {
+      await res.dump();
+      return true;
+    }
+    if ([400, 404, 405, 501].includes(res.status)) {
+      await res.dump();
+      return false;
+    }
+    throw await registryError(res, `tag ${this.registry}/${repository}:${tag}`, { action: 'delete' });
+  }
+
+  /**
    * The referrers of a manifest (OCI distribution 1.1): the referrers API, or where the registry
    * lacks it (404), the `sha256-<hex>` tag schema fallback. An image index either way.
    */
@@ -458,7 +506,7 @@ export class RegistryClient {
     digest: string,
     artifactType?: string,
   ): Promise<{ manifests: unknown[] }> {
-    const { algorithm, hex } = parseDigest(digest);
+    parseDigest(digest);
     const url = this.#url(`/v2/${escapePath(repository)}/referrers/${digest}`);
     if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
     const res = await this.#request('GET', url, [pull(repository)], { accept: OCI_INDEX });
@@ -468,7 +516,7 @@ export class RegistryClient {
     } else if (res.status === 404) {
       await res.dump();
       try {
-        const fallback = await this.getManifest(repository, `${algorithm}-${hex}`);
+        const fallback = await this.getManifest(repository, referrersTag(digest));
         index = JSON.parse(fallback.bytes.toString('utf8')) as { manifests?: unknown };
       } catch (err) {
         if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') index = { manifests: [] };

@@ -1,3 +1,5 @@
+import { RegauthError, type RegauthErrorCode } from '../../errors/regauth-error.js';
+import { sanitizeServerText } from '../../errors/sanitize-server-text.js';
 import { getPlatformManifest } from '../../image/get-image-config.js';
 import { type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import type { RegistryClients } from '../../registry/create-registry-clients.js';
@@ -22,7 +24,11 @@ async function digestOf(
   return head.digest ?? (await client.getManifest(reference.repository, target)).digest;
 }
 
-/** `regauth digest ref…`: one digest per line, in the order given. */
+/**
+ * `regauth digest ref…`: the digest of every reference that resolves, one per line in the order
+ * given, on stdout; each one that does not gets a `ref<TAB>error` line on stderr, and the
+ * command then fails (exit 1) after printing the others, so one bad name in a list loses no answer.
+ */
 export async function digestCommand(
   refs: readonly string[],
   flags: ClientFlags & { platform?: string },
@@ -33,14 +39,42 @@ export async function digestCommand(
     flags,
     references.length === 1 ? references[0]?.registry : undefined,
   );
-  const results: string[] = new Array(references.length);
+  if (references.length === 1) {
+    process.stdout.write(`${await digestOf(clients, references[0] as ImageReference, platform)}\n`);
+    return;
+  }
+  const results: ({ digest: string } | { error: unknown })[] = new Array(references.length);
   let next = 0;
   const worker = async () => {
     while (next < references.length) {
       const i = next++;
-      results[i] = await digestOf(clients, references[i] as ImageReference, platform);
+      try {
+        results[i] = { digest: await digestOf(clients, references[i] as ImageReference, platform) };
+      } catch (error) {
+        results[i] = { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(DIGEST_CONCURRENCY, references.length) }, worker));
-  process.stdout.write(`${results.join('\n')}\n`);
+  const digests = results.flatMap((r) => ('digest' in r ? [`${r.digest}\n`] : []));
+  if (digests.length > 0) process.stdout.write(digests.join(''));
+  const failed = results.flatMap((r, i) =>
+    'error' in r ? [{ ref: refs[i] as string, error: r.error }] : [],
+  );
+  if (failed.length === 0) return;
+  process.stderr.write(
+    failed
+      .map(({ ref, error }) => {
+        const message = error instanceof Error ? error.message : String(error);
+        return `${sanitizeServerText(ref, { singleLine: true })}\t${sanitizeServerText(message, { singleLine: true })}\n`;
+      })
+      .join(''),
+  );
+  const codes = new Set(
+    failed.map(({ error }) => (error instanceof RegauthError ? error.code : 'ERR_REGISTRY')),
+  );
+  throw new RegauthError(
+    codes.size === 1 ? ([...codes][0] as RegauthErrorCode) : 'ERR_REGISTRY',
+    `${failed.length} of ${references.length} references did not resolve (listed above); the others are on stdout`,
+  );
 }

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createAuthClient } from '../auth/create-auth-client.js';
+import { OCI_MANIFEST } from '../registry/media-types.js';
+import { RegistryClient } from '../registry/registry-client.js';
+import { type LoopbackHandler, loopbackServers } from '../testing/loopback-server.js';
+import { createTransport } from '../transport/create-transport.js';
+import { untag } from './untag.js';
+
+const servers = loopbackServers();
+afterEach(() => servers.closeAll());
+
+const sha256 = (bytes: string) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+const IMAGE = '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}';
+
+async function registryWith(handler: LoopbackHandler) {
+  const server = await servers.start(handler);
+  const auth = createAuthClient({
+    send: createTransport({ env: {}, maxRetries: 0, sleep: async () => {} }),
+    credentials: { find: async () => undefined },
+  });
+  return { server, client: new RegistryClient({ registry: server.host, send: auth.send }) };
+}
+
+/** A registry holding IMAGE under v1; `tagDelete` says how it answers DELETE …/manifests/v1. */
+function registry(tagDelete: number) {
+  const manifests = new Map<string, string>();
+  const handler: LoopbackHandler = (req, res) => {
+    const path = req.url.pathname;
+    const ref = path.split('/manifests/')[1];
+    if (req.method === 'GET' && ref === 'v1') {
+      res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(IMAGE) });
+      res.end(IMAGE);
+    } else if (req.method === 'DELETE' && ref === 'v1') {
+      res.writeHead(tagDelete, { 'content-type': 'application/json' });
+      res.end(tagDelete === 202 ? '' : '{"errors":[{"code":"UNSUPPORTED","message":"no"}]}');
+    } else if (req.method === 'HEAD' && path.includes('/blobs/')) {
+      res.writeHead(200, { 'content-length': '2' });
+      res.end();
+    } else if (req.method === 'PUT' && ref === 'v1') {
+      manifests.set(sha256(req.body), req.body);
+      res.writeHead(201, { 'docker-content-digest': sha256(req.body) });
+      res.end();
+    } else if (req.method === 'DELETE' && ref !== undefined && manifests.has(ref)) {
+      res.writeHead(202);
+      res.end();
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}');
+    }
+  };
+  return { manifests, handler };
+}
+
+describe('untag', () => {
+  it("uses the registry's tag delete where it answers 202, and puts no manifest", async () => {
+    const { handler } = registry(202);
+    const { client, server } = await registryWith(handler);
+    expect(await untag(client, 'a/b', 'v1')).toEqual({ digest: sha256(IMAGE), method: 'registry' });
+    expect(server.requests.map((r) => `${r.method} ${r.url.pathname}`)).toEqual([
+      'GET /v2/a/b/manifests/v1',
+      'DELETE /v2/a/b/manifests/v1',
+    ]);
+  });
+
+  it('points the tag at a unique placeholder and deletes that by digest where the registry refuses (405)', async () => {
+    const { handler, manifests } = registry(405);
+    const { client, server } = await registryWith(handler);
+    expect(await untag(client, 'a/b', 'v1')).toEqual({ digest: sha256(IMAGE), method: 'placeholder' });
+    expect(await untag(client, 'a/b', 'v1')).toEqual({ digest: sha256(IMAGE), method: 'placeholder' });
+    const placeholders = [...manifests.keys()];
+    // A nonce each time: two placeholders, two digests, neither the image's.
+    expect(new Set(placeholders).size).toBe(2);
+    expect(placeholders).not.toContain(sha256(IMAGE));
+    const body = JSON.parse(manifests.get(placeholders[0] as string) as string);
+    expect(body.config).toEqual({
+      mediaType: 'application/vnd.oci.empty.v1+json',
+      digest: sha256('{}'),
+      size: 2,
+    });
+    const deleted = server.requests.filter((r) => r.method === 'DELETE').map((r) => r.url.pathname);
+    expect(deleted).toEqual([
+      '/v2/a/b/manifests/v1',
+      `/v2/a/b/manifests/${placeholders[0]}`,
+      '/v2/a/b/manifests/v1',
+      `/v2/a/b/manifests/${placeholders[1]}`,
+    ]);
+  });
+});

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { computeDigest } from '../digest/digest.js';
+import { RegauthError } from '../errors/regauth-error.js';
+import { OCI_MANIFEST } from '../registry/media-types.js';
+import type { RegistryClient } from '../registry/registry-client.js';
+import { uploadBlob } from './upload-blob.js';
+
+/** The OCI empty descriptor's content and media type (image-spec 1.1 manifest.md, "Guidance for an Empty Descriptor"). */
+const EMPTY_JSON = Buffer.from('{}');
+const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
+/** Annotation keys of the placeholder manifest; the nonce makes its digest unique. */
+export const UNTAG_ANNOTATION_PREFIX = 'dev.regauth.untag';
+
+export interface UntagOptions {
+  /** The placeholder's creation time. Left out: now. */
+  readonly now?: () => Date;
+}
+
+export interface UntagResult {
+  /** The digest the tag named; that manifest stays. */
+  readonly digest: string;
+  /**
+   * `registry`: the registry's own tag delete. `placeholder`: the tag was pointed at a unique
+   * placeholder manifest, which was then deleted by digest.
+   */
+  readonly method: 'registry' | 'placeholder';
+}
+
+/** An empty-config OCI manifest whose annotations (a random nonce, the time) make its digest unique. */
+function placeholderManifest(tag: string, now: Date): Buffer {
+  const empty = { mediaType: EMPTY_MEDIA_TYPE, digest: computeDigest(EMPTY_JSON), size: EMPTY_JSON.length };
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: empty,
+      layers: [empty],
+      annotations: {
+        'org.opencontainers.image.created': now.toISOString(),
+        [`${UNTAG_ANNOTATION_PREFIX}.tag`]: tag,
+        [`${UNTAG_ANNOTATION_PREFIX}.nonce`]: randomBytes(16).toString('hex'),
+      },
+    }),
+  );
+}
+
+/**
+ * Removes one tag and nothing else: the manifest it named and that manifest's other tags stay.
+ * The registry's tag delete where it has one; otherwise regclient's technique (TagDelete in
+ * https://github.com/regclient/regclient/blob/main/scheme/reg/tag.go): the tag is pointed at a
+ * placeholder manifest nothing else names, and that placeholder is deleted by digest, which
+ * takes the tag with it. Should that delete fail (deletion disabled), the tag is put back on
+ * the original manifest before the error is thrown.
+ */
+export async function untag(
+  client: RegistryClient,
+  repository: string,
+  tag: string,
+  options: UntagOptions = {},
+): Promise<UntagResult> {
+  const original = await client.getManifest(repository, tag);
+  if (await client.deleteTag(repository, tag)) return { digest: original.digest, method: 'registry' };
+
+  await uploadBlob(
+    client,
+    repository,
+    { digest: computeDigest(EMPTY_JSON), size: EMPTY_JSON.length, mediaType: EMPTY_MEDIA_TYPE },
+    async function* () {
+      yield EMPTY_JSON;
+    },
+  );
+  const placeholder = placeholderManifest(tag, (options.now ?? (() => new Date()))());
+  const placeholderDigest = await client.putManifest(repository, tag, placeholder, OCI_MANIFEST);
+  try {
+    await client.deleteManifest(repository, placeholderDigest);
+  } catch (err) {
+    const name = `${client.registry}/${repository}`;
+    try {
+      await client.putManifest(repository, tag, original.bytes, original.mediaType);
+    } catch {
+      throw new RegauthError(
+        err instanceof RegauthError ? err.code : 'ERR_REGISTRY',
+        `${err instanceof Error ? err.message : String(err)}; ${name}:${tag} now names the placeholder ` +
+          `${placeholderDigest} and putting it back failed: restore it with regauth tag ${name}@${original.digest} ${tag}`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+  return { digest: original.digest, method: 'placeholder' };
+}
