@@ -22,7 +22,9 @@ export interface PullImageOptions {
 
 /**
  * Pulls an image into an OCI image layout: blobs streamed to disk and verified (a blob already
- * in the layout is hashed and skipped), then manifests, then the index.json entry.
+ * in the layout is hashed and skipped), then manifests, then the index.json entry. A blob whose
+ * download an earlier pull left unfinished continues from where it stopped (OciLayout.writeBlob);
+ * a pull that fails keeps a valid layout, or removes the folder it made when nothing arrived.
  */
 export async function pullImage(
   client: RegistryClient,
@@ -46,32 +48,41 @@ export async function pullImage(
   const layout = await OciLayout.open(dir, { create: true });
   const summary = summarize(options.onEvent);
   const emit = summary.listener;
-
-  await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
-    if (await layout.hasBlob(blob)) {
-      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'skipped' });
-      return;
-    }
-    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
-    await layout.writeBlob(
-      blob,
-      readBlob(client, repository, blob, {
-        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
-      }),
-      { sourceVerifies: true },
-    );
-    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
-  });
-  for (const m of manifests) {
-    await layout.writeBlobBytes(m.descriptor, m.bytes);
-    emit({
-      kind: 'manifest',
-      digest: m.digest,
-      reference: m === root ? (options.refName ?? m.digest) : m.digest,
+  try {
+    await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
+      if (await layout.hasBlob(blob)) {
+        emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'skipped' });
+        return;
+      }
+      emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+      await layout.writeBlob(
+        blob,
+        (held) =>
+          readBlob(client, repository, blob, {
+            ...(held === undefined ? {} : { held: held.read() }),
+            onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+            onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+          }),
+        { sourceVerifies: true },
+      );
+      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
     });
+    for (const m of manifests) {
+      await layout.writeBlobBytes(m.descriptor, m.bytes);
+      emit({
+        kind: 'manifest',
+        digest: m.digest,
+        reference: m === root ? (options.refName ?? m.digest) : m.digest,
+      });
+    }
+    await layout.addManifest(root.descriptor, options.refName);
+  } catch (err) {
+    // A new folder that received nothing goes again; one with bytes in it stays a valid layout,
+    // its partial downloads waiting for the next pull.
+    await layout.removeIfEmpty().catch(() => {});
+    throw err;
   }
-  await layout.addManifest(root.descriptor, options.refName);
+  await layout.sweepPartials();
   return {
     digest: root.digest,
     mediaType: root.mediaType,
