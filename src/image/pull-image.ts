@@ -4,12 +4,16 @@ import { collectManifests, type FetchedManifest, fetched } from './collect-manif
 import { OciLayout } from './oci-layout.js';
 import { readBlob } from './read-blob.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { verifyImagePlatform } from './verify-image-platform.js';
 
 /** Blobs in flight at once; registries and CDNs serve a handful of parallel streams well. */
 export const DEFAULT_JOBS = 4;
 
 export interface PullImageOptions {
-  /** The platform to pick from an index. Left out: the host's. */
+  /**
+   * The platform to pick from an index. A single-platform image of another platform is refused.
+   * Left out: the host's from an index, and a single-platform image whatever its platform.
+   */
   readonly platform?: Platform;
   /** Keep the whole index with every platform. Left out: false. */
   readonly allPlatforms?: boolean;
@@ -41,8 +45,16 @@ export async function pullImage(
     `manifest ${where}:${reference}`,
   );
   if (root.parsed.kind === 'index' && !options.allPlatforms) {
-    const entry = selectPlatform(root.parsed, options.platform ?? hostPlatform());
+    const entry = selectPlatform(root.parsed, options.platform ?? hostPlatform(), `${where}:${reference}`);
     root = await load(entry);
+  } else if (root.parsed.kind === 'image' && options.platform !== undefined) {
+    await verifyImagePlatform(
+      client,
+      repository,
+      root.parsed.config,
+      options.platform,
+      `${where}:${reference}`,
+    );
   }
   const { manifests, blobs } = await collectManifests(root, load);
   const layout = await OciLayout.open(dir, { create: true });
