@@ -68,7 +68,7 @@ describe('--platform that the image does not have (real registry)', () => {
     }
   });
 
-  it('copy, config and a docker-archive pull refuse it too, and copy pushes nothing', async () => {
+  it('copy, config, manifest, digest and a docker-archive pull refuse it too, and copy pushes nothing', async () => {
     const copy = await cli.run([
       'copy',
       armRef,
@@ -99,6 +99,14 @@ describe('--platform that the image does not have (real registry)', () => {
     expect(archive.stderr).toBe(refused(armRef));
     expect(archive.code).toBe(1);
     expect(existsSync(tar)).toBe(false);
+
+    for (const command of ['manifest', 'digest']) {
+      const res = await cli.run([command, armRef, '--platform', 'linux/amd64']);
+      expect(res.stderr).toBe(refused(armRef));
+      expect(res.code).toBe(1);
+    }
+    const digest = await cli.run(['digest', armRef, '--platform', 'linux/arm64']);
+    expect(digest.stdout.toString()).toBe(`${arm.manifestDigest}\n`);
 
     const matching = await cli.run(['config', armRef, '--platform', 'linux/arm64/v8']);
     expect(matching.code).toBe(0);

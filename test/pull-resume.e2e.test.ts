@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +109,17 @@ describe('interrupted pulls resume with Range and leave a valid layout (real reg
     expect(resumed.code).toBe(0);
     expect(layerRequests(from)).toEqual([`GET /v2/alice/app/blobs/${sha256(layer)} [bytes=${kept.length}-]`]);
     await expectComplete(dir);
+
+    // A partial download of another blob beside the image: skopeo and push do not see it.
+    const other = join(dir, PARTIAL_DIR, 'sha256', 'ab'.repeat(32));
+    await mkdir(join(dir, PARTIAL_DIR, 'sha256'), { recursive: true });
+    await writeFile(other, 'half a blob');
+    const copied = await skopeo.run(['copy', `oci:${dir}:v1`, `oci:${join(work, 'cut-copy')}:v1`]);
+    expect(copied.code).toBe(0);
+    const pushed = await cli.run(['push', dir, `${proxy.host}/alice/again:v1`, '--json'], { env: ALICE });
+    expect(pushed.code).toBe(0);
+    expect(JSON.parse(pushed.stdout.toString()).digest).toBe(image.manifestDigest);
+    expect(await readFile(other, 'utf8')).toBe('half a blob');
   });
 
   it('resumes a pull killed by SIGTERM in a terminal from the bytes that reached the disk', async () => {
