@@ -182,6 +182,20 @@ describe('interrupted pulls resume with Range and leave a valid layout (real reg
     await expectComplete(dir);
   });
 
+  it('lets two pulls into one layout run at once: at most one takes the partial over, both end right', async () => {
+    proxy.inject('GET', layerPath, { kind: 'reset-after', bytes: 300_000 }, MAX_BLOB_RESUMES + 1);
+    const dir = join(work, 'twice');
+    expect((await pull(dir)).code).toBe(1);
+    proxy.clear();
+    const held = (await stat(join(dir, PARTIAL_DIR, 'sha256', layerHex))).size;
+    const from = proxy.log.length;
+    const [a, b] = await Promise.all([pull(dir, ['--json']), pull(dir, ['--json'])]);
+    expect([a.code, b.code, a.stderr, b.stderr]).toEqual([0, 0, '', '']);
+    const ranged = layerRequests(from).filter((l) => l.endsWith(`[bytes=${held}-]`));
+    expect(ranged.length).toBeLessThanOrEqual(1);
+    await expectComplete(dir);
+  });
+
   it('removes the new folder of a pull that failed before any byte arrived', async () => {
     proxy.inject('GET', /\/blobs\//, { kind: 'status', status: 403 }, 10);
     const parent = join(work, 'fresh');
