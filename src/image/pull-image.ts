@@ -94,7 +94,8 @@ export async function pullImage(
     await layout.removeIfEmpty().catch(() => {});
     throw err;
   }
-  await layout.sweepPartials();
+  // Tidying up is no reason to fail a pull that has everything: what stays goes with the next one.
+  await layout.sweepPartials().catch(() => {});
   return {
     digest: root.digest,
     mediaType: root.mediaType,
