@@ -6,6 +6,7 @@ import { DEFAULT_JOBS } from './pull-image.js';
 import { pushManifests } from './push-manifests.js';
 import { readBlob } from './read-blob.js';
 import type { TransferListener, TransferSummary } from './transfer-events.js';
+import { verifyImagePlatform } from './verify-image-platform.js';
 
 export interface ImageLocation {
   readonly client: RegistryClient;
@@ -15,7 +16,10 @@ export interface ImageLocation {
 }
 
 export interface CopyImageOptions {
-  /** Copy only this platform's manifest out of an index. Left out: the whole index. */
+  /**
+   * Copy only this platform's manifest out of an index; a single-platform image of another
+   * platform is refused. Left out: the whole index, or the image whatever its platform.
+   */
   readonly platform?: Platform;
   readonly jobs?: number;
   readonly chunkBytes?: number;
@@ -45,7 +49,15 @@ export async function copyImage(
     `manifest ${where}:${src.reference}`,
   );
   if (root.parsed.kind === 'index' && options.platform !== undefined) {
-    root = await load(selectPlatform(root.parsed, options.platform));
+    root = await load(selectPlatform(root.parsed, options.platform, `${where}:${src.reference}`));
+  } else if (root.parsed.kind === 'image' && options.platform !== undefined) {
+    await verifyImagePlatform(
+      src.client,
+      src.repository,
+      root.parsed.config,
+      options.platform,
+      `${where}:${src.reference}`,
+    );
   }
   const { manifests, blobs } = await collectManifests(root, load);
   const sameRegistry = src.client.registry === dst.client.registry && src.repository !== dst.repository;

@@ -11,6 +11,7 @@ import { type FetchedManifest, fetched } from './collect-manifests.js';
 import { REF_NAME_ANNOTATION } from './oci-layout.js';
 import { readBlob } from './read-blob.js';
 import { summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { verifyImagePlatform } from './verify-image-platform.js';
 
 export interface DockerArchiveOptions {
   /** The `RepoTags` entry (`repo:tag`) docker load tags the image with. */
@@ -55,8 +56,16 @@ export async function pullDockerArchive(
     `manifest ${where}:${reference}`,
   );
   if (image.parsed.kind === 'index') {
-    const entry = selectPlatform(image.parsed, options.platform ?? hostPlatform());
+    const entry = selectPlatform(image.parsed, options.platform ?? hostPlatform(), `${where}:${reference}`);
     image = fetched(await client.getManifest(repository, entry.digest), `manifest ${where}@${entry.digest}`);
+  } else if (options.platform !== undefined) {
+    await verifyImagePlatform(
+      client,
+      repository,
+      image.parsed.config,
+      options.platform,
+      `${where}:${reference}`,
+    );
   }
   if (image.parsed.kind !== 'image') {
     throw new RegauthError(

@@ -2,6 +2,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { isIndexMediaType } from '../registry/media-types.js';
 import type { Manifest, RegistryClient } from '../registry/registry-client.js';
 import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
+import { verifyImagePlatform } from './verify-image-platform.js';
 
 function parseJson(manifest: Manifest, what: string): Record<string, unknown> {
   try {
@@ -14,9 +15,44 @@ function parseJson(manifest: Manifest, what: string): Record<string, unknown> {
   throw new RegauthError('ERR_MANIFEST_INVALID', `${what} (${manifest.digest}) is not a JSON object`);
 }
 
+/** The manifest of one image, and its config when checking the platform fetched it already. */
+async function platformManifest(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  platform?: Platform,
+): Promise<{ manifest: Manifest; config?: Buffer }> {
+  const top = await client.getManifest(repository, reference);
+  const where = `${client.registry}/${repository}`;
+  const what = `manifest ${where}`;
+  const body = parseJson(top, what);
+  if (!isIndexMediaType(top.mediaType) && !Array.isArray(body.manifests)) {
+    const config = body.config as { digest?: unknown; mediaType?: unknown } | undefined;
+    if (platform === undefined || typeof config?.digest !== 'string') return { manifest: top };
+    const bytes = await verifyImagePlatform(
+      client,
+      repository,
+      {
+        digest: config.digest,
+        ...(typeof config.mediaType === 'string' ? { mediaType: config.mediaType } : {}),
+      },
+      platform,
+      `${where}:${reference}`,
+    );
+    return bytes === undefined ? { manifest: top } : { manifest: top, config: bytes };
+  }
+  const entry = selectPlatform(
+    body as { manifests?: [] },
+    platform ?? hostPlatform(),
+    `${where}:${reference}`,
+  );
+  return { manifest: await client.getManifest(repository, entry.digest) };
+}
+
 /**
  * The manifest of one image: `reference` itself when it is a single-platform manifest, else the
- * entry of its index for `platform` (the host's when left out).
+ * entry of its index for `platform` (the host's when left out). A single-platform image whose
+ * config names another platform than `platform`, when given, is refused.
  */
 export async function getPlatformManifest(
   client: RegistryClient,
@@ -24,11 +60,7 @@ export async function getPlatformManifest(
   reference: string,
   platform?: Platform,
 ): Promise<Manifest> {
-  const top = await client.getManifest(repository, reference);
-  const what = `manifest ${client.registry}/${repository}`;
-  if (!isIndexMediaType(top.mediaType) && !Array.isArray(parseJson(top, what).manifests)) return top;
-  const entry = selectPlatform(parseJson(top, what) as { manifests?: [] }, platform ?? hostPlatform());
-  return client.getManifest(repository, entry.digest);
+  return (await platformManifest(client, repository, reference, platform)).manifest;
 }
 
 /** The image config blob (JSON) of an image, verified against the digest its manifest names. */
@@ -38,7 +70,8 @@ export async function getImageConfig(
   reference: string,
   platform?: Platform,
 ): Promise<Buffer> {
-  const manifest = await getPlatformManifest(client, repository, reference, platform);
+  const { manifest, config: fetchedConfig } = await platformManifest(client, repository, reference, platform);
+  if (fetchedConfig !== undefined) return fetchedConfig;
   const body = parseJson(manifest, `manifest ${client.registry}/${repository}`);
   const config = body.config as { digest?: unknown } | undefined;
   if (typeof config?.digest !== 'string') {

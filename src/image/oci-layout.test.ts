@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.js';
 import { rejection } from '../testing/rejection.js';
-import { type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
+import { type HeldBytes, type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
+import { PARTIAL_DIR } from './partial-blobs.js';
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -48,6 +50,35 @@ describe('OciLayout.open', () => {
       imageLayoutVersion: '1.0.0',
     });
     expect((await stat(join(target, 'blobs'))).isDirectory()).toBe(true);
+  });
+
+  it('with create, writes an index.json that lists no image, so the folder is a whole layout', async () => {
+    const target = join(dir, 'fresh');
+    await OciLayout.open(target, { create: true });
+    expect(JSON.parse(await readFile(join(target, 'index.json'), 'utf8'))).toEqual({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [],
+    });
+    expect((await readdir(target)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+  });
+
+  it('with create, gives an existing layout without index.json one, and keeps an existing one', async () => {
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await OciLayout.open(dir, { create: true });
+    expect(JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')).manifests).toEqual([]);
+    await writeFile(join(dir, 'index.json'), '{"schemaVersion":2,"manifests":[],"keep":1}');
+    await OciLayout.open(dir, { create: true });
+    expect(await readFile(join(dir, 'index.json'), 'utf8')).toBe(
+      '{"schemaVersion":2,"manifests":[],"keep":1}',
+    );
+    expect((await readdir(dir)).sort()).toEqual(['index.json', 'oci-layout']);
+  });
+
+  it('without create, leaves a layout without index.json as it is', async () => {
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await OciLayout.open(dir);
+    expect(await readdir(dir)).toEqual(['oci-layout']);
   });
 
   it('opens an existing layout without rewriting it', async () => {
@@ -185,7 +216,8 @@ describe('OciLayout blobs', () => {
 
 describe('OciLayout index', () => {
   it('reads a layout without index.json as an empty index', async () => {
-    const layout = await OciLayout.open(dir, { create: true });
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    const layout = await OciLayout.open(dir);
     expect(await layout.readIndex()).toEqual({ schemaVersion: 2, manifests: [] });
   });
 
@@ -280,9 +312,224 @@ describe('OciLayout index', () => {
     expect(err.message).toContain('it has: one');
   });
 
-  it('findManifest on an empty layout says it has nothing', async () => {
+  it('findManifest on an empty layout says it holds no image', async () => {
     const layout = await OciLayout.open(dir, { create: true });
+    const err = await rejection(layout.findManifest('v1'));
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toBe(
+      `${dir} holds no image: ${join(dir, 'index.json')} lists none; pull or copy an image into it first`,
+    );
+  });
+
+  it('findManifest on a layout without index.json (an older interrupted pull) says so', async () => {
+    await writeFile(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    const layout = await OciLayout.open(dir);
     const err = await rejection(layout.findManifest());
-    expect(err.message).toContain('it has: nothing');
+    expect(err.code).toBe('ERR_INVALID_LAYOUT');
+    expect(err.message).toContain(`${dir} holds no image: it has no ${join(dir, 'index.json')}`);
+  });
+});
+
+describe('OciLayout partial downloads', () => {
+  const BIG = Buffer.alloc(3 * 1024 * 1024 + 777);
+  for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 7 + (i >> 10)) & 0xff;
+  const BIG_DESC = { digest: sha256(BIG), size: BIG.length };
+  const hex = BIG_DESC.digest.slice('sha256:'.length);
+  const partialFolder = () => join(dir, PARTIAL_DIR, 'sha256');
+  const partialFiles = async () => (await readdir(partialFolder()).catch(() => [] as string[])).sort();
+  const networkBreak = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+
+  /** A resumable source like readBlob: gets what was held, yields the rest in 64 KiB chunks. */
+  function resumable(
+    blob: Buffer,
+    options: { breakAt?: number; calls?: (number | undefined)[]; gate?: () => Promise<void> } = {},
+  ): (held: HeldBytes | undefined) => AsyncIterable<Uint8Array> {
+    return (held) =>
+      (async function* () {
+        options.calls?.push(held?.size);
+        if (held) {
+          const chunks: Buffer[] = [];
+          for await (const chunk of held.read()) chunks.push(Buffer.from(chunk));
+          expect(Buffer.concat(chunks).length).toBe(held.size);
+        }
+        for (let at = held?.size ?? 0; at < blob.length; at += 64 * 1024) {
+          await options.gate?.();
+          const end = Math.min(at + 64 * 1024, blob.length);
+          if (options.breakAt !== undefined && end > options.breakAt) {
+            if (options.breakAt > at) yield blob.subarray(at, options.breakAt);
+            throw networkBreak();
+          }
+          yield blob.subarray(at, end);
+        }
+      })();
+  }
+
+  it('keeps the bytes of a broken download under a stable name, written out to the last one', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    // Not a multiple of the write batch: the last, unbatched bytes must reach the file too.
+    const BREAK = 1024 * 1024 + 4242;
+    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: BREAK }))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect(await partialFiles()).toEqual([hex]);
+    const kept = await readFile(join(partialFolder(), hex));
+    expect(kept.length).toBe(BREAK);
+    expect(kept.equals(BIG.subarray(0, BREAK))).toBe(true);
+    expect(await blobFiles(dir)).toEqual([]);
+  });
+
+  it('says where a RegauthError left the bytes', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const source = async function* () {
+      yield BIG.subarray(0, 5000);
+      throw new RegauthError('ERR_NETWORK', 'blob x: the connection broke');
+    };
+    const err = await rejection(layout.writeBlob(BIG_DESC, () => source()));
+    expect(err.code).toBe('ERR_NETWORK');
+    expect(err.message).toBe(
+      `blob x: the connection broke; the 5000 bytes received are kept in ${join(partialFolder(), hex)}, and the next pull into this layout continues from there`,
+    );
+  });
+
+  it('resumes from the kept bytes, verifies the whole blob and leaves no partial file', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: 2_000_000 }))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    const calls: (number | undefined)[] = [];
+    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    expect(calls).toEqual([2_000_000]);
+    expect((await readFile(layout.blobPath(BIG_DESC.digest))).equals(BIG)).toBe(true);
+    expect(await partialFiles()).toEqual([]);
+    expect(await blobFiles(dir)).toEqual([hex]);
+  });
+
+  it('discards a corrupt partial file and fetches the blob again from its first byte', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const corrupt = Buffer.from(BIG.subarray(0, 100_000));
+    corrupt[500] = (corrupt[500] ?? 0) ^ 0x40;
+    await mkdir(partialFolder(), { recursive: true });
+    await writeFile(join(partialFolder(), hex), corrupt);
+    const calls: (number | undefined)[] = [];
+    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    expect(calls).toEqual([100_000, undefined]);
+    expect((await readFile(layout.blobPath(BIG_DESC.digest))).equals(BIG)).toBe(true);
+    expect(await partialFiles()).toEqual([]);
+  });
+
+  it('discards a partial file longer than the blob without handing it to the source', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await mkdir(partialFolder(), { recursive: true });
+    await writeFile(join(partialFolder(), hex), Buffer.concat([BIG, Buffer.from('more')]));
+    const calls: (number | undefined)[] = [];
+    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    expect(calls).toEqual([undefined]);
+    expect(await layout.hasBlob(BIG_DESC)).toBe(true);
+  });
+
+  it('starts over when the registry refuses the range (416)', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await mkdir(partialFolder(), { recursive: true });
+    await writeFile(join(partialFolder(), hex), BIG.subarray(0, 1000));
+    const calls: (number | undefined)[] = [];
+    await layout.writeBlob(BIG_DESC, (held) => {
+      calls.push(held?.size);
+      if (held) {
+        return (async function* () {
+          yield* [];
+          throw new RegauthError('ERR_REGISTRY', 'blob: 416 Range Not Satisfiable', { status: 416 });
+        })();
+      }
+      return resumable(BIG)(undefined);
+    });
+    expect(calls).toEqual([1000, undefined]);
+    expect(await layout.hasBlob(BIG_DESC)).toBe(true);
+    expect(await partialFiles()).toEqual([]);
+  });
+
+  it('keeps no partial file when the fresh download itself proves wrong', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const wrong = Buffer.from(BIG);
+    wrong[9] = (wrong[9] ?? 0) ^ 1;
+    const err = await rejection(layout.writeBlob(BIG_DESC, resumable(wrong)));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(await partialFiles()).toEqual([]);
+    expect(await blobFiles(dir)).toEqual([]);
+  });
+
+  it('lets two writers of one blob into one layout run at once without sharing a file', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    const other = await OciLayout.open(dir);
+    await mkdir(partialFolder(), { recursive: true });
+    await writeFile(join(partialFolder(), hex), BIG.subarray(0, 700_000));
+    // Each chunk waits for a turn, so the two writers interleave chunk by chunk.
+    let turn = Promise.resolve();
+    const gate = () => {
+      const mine = turn.then(() => new Promise<void>((r) => setImmediate(r)));
+      turn = mine;
+      return mine;
+    };
+    const callsA: (number | undefined)[] = [];
+    const callsB: (number | undefined)[] = [];
+    await Promise.all([
+      layout.writeBlob(BIG_DESC, resumable(BIG, { calls: callsA, gate })),
+      other.writeBlob(BIG_DESC, resumable(BIG, { calls: callsB, gate })),
+    ]);
+    // One took the kept bytes over, the other started on a file of its own.
+    expect([...callsA, ...callsB].sort()).toEqual([700_000, undefined]);
+    expect((await readFile(layout.blobPath(BIG_DESC.digest))).equals(BIG)).toBe(true);
+    expect(await partialFiles()).toEqual([]);
+  });
+
+  it('a plain iterable source never takes over kept bytes, and removes its own on failure', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await mkdir(partialFolder(), { recursive: true });
+    await writeFile(join(partialFolder(), hex), BIG.subarray(0, 1000));
+    const boom = new Error('source broke');
+    async function* source(): AsyncGenerator<Uint8Array> {
+      yield BIG.subarray(0, 20);
+      throw boom;
+    }
+    await expect(layout.writeBlob(BIG_DESC, source())).rejects.toBe(boom);
+    expect(await partialFiles()).toEqual([hex]);
+    expect((await readFile(join(partialFolder(), hex))).length).toBe(1000);
+  });
+
+  it('sweepPartials removes kept partial files and their folder', async () => {
+    const layout = await OciLayout.open(dir, { create: true });
+    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: 10 }))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect(await partialFiles()).toEqual([hex]);
+    await layout.sweepPartials();
+    expect((await readdir(dir)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+  });
+
+  it('removeIfEmpty removes a folder it made that holds nothing, with the parents it made', async () => {
+    const target = join(dir, 'made', 'layout');
+    const layout = await OciLayout.open(target, { create: true });
+    expect(layout.createdDir).toBe(join(dir, 'made'));
+    expect(await layout.removeIfEmpty()).toBe(true);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('removeIfEmpty keeps a layout that holds a partial download, a blob, or was there before', async () => {
+    const target = join(dir, 'made');
+    const layout = await OciLayout.open(target, { create: true });
+    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: 10 }))).rejects.toMatchObject({
+      code: 'ECONNRESET',
+    });
+    expect(await layout.removeIfEmpty()).toBe(false);
+    expect((await readdir(target)).sort()).toEqual([PARTIAL_DIR, 'blobs', 'index.json', 'oci-layout']);
+
+    await layout.sweepPartials();
+    await layout.writeBlobBytes(DESC, BYTES);
+    expect(await layout.removeIfEmpty()).toBe(false);
+    expect(await layout.hasBlob(DESC)).toBe(true);
+
+    const existing = await OciLayout.open(dir, { create: true });
+    expect(existing.createdDir).toBeUndefined();
+    expect(await existing.removeIfEmpty()).toBe(false);
+    expect(await readdir(dir)).toContain('oci-layout');
   });
 });

@@ -1,10 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import {
+  link,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
+import { OCI_INDEX } from '../registry/media-types.js';
+import { PARTIAL_DIR, PartialBlobs, type PartialClaim } from './partial-blobs.js';
 import type { BlobDescriptor } from './read-blob.js';
 
 export const OCI_LAYOUT_VERSION = '1.0.0';
@@ -25,19 +39,94 @@ interface IndexFile {
   [key: string]: unknown;
 }
 
+/** Where a resumable download picks up: the first bytes of the blob, kept by an earlier run. */
+export interface HeldBytes {
+  readonly size: number;
+  read(): AsyncIterable<Uint8Array>;
+}
+
+/**
+ * What `writeBlob` writes: chunks from the first byte on, or a resumable download that is given
+ * the bytes an earlier run kept and yields those after them.
+ */
+export type BlobSource =
+  | AsyncIterable<Uint8Array>
+  | Iterable<Uint8Array>
+  | ((held: HeldBytes | undefined) => AsyncIterable<Uint8Array>);
+
+const ignore = () => {};
+
+/** Errors that prove a partial download wrong, rather than only interrupted. */
+function provesPartialWrong(err: unknown): boolean {
+  if (!(err instanceof RegauthError)) return false;
+  // 416: the registry will not serve from there (the blob is shorter than the partial file);
+  // 206 with another range than asked (readBlob's ERR_REGISTRY).
+  return (
+    err.code === 'ERR_DIGEST_MISMATCH' ||
+    err.status === 416 ||
+    (err.code === 'ERR_REGISTRY' && err.status === 206)
+  );
+}
+
+async function restart(claim: PartialClaim): Promise<PartialClaim> {
+  await truncate(claim.path, 0);
+  return { path: claim.path, size: 0 };
+}
+
+function keptError(err: unknown, kept: { path: string; size: number }): unknown {
+  if (!(err instanceof RegauthError)) return err;
+  return new RegauthError(
+    err.code,
+    `${err.message}; the ${kept.size} bytes received are kept in ${kept.path}, and the next pull into this layout continues from there`,
+    {
+      cause: err,
+      registryErrors: err.registryErrors,
+      ...(err.status === undefined ? {} : { status: err.status }),
+    },
+  );
+}
+
+/**
+ * Writes `index.json` listing no image unless the layout has one: to a temporary file first,
+ * linked into place, so it is never seen half-written and never replaces an index.
+ */
+async function writeEmptyIndex(dir: string): Promise<void> {
+  const file = join(dir, 'index.json');
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+  try {
+    await link(temp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
+
 /**
  * An OCI image layout on disk (image-spec image-layout.md): `oci-layout`, `index.json`,
- * `blobs/<alg>/<hex>`. Blobs are written to a temporary file and renamed only once their digest
- * is right, so an interrupted or corrupt transfer never leaves a blob under its name.
+ * `blobs/<alg>/<hex>`. Blobs are written to a partial file outside `blobs/` and renamed only once
+ * their digest is right, so an interrupted or corrupt transfer never leaves a blob under its name,
+ * and an interrupted download can be resumed by the next run.
  */
 export class OciLayout {
   readonly dir: string;
+  /** The topmost folder `open` made for this layout (`dir` or a parent), when it made one. */
+  readonly createdDir: string | undefined;
+  readonly #partials: PartialBlobs;
 
-  private constructor(dir: string) {
+  private constructor(dir: string, createdDir?: string) {
     this.dir = dir;
+    this.createdDir = createdDir;
+    this.#partials = new PartialBlobs(dir);
   }
 
-  /** Opens a layout; with `create`, makes the folder and its `oci-layout` file when missing. */
+  /**
+   * Opens a layout; with `create`, makes the folder when missing, with `blobs/`, an `index.json`
+   * that lists no image, and then `oci-layout`: a folder that has `oci-layout` is always a whole
+   * layout (umoci and `push` both refuse one without `index.json`). An existing layout made
+   * without `index.json` gets one.
+   */
   static async open(dir: string, options: { create?: boolean } = {}): Promise<OciLayout> {
     const layoutFile = join(dir, 'oci-layout');
     let text: string | undefined;
@@ -53,9 +142,14 @@ export class OciLayout {
           `${dir} is not an OCI image layout: ${layoutFile} is missing`,
         );
       }
-      await mkdir(join(dir, 'blobs'), { recursive: true });
+      const created = await mkdir(join(dir, 'blobs'), { recursive: true });
+      await writeEmptyIndex(dir);
       await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
-      return new OciLayout(dir);
+      // mkdir names the first folder it made: `blobs` alone when `dir` was there already.
+      return new OciLayout(
+        dir,
+        created === undefined || created === join(dir, 'blobs') ? undefined : created,
+      );
     }
     let version: unknown;
     try {
@@ -69,6 +163,7 @@ export class OciLayout {
         `${layoutFile}: expected {"imageLayoutVersion":"1.0.0"}, found ${JSON.stringify(text.slice(0, 80))}`,
       );
     }
+    if (options.create) await writeEmptyIndex(dir);
     return new OciLayout(dir);
   }
 
@@ -93,54 +188,148 @@ export class OciLayout {
   }
 
   /**
-   * Writes a blob from `source`, hashing it on the way; renamed into place only when the digest
-   * (and size, when known) match. On any failure the temporary file is removed.
+   * Writes a blob from `source`, renamed into `blobs/` only when its digest (and size, when
+   * known) match. The bytes go to a partial file of this writer's own (see PartialBlobs).
+   *
+   * A plain iterable is written from its first byte, and its partial file is removed on any
+   * failure. A resumable source, a function, is handed what an earlier run left for this digest
+   * (`held`): it must yield the bytes after those and verify the digest of the whole blob. When
+   * it breaks (the network, a signal), what it yielded is written out and the partial file stays
+   * for the next run; when its data proves wrong (a digest mismatch, a registry refusing the
+   * range), the partial file is discarded and, if it held bytes, the blob is fetched once more
+   * from its first byte.
    */
   async writeBlob(
     descriptor: BlobDescriptor,
-    source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    source: BlobSource,
     options: { readonly sourceVerifies?: boolean } = {},
   ): Promise<void> {
     const path = this.blobPath(descriptor.digest);
+    await mkdir(dirname(path), { recursive: true });
+    const resumable = typeof source === 'function';
+    let claim = await this.#partials.claim(descriptor.digest, { resume: resumable });
+    for (;;) {
+      if (descriptor.size !== undefined && claim.size > descriptor.size) claim = await restart(claim);
+      try {
+        await this.#fill(descriptor, claim, source, options.sourceVerifies === true);
+        await rename(claim.path, path);
+        return;
+      } catch (err) {
+        const suspect = provesPartialWrong(err);
+        if (resumable && suspect && claim.size > 0) {
+          claim = await restart(claim);
+          continue;
+        }
+        if (!resumable || suspect) {
+          await rm(claim.path, { force: true });
+          throw err;
+        }
+        const kept = await this.#partials.release(claim, descriptor.digest);
+        throw kept === undefined ? err : keptError(err, kept);
+      }
+    }
+  }
+
+  /** Appends what `source` yields to the claimed file, then syncs it and checks size and digest. */
+  async #fill(
+    descriptor: BlobDescriptor,
+    claim: PartialClaim,
+    source: BlobSource,
+    sourceVerifies: boolean,
+  ): Promise<void> {
     const { algorithm } = parseDigest(descriptor.digest);
-    await mkdir(join(this.dir, 'blobs', algorithm), { recursive: true });
-    const temp = `${path}.${randomBytes(6).toString('hex')}.partial`;
+    const held = (): AsyncIterable<Buffer> =>
+      createReadStream(claim.path, { start: 0, end: claim.size - 1, highWaterMark: WRITE_BATCH_BYTES });
     // A source that checks the digest itself (readBlob throws before its last chunk is taken)
-    // need not be hashed twice: the rename below happens only after it finished cleanly.
-    const hash = options.sourceVerifies ? undefined : createHash(algorithm);
-    let size = 0;
-    const file = await open(temp, 'w');
+    // need not be hashed twice: the rename happens only after it finished cleanly.
+    const hash = sourceVerifies ? undefined : createHash(algorithm);
+    if (hash && claim.size > 0) for await (const chunk of held()) hash.update(chunk);
+    const chunks =
+      typeof source === 'function'
+        ? source(claim.size > 0 ? { size: claim.size, read: held } : undefined)
+        : source;
+    let size = claim.size;
+    const file = await open(claim.path, 'a');
+    // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
+    // gigabyte costs a thousand system calls, not sixteen thousand.
+    let batch: Uint8Array[] = [];
+    let batched = 0;
     try {
-      // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
-      // gigabyte costs a thousand system calls, not sixteen thousand.
-      let batch: Uint8Array[] = [];
-      let batched = 0;
-      for await (const chunk of source) {
+      for await (const chunk of chunks) {
         hash?.update(chunk);
         size += chunk.length;
         batch.push(chunk);
         batched += chunk.length;
         if (batched >= WRITE_BATCH_BYTES) {
-          await file.writev(batch);
+          const full = batch;
           batch = [];
           batched = 0;
+          await file.writev(full);
         }
       }
       if (batch.length > 0) await file.writev(batch);
       await file.sync();
-      await file.close();
-      const actual = hash === undefined ? descriptor.digest : `${algorithm}:${hash.digest('hex')}`;
-      if (actual !== descriptor.digest || (descriptor.size !== undefined && size !== descriptor.size)) {
-        throw new RegauthError(
-          'ERR_DIGEST_MISMATCH',
-          `blob ${descriptor.digest}: received ${size} bytes hashing to ${actual}; nothing was written`,
-        );
-      }
-      await rename(temp, path);
     } catch (err) {
-      await file.close().catch(() => {});
-      await rm(temp, { force: true });
+      // What arrived before a break is written out: the next run resumes after the file's last
+      // byte, so the file must hold every byte before it (the final digest check guards the rest).
+      if (batch.length > 0) await file.writev(batch).catch(ignore);
+      await file.close().catch(ignore);
       throw err;
+    }
+    await file.close();
+    const actual = hash === undefined ? descriptor.digest : `${algorithm}:${hash.digest('hex')}`;
+    if (actual !== descriptor.digest || (descriptor.size !== undefined && size !== descriptor.size)) {
+      throw new RegauthError(
+        'ERR_DIGEST_MISMATCH',
+        `blob ${descriptor.digest}: received ${size} bytes hashing to ${actual}; nothing was written`,
+      );
+    }
+  }
+
+  /**
+   * Removes the partial downloads no running pull holds (and their folder): called after a pull
+   * succeeded, so that a layout holds no partial files once an image is complete.
+   */
+  async sweepPartials(): Promise<void> {
+    await this.#partials.sweep();
+  }
+
+  /**
+   * Undoes `open({ create: true })` after a pull that kept nothing: removes the layout's skeleton
+   * (`oci-layout`, an `index.json` listing no image, empty folders) and the folders `open` made.
+   * Anything else found there (a blob, a partial download, a listed image) keeps it all.
+   */
+  async removeIfEmpty(): Promise<boolean> {
+    if (this.createdDir === undefined) return false;
+    // Only folders inside, recursively: removed on the way, as nothing is lost with them.
+    const emptyFolders = async (folder: string): Promise<boolean> => {
+      for (const entry of await readdir(folder, { withFileTypes: true })) {
+        if (!entry.isDirectory() || !(await emptyFolders(join(folder, entry.name)))) return false;
+        await rmdir(join(folder, entry.name));
+      }
+      return true;
+    };
+    const isFolder = async (path: string) =>
+      (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+    try {
+      for (const folder of [join(this.dir, 'blobs'), this.#partials.dir]) {
+        if ((await isFolder(folder)) && !(await emptyFolders(folder))) return false;
+      }
+      const index = await this.readIndex().catch(() => undefined);
+      if (index === undefined || index.manifests.length > 0) return false;
+      const skeleton = ['blobs', PARTIAL_DIR, 'index.json', 'oci-layout'];
+      if ((await readdir(this.dir)).some((name) => !skeleton.includes(name))) return false;
+      await rm(join(this.dir, 'oci-layout'), { force: true });
+      await rm(join(this.dir, 'index.json'), { force: true });
+      for (const folder of [join(this.dir, 'blobs'), this.#partials.dir]) await rmdir(folder).catch(ignore);
+      for (let folder = this.dir; ; folder = dirname(folder)) {
+        await rmdir(folder);
+        if (folder === this.createdDir || dirname(folder) === folder) break;
+      }
+      return true;
+    } catch {
+      // Another writer got there meanwhile: what it put there stays.
+      return false;
     }
   }
 
@@ -219,6 +408,16 @@ export class OciLayout {
    */
   async findManifest(refName?: string): Promise<LayoutDescriptor> {
     const index = await this.readIndex();
+    if (index.manifests.length === 0) {
+      const file = join(this.dir, 'index.json');
+      const why = (await stat(file).catch(() => undefined))
+        ? `${file} lists none`
+        : `it has no ${file} (a pull that did not finish?)`;
+      throw new RegauthError(
+        'ERR_INVALID_LAYOUT',
+        `${this.dir} holds no image: ${why}; pull or copy an image into it first`,
+      );
+    }
     const names = index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest);
     const found =
       refName === undefined
@@ -233,10 +432,7 @@ export class OciLayout {
         refName === undefined
           ? 'which image to use (name one as DIR:TAG)'
           : `no image named ${JSON.stringify(refName)}`;
-      throw new RegauthError(
-        'ERR_INVALID_LAYOUT',
-        `${this.dir}: ${which}; it has: ${names.join(', ') || 'nothing'}`,
-      );
+      throw new RegauthError('ERR_INVALID_LAYOUT', `${this.dir}: ${which}; it has: ${names.join(', ')}`);
     }
     return found;
   }

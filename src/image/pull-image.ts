@@ -4,12 +4,16 @@ import { collectManifests, type FetchedManifest, fetched } from './collect-manif
 import { OciLayout } from './oci-layout.js';
 import { readBlob } from './read-blob.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
+import { verifyImagePlatform } from './verify-image-platform.js';
 
 /** Blobs in flight at once; registries and CDNs serve a handful of parallel streams well. */
 export const DEFAULT_JOBS = 4;
 
 export interface PullImageOptions {
-  /** The platform to pick from an index. Left out: the host's. */
+  /**
+   * The platform to pick from an index. A single-platform image of another platform is refused.
+   * Left out: the host's from an index, and a single-platform image whatever its platform.
+   */
   readonly platform?: Platform;
   /** Keep the whole index with every platform. Left out: false. */
   readonly allPlatforms?: boolean;
@@ -22,7 +26,9 @@ export interface PullImageOptions {
 
 /**
  * Pulls an image into an OCI image layout: blobs streamed to disk and verified (a blob already
- * in the layout is hashed and skipped), then manifests, then the index.json entry.
+ * in the layout is hashed and skipped), then manifests, then the index.json entry. A blob whose
+ * download an earlier pull left unfinished continues from where it stopped (OciLayout.writeBlob);
+ * a pull that fails keeps a valid layout, or removes the folder it made when nothing arrived.
  */
 export async function pullImage(
   client: RegistryClient,
@@ -39,39 +45,57 @@ export async function pullImage(
     `manifest ${where}:${reference}`,
   );
   if (root.parsed.kind === 'index' && !options.allPlatforms) {
-    const entry = selectPlatform(root.parsed, options.platform ?? hostPlatform());
+    const entry = selectPlatform(root.parsed, options.platform ?? hostPlatform(), `${where}:${reference}`);
     root = await load(entry);
+  } else if (root.parsed.kind === 'image' && options.platform !== undefined) {
+    await verifyImagePlatform(
+      client,
+      repository,
+      root.parsed.config,
+      options.platform,
+      `${where}:${reference}`,
+    );
   }
   const { manifests, blobs } = await collectManifests(root, load);
   const layout = await OciLayout.open(dir, { create: true });
   const summary = summarize(options.onEvent);
   const emit = summary.listener;
-
-  await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
-    if (await layout.hasBlob(blob)) {
-      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'skipped' });
-      return;
-    }
-    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
-    await layout.writeBlob(
-      blob,
-      readBlob(client, repository, blob, {
-        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
-      }),
-      { sourceVerifies: true },
-    );
-    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
-  });
-  for (const m of manifests) {
-    await layout.writeBlobBytes(m.descriptor, m.bytes);
-    emit({
-      kind: 'manifest',
-      digest: m.digest,
-      reference: m === root ? (options.refName ?? m.digest) : m.digest,
+  try {
+    await forEachLimit(blobs, options.jobs ?? DEFAULT_JOBS, async (blob) => {
+      if (await layout.hasBlob(blob)) {
+        emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'skipped' });
+        return;
+      }
+      emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+      await layout.writeBlob(
+        blob,
+        (held) =>
+          readBlob(client, repository, blob, {
+            ...(held === undefined ? {} : { held: held.read() }),
+            onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+            onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+          }),
+        { sourceVerifies: true },
+      );
+      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
     });
+    for (const m of manifests) {
+      await layout.writeBlobBytes(m.descriptor, m.bytes);
+      emit({
+        kind: 'manifest',
+        digest: m.digest,
+        reference: m === root ? (options.refName ?? m.digest) : m.digest,
+      });
+    }
+    await layout.addManifest(root.descriptor, options.refName);
+  } catch (err) {
+    // A new folder that received nothing goes again; one with bytes in it stays a valid layout,
+    // its partial downloads waiting for the next pull.
+    await layout.removeIfEmpty().catch(() => {});
+    throw err;
   }
-  await layout.addManifest(root.descriptor, options.refName);
+  // Tidying up is no reason to fail a pull that has everything: what stays goes with the next one.
+  await layout.sweepPartials().catch(() => {});
   return {
     digest: root.digest,
     mediaType: root.mediaType,

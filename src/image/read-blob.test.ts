@@ -237,3 +237,81 @@ describe('readBlob', () => {
     expect(server.requests).toHaveLength(1);
   });
 });
+
+describe('readBlob with held bytes (a partial download kept on disk)', () => {
+  const HELD = 30_000;
+
+  async function readHeld(
+    client: RegistryClient,
+    held: Buffer,
+  ): Promise<{ bytes: Buffer; resumes: { offset: number; reason: string }[] }> {
+    const chunks: Buffer[] = [];
+    const resumes: { offset: number; reason: string }[] = [];
+    // Held bytes arrive in pieces, as from a file stream.
+    const pieces = [held.subarray(0, 1000), held.subarray(1000)];
+    for await (const chunk of readBlob(client, REPO, DESCRIPTOR, {
+      held: pieces,
+      onResume: (offset, reason) => {
+        resumes.push({ offset, reason });
+      },
+      sleep: async () => {},
+    })) {
+      chunks.push(chunk);
+    }
+    return { bytes: Buffer.concat(chunks), resumes };
+  }
+
+  it('asks for the rest with Range from the held length and yields only the rest', async () => {
+    const { client, server } = await registryWith((req, res) => serveBlob(BLOB, req, res));
+    const { bytes, resumes } = await readHeld(client, BLOB.subarray(0, HELD));
+    expect(bytes.equals(BLOB.subarray(HELD))).toBe(true);
+    expect(resumes).toEqual([{ offset: HELD, reason: 'continuing a partial download' }]);
+    expect(server.requests).toHaveLength(1);
+    expect(server.requests[0]?.headers.range).toBe(`bytes=${HELD}-`);
+  });
+
+  it('checks the digest of the whole blob: wrong held bytes fail although the rest is right', async () => {
+    const { client } = await registryWith((req, res) => serveBlob(BLOB, req, res));
+    const held = Buffer.from(BLOB.subarray(0, HELD));
+    held[7] = (held[7] ?? 0) ^ 0x01;
+    const err = await rejection(readHeld(client, held));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(err.message).toContain(`the ${HELD} bytes held and those received hash to`);
+  });
+
+  it('skips the held bytes of a 200 answer from a registry that ignores Range', async () => {
+    const { client } = await registryWith((_req, res) => {
+      res.writeHead(200, { 'content-length': String(BLOB.length) });
+      res.end(BLOB);
+    });
+    const { bytes } = await readHeld(client, BLOB.subarray(0, HELD));
+    expect(bytes.equals(BLOB.subarray(HELD))).toBe(true);
+  });
+
+  it('sends no request when the held bytes are the whole blob, and still verifies them', async () => {
+    const { client, server } = await registryWith((req, res) => serveBlob(BLOB, req, res));
+    const { bytes } = await readHeld(client, BLOB);
+    expect(bytes.length).toBe(0);
+    expect(server.requests).toHaveLength(0);
+    const wrong = Buffer.from(BLOB);
+    wrong[0] = (wrong[0] ?? 0) ^ 0x01;
+    expect((await rejection(readHeld(client, wrong))).code).toBe('ERR_DIGEST_MISMATCH');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('refuses held bytes longer than the blob before any request', async () => {
+    const { client, server } = await registryWith((req, res) => serveBlob(BLOB, req, res));
+    const err = await rejection(readHeld(client, Buffer.concat([BLOB, Buffer.from('x')])));
+    expect(err.code).toBe('ERR_DIGEST_MISMATCH');
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it('passes a 416 for the range on with its status, so the caller can start over', async () => {
+    const { client } = await registryWith((_req, res) => {
+      res.writeHead(416, { 'content-range': `bytes */${BLOB.length}` });
+      res.end();
+    });
+    const err = await rejection(readHeld(client, BLOB.subarray(0, HELD)));
+    expect(err.status).toBe(416);
+  });
+});

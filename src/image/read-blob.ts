@@ -26,6 +26,12 @@ export interface ReadBlobOptions {
    * whole blob, so a read from an offset checks only the size; the receiver checks the rest.
    */
   readonly offset?: number;
+  /**
+   * The first bytes of the blob, already held (a partial download kept on disk): they are hashed
+   * first, the download continues after them with `Range`, and the digest of the whole blob is
+   * still checked at the end. Only the bytes after them are yielded. Not with `offset`.
+   */
+  readonly held?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 }
 
 function sizeError(digest: string, what: string): RegauthError {
@@ -37,7 +43,8 @@ function sizeError(digest: string, what: string): RegauthError {
  * that ends short of the descriptor's size, is picked up again with `Range` from the last byte
  * received (a registry that answers 200 instead of 206 is skipped forward). After the last byte
  * the digest is checked: a mismatch throws ERR_DIGEST_MISMATCH, so a consumer that writes to a
- * temporary file never keeps a wrong blob.
+ * temporary file never keeps a wrong blob. Bytes `held` from an earlier try count towards that
+ * digest, so a download resumed across runs is verified as a whole.
  */
 export async function* readBlob(
   client: RegistryClient,
@@ -50,13 +57,28 @@ export async function* readBlob(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const from = options.offset ?? 0;
   let offset = from;
+  if (options.held !== undefined) {
+    if (from > 0) throw new TypeError('readBlob: held and offset exclude each other');
+    for await (const chunk of options.held) {
+      hash.update(chunk);
+      offset += chunk.length;
+    }
+    if (descriptor.size !== undefined && offset > descriptor.size) {
+      throw sizeError(
+        descriptor.digest,
+        `the ${offset} bytes held are more than the ${descriptor.size} bytes its descriptor states`,
+      );
+    }
+    if (offset > 0) options.onResume?.(offset, 'continuing a partial download');
+  }
+  const held = offset - from;
   let resumes = 0;
   const resume = async (reason: string, err?: unknown): Promise<void> => {
     if (resumes >= MAX_BLOB_RESUMES) {
       throw new RegauthError(
         'ERR_NETWORK',
         `blob ${descriptor.digest} from ${client.registry}/${repository}: ${reason} after ${offset} bytes, ` +
-          `${MAX_BLOB_RESUMES} resumes did not finish it; nothing was kept`,
+          `${MAX_BLOB_RESUMES} resumes did not finish it`,
         err === undefined ? {} : { cause: err },
       );
     }
@@ -65,7 +87,9 @@ export async function* readBlob(
     await sleep(100 * 2 ** resumes);
   };
 
-  for (;;) {
+  // Held bytes may already be the whole blob: then only the digest is left to check.
+  const complete = options.held !== undefined && offset > 0 && offset === descriptor.size;
+  while (!complete) {
     let res: Awaited<ReturnType<RegistryClient['getBlob']>>;
     try {
       res = await client.getBlob(repository, descriptor.digest, offset);
@@ -85,6 +109,7 @@ export async function* readBlob(
         throw new RegauthError(
           'ERR_REGISTRY',
           `blob ${descriptor.digest}: the registry answered a range request from ${offset} with ${res.header('content-range') ?? 'no Content-Range'}`,
+          { status: 206 },
         );
       }
     }
@@ -127,7 +152,7 @@ export async function* readBlob(
   if (actual !== descriptor.digest) {
     throw new RegauthError(
       'ERR_DIGEST_MISMATCH',
-      `blob ${descriptor.digest} from ${client.registry}/${repository}: the bytes received hash to ${actual}; nothing was kept`,
+      `blob ${descriptor.digest} from ${client.registry}/${repository}: ${held > 0 ? `the ${held} bytes held and those received` : 'the bytes received'} hash to ${actual}; nothing was kept`,
     );
   }
 }

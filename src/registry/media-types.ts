@@ -2,6 +2,9 @@ export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
 export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+/** Image configs: the blobs that say which platform an image is for (os, architecture, variant). */
+export const OCI_IMAGE_CONFIG = 'application/vnd.oci.image.config.v1+json';
+export const DOCKER_IMAGE_CONFIG = 'application/vnd.docker.container.image.v1+json';
 /** Schema 1: read-only, for old images that still exist on some registries. */
 export const DOCKER_MANIFEST_V1_SIGNED = 'application/vnd.docker.distribution.manifest.v1+prettyjws';
 export const DOCKER_MANIFEST_V1 = 'application/vnd.docker.distribution.manifest.v1+json';

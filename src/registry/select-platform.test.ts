@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
-import { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './select-platform.js';
+import {
+  checkImagePlatform,
+  formatPlatform,
+  hostPlatform,
+  parsePlatform,
+  selectPlatform,
+} from './select-platform.js';
 
 function errorOf(fn: () => unknown): RegauthError {
   try {
@@ -102,8 +108,75 @@ describe('selectPlatform', () => {
     expect(err.message).toContain('linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64, windows/amd64, ?');
   });
 
+  it('names the index it searched when told', () => {
+    const err = errorOf(() =>
+      selectPlatform(index, { os: 'linux', architecture: 's390x' }, 'r.example/app:v1'),
+    );
+    expect(err.message).toMatch(
+      /^no manifest for linux\/s390x in r\.example\/app:v1 \(it has: linux\/amd64, /,
+    );
+  });
+
   it('says the index has nothing when it lists no manifests', () => {
     const err = errorOf(() => selectPlatform({}, { os: 'linux', architecture: 'amd64' }));
     expect(err.message).toContain('it has: nothing');
+  });
+});
+
+describe('checkImagePlatform', () => {
+  const WHAT = 'r.example/app:v1';
+
+  it('accepts a config of the platform asked for, arm64 with or without v8', () => {
+    checkImagePlatform({ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'amd64' }, WHAT);
+    checkImagePlatform(
+      { os: 'linux', architecture: 'arm64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+      WHAT,
+    );
+    checkImagePlatform(
+      { os: 'linux', architecture: 'arm', variant: 'v7' },
+      { os: 'linux', architecture: 'arm' },
+      WHAT,
+    );
+  });
+
+  it('refuses another platform, saying what the image is and how to take it anyway', () => {
+    const err = errorOf(() =>
+      checkImagePlatform(
+        { os: 'linux', architecture: 'arm64' },
+        { os: 'linux', architecture: 'amd64' },
+        WHAT,
+      ),
+    );
+    expect(err.code).toBe('ERR_NO_MATCHING_PLATFORM');
+    expect(err.message).toBe(
+      'r.example/app:v1 is linux/arm64 only, not linux/amd64; drop --platform to take it anyway',
+    );
+  });
+
+  it('refuses another variant or os', () => {
+    expect(
+      errorOf(() =>
+        checkImagePlatform(
+          { os: 'linux', architecture: 'arm', variant: 'v6' },
+          { os: 'linux', architecture: 'arm', variant: 'v7' },
+          WHAT,
+        ),
+      ).message,
+    ).toContain('is linux/arm/v6 only');
+    expect(
+      errorOf(() =>
+        checkImagePlatform(
+          { os: 'windows', architecture: 'amd64' },
+          { os: 'linux', architecture: 'amd64' },
+          WHAT,
+        ),
+      ).message,
+    ).toContain('is windows/amd64 only');
+  });
+
+  it('lets a config that names no platform (an artifact) through', () => {
+    checkImagePlatform({}, { os: 'linux', architecture: 'amd64' }, WHAT);
+    checkImagePlatform({ os: 7, architecture: null }, { os: 'linux', architecture: 'amd64' }, WHAT);
   });
 });

@@ -46,19 +46,34 @@ export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter((x) => x !== undefined).join('/');
 }
 
+/** arm64 without a variant is arm64/v8 (image-spec image-index.md, platform variants). */
+function normalVariant(p: { architecture?: string; variant?: string }): string | undefined {
+  return p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
+}
+
 /**
- * Picks the manifest for `wanted` from an image index: os and architecture must match; a
- * variant, when asked for, must match too (arm64 without a variant counts as v8).
+ * Whether a platform (of an index entry, or of an image config) is `wanted`: os and architecture
+ * must match; a variant, when asked for, must match too (arm64 without a variant counts as v8).
  */
-export function selectPlatform(index: { manifests?: readonly IndexEntry[] }, wanted: Platform): IndexEntry {
+export function platformMatches(
+  p: { os?: string; architecture?: string; variant?: string },
+  wanted: Platform,
+): boolean {
+  if (p.os !== wanted.os || p.architecture !== wanted.architecture) return false;
+  return wanted.variant === undefined || normalVariant(p) === normalVariant(wanted);
+}
+
+/**
+ * Picks the manifest for `wanted` from an image index (see platformMatches). `what` names the
+ * index in the error, which lists the platforms it has.
+ */
+export function selectPlatform(
+  index: { manifests?: readonly IndexEntry[] },
+  wanted: Platform,
+  what = 'the index',
+): IndexEntry {
   const entries = index.manifests ?? [];
-  const normalVariant = (p: { architecture?: string; variant?: string }) =>
-    p.variant ?? (p.architecture === 'arm64' ? 'v8' : undefined);
-  const match = entries.find((e) => {
-    const p = e.platform;
-    if (!p || p.os !== wanted.os || p.architecture !== wanted.architecture) return false;
-    return wanted.variant === undefined || normalVariant(p) === normalVariant(wanted);
-  });
+  const match = entries.find((e) => e.platform !== undefined && platformMatches(e.platform, wanted));
   if (!match) {
     const offered = entries
       .map((e) =>
@@ -73,8 +88,33 @@ export function selectPlatform(index: { manifests?: readonly IndexEntry[] }, wan
       .join(', ');
     throw new RegauthError(
       'ERR_NO_MATCHING_PLATFORM',
-      `no manifest for ${formatPlatform(wanted)} in the index (it has: ${offered || 'nothing'}); choose one with --platform`,
+      `no manifest for ${formatPlatform(wanted)} in ${what} (it has: ${offered || 'nothing'}); choose one with --platform`,
     );
   }
   return match;
+}
+
+/**
+ * Refuses a single-platform image whose config names another platform than `wanted`. Asking for
+ * a platform and getting another one silently leaves the wrong binaries in place
+ * (redhat-openshift-ecosystem/openshift-preflight#1463); containers/image only warns ("image
+ * platform (…) does not match the expected platform"). A config that names no platform (an
+ * artifact) is not refused.
+ */
+export function checkImagePlatform(
+  config: { os?: unknown; architecture?: unknown; variant?: unknown },
+  wanted: Platform,
+  what: string,
+): void {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const os = text(config.os);
+  const architecture = text(config.architecture);
+  if (os === undefined && architecture === undefined) return;
+  const variant = text(config.variant);
+  const actual = { os: os ?? '?', architecture: architecture ?? '?', ...(variant ? { variant } : {}) };
+  if (platformMatches(actual, wanted)) return;
+  throw new RegauthError(
+    'ERR_NO_MATCHING_PLATFORM',
+    `${what} is ${formatPlatform(actual)} only, not ${formatPlatform(wanted)}; drop --platform to take it anyway`,
+  );
 }

@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** One fault, applied to the next `times` requests whose method and path match. */
 export type Fault =
   | { readonly kind: 'reset-after'; readonly bytes: number }
+  /** Sends `bytes` bytes of the body, then nothing more, holding the connection open. */
+  | { readonly kind: 'stall-after'; readonly bytes: number }
   | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: number }
   | { readonly kind: 'corrupt'; readonly at: number };
 
@@ -27,7 +29,7 @@ export interface FaultProxy {
 
 /**
  * An HTTP proxy in front of a registry that the tests control: it resets a connection after N
- * bytes of a response body, answers bursts of an error status (with Retry-After), or flips a
+ * bytes of a response body (or stalls there), answers bursts of an error status (with Retry-After), or flips a
  * byte of a body. Requests pass with their Host header unchanged, so the registry's Location
  * headers point back at the proxy.
  */
@@ -62,6 +64,15 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
             data = Buffer.from(data);
             const i = fault.at - sent;
             data[i] = (data[i] ?? 0) ^ 0xff;
+          }
+          if (fault?.kind === 'stall-after' && sent + data.length > fault.bytes) {
+            res.write(data.subarray(0, Math.max(0, fault.bytes - sent)));
+            sent = fault.bytes;
+            up.pause();
+            up.removeAllListeners('data');
+            up.removeAllListeners('end');
+            res.on('close', () => up.destroy());
+            return;
           }
           if (fault?.kind === 'reset-after' && sent + data.length > fault.bytes) {
             res.write(data.subarray(0, Math.max(0, fault.bytes - sent)));
