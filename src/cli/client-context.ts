@@ -7,6 +7,7 @@ import { FileTokenStore } from '../auth/file-token-store.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import type { Tracer } from '../transport/trace.js';
 import { formatTraceEvent } from './print-trace.js';
+import { canPrompt, readTerminalLine } from './read-terminal-line.js';
 
 /** The flags every command that talks to a registry takes. */
 export interface ClientFlags {
@@ -21,6 +22,8 @@ export interface ClientFlags {
 }
 
 export async function readStdinSecret(): Promise<string> {
+  // On a terminal the line discipline would echo what is typed: read it with echo off instead.
+  if (canPrompt()) return readTerminalLine('Password: ', { echo: false });
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   // Like docker login --password-stdin: one trailing newline is not part of the password.

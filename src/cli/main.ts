@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { Interrupted } from './interrupted.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -127,6 +128,7 @@ function buildProgram(): Command {
 
   clientCommand(program, 'login', 'check credentials through the token flow and store them as docker does')
     .argument('<registry>', 'registry, e.g. localhost:5000 or docker.io')
+    .option('-p, --password <password>', 'password (insecure: others can see it; use --password-stdin)')
     .action(async (registry: string, opts) => {
       const { loginCommand } = await import('./commands/login.js');
       await loginCommand(registry, opts);
@@ -213,6 +215,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (err) {
+    // Ctrl-C at a prompt: the terminal is already restored, and nothing needs saying.
+    if (err instanceof Interrupted) return err.exitCode;
     if (err instanceof CommanderError) {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;

@@ -1,0 +1,162 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
+import { type CliHome, createCliHome } from './harness/regauth-cli.js';
+import { openTerminal, type Terminal } from './harness/terminal.js';
+import { REGAUTH_BIN, startTokenStack, type TokenStack } from './harness/token-server.js';
+
+const USERS = { admin: 'admin-pw-7713', alice: 'alice-pw-2291', bob: 'bob-pw-6604' };
+const PASSWORDS = Object.values(USERS);
+const ALICE = { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice };
+
+/** Fails when any password shows up in what a person or a log would see. */
+function expectNoPassword(...texts: readonly string[]): void {
+  for (const text of texts) for (const password of PASSWORDS) expect(text).not.toContain(password);
+}
+
+/** The words of `stty -a` (`echo`, `-echo`, `icanon` …) in what a terminal printed. */
+function sttyFlags(screen: string): Set<string> {
+  return new Set(screen.split(/\s+/));
+}
+
+describe('regauth credentials in a person hands: prompts, auth files, two accounts, denials', () => {
+  let stack: TokenStack;
+  let cli: CliHome;
+  let work: string;
+  let host: string;
+  let image: BuiltImage;
+  const terminals: Terminal[] = [];
+  const terminal = async (...args: Parameters<typeof openTerminal>) => {
+    const t = await openTerminal(...args);
+    terminals.push(t);
+    return t;
+  };
+  /**
+   * regauth in a terminal, under a shell that prints its exit status when it ends (tmux's own
+   * record of the status can lag the pane's end by a moment).
+   */
+  const regauthInTerminal = (args: readonly string[], env: Record<string, string>) =>
+    terminal(['sh', '-c', '"$0" "$@"; echo "exit=$?"', REGAUTH_BIN, ...args], { env });
+  const exitStatus = async (t: Terminal) => {
+    await t.exit(20_000);
+    return Number(/^exit=(\d+)$/m.exec(await t.screen())?.[1]);
+  };
+
+  beforeAll(async () => {
+    stack = await startTokenStack({ users: USERS });
+    host = stack.registry.host;
+    cli = await createCliHome();
+    work = await mkdtemp(join(tmpdir(), 'regauth-cli-auth-e2e-'));
+    image = await buildOciLayout(join(work, 'image'), { tag: 'v1' });
+    const push = await cli.run(['push', join(work, 'image'), `${host}/alice/app:v1`, '--quiet'], {
+      env: ALICE,
+    });
+    if (push.code !== 0) throw new Error(push.stderr);
+  });
+
+  afterAll(async () => {
+    for (const t of terminals) await t.dispose();
+    await stack?.stop();
+    await cli?.dispose();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  describe('login like docker', () => {
+    it('asks for the user name and the password on a terminal, never shows the password, and stores the login', async () => {
+      const home = await createCliHome();
+      try {
+        const t = await regauthInTerminal(['login', host], home.env);
+        await t.waitForScreen(/Username:/);
+        await t.sendKeys('alice', { literal: true });
+        await t.sendKeys('Enter');
+        await t.waitForScreen(/Password:/);
+        await t.sendKeys(USERS.alice, { literal: true });
+        await t.sendKeys('Enter');
+        expect(await exitStatus(t)).toBe(0);
+        const screen = await t.screen();
+        expect(screen).toMatch(/^Username: alice$/m);
+        expect(screen).toMatch(/^Password: $|^Password:$/m);
+        expect(screen).toMatch(/Login Succeeded/);
+        expectNoPassword(screen, await t.output());
+
+        const config = await readFile(join(home.dockerConfig, 'config.json'), 'utf8');
+        expect(JSON.parse(config).auths[host].identitytoken).toMatch(/^rt1\./);
+        expectNoPassword(config);
+        const manifest = await home.run(['manifest', `${host}/alice/app:v1`]);
+        expect(manifest.stdout.toString()).toBe(image.manifest);
+      } finally {
+        await home.dispose();
+      }
+    });
+
+    it('exits 130 on Ctrl-C at the password prompt and leaves the terminal echoing', async () => {
+      const home = await createCliHome();
+      try {
+        // After regauth: its exit status, the terminal's flags, then a line read by the shell
+        // with the terminal as regauth left it: with echo on, what is typed shows.
+        const script = '"$0" login "$1" -u alice; echo "exit=$?"; stty -a; read -r line; echo "read=$line"';
+        const t = await terminal(['sh', '-c', script, REGAUTH_BIN, host], { env: home.env });
+        await t.waitForScreen(/Password:/);
+        await t.sendKeys(USERS.alice.slice(0, 6), { literal: true });
+        await t.sendKeys('C-c');
+        await t.waitForScreen(/exit=\d+[\s\S]*echo/);
+        await t.sendKeys('typed-after', { literal: true });
+        await t.sendKeys('Enter');
+        const screen = await t.waitForScreen(/read=typed-after/);
+        expect(screen).toMatch(/^exit=130$/m);
+        const flags = sttyFlags(screen);
+        expect(flags.has('echo')).toBe(true);
+        expect(flags.has('-echo')).toBe(false);
+        expect(flags.has('icanon')).toBe(true);
+        // The shell's read echoed the line (the terminal's echo is back), then printed it.
+        expect(screen.match(/typed-after/g)).toHaveLength(2);
+        expect(await t.output()).not.toContain(USERS.alice.slice(0, 6));
+        await expect(readFile(join(home.dockerConfig, 'config.json'))).rejects.toThrow();
+      } finally {
+        await home.dispose();
+      }
+    });
+
+    it('reads --password-stdin on a terminal without echoing it', async () => {
+      const home = await createCliHome();
+      try {
+        const t = await regauthInTerminal(['login', host, '-u', 'alice', '--password-stdin'], home.env);
+        await t.waitForScreen(/Password:/, 5_000);
+        await t.sendKeys(USERS.alice, { literal: true });
+        await t.sendKeys('Enter');
+        expect(await exitStatus(t)).toBe(0);
+        expect(await t.screen()).toMatch(/Login Succeeded/);
+        expectNoPassword(await t.screen(), await t.output());
+      } finally {
+        await home.dispose();
+      }
+    });
+
+    it("takes -p/--password with docker's warning", async () => {
+      const home = await createCliHome();
+      try {
+        const res = await home.run(['login', host, '-u', 'bob', '-p', USERS.bob]);
+        expect(res.stderr).toMatch(
+          /^WARNING! Using --password via the CLI is insecure\. Use --password-stdin\.$/m,
+        );
+        expect(res.stderr).toMatch(/Login Succeeded/);
+        expect(res.code).toBe(0);
+        expectNoPassword(res.stderr, await readFile(join(home.dockerConfig, 'config.json'), 'utf8'));
+      } finally {
+        await home.dispose();
+      }
+    });
+
+    it('without a terminal and without a password, is a usage error that says how to pass one', async () => {
+      const res = await cli.run(['login', host, '-u', 'alice']);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/standard input is not a terminal/);
+      expect(res.stderr).toMatch(/--password-stdin/);
+      const noUser = await cli.run(['login', host]);
+      expect(noUser.code).toBe(2);
+      expect(noUser.stderr).toMatch(/needs --username \(-u\)/);
+    });
+  });
+});
