@@ -159,4 +159,32 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
       expect(noUser.stderr).toMatch(/needs --username \(-u\)/);
     });
   });
+
+  describe('an auth file named explicitly', () => {
+    it('that does not exist is an error naming it, before any request; login creates it', async () => {
+      const missing = join(work, 'no-such-auth.json');
+      const flag = await cli.run(['manifest', `${host}/alice/app:v1`, '--authfile', missing, '--trace']);
+      expect(flag.code).toBe(2);
+      expect(flag.stderr).toMatch(new RegExp(`--authfile ${missing} does not exist`));
+      expect(flag.requests).toBe(0);
+      const env = await cli.run(['tags', `${host}/alice/app`], { env: { REGISTRY_AUTH_FILE: missing } });
+      expect(env.code).toBe(2);
+      expect(env.stderr).toMatch(new RegExp(`REGISTRY_AUTH_FILE ${missing} does not exist`));
+
+      const login = await cli.run(['login', host, '-u', 'alice', '--password-stdin', '--authfile', missing], {
+        stdin: `${USERS.alice}\n`,
+      });
+      expect(login.code).toBe(0);
+      expect(login.stderr).toContain(missing);
+      const manifest = await cli.run(['manifest', `${host}/alice/app:v1`, '--authfile', missing]);
+      expect(manifest.stdout.toString()).toBe(image.manifest);
+      expectNoPassword(
+        flag.stderr,
+        env.stderr,
+        login.stderr,
+        manifest.stderr,
+        await readFile(missing, 'utf8'),
+      );
+    });
+  });
 });
