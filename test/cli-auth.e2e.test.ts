@@ -8,7 +8,9 @@ import { openTerminal, type Terminal } from './harness/terminal.js';
 import { REGAUTH_BIN, startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const USERS = { admin: 'admin-pw-7713', alice: 'alice-pw-2291', bob: 'bob-pw-6604' };
-const PASSWORDS = Object.values(USERS);
+/** The second registry's only account. */
+const CAROL = 'carol-pw-5108';
+const PASSWORDS = [...Object.values(USERS), CAROL];
 const ALICE = { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice };
 
 /** Fails when any password shows up in what a person or a log would see. */
@@ -23,6 +25,7 @@ function sttyFlags(screen: string): Set<string> {
 
 describe('regauth credentials in a person hands: prompts, auth files, two accounts, denials', () => {
   let stack: TokenStack;
+  let other: TokenStack;
   let cli: CliHome;
   let work: string;
   let host: string;
@@ -47,6 +50,7 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
   beforeAll(async () => {
     stack = await startTokenStack({ users: USERS });
     host = stack.registry.host;
+    other = await startTokenStack({ users: { carol: CAROL } });
     cli = await createCliHome();
     work = await mkdtemp(join(tmpdir(), 'regauth-cli-auth-e2e-'));
     image = await buildOciLayout(join(work, 'image'), { tag: 'v1' });
@@ -59,6 +63,7 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
   afterAll(async () => {
     for (const t of terminals) await t.dispose();
     await stack?.stop();
+    await other?.stop();
     await cli?.dispose();
     if (work) await rm(work, { recursive: true, force: true });
   });
@@ -185,6 +190,101 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
         manifest.stderr,
         await readFile(missing, 'utf8'),
       );
+    });
+  });
+
+  describe('copy between two accounts', () => {
+    it('reads with --src-creds and writes with --dest-creds in one registry, and names the account when swapped', async () => {
+      const res = await cli.run([
+        'copy',
+        `${host}/alice/app:v1`,
+        `${host}/bob/app:v1`,
+        '--src-creds',
+        `alice:${USERS.alice}`,
+        '--dest-creds',
+        `bob:${USERS.bob}`,
+        '--quiet',
+        '--trace',
+      ]);
+      expect(res.code).toBe(0);
+      const asBob = await cli.run(['manifest', `${host}/bob/app:v1`], {
+        env: { REGAUTH_USERNAME: 'bob', REGAUTH_PASSWORD: USERS.bob },
+      });
+      expect(asBob.stdout.toString()).toBe(image.manifest);
+      // Each account has only its own repository: nothing can be mounted across them.
+      expect(res.stderr).not.toMatch(/[?&]mount=/);
+      expectNoPassword(res.stderr, res.stdout.toString());
+
+      const swapped = await cli.run([
+        'copy',
+        `${host}/alice/app:v1`,
+        `${host}/bob/swapped:v1`,
+        '--src-creds',
+        `bob:${USERS.bob}`,
+        '--dest-creds',
+        `alice:${USERS.alice}`,
+        '--quiet',
+      ]);
+      expect(swapped.code).toBe(1);
+      expect(swapped.stderr).toMatch(/alice\/app.*may not pull/);
+      expectNoPassword(swapped.stderr);
+    });
+
+    it('copies between two registries, each with its own account: --src-creds, --dest-authfile', async () => {
+      const carolFile = join(work, 'carol-auth.json');
+      const login = await cli.run(
+        ['login', other.registry.host, '-u', 'carol', '--password-stdin', '--authfile', carolFile],
+        { stdin: `${CAROL}\n` },
+      );
+      expect(login.code).toBe(0);
+      const dst = `${other.registry.host}/carol/app:v1`;
+      const res = await cli.run([
+        'copy',
+        `${host}/alice/app:v1`,
+        dst,
+        '--src-creds',
+        `alice:${USERS.alice}`,
+        '--dest-authfile',
+        carolFile,
+        '--quiet',
+      ]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      const back = await cli.run(['manifest', dst, '--authfile', carolFile]);
+      expect(back.stdout.toString()).toBe(image.manifest);
+
+      // REGAUTH_USERNAME/PASSWORD still apply to both sides: alice has no account on the second registry.
+      const envOnly = await cli.run(['copy', `${host}/alice/app:v1`, dst, '--quiet'], { env: ALICE });
+      expect(envOnly.code).toBe(1);
+      expect(envOnly.stderr).toMatch(/refused the credentials for alice/);
+      expectNoPassword(login.stderr, res.stderr, envOnly.stderr);
+    });
+
+    it('refuses -u beside a named side, and a side without a password off a terminal', async () => {
+      const both = await cli.run(
+        [
+          'copy',
+          `${host}/alice/app:v1`,
+          `${host}/bob/x:v1`,
+          '-u',
+          'alice',
+          '--password-stdin',
+          '--dest-creds',
+          'bob:x',
+        ],
+        { stdin: USERS.alice },
+      );
+      expect(both.code).toBe(2);
+      expect(both.stderr).toMatch(/-u\/--password-stdin apply to both sides/);
+      const noPassword = await cli.run([
+        'copy',
+        `${host}/alice/app:v1`,
+        `${host}/bob/x:v1`,
+        '--src-creds',
+        'alice',
+      ]);
+      expect(noPassword.code).toBe(2);
+      expect(noPassword.stderr).toMatch(/--src-creds alice has no password.*--src-creds alice:PASSWORD/);
     });
   });
 });

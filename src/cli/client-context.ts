@@ -47,19 +47,21 @@ export function cliTokenStore(): FileTokenStore {
 
 /**
  * Transport, auth and registry clients as the flags ask. `credentials` replaces the user's
- * credential sources (login checks exactly the credential it was given).
+ * credential sources (login checks exactly the credential it was given); `sharedStore` is a
+ * token cache another context of the same command uses too (a copy with two accounts).
  */
 export async function clientContext(
   flags: ClientFlags,
   registry?: string,
   credentials?: CredentialSource,
+  sharedStore?: FileTokenStore,
 ): Promise<ClientContext> {
   const env = process.env;
   const trace: Tracer | undefined = flags.trace
     ? (e) => process.stderr.write(formatTraceEvent(e))
     : undefined;
   credentials ??= await userCredentials(flags, registry);
-  const store = flags.tokenCache === false ? undefined : cliTokenStore();
+  const store = flags.tokenCache === false ? undefined : (sharedStore ?? cliTokenStore());
   const clients = createRegistryClients({
     credentials,
     env,

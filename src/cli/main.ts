@@ -184,6 +184,13 @@ function buildProgram(): Command {
     .argument('<src>', 'source image reference')
     .argument('<dst>', 'destination image reference')
     .option('--platform <os/arch>', 'copy only this platform out of an index')
+    .option('--src-creds <user[:password]>', 'account for the source (no password: asked on a terminal)')
+    .option(
+      '--dest-creds <user[:password]>',
+      'account for the destination (no password: asked on a terminal)',
+    )
+    .option('--src-authfile <file>', 'credentials file for the source (instead of --authfile)')
+    .option('--dest-authfile <file>', 'credentials file for the destination (instead of --authfile)')
     .action(async (src: string, dst: string, opts) => {
       const { copyCommand } = await import('./commands/transfer.js');
       await copyCommand(src, dst, opts);

@@ -123,6 +123,15 @@ export class RegistryClient {
     ]);
   }
 
+  /**
+   * Whether requests of both clients go through one auth client, and so with one account's
+   * credentials: only then can one token cover a cross-repository mount (push on the target and
+   * pull on the source).
+   */
+  sharesCredentialsWith(other: RegistryClient): boolean {
+    return this.#send === other.#send;
+  }
+
   #url(path: string): URL {
     return new URL(path, this.baseUrl);
   }
