@@ -2,6 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pushImage } from '../src/image/push-image.js';
+import { createRegistryClients, isRegauthError, type RegauthError, staticCredentials } from '../src/index.js';
 import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
 import { openTerminal, type Terminal } from './harness/terminal.js';
@@ -12,6 +14,13 @@ const USERS = { admin: 'admin-pw-7713', alice: 'alice-pw-2291', bob: 'bob-pw-660
 const CAROL = 'carol-pw-5108';
 const PASSWORDS = [...Object.values(USERS), CAROL];
 const ALICE = { REGAUTH_USERNAME: 'alice', REGAUTH_PASSWORD: USERS.alice };
+
+/** What a copy says when the source's account may not read it. */
+const SWAPPED_MESSAGE = (host: string) =>
+  new RegExp(
+    `^regauth: error: bob may not pull from ${host}/alice/app \\(credentials from --src-creds; `,
+    'm',
+  );
 
 /** Fails when any password shows up in what a person or a log would see. */
 function expectNoPassword(...texts: readonly string[]): void {
@@ -226,7 +235,7 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
         '--quiet',
       ]);
       expect(swapped.code).toBe(1);
-      expect(swapped.stderr).toMatch(/alice\/app.*may not pull/);
+      expect(swapped.stderr).toMatch(SWAPPED_MESSAGE(host));
       expectNoPassword(swapped.stderr);
     });
 
@@ -285,6 +294,61 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
       ]);
       expect(noPassword.code).toBe(2);
       expect(noPassword.stderr).toMatch(/--src-creds alice has no password.*--src-creds alice:PASSWORD/);
+    });
+  });
+
+  describe('refusals name the action and the account', () => {
+    it('says alice may not push to a repository only bob may write, and carries the facts as data', async () => {
+      const res = await cli.run(['push', join(work, 'image'), `${host}/bob/x:v1`, '--quiet'], { env: ALICE });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `^regauth: error: alice may not push to ${host}/bob/x \\(credentials from REGAUTH_USERNAME/REGAUTH_PASSWORD; blob .*: 401\\); use an account that may`,
+          'm',
+        ),
+      );
+      expect(res.stderr).not.toMatch(/may not pull|account in use/);
+      expectNoPassword(res.stderr);
+
+      const clients = createRegistryClients({
+        credentials: staticCredentials({ username: 'alice', password: USERS.alice }),
+      });
+      const err = await pushImage(join(work, 'image'), clients.forRegistry(host), 'bob/x', 'v1').catch(
+        (e: unknown) => e,
+      );
+      expect(isRegauthError(err, 'ERR_DENIED')).toBe(true);
+      expect((err as RegauthError).access).toEqual({
+        registry: host,
+        repository: 'bob/x',
+        actions: ['pull', 'push'],
+        as: 'account',
+        account: 'alice',
+        credentialSource: '--username/--password-stdin',
+      });
+      expect((err as RegauthError).message).toMatch(new RegExp(`^alice may not push to ${host}/bob/x `));
+      expectNoPassword((err as Error).message, JSON.stringify(err), String((err as Error).stack));
+    });
+
+    it('says an anonymous pull of a protected repository was anonymous, and how to log in', async () => {
+      const res = await cli.run(['pull', `${host}/alice/app:v1`, join(work, 'anonymous-pull'), '--quiet']);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toMatch(
+        new RegExp(
+          `^regauth: error: an anonymous request may not pull from ${host}/alice/app \\(manifest ${host}/alice/app:v1: 401 .*\\); ` +
+            `log in with \`regauth login ${host}\`, or pass -u USER with --password-stdin$`,
+          'm',
+        ),
+      );
+      const err = await createRegistryClients({ credentials: { find: async () => undefined } })
+        .forRegistry(host)
+        .getManifest('alice/app', 'v1')
+        .catch((e: unknown) => e);
+      expect((err as RegauthError).access).toEqual({
+        registry: host,
+        repository: 'alice/app',
+        actions: ['pull'],
+        as: 'anonymous',
+      });
     });
   });
 });

@@ -1,6 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { accessAdvice } from './access-advice.js';
 import { Interrupted } from './interrupted.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
@@ -235,7 +236,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`regauth: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const advice = isRegauthError(err) ? accessAdvice(err) : undefined;
+    const message = (err instanceof Error ? err.message : String(err)) + (advice ? `; ${advice}` : '');
     process.stderr.write(`regauth: error: ${sanitizeServerText(message)}\n`);
     if (debug && err instanceof Error && err.stack)
       process.stderr.write(`${sanitizeServerText(err.stack)}\n`);

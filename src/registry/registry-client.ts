@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { AuthSend } from '../auth/create-auth-client.js';
+import type { AuthResponse, AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
@@ -142,7 +142,7 @@ export class RegistryClient {
     scopes: readonly ResourceScope[],
     headers: Record<string, string> = {},
     body?: HttpRequest['body'],
-  ): Promise<HttpResponse> {
+  ): Promise<AuthResponse> {
     return this.#send({
       method,
       url,
@@ -167,6 +167,8 @@ export class RegistryClient {
     );
     if (res.status !== 200) {
       throw await registryError(res, `manifest ${where}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
         notFound: 'ERR_MANIFEST_UNKNOWN',
       });
@@ -220,6 +222,8 @@ export class RegistryClient {
     if (res.status !== 200) {
       // HEAD answers have no body: the status is all there is.
       throw await registryError(res, `manifest ${where}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
         notFound: 'ERR_MANIFEST_UNKNOWN',
       });
@@ -243,7 +247,12 @@ export class RegistryClient {
       pull(repository),
     ]);
     if (res.status !== 200)
-      throw await registryError(res, where, { action: 'pull', notFound: 'ERR_BLOB_UNKNOWN' });
+      throw await registryError(res, where, {
+        registry: this.registry,
+        repository,
+        action: 'pull',
+        notFound: 'ERR_BLOB_UNKNOWN',
+      });
     const bytes = await res.bytes(limit);
     verifyDigest(bytes, digest, where);
     return bytes;
@@ -257,7 +266,12 @@ export class RegistryClient {
     await res.dump();
     if (res.status === 404) return { exists: false };
     if (res.status !== 200) {
-      throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, { action: 'pull' });
+      // Asked while pushing (push scope): a refusal here is a refusal to push.
+      throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     const size = Number(res.header('content-length'));
     return Number.isFinite(size) ? { exists: true, size } : { exists: true };
@@ -277,6 +291,8 @@ export class RegistryClient {
     );
     if (res.status === 200 || res.status === 206) return res;
     throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
+      registry: this.registry,
+      repository,
       action: 'pull',
       notFound: 'ERR_BLOB_UNKNOWN',
     });
@@ -305,7 +321,11 @@ export class RegistryClient {
       return { mounted: true };
     }
     if (res.status !== 202) {
-      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     return { mounted: false, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
@@ -346,7 +366,11 @@ export class RegistryClient {
       chunk,
     );
     if (res.status !== 202) {
-      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     return { ...session, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
@@ -359,7 +383,11 @@ export class RegistryClient {
   ): Promise<{ session: UploadSession; offset: number }> {
     const res = await this.#request('GET', session.location, [push(repository)]);
     if (res.status !== 204 && res.status !== 202) {
-      throw await registryError(res, `upload status ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload status ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     const end = /^(?:bytes=)?0-(\d+)$/.exec(res.header('range') ?? '')?.[1];
@@ -391,6 +419,8 @@ export class RegistryClient {
     );
     if (res.status !== 201) {
       throw await registryError(res, `upload of ${digest} to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
         action: 'push',
       });
     }
@@ -424,6 +454,8 @@ export class RegistryClient {
     );
     if (res.status !== 201 && res.status !== 200) {
       throw await registryError(res, `manifest ${this.registry}/${repository}:${reference}`, {
+        registry: this.registry,
+        repository,
         action: 'push',
       });
     }
@@ -453,6 +485,8 @@ export class RegistryClient {
       );
     }
     throw await registryError(res, `manifest ${this.registry}/${repository}@${digest}`, {
+      registry: this.registry,
+      repository,
       action: 'delete',
       notFound: 'ERR_MANIFEST_UNKNOWN',
     });
@@ -485,6 +519,8 @@ export class RegistryClient {
       }
     } else {
       throw await registryError(res, `referrers of ${this.registry}/${repository}@${digest}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
       });
     }
@@ -553,8 +589,14 @@ export class RegistryClient {
         );
       }
       read.set(key, page);
-      const res: HttpResponse = await this.#request('GET', url, scopes);
-      if (res.status !== 200) throw await registryError(res, what, { action: 'list' });
+      const res: AuthResponse = await this.#request('GET', url, scopes);
+      if (res.status !== 200) {
+        const scope = scopes[0];
+        throw await registryError(res, what, {
+          registry: this.registry,
+          ...(scope?.type === 'repository' ? { repository: scope.name, action: 'pull' } : { action: 'list' }),
+        });
+      }
       let text: string;
       let body: Record<string, unknown>;
       try {
