@@ -269,6 +269,34 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
       expectNoPassword(login.stderr, res.stderr, envOnly.stderr);
     });
 
+    it('asks for the password of a side named without one, on a terminal, with echo off', async () => {
+      const t = await regauthInTerminal(
+        [
+          'copy',
+          `${host}/alice/app:v1`,
+          `${host}/bob/asked:v1`,
+          '--src-creds',
+          'alice',
+          '--dest-creds',
+          'bob',
+          '--quiet',
+        ],
+        cli.env,
+      );
+      await t.waitForScreen(/Password for alice at .* \(--src-creds\):/);
+      await t.sendKeys(USERS.alice, { literal: true });
+      await t.sendKeys('Enter');
+      await t.waitForScreen(/Password for bob at .* \(--dest-creds\):/);
+      await t.sendKeys(USERS.bob, { literal: true });
+      await t.sendKeys('Enter');
+      expect(await exitStatus(t)).toBe(0);
+      expectNoPassword(await t.screen(), await t.output());
+      const asBob = await cli.run(['manifest', `${host}/bob/asked:v1`], {
+        env: { REGAUTH_USERNAME: 'bob', REGAUTH_PASSWORD: USERS.bob },
+      });
+      expect(asBob.stdout.toString()).toBe(image.manifest);
+    });
+
     it('refuses -u beside a named side, and a side without a password off a terminal', async () => {
       const both = await cli.run(
         [
