@@ -6,8 +6,10 @@ export type {
   AuthClient,
   AuthClientOptions,
   AuthRequest,
+  AuthResponse,
   AuthSend,
   LoginResult,
+  SentAs,
 } from './auth/create-auth-client.js';
 export { createAuthClient } from './auth/create-auth-client.js';
 export type {
@@ -47,7 +49,12 @@ export type { TokenInfo } from './auth/token-response.js';
 export { parseTokenResponse } from './auth/token-response.js';
 export type { DigestAlgorithm, ParsedDigest } from './digest/digest.js';
 export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
-export type { RegauthErrorCode, RegauthErrorOptions, RegistryErrorEntry } from './errors/regauth-error.js';
+export type {
+  RefusedAccess,
+  RegauthErrorCode,
+  RegauthErrorOptions,
+  RegistryErrorEntry,
+} from './errors/regauth-error.js';
 export { isRegauthError, RegauthError } from './errors/regauth-error.js';
 export type { SanitizeOptions } from './errors/sanitize-server-text.js';
 export { sanitizeServerText } from './errors/sanitize-server-text.js';

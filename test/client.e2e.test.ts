@@ -372,7 +372,9 @@ describe('regauth client against the real registry with htpasswd Basic auth', ()
   it('fails with a clear message without credentials', async () => {
     const res = await cli.run(['manifest', `${registry.host}/team/app:v1`]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^regauth: error: manifest .*401.*regauth login/m);
+    expect(res.stderr).toMatch(
+      /^regauth: error: an anonymous request may not pull from .*\(manifest .*401.*regauth login/m,
+    );
   });
 
   it('logs in with Basic and writes an auth entry skopeo accepts', async () => {

@@ -175,6 +175,25 @@ describe('createAuthClient: Bearer', () => {
     expect(creds.calls).toHaveLength(1);
   });
 
+  it('marks each answer with who the request went as, never with a secret', async () => {
+    const fake = await startFake();
+    const asAlice = createAuthClient({ send: transport(), credentials: countingCredentials().source });
+    const alice = { anonymous: false, account: USER, source: 'test' };
+    // Cold (401, token, retry), then warm (the token up front): both say whose the request was.
+    for (let i = 0; i < 2; i++) {
+      const res = await asAlice.send(fake.request('/v2/a/b/tags/list'));
+      await res.dump();
+      expect(res.sentAs).toEqual(alice);
+      expect(JSON.stringify(res.sentAs)).not.toContain(PASSWORD);
+    }
+    expect(fake.server.requests).toHaveLength(4);
+
+    const anonymous = createAuthClient({ send: transport(), credentials: countingCredentials(null).source });
+    const res = await anonymous.send(fake.request('/v2/a/b/tags/list'));
+    await res.dump();
+    expect(res.sentAs).toEqual({ anonymous: true });
+  });
+
   it('does not look credentials up when the registry answers without a challenge', async () => {
     const fake = await startFake({ need: () => '' });
     const creds = countingCredentials();
@@ -183,6 +202,7 @@ describe('createAuthClient: Bearer', () => {
     expect(res.status).toBe(200);
     await res.dump();
     expect(creds.calls).toHaveLength(0);
+    expect(res.sentAs).toBeUndefined();
     expect(fake.server.requests).toHaveLength(1);
     expect(fake.server.requests[0]?.headers.authorization).toBeUndefined();
   });

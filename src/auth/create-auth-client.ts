@@ -6,7 +6,11 @@ import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
 import { ChallengeCache, type ChallengeStore } from './challenge-cache.js';
 import { checkRealm } from './check-realm.js';
-import type { CredentialSource, FoundCredential } from './credentials/credential.js';
+import {
+  type CredentialSource,
+  type FoundCredential,
+  IDENTITY_TOKEN_USERNAME,
+} from './credentials/credential.js';
 import { fetchToken } from './fetch-token.js';
 import { type Challenge, parseChallenges } from './parse-challenge.js';
 import { TokenCache } from './token-cache.js';
@@ -21,7 +25,23 @@ export interface AuthRequest extends HttpRequest {
   readonly scopes: readonly ResourceScope[];
 }
 
-export type AuthSend = (request: AuthRequest) => Promise<HttpResponse>;
+/** How a request was finally sent, so that a refusal can say who was refused. Holds no secret. */
+export type SentAs =
+  | { readonly anonymous: true }
+  | {
+      readonly anonymous: false;
+      /** The user name; left out for an identity token stored without one (`<token>`). */
+      readonly account?: string;
+      /** Where the credential came from (FoundCredential.source). */
+      readonly source: string;
+    };
+
+export interface AuthResponse extends HttpResponse {
+  /** Set once the registry asked for authorization (a challenge): who the request went as. */
+  readonly sentAs?: SentAs;
+}
+
+export type AuthSend = (request: AuthRequest) => Promise<AuthResponse>;
 
 export interface LoginResult {
   /** `bearer`, `basic`, or `none` when the registry asked for no credentials at all. */
@@ -63,6 +83,14 @@ export interface AuthClientOptions {
 
 /** A 401's body is a short error envelope; more than this is not worth reading. */
 const MAX_CHALLENGE_BODY_BYTES = 64 * 1024;
+
+function sentAs(found: FoundCredential | undefined): SentAs {
+  if (found === undefined) return { anonymous: true };
+  const { username } = found.credential;
+  return username === undefined || username === IDENTITY_TOKEN_USERNAME
+    ? { anonymous: false, source: found.source }
+    : { anonymous: false, account: username, source: found.source };
+}
 
 function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
   return offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
@@ -221,17 +249,23 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     }
   };
 
+  /** The response, marked with who the request went as: the credential authorization() used. */
+  const marked = async (req: AuthRequest, res: HttpResponse): Promise<AuthResponse> => ({
+    ...res,
+    sentAs: sentAs(await credentialFor(req.registry)),
+  });
+
   const sendWith = async (
     req: AuthRequest,
     known: Challenge | undefined,
     learned: () => void,
-  ): Promise<HttpResponse> => {
+  ): Promise<AuthResponse> => {
     const first = await transport(
       withAuth(req, known ? await authorization(req, known, [], false) : undefined),
     );
     if (first.status !== 401) {
       learned();
-      return first;
+      return known ? marked(req, first) : first;
     }
 
     // Some registries (GCR) answer 401 with no challenge: the one from earlier still applies.
@@ -246,8 +280,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
     const value = await authorization(req, challenge, extraScopes, known !== undefined);
-    if (value === undefined) return bufferedResponse(first, body);
-    return refuseForeign(req, await transport(withAuth(req, value)));
+    // Nothing to answer the challenge with: the request stays without credentials.
+    if (value === undefined) return { ...bufferedResponse(first, body), sentAs: { anonymous: true } };
+    return marked(req, await refuseForeign(req, await transport(withAuth(req, value))));
   };
 
   /** Asks the registry without credentials; the challenge it answers with, checked and kept. */

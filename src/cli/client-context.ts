@@ -7,6 +7,7 @@ import { FileTokenStore } from '../auth/file-token-store.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import type { Tracer } from '../transport/trace.js';
 import { formatTraceEvent } from './print-trace.js';
+import { canPrompt, readTerminalLine } from './read-terminal-line.js';
 
 /** The flags every command that talks to a registry takes. */
 export interface ClientFlags {
@@ -21,6 +22,8 @@ export interface ClientFlags {
 }
 
 export async function readStdinSecret(): Promise<string> {
+  // On a terminal the line discipline would echo what is typed: read it with echo off instead.
+  if (canPrompt()) return readTerminalLine('Password: ', { echo: false });
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   // Like docker login --password-stdin: one trailing newline is not part of the password.
@@ -44,19 +47,21 @@ export function cliTokenStore(): FileTokenStore {
 
 /**
  * Transport, auth and registry clients as the flags ask. `credentials` replaces the user's
- * credential sources (login checks exactly the credential it was given).
+ * credential sources (login checks exactly the credential it was given); `sharedStore` is a
+ * token cache another context of the same command uses too (a copy with two accounts).
  */
 export async function clientContext(
   flags: ClientFlags,
   registry?: string,
   credentials?: CredentialSource,
+  sharedStore?: FileTokenStore,
 ): Promise<ClientContext> {
   const env = process.env;
   const trace: Tracer | undefined = flags.trace
     ? (e) => process.stderr.write(formatTraceEvent(e))
     : undefined;
   credentials ??= await userCredentials(flags, registry);
-  const store = flags.tokenCache === false ? undefined : cliTokenStore();
+  const store = flags.tokenCache === false ? undefined : (sharedStore ?? cliTokenStore());
   const clients = createRegistryClients({
     credentials,
     env,

@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { accessAdvice } from './access-advice.js';
+import { Interrupted } from './interrupted.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -131,6 +133,7 @@ function buildProgram(): Command {
 
   clientCommand(program, 'login', 'check credentials through the token flow and store them as docker does')
     .argument('<registry>', 'registry, e.g. localhost:5000 or docker.io')
+    .option('-p, --password <password>', 'password (insecure: others can see it; use --password-stdin)')
     .action(async (registry: string, opts) => {
       const { loginCommand } = await import('./commands/login.js');
       await loginCommand(registry, opts);
@@ -186,6 +189,13 @@ function buildProgram(): Command {
     .argument('<src>', 'source image reference')
     .argument('<dst>', 'destination image reference')
     .option('--platform <os/arch>', 'copy only this platform out of an index')
+    .option('--src-creds <user[:password]>', 'account for the source (no password: asked on a terminal)')
+    .option(
+      '--dest-creds <user[:password]>',
+      'account for the destination (no password: asked on a terminal)',
+    )
+    .option('--src-authfile <file>', 'credentials file for the source (instead of --authfile)')
+    .option('--dest-authfile <file>', 'credentials file for the destination (instead of --authfile)')
     .action(async (src: string, dst: string, opts) => {
       const { copyCommand } = await import('./commands/transfer.js');
       await copyCommand(src, dst, opts);
@@ -268,6 +278,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (err) {
+    // Ctrl-C at a prompt: the terminal is already restored, and nothing needs saying.
+    if (err instanceof Interrupted) return err.exitCode;
     if (err instanceof CommanderError) {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
@@ -279,7 +291,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`regauth: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const advice = isRegauthError(err) ? accessAdvice(err) : undefined;
+    const message = (err instanceof Error ? err.message : String(err)) + (advice ? `; ${advice}` : '');
     process.stderr.write(`regauth: error: ${sanitizeServerText(message)}\n`);
     if (debug && err instanceof Error && err.stack)
       process.stderr.write(`${sanitizeServerText(err.stack)}\n`);

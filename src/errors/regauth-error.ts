@@ -50,12 +50,36 @@ export interface RegistryErrorEntry {
   readonly detail?: unknown;
 }
 
+/**
+ * What a refused request (ERR_DENIED, ERR_UNAUTHORIZED from a registry) was: who asked to do
+ * what, where. Kept as data so that a caller can explain it, or act on it, without reading the
+ * message; never holds a secret.
+ */
+export interface RefusedAccess {
+  readonly registry: string;
+  /** Left out for requests about the whole registry (the catalog). */
+  readonly repository?: string;
+  /** What the request needed: `pull`, `push`, `delete`, or `list` for the catalog. */
+  readonly actions: readonly string[];
+  /**
+   * How the request was sent: `anonymous` (no credentials), `account` (a user's credentials),
+   * or `unknown` when no auth layer said (a send function of the caller's own).
+   */
+  readonly as: 'anonymous' | 'account' | 'unknown';
+  /** The user name sent; left out when anonymous, or for an identity token without one. */
+  readonly account?: string;
+  /** Where the credentials came from (`--username/--password-stdin`, `docker config <path>`). */
+  readonly credentialSource?: string;
+}
+
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
   readonly status?: number;
   /** The registry's `errors[]`, kept as sent. */
   readonly registryErrors?: readonly RegistryErrorEntry[];
+  /** For a refused request: who asked to do what, where. */
+  readonly access?: RefusedAccess;
 }
 
 /**
@@ -78,6 +102,7 @@ export class RegauthError extends Error {
   readonly code: RegauthErrorCode;
   readonly status: number | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];
+  readonly access: RefusedAccess | undefined;
 
   constructor(code: RegauthErrorCode, message: string, options: RegauthErrorOptions = {}) {
     super(sanitizeServerText(message), options.cause === undefined ? undefined : { cause: options.cause });
@@ -85,6 +110,7 @@ export class RegauthError extends Error {
     this.code = code;
     this.status = options.status;
     this.registryErrors = options.registryErrors ?? [];
+    this.access = options.access;
   }
 }
 

@@ -29,8 +29,8 @@ export interface CopyImageOptions {
 /**
  * Copies an image between repositories, registry to registry, without touching disk and
  * holding at most one chunk per blob in memory. Blobs the destination has are skipped; within
- * one registry they are mounted from the source repository instead of sent. Manifests are
- * pushed byte for byte, so every digest is preserved.
+ * one registry, read and written with the same credentials, they are mounted from the source
+ * repository instead of sent. Manifests are pushed byte for byte, so every digest is preserved.
  */
 export async function copyImage(
   src: ImageLocation,
@@ -60,7 +60,11 @@ export async function copyImage(
     );
   }
   const { manifests, blobs } = await collectManifests(root, load);
-  const sameRegistry = src.client.registry === dst.client.registry && src.repository !== dst.repository;
+  // A mount needs one token for both repositories: not there when each side has its own account.
+  const sameRegistry =
+    src.client.registry === dst.client.registry &&
+    src.repository !== dst.repository &&
+    src.client.sharesCredentialsWith(dst.client);
   // One token for every destination request: push on the destination, pull on the source
   // for mounts (https://github.com/opencontainers/distribution-spec/blob/main/spec.md#mounting-a-blob-from-another-repository).
   const target = sameRegistry

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { AuthSend } from '../auth/create-auth-client.js';
+import type { AuthResponse, AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
@@ -131,6 +131,15 @@ export class RegistryClient {
     ]);
   }
 
+  /**
+   * Whether requests of both clients go through one auth client, and so with one account's
+   * credentials: only then can one token cover a cross-repository mount (push on the target and
+   * pull on the source).
+   */
+  sharesCredentialsWith(other: RegistryClient): boolean {
+    return this.#send === other.#send;
+  }
+
   #url(path: string): URL {
     return new URL(path, this.baseUrl);
   }
@@ -141,7 +150,7 @@ export class RegistryClient {
     scopes: readonly ResourceScope[],
     headers: Record<string, string> = {},
     body?: HttpRequest['body'],
-  ): Promise<HttpResponse> {
+  ): Promise<AuthResponse> {
     return this.#send({
       method,
       url,
@@ -166,6 +175,8 @@ export class RegistryClient {
     );
     if (res.status !== 200) {
       throw await registryError(res, `manifest ${where}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
         notFound: 'ERR_MANIFEST_UNKNOWN',
       });
@@ -219,6 +230,8 @@ export class RegistryClient {
     if (res.status !== 200) {
       // HEAD answers have no body: the status is all there is.
       throw await registryError(res, `manifest ${where}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
         notFound: 'ERR_MANIFEST_UNKNOWN',
       });
@@ -242,7 +255,12 @@ export class RegistryClient {
       pull(repository),
     ]);
     if (res.status !== 200)
-      throw await registryError(res, where, { action: 'pull', notFound: 'ERR_BLOB_UNKNOWN' });
+      throw await registryError(res, where, {
+        registry: this.registry,
+        repository,
+        action: 'pull',
+        notFound: 'ERR_BLOB_UNKNOWN',
+      });
     const bytes = await res.bytes(limit);
     verifyDigest(bytes, digest, where);
     return bytes;
@@ -256,7 +274,12 @@ export class RegistryClient {
     await res.dump();
     if (res.status === 404) return { exists: false };
     if (res.status !== 200) {
-      throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, { action: 'pull' });
+      // Asked while pushing (push scope): a refusal here is a refusal to push.
+      throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     const size = Number(res.header('content-length'));
     return Number.isFinite(size) ? { exists: true, size } : { exists: true };
@@ -276,6 +299,8 @@ export class RegistryClient {
     );
     if (res.status === 200 || res.status === 206) return res;
     throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
+      registry: this.registry,
+      repository,
       action: 'pull',
       notFound: 'ERR_BLOB_UNKNOWN',
     });
@@ -304,7 +329,11 @@ export class RegistryClient {
       return { mounted: true };
     }
     if (res.status !== 202) {
-      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     return { mounted: false, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
@@ -345,7 +374,11 @@ export class RegistryClient {
       chunk,
     );
     if (res.status !== 202) {
-      throw await registryError(res, `upload to ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     return { ...session, ...this.#session(res, `upload to ${this.registry}/${repository}`) };
@@ -358,7 +391,11 @@ export class RegistryClient {
   ): Promise<{ session: UploadSession; offset: number }> {
     const res = await this.#request('GET', session.location, [push(repository)]);
     if (res.status !== 204 && res.status !== 202) {
-      throw await registryError(res, `upload status ${this.registry}/${repository}`, { action: 'push' });
+      throw await registryError(res, `upload status ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
+        action: 'push',
+      });
     }
     await res.dump();
     const end = /^(?:bytes=)?0-(\d+)$/.exec(res.header('range') ?? '')?.[1];
@@ -390,6 +427,8 @@ export class RegistryClient {
     );
     if (res.status !== 201) {
       throw await registryError(res, `upload of ${digest} to ${this.registry}/${repository}`, {
+        registry: this.registry,
+        repository,
         action: 'push',
       });
     }
@@ -438,6 +477,8 @@ export class RegistryClient {
     );
     if (res.status !== 201 && res.status !== 200) {
       throw await registryError(res, `manifest ${this.registry}/${repository}:${reference}`, {
+        registry: this.registry,
+        repository,
         action: 'push',
       });
     }
@@ -468,6 +509,8 @@ export class RegistryClient {
       );
     }
     throw await registryError(res, `manifest ${this.registry}/${repository}@${digest}`, {
+      registry: this.registry,
+      repository,
       action: 'delete',
       notFound: 'ERR_MANIFEST_UNKNOWN',
     });
@@ -524,6 +567,8 @@ export class RegistryClient {
       }
     } else {
       throw await registryError(res, `referrers of ${this.registry}/${repository}@${digest}`, {
+        registry: this.registry,
+        repository,
         action: 'pull',
       });
     }
@@ -592,8 +637,14 @@ export class RegistryClient {
         );
       }
       read.set(key, page);
-      const res: HttpResponse = await this.#request('GET', url, scopes);
-      if (res.status !== 200) throw await registryError(res, what, { action: 'list' });
+      const res: AuthResponse = await this.#request('GET', url, scopes);
+      if (res.status !== 200) {
+        const scope = scopes[0];
+        throw await registryError(res, what, {
+          registry: this.registry,
+          ...(scope?.type === 'repository' ? { repository: scope.name, action: 'pull' } : { action: 'list' }),
+        });
+      }
       let text: string;
       let body: Record<string, unknown>;
       try {

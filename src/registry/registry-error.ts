@@ -1,7 +1,12 @@
+import type { AuthResponse } from '../auth/create-auth-client.js';
 import { parseChallenges } from '../auth/parse-challenge.js';
-import { RegauthError, type RegauthErrorCode, type RegistryErrorEntry } from '../errors/regauth-error.js';
+import {
+  type RefusedAccess,
+  RegauthError,
+  type RegauthErrorCode,
+  type RegistryErrorEntry,
+} from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
-import type { HttpResponse } from '../transport/http-types.js';
 
 /** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -47,17 +52,39 @@ function parseEnvelope(text: string): RegistryErrorEntry[] {
   }
 }
 
-function hint(code: RegauthErrorCode, action: string): string {
-  switch (code) {
-    case 'ERR_UNAUTHORIZED':
-      return 'log in with regauth login, or check the credentials in use';
-    case 'ERR_DENIED':
-      return `denied: the account in use may not ${action} here (log in as one that may)`;
-    case 'ERR_TOO_MANY_REQUESTS':
-      return 'the registry is rate-limiting; wait and retry, or log in for a higher limit';
-    default:
-      return '';
-  }
+function hint(code: RegauthErrorCode): string {
+  return code === 'ERR_TOO_MANY_REQUESTS'
+    ? 'the registry is rate-limiting; wait and retry, or log in for a higher limit'
+    : '';
+}
+
+/** The action a sentence names when a request needed several: a push needs pull too, and says more. */
+const STRONGEST_FIRST = ['delete', 'push', 'pull'];
+
+/** The actions a request for `action` asks for (distribution: POST/PUT/PATCH need pull and push). */
+function actionsFor(action: string): string[] {
+  return action === 'push' ? ['pull', 'push'] : [action];
+}
+
+/** "pull from R/x", "push to R/x", "list the catalog of R": what a refused request tried to do. */
+function attempted(access: RefusedAccess): string {
+  if (access.repository === undefined) return `list the catalog of ${access.registry}`;
+  const where = `${access.registry}/${access.repository}`;
+  const action = STRONGEST_FIRST.find((a) => access.actions.includes(a)) ?? access.actions[0] ?? 'pull';
+  if (action === 'push') return `push to ${where}`;
+  if (action === 'pull' || action === 'delete') return `${action} from ${where}`;
+  return `${action} ${where}`;
+}
+
+/** Who was refused what, in a sentence: "alice may not push to R/x". */
+function refusal(code: RegauthErrorCode, access: RefusedAccess): string {
+  const what = attempted(access);
+  if (access.as === 'anonymous') return `an anonymous request may not ${what}`;
+  if (access.as === 'unknown') return `the registry refused to let this request ${what}`;
+  const who = access.account ?? 'the identity token';
+  return code === 'ERR_UNAUTHORIZED'
+    ? `${who} may not ${what}: the registry refused the credentials`
+    : `${who} may not ${what}`;
 }
 
 /**
@@ -66,9 +93,16 @@ function hint(code: RegauthErrorCode, action: string): string {
  * failed, where, and what to do.
  */
 export async function registryError(
-  res: HttpResponse,
+  res: AuthResponse,
   what: string,
-  options: { readonly action?: string; readonly notFound?: RegauthErrorCode } = {},
+  options: {
+    /** What the request needed, named in a refusal: `pull`, `push`, `delete`, `list`. */
+    readonly action?: string;
+    readonly notFound?: RegauthErrorCode;
+    /** With `repository`, names where a refused request went (RegauthError.access). */
+    readonly registry?: string;
+    readonly repository?: string;
+  } = {},
 ): Promise<RegauthError> {
   const text = await res.text(MAX_ERROR_BODY_BYTES).catch(() => '');
   const entries = parseEnvelope(text);
@@ -91,15 +125,45 @@ export async function registryError(
     entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; '),
     { singleLine: true },
   );
-  const advice = hint(code, options.action ?? 'do this');
   const retryAfter =
     res.status === 429 ? sanitizeServerText(res.header('retry-after') ?? '', { singleLine: true }) : '';
-  const message = [
-    `${what}: ${res.status}${said ? ` ${said}` : ''}`,
-    retryAfter ? `retry after ${retryAfter} s` : '',
-    advice,
-  ]
+  const answered = `${what}: ${res.status}${said ? ` ${said}` : ''}`;
+  const access = refusedAccess(code, res, options);
+  if (access !== undefined) {
+    const from = access.credentialSource === undefined ? '' : `credentials from ${access.credentialSource}; `;
+    return new RegauthError(code, `${refusal(code, access)} (${from}${answered})`, {
+      status: res.status,
+      registryErrors: entries,
+      access,
+    });
+  }
+  const message = [answered, retryAfter ? `retry after ${retryAfter} s` : '', hint(code)]
     .filter((s) => s !== '')
     .join('; ');
   return new RegauthError(code, message, { status: res.status, registryErrors: entries });
+}
+
+/** For a refusal (401 or 403 after the auth layer's answer): who asked to do what, where. */
+function refusedAccess(
+  code: RegauthErrorCode,
+  res: AuthResponse,
+  options: { readonly action?: string; readonly registry?: string; readonly repository?: string },
+): RefusedAccess | undefined {
+  if ((code !== 'ERR_DENIED' && code !== 'ERR_UNAUTHORIZED') || options.registry === undefined)
+    return undefined;
+  const sent = res.sentAs;
+  return {
+    registry: options.registry,
+    ...(options.repository === undefined ? {} : { repository: options.repository }),
+    actions: actionsFor(options.action ?? 'pull'),
+    ...(sent === undefined
+      ? { as: 'unknown' as const }
+      : sent.anonymous
+        ? { as: 'anonymous' as const }
+        : {
+            as: 'account' as const,
+            credentialSource: sent.source,
+            ...(sent.account === undefined ? {} : { account: sent.account }),
+          }),
+  };
 }

@@ -81,6 +81,22 @@ describe('defaultCredentialSources', () => {
     );
   });
 
+  it('refuses an explicit auth file that does not exist, naming it, as skopeo does', () => {
+    const missing = join(box.dir, 'typo.json');
+    expect(() => chain({ authfile: missing })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message: expect.stringContaining(`--authfile ${missing} does not exist`),
+      }),
+    );
+    expect(() => chain({}, { REGISTRY_AUTH_FILE: missing })).toThrow(
+      `REGISTRY_AUTH_FILE ${missing} does not exist`,
+    );
+    expect(() => chain({ authfile: box.dir })).toThrow(`--authfile ${box.dir} is not a file`);
+    // docker's and podman's own files are optional: a user without a login has none.
+    expect(() => chain()).not.toThrow();
+  });
+
   it('lets --authfile win over REGISTRY_AUTH_FILE, and flags and env still win over both', async () => {
     const envFile = join(box.dir, 'env.json');
     await writeJson(envFile, entry('from-env-file'));

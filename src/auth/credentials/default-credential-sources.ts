@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { RegauthError } from '../../errors/regauth-error.js';
 import type { CredentialEnv, CredentialSource } from './credential.js';
 import { dockerConfig } from './docker-config.js';
@@ -37,6 +38,10 @@ export interface DefaultCredentialSourcesOptions {
  * Docker before podman because regauth speaks docker's config first; podman itself reads its
  * own file first.
  *
+ * An explicit auth file that does not exist is a usage error (ERR_USAGE) naming it, as in
+ * skopeo (containers/common pkg/auth CheckAuthFile): a mistyped path must not quietly mean
+ * "anonymous". Writers (loginAuthFile) create it instead.
+ *
  * Compose as `cachedCredentialSource(chainCredentials(defaultCredentialSources(…)))`. Usage
  * errors (one flag or variable of a pair) are thrown here, before any request.
  */
@@ -67,6 +72,7 @@ export function defaultCredentialSources(options: DefaultCredentialSourcesOption
   const timeout = options.helperTimeoutMs === undefined ? {} : { helperTimeoutMs: options.helperTimeoutMs };
   const explicit = explicitAuthFile(options);
   if (explicit !== undefined) {
+    checkAuthFileExists(explicit);
     sources.push(dockerConfig({ path: explicit.path, label: explicit.label, env, ...timeout }));
     return sources;
   }
@@ -104,4 +110,30 @@ function explicitAuthFile(
   const fromEnv = options.env.REGISTRY_AUTH_FILE;
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, label: 'REGISTRY_AUTH_FILE' };
   return undefined;
+}
+
+function checkAuthFileExists(file: { path: string; label: string }): void {
+  let isFile: boolean;
+  try {
+    isFile = statSync(file.path).isFile();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      throw new RegauthError(
+        'ERR_INVALID_DOCKER_CONFIG',
+        `cannot read ${file.label} ${file.path} (${code ?? 'unknown error'}); check that it is a file you can read`,
+        { cause: error },
+      );
+    }
+    throw new RegauthError(
+      'ERR_USAGE',
+      `${file.label} ${file.path} does not exist; check the path (logging in with this auth file creates it)`,
+    );
+  }
+  if (!isFile) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `${file.label} ${file.path} is not a file; name the credentials file itself (a config.json or auth.json)`,
+    );
+  }
 }

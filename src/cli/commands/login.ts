@@ -7,25 +7,26 @@ import { RegauthError } from '../../errors/regauth-error.js';
 import { parseRegistry } from '../../reference/parse-reference.js';
 import { registryBaseUrl } from '../../registry/registry-url.js';
 import { type ClientFlags, clientContext, cliTokenStore, readStdinSecret } from '../client-context.js';
+import { canPrompt, readTerminalLine } from '../read-terminal-line.js';
 
 /** Where a registry's challenges may be kept: its origin over HTTPS, and over plain HTTP. */
 function registryOrigins(registry: string): string[] {
   return [registryBaseUrl(registry).origin, registryBaseUrl(registry, true).origin];
 }
 
-export async function loginCommand(registryArg: string, flags: ClientFlags): Promise<void> {
+export interface LoginFlags extends ClientFlags {
+  /** `-p/--password`: accepted as docker accepts it, with its warning. */
+  readonly password?: string;
+}
+
+/** docker login's words, so that people and scripts that know them recognise them. */
+const PASSWORD_FLAG_WARNING = 'WARNING! Using --password via the CLI is insecure. Use --password-stdin.';
+
+export async function loginCommand(registryArg: string, flags: LoginFlags): Promise<void> {
   const registry = parseRegistry(registryArg);
-  if (flags.username === undefined)
-    throw new RegauthError('ERR_USAGE', 'regauth login needs --username (-u)');
-  const password = flags.passwordStdin ? await readStdinSecret() : process.env.REGAUTH_PASSWORD;
-  if (password === undefined || password === '') {
-    throw new RegauthError(
-      'ERR_USAGE',
-      'pass the password on stdin with --password-stdin (or in REGAUTH_PASSWORD)',
-    );
-  }
+  const { username, password } = await loginSecret(registry, flags);
   // The same auth path as every other command (one realm check), with exactly this credential.
-  const source = staticCredentials({ username: flags.username, password, registry });
+  const source = staticCredentials({ username, password, registry });
   const { clients, store } = await clientContext(flags, registry, source);
   const result = await clients.auth.login({
     method: 'GET',
@@ -42,8 +43,8 @@ export async function loginCommand(registryArg: string, flags: ClientFlags): Pro
   const where = await storeCredential(
     registry,
     result.identityToken === undefined
-      ? { username: flags.username, password }
-      : { username: flags.username, identityToken: result.identityToken },
+      ? { username, password }
+      : { username, identityToken: result.identityToken },
     { path: file.path, label: file.label, env },
   );
   // Tokens cached for an earlier login of this registry belong to another identity or password.
@@ -66,4 +67,52 @@ export async function logoutCommand(registryArg: string, flags: ClientFlags): Pr
       ? `Removed login credentials for ${registry} from ${file.label} ${file.path}${dropped ? ` and ${dropped} cached token(s)` : ''}\n`
       : `Not logged in to ${registry} (nothing in ${file.label} ${file.path})\n`,
   );
+}
+
+/**
+ * The user name and password to check, as docker login finds them: `-u` or a prompt, then
+ * `--password-stdin`, `-p` (with docker's warning), REGAUTH_PASSWORD, or a prompt with echo
+ * off. Prompts only when standard input is a terminal; elsewhere a missing piece is a usage
+ * error that says how to pass it.
+ */
+async function loginSecret(
+  registry: string,
+  flags: LoginFlags,
+): Promise<{ username: string; password: string }> {
+  if (flags.password !== undefined && flags.passwordStdin) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      '--password and --password-stdin exclude each other; use --password-stdin',
+    );
+  }
+  if (flags.password !== undefined) process.stderr.write(`${PASSWORD_FLAG_WARNING}\n`);
+  const interactive = canPrompt();
+  let username = flags.username;
+  if (username === undefined) {
+    // stdin holds the password: there is nothing left to read a user name from (docker says the same).
+    if (flags.passwordStdin || !interactive) {
+      throw new RegauthError('ERR_USAGE', `regauth login needs --username (-u) to log in to ${registry}`);
+    }
+    username = await readTerminalLine('Username: ', { echo: true });
+  }
+  if (flags.passwordStdin) {
+    const password = await readStdinSecret();
+    if (password === '')
+      throw new RegauthError('ERR_USAGE', '--password-stdin: standard input held no password');
+    return { username, password };
+  }
+  // An empty -p, like docker's, asks.
+  let password = flags.password || process.env.REGAUTH_PASSWORD || undefined;
+  if (password === undefined) {
+    if (!interactive) {
+      throw new RegauthError(
+        'ERR_USAGE',
+        `regauth login needs a password for ${username}, and standard input is not a terminal to ask for it: ` +
+          `pass it on stdin (printf '%s\\n' "$PASSWORD" | regauth login -u ${username} --password-stdin ${registry}), ` +
+          'or set REGAUTH_PASSWORD',
+      );
+    }
+    password = await readTerminalLine('Password: ', { echo: false });
+  }
+  return { username, password };
 }

@@ -8,6 +8,7 @@ import { readBlob } from '../../image/read-blob.js';
 import { parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
+import { copyClients } from '../copy-clients.js';
 import { type ProgressFlags, transferProgress } from '../transfer-progress.js';
 
 export interface TransferFlags extends ClientFlags, ProgressFlags {
@@ -109,16 +110,16 @@ export async function copyCommand(srcRef: string, dstRef: string, flags: Transfe
   const src = parseReference(srcRef);
   const dst = parseReference(dstRef);
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
-  const { clients } = await clientContext(flags, src.registry === dst.registry ? src.registry : undefined);
+  const clients = await copyClients(flags, src.registry, dst.registry);
   const progress = await transferProgress(flags);
   const summary = await copyImage(
     {
-      client: clients.forRegistry(src.registry),
+      client: clients.src,
       repository: src.repository,
       reference: src.digest ?? src.tag ?? 'latest',
     },
     {
-      client: clients.forRegistry(dst.registry),
+      client: clients.dst,
       repository: dst.repository,
       reference: dst.tag ?? dst.digest ?? 'latest',
     },
