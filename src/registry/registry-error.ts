@@ -2,6 +2,8 @@ import { parseChallenges } from '../auth/parse-challenge.js';
 import { RegauthError, type RegauthErrorCode, type RegistryErrorEntry } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import type { HttpResponse } from '../transport/http-types.js';
+import { isQuotaExhausted } from '../transport/is-quota-exhausted.js';
+import { parseRateLimit } from './rate-limit.js';
 
 /** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -91,7 +93,7 @@ export async function registryError(
     entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; '),
     { singleLine: true },
   );
-  const advice = hint(code, options.action ?? 'do this');
+  const advice = isQuotaExhausted(res) ? quotaAdvice(res) : hint(code, options.action ?? 'do this');
   const retryAfter =
     res.status === 429 ? sanitizeServerText(res.header('retry-after') ?? '', { singleLine: true }) : '';
   const message = [
@@ -102,4 +104,28 @@ export async function registryError(
     .filter((s) => s !== '')
     .join('; ');
   return new RegauthError(code, message, { status: res.status, registryErrors: entries });
+}
+
+/**
+ * What a spent quota means for the user: how big it is and when its window ends. Docker Hub's
+ * window slides (`w=21600`: pulls of the last 6 h count), so the end named is the latest one.
+ */
+function quotaAdvice(res: HttpResponse, now: number = Date.now()): string {
+  const limit = parseRateLimit(res);
+  const window = limit?.windowSeconds;
+  const size =
+    limit === undefined
+      ? "the registry's request quota"
+      : `the quota of ${limit.limit} pulls${window === undefined ? '' : ` per ${formatSeconds(window)}`}`;
+  const ends =
+    window === undefined
+      ? 'it is not retried now, as it will not clear in seconds'
+      : `it frees up within ${formatSeconds(window)}, by ${new Date(now + window * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC at the latest; not retried now`;
+  return `${size} is used up: ${ends}; log in (or as another account) for a higher limit`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }
