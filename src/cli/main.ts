@@ -1,6 +1,9 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
+import { applyHelpExamples } from './help-examples.js';
+import { versionLine } from './version-line.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -37,7 +40,7 @@ function clientCommand(program: Command, name: string, description: string): Com
 function buildProgram(): Command {
   const program = new Command('regauth')
     .description('Docker/OCI registry token authentication: client, CLI and token server')
-    .version(version(), '-V, --version')
+    .version(versionLine(version()), '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -132,7 +135,13 @@ function buildProgram(): Command {
       await loginCommand(registry, opts);
     });
 
-  clientCommand(program, 'logout', "remove a registry's stored credentials and cached tokens")
+  program
+    .command('logout')
+    .description("remove a registry's stored credentials and cached tokens")
+    .option(
+      '--authfile <file>',
+      'credentials file in docker config.json format (default: docker/podman config)',
+    )
     .argument('<registry>', 'registry')
     .action(async (registry: string, opts) => {
       const { logoutCommand } = await import('./commands/login.js');
@@ -202,6 +211,16 @@ function buildProgram(): Command {
       await referrersCommand(ref, opts);
     });
 
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, file names)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
+    .action(async (shell: CompletionShell) => {
+      const { completionScript } = await import('./completion-script.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+
+  applyHelpExamples(program);
   return program;
 }
 
