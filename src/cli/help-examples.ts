@@ -35,7 +35,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   login: [
     'echo "$PW" | regauth login localhost:5000 -u alice --password-stdin',
-    'regauth login registry.example.com -u alice --password-stdin --authfile ./auth.json < pw.txt',
+    'echo "$PW" | regauth login localhost:5000 -u alice --password-stdin --authfile ./auth.json',
   ],
   logout: ['regauth logout localhost:5000', 'regauth logout localhost:5000 --authfile ./auth.json'],
   blob: [
