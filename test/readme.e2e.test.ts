@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -139,5 +139,56 @@ describe('the README, pasted', () => {
       expect(`${line}\n${res.stderr}`).not.toMatch(/regauth: error|denied/);
       expect(res.code, `${line}\n${res.stderr}`).toBe(0);
     }
+  });
+
+  it('runs the --help examples that name the local registry', async () => {
+    const env = {
+      ...cli.env,
+      PATH: `${bin}:${cli.env.PATH}`,
+      PW: PASSWORDS.alice,
+      ADMIN_PW: PASSWORDS.admin,
+    };
+    await writeFile(join(dir, 'admin-password.txt'), `${PASSWORDS.admin}\n`);
+    const hasJq = spawnSync('sh', ['-c', 'command -v jq']).status === 0;
+    // An order in which each example finds what it needs (tag and untag run once they exist).
+    const order = [
+      'login',
+      'push',
+      'tag',
+      'manifest',
+      'digest',
+      'config',
+      'token',
+      'tags',
+      'catalog',
+      'blob',
+      'pull',
+      'copy',
+      'referrers',
+      'untag',
+      'delete',
+      'logout',
+    ];
+    let ran = 0;
+    for (const command of order) {
+      const help = await exec(REGAUTH_BIN, [command, '--help'], { env }).then(
+        (r) => r.stdout,
+        () => '',
+      );
+      const examples = (help.split(/^Examples:$/m)[1] ?? '')
+        .split('\n')
+        .map((l) => l.replace(/\s+#\s.*$/, '').trim())
+        .filter((l) => l.includes('localhost:5000') && !/alpine|registry\.example\.com/.test(l))
+        .filter((l) => hasJq || !l.includes('jq'));
+      for (const line of examples) {
+        const res = await exec('bash', ['-c', ports(line)], { cwd: dir, env }).then(
+          (r) => ({ code: 0, ...r }),
+          (err: { code: number; stdout: string; stderr: string }) => err,
+        );
+        expect(res.code, `${line}\n${res.stderr}`).toBe(0);
+        ran++;
+      }
+    }
+    expect(ran).toBeGreaterThan(15);
   });
 });

@@ -49,15 +49,15 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   ],
   push: [
     'regauth push ./layout localhost:5000/alice/app:v1',
-    'regauth push ./layout:v1 localhost:5000/alice/app:v2 --json   # the layout image named v1',
+    'regauth push ./layout:3.20 localhost:5000/alice/app:v2 --json   # the image named 3.20 in the layout',
   ],
   copy: [
     'regauth copy localhost:5000/alice/app:v1 localhost:5000/alice/other:v1   # blobs are mounted',
     'regauth copy alpine:3.20 localhost:5000/alice/alpine:3.20 --platform linux/amd64',
   ],
   delete: [
-    'regauth delete localhost:5000/alice/app:v1',
-    'regauth delete localhost:5000/alice/app@$(regauth digest localhost:5000/alice/app:v2)',
+    'regauth delete localhost:5000/alice/other:v1',
+    'regauth delete localhost:5000/alice/app@$(regauth digest localhost:5000/alice/app:v2)   # every tag of it goes',
   ],
   referrers: [
     'regauth referrers localhost:5000/alice/app:v1',
