@@ -3,13 +3,14 @@
  * Starts the real registry trusting `regauth serve`, pushes a small image
  * `odewahn/myalpine:latest` with `regauth push`, then fetches its manifest the way the seed
  * does by hand.
- * `npm run demo -- --keep` leaves the stack running until Ctrl-C.
+ * `npm run demo -- --keep` leaves the stack running until Ctrl-C (or SIGTERM), with the user's
+ * password in a file of the demo's folder (mode 0600, removed at the end) so one can log in.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { buildOciLayout } from '../test/harness/oci-layout.js';
 import { REGAUTH_BIN, startTokenStack } from '../test/harness/token-server.js';
 
@@ -73,8 +74,26 @@ try {
     say(`  ${JSON.stringify(line)}`);
 
   if (keep) {
-    say(`\nThe stack keeps running; try:\n  ${REGAUTH_BIN} token ${ref} --decode\nCtrl-C stops it.`);
-    await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    const passwordFile = join(work, 'odewahn.password');
+    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+    const bin = relative(process.cwd(), REGAUTH_BIN) || REGAUTH_BIN;
+    const cli = bin.startsWith('/') || bin.startsWith('.') ? bin : `./${bin}`;
+    say(
+      [
+        '',
+        `The stack keeps running. Log in as odewahn (the password is in ${passwordFile}):`,
+        `  ${cli} login ${registry.host} -u odewahn --password-stdin < ${passwordFile}`,
+        `  ${cli} manifest ${ref}`,
+        `  ${cli} token ${registry.host}/odewahn/myalpine --decode`,
+        `  ${cli} logout ${registry.host}`,
+        'odewahn may pull, push and delete odewahn/*; anonymous users may pull library/*.',
+        'Ctrl-C stops it and removes everything it made.',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => resolve());
+      process.once('SIGTERM', () => resolve());
+    });
   }
 } finally {
   await cleanup();

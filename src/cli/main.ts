@@ -1,8 +1,11 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import { accessAdvice } from './access-advice.js';
+import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
+import { applyHelpExamples } from './help-examples.js';
 import { Interrupted } from './interrupted.js';
+import { versionLine } from './version-line.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -39,7 +42,7 @@ function clientCommand(program: Command, name: string, description: string): Com
 function buildProgram(): Command {
   const program = new Command('regauth')
     .description('Docker/OCI registry token authentication: client, CLI and token server')
-    .version(version(), '-V, --version')
+    .version(versionLine(version()), '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
@@ -139,7 +142,13 @@ function buildProgram(): Command {
       await loginCommand(registry, opts);
     });
 
-  clientCommand(program, 'logout', "remove a registry's stored credentials and cached tokens")
+  program
+    .command('logout')
+    .description("remove a registry's stored credentials and cached tokens")
+    .option(
+      '--authfile <file>',
+      'credentials file in docker config.json format (default: docker/podman config)',
+    )
     .argument('<registry>', 'registry')
     .action(async (registry: string, opts) => {
       const { logoutCommand } = await import('./commands/login.js');
@@ -215,12 +224,7 @@ Registries delete by digest: deleting an image removes every tag that points at 
                         --tag (regauth untag R/repo:tag) to remove only this tag.
   delete R/repo@sha256:…  deletes that image, as crane and regctl do; the tags that went
                         with it are listed.
-Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".
-
-Examples:
-  regauth delete localhost:5000/app:old
-  regauth delete --force localhost:5000/app:old
-  regauth delete localhost:5000/app@sha256:4f53…`,
+Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".`,
     )
     .action(async (ref: string, opts) => {
       const { deleteCommand } = await import('./commands/delete.js');
@@ -234,10 +238,7 @@ Examples:
       `
 Uses the registry's tag delete (OCI distribution 1.1) where it has one; otherwise points the tag
 at a unique placeholder manifest and deletes that by digest (the registry needs deletes enabled:
-storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".
-
-Example:
-  regauth untag localhost:5000/app:old`,
+storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".`,
     )
     .action(async (ref: string, opts) => {
       const { untagCommand } = await import('./commands/untag.js');
@@ -247,13 +248,6 @@ Example:
   clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')
     .argument('<src>', 'image reference, e.g. localhost:5000/app:v1 or localhost:5000/app@sha256:…')
     .argument('<newtag...>', 'new tags, bare (v1.0) or as localhost:5000/app:v1.0')
-    .addHelpText(
-      'after',
-      `
-Examples:
-  regauth tag localhost:5000/app:v1.2.3 v1.2 v1 latest
-  regauth tag localhost:5000/app@sha256:4f53… stable`,
-    )
     .action(async (src: string, tags: string[], opts) => {
       const { tagCommand } = await import('./commands/tag.js');
       await tagCommand(src, tags, opts);
@@ -267,6 +261,16 @@ Examples:
       await referrersCommand(ref, opts);
     });
 
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, file names)')
+    .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
+    .action(async (shell: CompletionShell) => {
+      const { completionScript } = await import('./completion-script.js');
+      process.stdout.write(completionScript(program, shell));
+    });
+
+  applyHelpExamples(program);
   return program;
 }
 

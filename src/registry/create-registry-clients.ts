@@ -10,6 +10,7 @@ import { createTransport } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
 import { RegistryClient } from './registry-client.js';
+import { RegistrySchemes } from './registry-schemes.js';
 
 export interface RegistryClientsOptions {
   /**
@@ -35,6 +36,11 @@ export interface RegistryClients {
   readonly auth: AuthClient;
   /** A client for one registry; all of them share connections, credentials and tokens. */
   forRegistry(registry: string): RegistryClient;
+  /**
+   * Where a registry's API lives (`scheme://host/`): HTTPS; plain HTTP with `insecure`; for a
+   * registry on loopback, whichever its one ping found (see RegistrySchemes).
+   */
+  baseUrl(registry: string): Promise<URL>;
 }
 
 /** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
@@ -59,15 +65,22 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
     ...(options.store === undefined ? {} : { challengeStore: options.store }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
+  const schemes = new RegistrySchemes({
+    send: options.send ?? (usesProxy(env) ? directTransport(options) : send),
+    ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+  });
+  const registrySend = schemes.wrap(auth.send);
   const clients = new Map<string, RegistryClient>();
   return {
     auth,
+    baseUrl: (registry) => schemes.baseUrl(registry),
     forRegistry(registry) {
       let client = clients.get(registry);
       if (!client) {
         client = new RegistryClient({
           registry,
-          send: auth.send,
+          send: registrySend,
           ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
         });
         clients.set(registry, client);
@@ -75,4 +88,22 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
       return client;
     },
   };
+}
+
+function usesProxy(env: Readonly<Record<string, string | undefined>>): boolean {
+  return ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((name) => Boolean(env[name]));
+}
+
+/**
+ * A transport that ignores HTTP(S)_PROXY, for the ping that decides a loopback registry's
+ * scheme: a proxy's answer (a 502 for a TLS attempt it could not make) says nothing about the
+ * registry on this machine. Go's net/http never proxies loopback requests at all
+ * (golang.org/x/net/http/httpproxy useProxy), so docker and crane ping such registries directly.
+ */
+function directTransport(options: RegistryClientsOptions): Send {
+  return createTransport({
+    env: {},
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+    ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+  });
 }

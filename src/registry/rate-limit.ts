@@ -17,6 +17,6 @@ export function parseRateLimit(res: HttpResponse): RateLimit | undefined {
   const l = number(limit);
   const r = number(remaining);
   if (!Number.isFinite(l) || !Number.isFinite(r)) return undefined;
-  const w = /;\s*w=(\d+)/.exec(limit)?.[1];
+  const w = /;\s*w=(\d+)/.exec(limit)?.[1] ?? /;\s*w=(\d+)/.exec(remaining)?.[1];
   return w === undefined ? { limit: l, remaining: r } : { limit: l, remaining: r, windowSeconds: Number(w) };
 }

@@ -673,7 +673,8 @@ export class RegistryClient {
         throw new RegauthError('ERR_TOO_LARGE', `${what}: more than ${maxEntries} names; stopping there`);
       }
       if (names.length > 0) yield names;
-      url = nextPage(res, url);
+      // Against the URL that answered: a loopback registry's scheme may be the one its ping found.
+      url = nextPage(res, res.url.host === url.host ? res.url : url);
     }
   }
 }

@@ -7,6 +7,9 @@ import {
   type RegistryErrorEntry,
 } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import type { HttpResponse } from '../transport/http-types.js';
+import { isQuotaExhausted } from '../transport/is-quota-exhausted.js';
+import { parseRateLimit } from './rate-limit.js';
 
 /** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
@@ -137,7 +140,8 @@ export async function registryError(
       access,
     });
   }
-  const message = [answered, retryAfter ? `retry after ${retryAfter} s` : '', hint(code)]
+  const advice = isQuotaExhausted(res) ? quotaAdvice(res) : hint(code);
+  const message = [answered, retryAfter ? `retry after ${retryAfter} s` : '', advice]
     .filter((s) => s !== '')
     .join('; ');
   return new RegauthError(code, message, { status: res.status, registryErrors: entries });
@@ -166,4 +170,28 @@ function refusedAccess(
             ...(sent.account === undefined ? {} : { account: sent.account }),
           }),
   };
+}
+
+/**
+ * What a spent quota means for the user: how big it is and when its window ends. Docker Hub's
+ * window slides (`w=21600`: pulls of the last 6 h count), so the end named is the latest one.
+ */
+function quotaAdvice(res: HttpResponse, now: number = Date.now()): string {
+  const limit = parseRateLimit(res);
+  const window = limit?.windowSeconds;
+  const size =
+    limit === undefined
+      ? "the registry's request quota"
+      : `the quota of ${limit.limit} pulls${window === undefined ? '' : ` per ${formatSeconds(window)}`}`;
+  const ends =
+    window === undefined
+      ? 'it is not retried now, as it will not clear in seconds'
+      : `it frees up within ${formatSeconds(window)}, by ${new Date(now + window * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC at the latest; not retried now`;
+  return `${size} is used up: ${ends}; log in (or as another account) for a higher limit`;
+}
+
+function formatSeconds(seconds: number): string {
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
 }

@@ -4,6 +4,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
 import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
+import { isQuotaExhausted } from './is-quota-exhausted.js';
 import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Tracer } from './trace.js';
@@ -288,6 +289,7 @@ export function createTransport(options: TransportOptions = {}): Send {
         throw networkError(err, req);
       }
       if (!canRetry || !RETRY_STATUSES.has(res.status)) return res;
+      if (isQuotaExhausted(res)) return res;
       const retryAfter = parseRetryAfter(res.header('retry-after'));
       if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_S) return res;
       const wait = retryAfter === undefined ? backoff : retryAfter * 1000;

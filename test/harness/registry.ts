@@ -1,4 +1,5 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -9,7 +10,7 @@ export type RegistryAuth =
   | { readonly htpasswd: { realm: string; path: string } };
 
 export interface RegistryHandle {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with the tls option) */
   readonly url: string;
   /** `127.0.0.1:<port>`, as it appears in image references. */
   readonly host: string;
@@ -22,7 +23,12 @@ export interface RegistryHandle {
  * port with a generated config and its own storage folder; `stop` removes both.
  */
 export async function startRegistry(
-  options: { auth?: RegistryAuth; deleteEnabled?: boolean } = {},
+  options: {
+    auth?: RegistryAuth;
+    deleteEnabled?: boolean;
+    /** Serve HTTPS with this certificate and key (PEM); `caPem` is what signed it. */
+    tls?: { certPem: string; keyPem: string; caPem: string };
+  } = {},
 ): Promise<RegistryHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'regauth-registry-'));
   const port = await freePort();
@@ -34,17 +40,25 @@ export async function startRegistry(
       delete: { enabled: options.deleteEnabled ?? true },
       maintenance: { uploadpurging: { enabled: false } },
     },
-    http: { addr: `127.0.0.1:${port}`, secret: 'regauth-test-harness' },
+    http: {
+      addr: `127.0.0.1:${port}`,
+      secret: 'regauth-test-harness',
+      ...(options.tls ? { tls: { certificate: join(dir, 'tls.crt'), key: join(dir, 'tls.key') } } : {}),
+    },
     ...(options.auth ? { auth: options.auth } : {}),
   };
   const file = join(dir, 'config.yml');
   await writeFile(file, stringify(config));
+  if (options.tls) {
+    await writeFile(join(dir, 'tls.crt'), options.tls.certPem);
+    await writeFile(join(dir, 'tls.key'), options.tls.keyPem);
+  }
   const spawned = spawnLogged('docker-registry', ['serve', file]);
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const ca = options.tls?.caPem;
   await waitFor('docker-registry', spawned, async () => {
-    const res = await fetch(`${url}/v2/`);
-    await res.arrayBuffer();
-    return res.status === 200 || res.status === 401;
+    const status = ca === undefined ? await fetchStatus(`${url}/v2/`) : await httpsStatus(`${url}/v2/`, ca);
+    return status === 200 || status === 401;
   });
   return {
     url,
@@ -55,4 +69,21 @@ export async function startRegistry(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function fetchStatus(url: string): Promise<number> {
+  const res = await fetch(url);
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** fetch cannot be given a CA; node:https can. */
+function httpsStatus(url: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet(url, { ca, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
 }

@@ -30,7 +30,7 @@ export async function loginCommand(registryArg: string, flags: LoginFlags): Prom
   const { clients, store } = await clientContext(flags, registry, source);
   const result = await clients.auth.login({
     method: 'GET',
-    url: new URL('/v2/', registryBaseUrl(registry, flags.insecure)),
+    url: new URL('/v2/', await clients.baseUrl(registry)),
     registry,
     scopes: [],
   });

@@ -1,7 +1,6 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { type ImageReference, parseReference, parseRegistry } from '../../reference/parse-reference.js';
-import { registryBaseUrl } from '../../registry/registry-url.js';
 import { parseScope, type ResourceScope } from '../../scope/parse-scope.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
 
@@ -26,7 +25,7 @@ export async function tokenCommand(
   const scopes: ResourceScope[] = (flags.scope ?? []).map(parseScope);
   if (reference) scopes.unshift({ type: 'repository', name: reference.repository, actions: ['pull'] });
   const { clients } = await clientContext(flags, registry);
-  const base = registryBaseUrl(registry, flags.insecure);
+  const base = await clients.baseUrl(registry);
   const url = reference
     ? new URL(`/v2/${reference.repository}/manifests/${reference.digest ?? reference.tag ?? 'latest'}`, base)
     : new URL('/v2/', base);
