@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { handleClosedOutput } from './handle-closed-output.js';
+import { exitAfterGrace, handleSignals, terminalSession } from './terminal-session.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
 declare const __REGAUTH_VERSION__: string | undefined;
@@ -207,12 +209,28 @@ function buildProgram(): Command {
 
 /** Runs the CLI; resolves to the process exit code. Only the CLI prints or exits. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Every way out puts the terminal back first: signals and a closed pipe here, errors in run.
+  const session = terminalSession();
+  handleSignals(session);
+  handleClosedOutput(session);
+  try {
+    const code = await run(argv);
+    if (code !== 0) exitAfterGrace(code);
+    return code;
+  } finally {
+    session.restore();
+  }
+}
+
+async function run(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (err) {
+    // The bars stop before the error is printed, so it stands whole on a line of its own.
+    terminalSession().restore();
     if (err instanceof CommanderError) {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
@@ -221,7 +239,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     // Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
     // control character of theirs reaches the terminal.
     if (isRegauthError(err, 'ERR_USAGE')) {
-      process.stderr.write(`regauth: ${sanitizeServerText(err.message)}\n`);
+      process.stderr.write(`regauth: error: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }
     const message = err instanceof Error ? err.message : String(err);

@@ -1,4 +1,5 @@
 import type { TransferEvent, TransferListener, TransferSummary } from '../image/transfer-events.js';
+import { terminalSession } from './terminal-session.js';
 
 export interface ProgressFlags {
   readonly quiet?: boolean;
@@ -93,9 +94,12 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
         break;
     }
   };
+  // Whatever ends the command (an error, a signal) stops the bars and shows the cursor again.
+  const release = terminalSession().onRestore(() => multi.stop());
   return {
     listener,
     finish(summary) {
+      release();
       multi.stop();
       print(summary);
     },

@@ -5,7 +5,9 @@ import type { AddressInfo } from 'node:net';
 export type Fault =
   | { readonly kind: 'reset-after'; readonly bytes: number }
   | { readonly kind: 'status'; readonly status: number; readonly retryAfter?: number }
-  | { readonly kind: 'corrupt'; readonly at: number };
+  | { readonly kind: 'corrupt'; readonly at: number }
+  /** Sends the first `bytes` of the body, then nothing more while the connection stays open. */
+  | { readonly kind: 'stall-after'; readonly bytes: number };
 
 interface Rule {
   readonly method: string;
@@ -27,7 +29,7 @@ export interface FaultProxy {
 
 /**
  * An HTTP proxy in front of a registry that the tests control: it resets a connection after N
- * bytes of a response body, answers bursts of an error status (with Retry-After), or flips a
+ * bytes of a response body or stalls it there, answers bursts of an error status (with Retry-After), or flips a
  * byte of a body. Requests pass with their Host header unchanged, so the registry's Location
  * headers point back at the proxy.
  */
@@ -62,6 +64,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
             data = Buffer.from(data);
             const i = fault.at - sent;
             data[i] = (data[i] ?? 0) ^ 0xff;
+          }
+          if (fault?.kind === 'stall-after' && sent + data.length > fault.bytes) {
+            if (sent < fault.bytes) res.write(data.subarray(0, fault.bytes - sent));
+            sent = fault.bytes;
+            up.pause();
+            return;
           }
           if (fault?.kind === 'reset-after' && sent + data.length > fault.bytes) {
             res.write(data.subarray(0, Math.max(0, fault.bytes - sent)));

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { copyImage } from '../../image/copy-image.js';
+import { OciLayout } from '../../image/oci-layout.js';
 import { pullImage } from '../../image/pull-image.js';
 import { pushImage } from '../../image/push-image.js';
 import { readBlob } from '../../image/read-blob.js';
@@ -36,20 +37,32 @@ export async function pullCommand(
   dir: string | undefined,
   flags: TransferFlags & { allPlatforms?: boolean; format?: string; output?: string },
 ): Promise<void> {
+  // Every argument is checked before anything is sent or drawn.
   const reference = parseReference(ref);
   if (flags.allPlatforms && flags.platform !== undefined) {
     throw new RegauthError('ERR_USAGE', '--platform and --all-platforms exclude each other');
+  }
+  if (flags.format !== undefined && flags.format !== 'oci' && flags.format !== 'docker-archive') {
+    throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
+  }
+  const archive = flags.format === 'docker-archive';
+  const destination = archive ? flags.output : dir;
+  if (destination === undefined) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      archive
+        ? '--format docker-archive needs --output FILE.tar'
+        : 'regauth pull needs a folder for the OCI layout',
+    );
   }
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   const { clients } = await clientContext(flags, reference.registry);
   const client = clients.forRegistry(reference.registry);
   const target = reference.digest ?? reference.tag ?? 'latest';
   const progress = await transferProgress(flags);
-  if (flags.format === 'docker-archive') {
-    if (flags.output === undefined)
-      throw new RegauthError('ERR_USAGE', '--format docker-archive needs --output FILE.tar');
+  if (archive) {
     const { pullDockerArchive } = await import('../../image/docker-archive.js');
-    const summary = await pullDockerArchive(client, reference.repository, target, flags.output, {
+    const summary = await pullDockerArchive(client, reference.repository, target, destination, {
       tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag ?? 'latest'}`,
       ...(platform === undefined ? {} : { platform }),
       ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
@@ -58,12 +71,7 @@ export async function pullCommand(
     progress.finish(summary);
     return;
   }
-  if (flags.format !== undefined && flags.format !== 'oci') {
-    throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
-  }
-  if (dir === undefined)
-    throw new RegauthError('ERR_USAGE', 'regauth pull needs a folder for the OCI layout');
-  const summary = await pullImage(client, reference.repository, target, dir, {
+  const summary = await pullImage(client, reference.repository, target, destination, {
     ...(platform === undefined ? {} : { platform }),
     ...(flags.allPlatforms ? { allPlatforms: true } : {}),
     ...(reference.tag === undefined ? {} : { refName: reference.tag }),
@@ -89,6 +97,8 @@ function splitLayoutArg(arg: string): { dir: string; refName?: string } {
 export async function pushCommand(layoutArg: string, ref: string, flags: TransferFlags): Promise<void> {
   const reference = parseReference(ref);
   const { dir, refName } = splitLayoutArg(layoutArg);
+  // A folder that is no layout is said before anything is sent or drawn.
+  await OciLayout.open(dir);
   const { clients } = await clientContext(flags, reference.registry);
   const progress = await transferProgress(flags);
   const summary = await pushImage(
