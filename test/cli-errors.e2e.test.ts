@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -68,6 +68,102 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
     it('blob | head -c 10 ends quietly: status 0, nothing on stderr', async () => {
       const res = await intoHead(['blob', `${host}/team/app@${sha256(layer)}`], 10);
       expect(res).toEqual({ bytes: 10, status: '0', stderr: '' });
+    });
+  });
+
+  /** One line on stderr: no Node stack trace, no raw errno dump. */
+  const expectOneLine = (stderr: string) => {
+    expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(stderr).not.toMatch(/^\s+at /m);
+  };
+
+  describe('file-system failures name the path, the action and what to do', () => {
+    it('docker-archive --output a folder: refused before the download, nothing written', async () => {
+      const out = join(work, 'out-folder');
+      await mkdir(out);
+      const res = await cli.run([
+        'pull',
+        `${host}/team/app:v1`,
+        '--format',
+        'docker-archive',
+        '--output',
+        out,
+      ]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(
+        `regauth: error: cannot write the docker archive ${out}: it is a folder; give the path of a .tar file, such as ${out}/image.tar\n`,
+      );
+      expect(await readdir(out)).toEqual([]);
+      expect((await readdir(work)).filter((f) => f.includes('.partial'))).toEqual([]);
+    });
+
+    it('docker-archive --output in a folder that does not exist (ENOENT)', async () => {
+      const out = join(work, 'no-such-folder', 'image.tar');
+      const res = await cli.run([
+        'pull',
+        `${host}/team/app:v1`,
+        '--format',
+        'docker-archive',
+        '--output',
+        out,
+      ]);
+      expect(res.code).toBe(1);
+      expectOneLine(res.stderr);
+      expect(res.stderr).toBe(
+        `regauth: error: cannot write the docker archive ${out}: no such file or folder (ENOENT); check the path; the folder it is in must exist\n`,
+      );
+    });
+
+    it('docker-archive --output under a file (ENOTDIR)', async () => {
+      const file = join(work, 'plain-file');
+      await writeFile(file, 'not a folder');
+      const out = join(file, 'image.tar');
+      const res = await cli.run([
+        'pull',
+        `${host}/team/app:v1`,
+        '--format',
+        'docker-archive',
+        '--output',
+        out,
+      ]);
+      expect(res.code).toBe(1);
+      expectOneLine(res.stderr);
+      expect(res.stderr).toMatch(
+        /^regauth: error: cannot write the docker archive .*plain-file\/image\.tar: a part of the path is a file, not a folder \(ENOTDIR\)/,
+      );
+    });
+
+    it('pull into a path that is a file: a usage error before anything is fetched', async () => {
+      const file = join(work, 'layout-file');
+      await writeFile(file, 'not a folder');
+      const res = await cli.run(['pull', `${host}/team/app:v1`, file]);
+      expect(res.code).toBe(2);
+      expectOneLine(res.stderr);
+      expect(res.stderr).toMatch(
+        /^regauth: error: .*layout-file is a file: pull writes an OCI image layout into a folder/,
+      );
+    });
+
+    it('pull into a layout whose index.json is a folder (EISDIR) names the file', async () => {
+      const dir = join(work, 'bad-index');
+      await mkdir(join(dir, 'index.json'), { recursive: true });
+      await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+      const res = await cli.run(['pull', `${host}/team/app:v1`, dir]);
+      expect(res.code).toBe(1);
+      expectOneLine(res.stderr);
+      expect(res.stderr).toBe(
+        `regauth: error: cannot read ${join(dir, 'index.json')}: it is a folder, not a file (EISDIR); give the path of a file\n`,
+      );
+    });
+
+    it('push from a file that is no layout says so', async () => {
+      const file = join(work, 'push-file');
+      await writeFile(file, 'not a layout');
+      const res = await cli.run(['push', file, `${host}/team/other:v1`]);
+      expect(res.code).toBe(1);
+      expect(res.stderr).toBe(
+        `regauth: error: ${file} is not an OCI image layout: it is a file, not a folder; give the layout's folder\n`,
+      );
     });
   });
 });

@@ -4,6 +4,7 @@ import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/prom
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../digest/digest.js';
+import { fileSystemError, withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { BlobDescriptor } from './read-blob.js';
 
@@ -44,7 +45,15 @@ export class OciLayout {
     try {
       text = await readFile(layoutFile, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' && !options.create) {
+        throw new RegauthError(
+          'ERR_INVALID_LAYOUT',
+          `${dir} is not an OCI image layout: it is a file, not a folder; give the layout's folder`,
+          { cause: err },
+        );
+      }
+      if (code !== 'ENOENT') throw fileSystemError(err, 'open the OCI image layout', dir);
     }
     if (text === undefined) {
       if (!options.create) {
@@ -53,8 +62,10 @@ export class OciLayout {
           `${dir} is not an OCI image layout: ${layoutFile} is missing`,
         );
       }
-      await mkdir(join(dir, 'blobs'), { recursive: true });
-      await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+      await withFileSystemErrors('create the OCI image layout', dir, async () => {
+        await mkdir(join(dir, 'blobs'), { recursive: true });
+        await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+      });
       return new OciLayout(dir);
     }
     let version: unknown;
@@ -103,13 +114,15 @@ export class OciLayout {
   ): Promise<void> {
     const path = this.blobPath(descriptor.digest);
     const { algorithm } = parseDigest(descriptor.digest);
-    await mkdir(join(this.dir, 'blobs', algorithm), { recursive: true });
     const temp = `${path}.${randomBytes(6).toString('hex')}.partial`;
     // A source that checks the digest itself (readBlob throws before its last chunk is taken)
     // need not be hashed twice: the rename below happens only after it finished cleanly.
     const hash = options.sourceVerifies ? undefined : createHash(algorithm);
     let size = 0;
-    const file = await open(temp, 'w');
+    const file = await withFileSystemErrors('write a blob into', this.dir, async () => {
+      await mkdir(join(this.dir, 'blobs', algorithm), { recursive: true });
+      return open(temp, 'w');
+    });
     try {
       // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
       // gigabyte costs a thousand system calls, not sixteen thousand.
@@ -140,7 +153,7 @@ export class OciLayout {
     } catch (err) {
       await file.close().catch(() => {});
       await rm(temp, { force: true });
-      throw err;
+      throw fileSystemError(err, 'write a blob to', path);
     }
   }
 
@@ -196,7 +209,7 @@ export class OciLayout {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, manifests: [] };
-      throw err;
+      throw fileSystemError(err, 'read', file);
     }
     try {
       const index = JSON.parse(text) as IndexFile;
@@ -256,7 +269,12 @@ export class OciLayout {
     index.manifests.push(entry);
     const file = join(this.dir, 'index.json');
     const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify({ ...index, schemaVersion: 2 }));
-    await rename(temp, file);
+    try {
+      await writeFile(temp, JSON.stringify({ ...index, schemaVersion: 2 }));
+      await rename(temp, file);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fileSystemError(err, 'write', file);
+    }
   }
 }

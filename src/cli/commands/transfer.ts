@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { copyImage } from '../../image/copy-image.js';
@@ -53,6 +54,13 @@ export async function pullCommand(
       archive
         ? '--format docker-archive needs --output FILE.tar'
         : 'regauth pull needs a folder for the OCI layout',
+    );
+  }
+  if (!archive && (await stat(destination).catch(() => undefined))?.isFile()) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `${destination} is a file: pull writes an OCI image layout into a folder (created when missing); ` +
+        'give a folder, or --format docker-archive --output FILE.tar for a tar',
     );
   }
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
