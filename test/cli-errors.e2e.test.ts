@@ -166,4 +166,58 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       );
     });
   });
+
+  describe('usage errors: one prefix, exit 2', () => {
+    it("commander's own messages carry the prefix", async () => {
+      const res = await cli.run(['pull']);
+      expect(res.code).toBe(2);
+      expect(res.stderr.split('\n')[0]).toBe("regauth: error: missing required argument 'ref'");
+    });
+
+    it('an invalid reference is a usage error', async () => {
+      const res = await cli.run(['manifest', `${host}/Team/App:v1`]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toBe(
+        `regauth: error: invalid reference "${host}/Team/App:v1": repository name must be lowercase (e.g. docker.io/library/alpine:3.20)\n`,
+      );
+    });
+
+    it('a docker:// prefix gets "drop the prefix" advice', async () => {
+      const res = await cli.run(['manifest', `docker://${host}/team/app:v1`]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toBe(
+        `regauth: error: invalid reference "docker://${host}/team/app:v1": "docker://" is the registry transport of skopeo; ` +
+          `a reference names the image alone; drop the prefix to name it in its registry: "${host}/team/app:v1"\n`,
+      );
+    });
+
+    it('an oci: reference is told to give the layout folder to push or pull', async () => {
+      const pull = await cli.run(['copy', `oci:${join(work, 'app')}:v1`, `${host}/team/copy:v1`]);
+      expect(pull.code).toBe(2);
+      expect(pull.stderr).toMatch(
+        /^regauth: error: invalid reference "oci:.*": "oci:" names an OCI image layout; give the layout's folder itself to push or pull\n$/,
+      );
+      const push = await cli.run(['push', `oci:${join(work, 'app')}`, `${host}/team/copy:v1`]);
+      expect(push.code).toBe(2);
+      expect(push.stderr).toMatch(
+        /^regauth: error: "oci:" is the OCI layout transport of skopeo; regauth push takes the layout's folder itself: drop the prefix/,
+      );
+    });
+
+    it('--all-platforms with --format docker-archive is refused, and nothing is written', async () => {
+      const out = join(work, 'all.tar');
+      const res = await cli.run([
+        'pull',
+        `${host}/team/app:v1`,
+        '--all-platforms',
+        '--format',
+        'docker-archive',
+        '--output',
+        out,
+      ]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/^regauth: error: --all-platforms cannot go into a docker archive/);
+      expect((await readdir(work)).filter((f) => f.startsWith('all.tar'))).toEqual([]);
+    });
+  });
 });

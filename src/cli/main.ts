@@ -42,7 +42,9 @@ function buildProgram(): Command {
     .version(version(), '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // commander's own messages ("error: missing required argument…") get the one prefix too.
+    .configureOutput({ outputError: (text, write) => write(`regauth: ${text}`) });
 
   program
     .command('serve')
@@ -235,10 +237,10 @@ async function run(argv: readonly string[]): Promise<number> {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
     }
-    // A usage problem commander cannot see (a bad --platform, a missing password): exit code 2.
-    // Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
+    // A usage problem commander cannot see (a bad reference or --platform, a missing password):
+    // exit code 2. Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
     // control character of theirs reaches the terminal.
-    if (isRegauthError(err, 'ERR_USAGE')) {
+    if (isRegauthError(err, 'ERR_USAGE') || isRegauthError(err, 'ERR_INVALID_REFERENCE')) {
       process.stderr.write(`regauth: error: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }

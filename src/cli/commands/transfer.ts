@@ -43,6 +43,12 @@ export async function pullCommand(
   if (flags.allPlatforms && flags.platform !== undefined) {
     throw new RegauthError('ERR_USAGE', '--platform and --all-platforms exclude each other');
   }
+  if (flags.allPlatforms && flags.format === 'docker-archive') {
+    throw new RegauthError(
+      'ERR_USAGE',
+      '--all-platforms cannot go into a docker archive, which holds one image: pull into an OCI layout folder, or pick one --platform',
+    );
+  }
   if (flags.format !== undefined && flags.format !== 'oci' && flags.format !== 'docker-archive') {
     throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
   }
@@ -104,6 +110,12 @@ function splitLayoutArg(arg: string): { dir: string; refName?: string } {
 
 export async function pushCommand(layoutArg: string, ref: string, flags: TransferFlags): Promise<void> {
   const reference = parseReference(ref);
+  if (layoutArg.startsWith('oci:') && !existsSync(layoutArg)) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `"oci:" is the OCI layout transport of skopeo; regauth push takes the layout's folder itself: drop the prefix (${JSON.stringify(layoutArg.slice(4))})`,
+    );
+  }
   const { dir, refName } = splitLayoutArg(layoutArg);
   // A folder that is no layout is said before anything is sent or drawn.
   await OciLayout.open(dir);
