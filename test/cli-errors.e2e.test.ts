@@ -220,4 +220,20 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       expect((await readdir(work)).filter((f) => f.startsWith('all.tar'))).toEqual([]);
     });
   });
+
+  describe('what push and copy print', () => {
+    it('push prints the pushed reference with its digest on stdout, as crane push does', async () => {
+      const res = await cli.run(['push', join(work, 'app'), `${host}/team/printed:v2`]);
+      expect(res.code).toBe(0);
+      expect(res.stdout.toString()).toBe(`${host}/team/printed:v2@${image.manifestDigest}\n`);
+    });
+
+    it('copy prints the destination with its digest; --json prints the summary instead', async () => {
+      const res = await cli.run(['copy', `${host}/team/app:v1`, `${host}/team/copied:v3`]);
+      expect(res.code).toBe(0);
+      expect(res.stdout.toString()).toBe(`${host}/team/copied:v3@${image.manifestDigest}\n`);
+      const json = await cli.run(['copy', '--json', `${host}/team/app:v1`, `${host}/team/copied:v4`]);
+      expect(JSON.parse(json.stdout.toString()).digest).toBe(image.manifestDigest);
+    });
+  });
 });

@@ -7,7 +7,8 @@ import { OciLayout } from '../../image/oci-layout.js';
 import { pullImage } from '../../image/pull-image.js';
 import { pushImage } from '../../image/push-image.js';
 import { readBlob } from '../../image/read-blob.js';
-import { parseReference } from '../../reference/parse-reference.js';
+import type { TransferSummary } from '../../image/transfer-events.js';
+import { formatReference, type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
 import { type ProgressFlags, transferProgress } from '../transfer-progress.js';
@@ -95,6 +96,14 @@ export async function pullCommand(
   progress.finish(summary);
 }
 
+/**
+ * What was pushed, as `registry/repository:tag@digest` on stdout (what crane push prints), for
+ * scripts to pin; --json prints the whole summary instead.
+ */
+function printPushed(destination: ImageReference, summary: TransferSummary, flags: ProgressFlags): void {
+  if (!flags.json) process.stdout.write(`${formatReference({ ...destination, digest: summary.digest })}\n`);
+}
+
 /** `DIR` or `DIR:NAME` (the image's ref.name in the layout), as skopeo's oci: transport takes it. */
 function splitLayoutArg(arg: string): { dir: string; refName?: string } {
   const colon = arg.lastIndexOf(':');
@@ -133,6 +142,7 @@ export async function pushCommand(layoutArg: string, ref: string, flags: Transfe
     },
   );
   progress.finish(summary);
+  printPushed(reference, summary, flags);
 }
 
 export async function copyCommand(srcRef: string, dstRef: string, flags: TransferFlags): Promise<void> {
@@ -159,4 +169,5 @@ export async function copyCommand(srcRef: string, dstRef: string, flags: Transfe
     },
   );
   progress.finish(summary);
+  printPushed(dst, summary, flags);
 }
