@@ -110,7 +110,7 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     proxy.clear();
     proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 1024 * 1024 }, 10);
     const t = await open(['pull', `${proxy.host}/alice/big:v1`, join(work, dir)]);
-    await t.waitForScreen(/1\.0 ?MiB/, 20_000);
+    await t.waitForScreen(/ 1\.0\/4\.0 MiB /, 20_000);
     return t;
   };
 
@@ -141,6 +141,35 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     process.kill(t.pid, 'SIGTERM');
     expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 143, signal: undefined });
     expect(await t.screen()).toMatch(/^regauth: interrupted \(SIGTERM\)$/m);
+    await expectTerminalRestored(t);
+  });
+
+  /** The longest run of text the command drew between two control sequences or line ends. */
+  const widestDrawn = (output: string) =>
+    Math.max(
+      ...output
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are the point
+        .split(/\x1b\[[0-9;?]*[A-Za-z]|\r|\n/)
+        .map((segment) => [...segment].length),
+    );
+
+  it('in 80 columns: a retry shows on the blob line, labels align, and no line is wider than the terminal', async () => {
+    proxy.clear();
+    // The first GET of the layer breaks after 1 MiB; its resumption then hangs, so the retry stays on screen.
+    proxy.inject('GET', layerPath, { kind: 'reset-after', bytes: 1024 * 1024 }, 1);
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 0 }, 10);
+    const t = await open(['pull', `${proxy.host}/alice/big:v1`, join(work, 'narrow')], 80);
+    const screen = await t.waitForScreen(/retrying (in \d+ s|now) \(the connection broke/, 20_000);
+    // The config is a small blob that finished: its status sits in the same column as the ETA.
+    const lines = screen.split('\n');
+    const done = lines.find((l) => / done$/.test(l));
+    const total = lines.find((l) => l.startsWith(' total '));
+    expect(done).toBeDefined();
+    expect(total).toMatch(/ ETA (\d+:\d\d|-)$/);
+    expect(done?.lastIndexOf('done')).toBe(total?.lastIndexOf('ETA'));
+    await t.sendKeys('C-c');
+    expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 130, signal: undefined });
+    expect(widestDrawn(await t.output())).toBeLessThan(80);
     await expectTerminalRestored(t);
   });
 });

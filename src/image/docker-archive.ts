@@ -124,7 +124,8 @@ export async function pullDockerArchive(
         entry.on('error', reject);
       });
       for await (const chunk of readBlob(client, repository, blob, {
-        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+        onResume: (offset, reason, waitMs) =>
+          emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
       })) {
         await write(entry, chunk);
         emit({ kind: 'blob-bytes', digest: blob.digest, bytes: chunk.length });

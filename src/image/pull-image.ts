@@ -57,7 +57,8 @@ export async function pullImage(
       blob,
       readBlob(client, repository, blob, {
         onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+        onResume: (offset, reason, waitMs) =>
+          emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
       }),
       { sourceVerifies: true },
     );

@@ -17,8 +17,8 @@ export const MAX_BLOB_RESUMES = 5;
 export interface ReadBlobOptions {
   /** Called with each number of bytes that arrives (progress). */
   readonly onBytes?: (bytes: number) => void;
-  /** Called when a download resumes after a break, with the offset. */
-  readonly onResume?: (offset: number, reason: string) => void;
+  /** Called when a download resumes after a break: the offset, why, and the wait before it. */
+  readonly onResume?: (offset: number, reason: string, waitMs: number) => void;
   /** How to wait between resumes; tests pass a fast one. */
   readonly sleep?: (ms: number) => Promise<void>;
   /**
@@ -61,8 +61,9 @@ export async function* readBlob(
       );
     }
     resumes++;
-    options.onResume?.(offset, reason);
-    await sleep(100 * 2 ** resumes);
+    const waitMs = 100 * 2 ** resumes;
+    options.onResume?.(offset, reason, waitMs);
+    await sleep(waitMs);
   };
 
   for (;;) {
