@@ -24,23 +24,23 @@ describe('terminalSession', () => {
 
 describe('handleSignals', () => {
   it.each(Object.entries(SIGNAL_EXIT_CODES))(
-    'on %s restores the terminal, says so and exits %i',
+    'on %s while bars are drawn: restores the terminal, says so and exits %i',
     (signal, code) => {
       const session = terminalSession();
       const events: string[] = [];
-      session.onRestore(() => events.push('restore'));
-      const remove = handleSignals(session, {
+      const before = process.listenerCount(signal);
+      handleSignals(session, {
         write: (text) => events.push(text),
         exit: ((c: number) => {
           events.push(`exit ${c}`);
         }) as (code: number) => never,
       });
-      try {
-        process.emit(signal as NodeJS.Signals, signal as NodeJS.Signals);
-      } finally {
-        remove();
-      }
+      expect(process.listenerCount(signal)).toBe(before);
+      session.onRestore(() => events.push('restore'));
+      process.emit(signal as NodeJS.Signals, signal as NodeJS.Signals);
       expect(events).toEqual(['restore', `regauth: interrupted (${signal})\n`, `exit ${code}`]);
+      // Restored, the session holds nothing: the signal has its own meaning again (serve's SIGHUP).
+      expect(process.listenerCount(signal)).toBe(before);
     },
   );
 });

@@ -9,6 +9,11 @@ export interface TerminalSession {
   onRestore(restore: () => void): () => void;
   /** Puts the terminal back: runs every registered restore once, newest first. */
   restore(): void;
+  /**
+   * Calls `listener(true)` when the session starts holding something to restore (at once if it
+   * already does) and `listener(false)` when it no longer does.
+   */
+  onActive(listener: (active: boolean) => void): void;
 }
 
 /**
@@ -20,22 +25,29 @@ const SESSION = Symbol.for('regauth.terminalSession');
 
 function createTerminalSession(): TerminalSession {
   const restores = new Set<() => void>();
+  const listeners: ((active: boolean) => void)[] = [];
+  const remove = (restore: () => void) => {
+    if (restores.delete(restore) && restores.size === 0) for (const l of listeners) l(false);
+  };
   return {
     onRestore(restore) {
       restores.add(restore);
-      return () => {
-        restores.delete(restore);
-      };
+      if (restores.size === 1) for (const l of listeners) l(true);
+      return () => remove(restore);
     },
     restore() {
       for (const restore of [...restores].reverse()) {
-        restores.delete(restore);
+        remove(restore);
         try {
           restore();
         } catch {
           // One failing restore (a closed terminal) must not keep the others from running.
         }
       }
+    },
+    onActive(listener) {
+      listeners.push(listener);
+      if (restores.size > 0) listener(true);
     },
   };
 }
@@ -67,8 +79,10 @@ export interface SignalIo {
 }
 
 /**
- * On SIGINT, SIGTERM or SIGHUP: put the terminal back, say so in one line and exit with the
- * signal's conventional code. Returns a function that removes the handlers.
+ * While the session holds the terminal (progress bars are drawn), SIGINT, SIGTERM or SIGHUP put
+ * it back, say so in one line and exit with the signal's conventional code. Otherwise the
+ * signals keep their meaning: `regauth serve` reloads on SIGHUP and drains on SIGTERM, and a
+ * command that drew nothing ends as Node ends on a signal.
  */
 export function handleSignals(
   session: TerminalSession,
@@ -76,7 +90,7 @@ export function handleSignals(
     write: (text) => process.stderr.write(text),
     exit: (code) => process.exit(code),
   },
-): () => void {
+): void {
   const handlers = Object.entries(SIGNAL_EXIT_CODES).map(([signal, code]) => {
     const handler = () => {
       session.restore();
@@ -87,12 +101,14 @@ export function handleSignals(
       }
       io.exit(code);
     };
-    process.on(signal, handler);
-    return () => process.removeListener(signal, handler);
+    return { signal, handler };
   });
-  return () => {
-    for (const remove of handlers) remove();
-  };
+  session.onActive((active) => {
+    for (const { signal, handler } of handlers) {
+      process.removeListener(signal, handler);
+      if (active) process.on(signal, handler);
+    }
+  });
 }
 
 /** Ends the process with `code` if it is still alive after {@link EXIT_GRACE_MS}; never keeps it alive. */
