@@ -58,6 +58,19 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
       },
     );
     if (push.code !== 0) throw new Error(push.stderr);
+    await buildOciLayout(join(work, 'tall'), {
+      tag: 'v1',
+      layers: Array.from({ length: 14 }, (_, i) => ({
+        [`layer-${i}.txt`]: `layer ${i}\n`.repeat(1000 * (i + 1)),
+      })),
+    });
+    const tall = await cli.run(
+      ['push', '--quiet', join(work, 'tall'), `${stack.registry.host}/alice/tall:v1`],
+      {
+        env: ALICE,
+      },
+    );
+    if (tall.code !== 0) throw new Error(tall.stderr);
     proxy = await startFaultProxy(stack.registry.host);
   });
 
@@ -169,6 +182,24 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     expect(done?.lastIndexOf('done')).toBe(total?.lastIndexOf('ETA'));
     await t.sendKeys('C-c');
     expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 130, signal: undefined });
+    expect(widestDrawn(await t.output())).toBeLessThan(80);
+    await expectTerminalRestored(t);
+  });
+
+  it('an image with more layers than the terminal has rows keeps one clean set of bars', async () => {
+    const t = await openTerminal(
+      [REGAUTH_BIN, 'pull', `${stack.registry.host}/alice/tall:v1`, join(work, 'tall-out')],
+      {
+        env: { ...cli.env, ...ALICE },
+        cols: 80,
+        rows: 12,
+      },
+    );
+    terminals.push(t);
+    expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 0, signal: undefined });
+    const screen = await t.screen();
+    expect(screen.match(/^ total /gm)).toHaveLength(1);
+    expect(screen).toMatch(/^ total +█+ 100% .* done$/m);
     expect(widestDrawn(await t.output())).toBeLessThan(80);
     await expectTerminalRestored(t);
   });

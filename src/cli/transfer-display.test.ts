@@ -109,3 +109,16 @@ describe('TransferDisplay', () => {
     for (const line of d.lines(3000, columns)) expect(line.length).toBeLessThanOrEqual(columns - 1);
   });
 });
+
+describe('TransferDisplay.visibleDigests', () => {
+  it('makes room by dropping the oldest finished blobs, keeping every blob still moving', () => {
+    const d = new TransferDisplay(0);
+    const digests = Array.from({ length: 8 }, (_, i) => `sha256:${String(i).repeat(64)}`);
+    for (const digest of digests) d.apply({ kind: 'blob-start', digest, size: 10 }, 0);
+    for (const digest of digests.slice(0, 5))
+      d.apply({ kind: 'blob-done', digest, size: 10, how: 'sent' }, 1);
+    expect(d.visibleDigests(20)).toEqual(digests);
+    expect(d.visibleDigests(4)).toEqual([digests[4], digests[5], digests[6], digests[7]]);
+    expect(d.visibleDigests(2)).toEqual([digests[5], digests[6]]);
+  });
+});

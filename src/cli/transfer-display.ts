@@ -176,6 +176,29 @@ export class TransferDisplay {
     }
   }
 
+  /**
+   * The blob rows that fit in `max` lines, in the order they appeared: when there are more, the
+   * oldest finished ones make room first, so what is still moving stays on screen.
+   */
+  visibleDigests(max: number): string[] {
+    const all = this.digests;
+    let drop = all.length - max;
+    if (drop <= 0) return all;
+    const busy = (d: string) => {
+      const state = this.rows.get(d)?.state;
+      return state === 'active' || state === 'retrying';
+    };
+    return all
+      .filter((d) => {
+        if (drop > 0 && !busy(d)) {
+          drop--;
+          return false;
+        }
+        return true;
+      })
+      .slice(0, Math.max(0, max));
+  }
+
   /** The total's line, then one per blob; none wider than `columns - 1`. */
   lines(now: number, columns: number): string[] {
     return [this.totalLine(now, columns), ...this.digests.map((d) => this.blobLine(d, now, columns))];

@@ -2,6 +2,9 @@ import type { TransferEvent, TransferListener, TransferSummary } from '../image/
 import { terminalSession } from './terminal-session.js';
 import { TransferDisplay } from './transfer-display.js';
 
+/** Terminal rows kept free of blob lines: the total's line, the one below the bars, the prompt's. */
+const RESERVED_ROWS = 3;
+
 export interface ProgressFlags {
   readonly quiet?: boolean;
   readonly json?: boolean;
@@ -45,7 +48,10 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
     format: (_options, params, payload: Line) => payload.line(Date.now(), params.maxWidth),
   });
   let release: (() => void) | undefined;
-  const shown = new Set<string>();
+  // A line per blob would scroll a tall image's bars off a short terminal, and the redraw would
+  // then garble it: at most this many blob lines, each showing whichever blob is in its slot.
+  const maxBlobLines = Math.max(1, (process.stderr.rows || 24) - RESERVED_ROWS);
+  let slots = 0;
   const listener = (event: TransferEvent) => {
     display.apply(event, Date.now());
     if (release === undefined) {
@@ -53,11 +59,13 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
       release = terminalSession().onRestore(() => multi.stop());
       multi.create(1, 0, { line: (now: number, columns: number) => display.totalLine(now, columns) } as Line);
     }
-    for (const digest of display.digests) {
-      if (shown.has(digest)) continue;
-      shown.add(digest);
+    while (slots < Math.min(display.digests.length, maxBlobLines)) {
+      const slot = slots++;
       multi.create(1, 0, {
-        line: (now: number, columns: number) => display.blobLine(digest, now, columns),
+        line: (now: number, columns: number) => {
+          const digest = display.visibleDigests(maxBlobLines)[slot];
+          return digest === undefined ? '' : display.blobLine(digest, now, columns);
+        },
       } as Line);
     }
   };
