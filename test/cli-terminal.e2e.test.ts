@@ -203,4 +203,12 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     expect(widestDrawn(await t.output())).toBeLessThan(80);
     await expectTerminalRestored(t);
   });
+
+  it('--trace on a terminal draws no bars through the HTTP exchange', async () => {
+    const t = await open(['pull', '--trace', `${stack.registry.host}/alice/tall:v1`, join(work, 'traced')]);
+    expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 0, signal: undefined });
+    const output = await t.output();
+    expect(output).toMatch(/GET \/v2\/alice\/tall\/manifests\/v1 HTTP\/1\.1/);
+    expect(output).not.toContain('\x1b[?25l');
+  });
 });

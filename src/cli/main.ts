@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import { handleClosedOutput } from './handle-closed-output.js';
+import { handleUncaught } from './handle-uncaught.js';
 import { exitAfterGrace, handleSignals, terminalSession } from './terminal-session.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
@@ -215,6 +216,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const session = terminalSession();
   handleSignals(session);
   handleClosedOutput(session);
+  handleUncaught(session, argv.includes('--debug'));
   try {
     const code = await run(argv);
     if (code !== 0) exitAfterGrace(code);

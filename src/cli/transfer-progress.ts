@@ -8,6 +8,8 @@ const RESERVED_ROWS = 3;
 export interface ProgressFlags {
   readonly quiet?: boolean;
   readonly json?: boolean;
+  /** --trace writes the HTTP exchange to stderr: redrawn bars would tear it apart. */
+  readonly trace?: boolean;
 }
 
 /**
@@ -15,7 +17,7 @@ export interface ProgressFlags {
  * TransferDisplay from the TransferEvent stream and drawn by cli-progress (redraws, the hidden
  * cursor, no line wrapping). The bars appear with the first blob, and whatever ends the command
  * (success, an error, a signal) stops them through the terminal session. Nothing when stderr is
- * not a terminal or with --quiet; `finish` prints the --json summary on stdout.
+ * not a terminal, with --quiet or with --trace; `finish` prints the --json summary on stdout.
  */
 export async function transferProgress(flags: ProgressFlags): Promise<{
   listener: TransferListener | undefined;
@@ -33,7 +35,7 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
       )}\n`,
     );
   };
-  if (flags.quiet || !process.stderr.isTTY) return { listener: undefined, finish: print };
+  if (flags.quiet || flags.trace || !process.stderr.isTTY) return { listener: undefined, finish: print };
 
   const { default: progress } = await import('cli-progress');
   const display = new TransferDisplay(Date.now());
