@@ -211,4 +211,20 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     expect(output).toMatch(/GET \/v2\/alice\/tall\/manifests\/v1 HTTP\/1\.1/);
     expect(output).not.toContain('\x1b[?25l');
   });
+
+  it('Ctrl-C mid-copy stops the bars and exits 130 as well', async () => {
+    proxy.clear();
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 1024 * 1024 }, 10);
+    const t = await open(['copy', `${proxy.host}/alice/big:v1`, `${stack.registry.host}/alice/copied:v1`]);
+    // The upload counts what the registry took, which the stalled read holds back: wait for the
+    // layer's line and the proxy's record of its read.
+    await t.waitForScreen(/^ [0-9a-f]{12} .*\/4\.0 MiB/m, 20_000);
+    for (let i = 0; i < 200 && !proxy.log.some((l) => layerPath.test(l.split(' ')[1] ?? '')); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await t.sendKeys('C-c');
+    expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 130, signal: undefined });
+    expect(await t.screen()).toMatch(/^regauth: interrupted \(SIGINT\)$/m);
+    await expectTerminalRestored(t);
+  });
 });
