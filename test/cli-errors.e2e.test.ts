@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -132,6 +132,58 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
         /^regauth: error: cannot write the docker archive .*plain-file\/image\.tar: a part of the path is a file, not a folder \(ENOTDIR\)/,
       );
     });
+
+    // As root every folder is writable: run regauth as nobody (setpriv, util-linux) against a
+    // folder root owns, the issue's "docker-archive into a read-only directory".
+    it.skipIf(process.getuid?.() !== 0)(
+      'docker-archive into a folder this user may not write (EACCES): one line, nothing left',
+      async () => {
+        const locked = join(tmpdir(), `regauth-locked-${randomBytes(4).toString('hex')}`);
+        const home = join(tmpdir(), `regauth-nobody-${randomBytes(4).toString('hex')}`);
+        await mkdir(locked, { mode: 0o755 });
+        await mkdir(home, { mode: 0o777 });
+        await chmod(home, 0o777);
+        try {
+          const out = join(locked, 'image.tar');
+          const res = await run(
+            'setpriv',
+            [
+              '--reuid=65534',
+              '--regid=65534',
+              '--clear-groups',
+              REGAUTH_BIN,
+              'pull',
+              `${host}/team/app:v1`,
+              '--format',
+              'docker-archive',
+              '--output',
+              out,
+            ],
+            {
+              env: {
+                PATH: cli.env.PATH,
+                HOME: home,
+                DOCKER_CONFIG: home,
+                XDG_CACHE_HOME: home,
+                XDG_RUNTIME_DIR: home,
+              },
+              timeout: 30_000,
+            },
+          ).then(
+            () => ({ code: 0, stderr: '' }),
+            (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+          );
+          expect(res).toEqual({
+            code: 1,
+            stderr: `regauth: error: cannot write the docker archive ${out}: permission denied (EACCES); choose a place this user may use, or change its permissions\n`,
+          });
+          expect(await readdir(locked)).toEqual([]);
+        } finally {
+          await rm(locked, { recursive: true, force: true });
+          await rm(home, { recursive: true, force: true });
+        }
+      },
+    );
 
     it('pull into a path that is a file: a usage error before anything is fetched', async () => {
       const file = join(work, 'layout-file');
