@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -225,6 +225,27 @@ describe('the CLI on a terminal: every way out stops the progress and shows the 
     await t.sendKeys('C-c');
     expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 130, signal: undefined });
     expect(await t.screen()).toMatch(/^regauth: interrupted \(SIGINT\)$/m);
+    await expectTerminalRestored(t);
+  });
+
+  it('SIGTERM mid docker-archive pull leaves no half-written tar behind', async () => {
+    proxy.clear();
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 1024 * 1024 }, 10);
+    const folder = join(work, 'archive');
+    await mkdir(folder);
+    const t = await open([
+      'pull',
+      `${proxy.host}/alice/big:v1`,
+      '--format',
+      'docker-archive',
+      '--output',
+      join(folder, 'big.tar'),
+    ]);
+    await t.waitForScreen(/ 1\.0\/4\.0 MiB /, 20_000);
+    expect(await readdir(folder)).toEqual([expect.stringMatching(/^big\.tar\..+\.partial$/)]);
+    process.kill(t.pid, 'SIGTERM');
+    expect(await t.exit(EXIT_BOUND_MS)).toEqual({ code: 143, signal: undefined });
+    expect(await readdir(folder)).toEqual([]);
     await expectTerminalRestored(t);
   });
 });

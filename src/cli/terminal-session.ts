@@ -2,7 +2,8 @@
  * The terminal state one CLI run owns: whatever draws on the terminal (progress bars hide the
  * cursor and turn off line wrapping) registers how to put it back, and every way out of the
  * process — success, error, usage error, SIGINT, SIGTERM, SIGHUP — puts it back first. So the
- * exit paths live in one place (main) instead of a try/finally in each command.
+ * exit paths live in one place (main) instead of a try/finally in each command. A file that
+ * must not outlive an interrupted command (a half-written archive) registers its removal too.
  */
 export interface TerminalSession {
   /** Registers how to put the terminal back; the returned function unregisters it. */

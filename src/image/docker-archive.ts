@@ -18,6 +18,11 @@ export interface DockerArchiveOptions {
   readonly platform?: Platform;
   readonly jobs?: number;
   readonly onEvent?: TransferListener;
+  /**
+   * Where the tar is written until it is complete and renamed to `output`; a caller that may be
+   * ended by a signal names it so it can remove it. Left out: a random name next to `output`.
+   */
+  readonly partialPath?: string;
 }
 
 /** tar-stream's entries are streamx writables: write() and 'drain' as in node:stream. */
@@ -92,7 +97,7 @@ export async function pullDockerArchive(
   const { config, layers } = image.parsed;
   const summary = summarize(options.onEvent);
   const emit = summary.listener;
-  const temp = `${output}.${randomBytes(6).toString('hex')}.partial`;
+  const temp = options.partialPath ?? `${output}.${randomBytes(6).toString('hex')}.partial`;
   // Opened before the pipeline starts: a folder that may not be written to is one clear error
   // here, not a stream failure that nothing awaits yet.
   const file = await withFileSystemErrors(action, output, () => open(temp, 'wx', 0o644));

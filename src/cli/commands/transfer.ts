@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegauthError } from '../../errors/regauth-error.js';
@@ -11,6 +11,7 @@ import type { TransferSummary } from '../../image/transfer-events.js';
 import { formatReference, type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
+import { terminalSession } from '../terminal-session.js';
 import { type ProgressFlags, transferProgress } from '../transfer-progress.js';
 
 export interface TransferFlags extends ClientFlags, ProgressFlags {
@@ -77,12 +78,17 @@ export async function pullCommand(
   const progress = await transferProgress(flags);
   if (archive) {
     const { pullDockerArchive } = await import('../../image/docker-archive.js');
+    // Ctrl-C or SIGTERM ends the process where it stands: the half-written tar goes with it.
+    const partialPath = `${destination}.${process.pid}.partial`;
+    const forget = terminalSession().onRestore(() => rmSync(partialPath, { force: true }));
     const summary = await pullDockerArchive(client, reference.repository, target, destination, {
+      partialPath,
       tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag ?? 'latest'}`,
       ...(platform === undefined ? {} : { platform }),
       ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
       ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
     });
+    forget();
     progress.finish(summary);
     return;
   }
