@@ -3,8 +3,11 @@ import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import { accessAdvice } from './access-advice.js';
 import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
+import { handleClosedOutput } from './handle-closed-output.js';
+import { handleUncaught } from './handle-uncaught.js';
 import { applyHelpExamples } from './help-examples.js';
 import { Interrupted } from './interrupted.js';
+import { exitAfterGrace, handleSignals, terminalSession } from './terminal-session.js';
 import { versionLine } from './version-line.js';
 
 /** Set by the CLI bundle (scripts/bundle-cli.mjs) from package.json. */
@@ -45,7 +48,9 @@ function buildProgram(): Command {
     .version(versionLine(version()), '-V, --version')
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    // commander's own messages ("error: missing required argument…") get the one prefix too.
+    .configureOutput({ outputError: (text, write) => write(`regauth: ${text}`) });
 
   program
     .command('serve')
@@ -276,23 +281,40 @@ storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".`,
 
 /** Runs the CLI; resolves to the process exit code. Only the CLI prints or exits. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // Every way out puts the terminal back first: signals and a closed pipe here, errors in run.
+  const session = terminalSession();
+  handleSignals(session);
+  handleClosedOutput(session);
+  handleUncaught(session, argv.includes('--debug'));
+  try {
+    const code = await run(argv);
+    if (code !== 0) exitAfterGrace(code);
+    return code;
+  } finally {
+    session.restore();
+  }
+}
+
+async function run(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return 0;
   } catch (err) {
+    // The bars stop before the error is printed, so it stands whole on a line of its own.
+    terminalSession().restore();
     // Ctrl-C at a prompt: the terminal is already restored, and nothing needs saying.
     if (err instanceof Interrupted) return err.exitCode;
     if (err instanceof CommanderError) {
       // Help and version exit 0; commander has already printed its message.
       return err.exitCode === 0 ? 0 : 2;
     }
-    // A usage problem commander cannot see (a bad --platform, a missing password): exit code 2.
-    // Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
+    // A usage problem commander cannot see (a bad reference or --platform, a missing password):
+    // exit code 2. Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
     // control character of theirs reaches the terminal.
-    if (isRegauthError(err, 'ERR_USAGE')) {
-      process.stderr.write(`regauth: ${sanitizeServerText(err.message)}\n`);
+    if (isRegauthError(err, 'ERR_USAGE') || isRegauthError(err, 'ERR_INVALID_REFERENCE')) {
+      process.stderr.write(`regauth: error: ${sanitizeServerText(err.message)}\n`);
       return 2;
     }
     const advice = isRegauthError(err) ? accessAdvice(err) : undefined;

@@ -1,16 +1,23 @@
 import type { TransferEvent, TransferListener, TransferSummary } from '../image/transfer-events.js';
+import { terminalSession } from './terminal-session.js';
+import { TransferDisplay } from './transfer-display.js';
+
+/** Terminal rows kept free of blob lines: the total's line, the one below the bars, the prompt's. */
+const RESERVED_ROWS = 3;
 
 export interface ProgressFlags {
   readonly quiet?: boolean;
   readonly json?: boolean;
+  /** --trace writes the HTTP exchange to stderr: redrawn bars would tear it apart. */
+  readonly trace?: boolean;
 }
 
-const short = (digest: string) => digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
-
 /**
- * Progress on a terminal: a bar per blob in flight and one overall (bytes, rate, ETA), drawn by
- * cli-progress. Nothing when stderr is not a terminal or with --quiet; `finish` prints the
- * --json summary on stdout.
+ * Progress on a terminal: a line for the whole transfer and one per blob, rendered by
+ * TransferDisplay from the TransferEvent stream and drawn by cli-progress (redraws, the hidden
+ * cursor, no line wrapping). The bars appear with the first blob, and whatever ends the command
+ * (success, an error, a signal) stops them through the terminal session. Nothing when stderr is
+ * not a terminal, with --quiet or with --trace; `finish` prints the --json summary on stdout.
  */
 export async function transferProgress(flags: ProgressFlags): Promise<{
   listener: TransferListener | undefined;
@@ -28,75 +35,49 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
       )}\n`,
     );
   };
-  if (flags.quiet || !process.stderr.isTTY) return { listener: undefined, finish: print };
+  if (flags.quiet || flags.trace || !process.stderr.isTTY) return { listener: undefined, finish: print };
 
   const { default: progress } = await import('cli-progress');
-  const multi = new progress.MultiBar(
-    {
-      stream: process.stderr,
-      clearOnComplete: false,
-      hideCursor: true,
-      format: ' {name} |{bar}| {percentage}% {value}/{total} {rate}/s ETA {eta_formatted}',
-      formatValue: (v, _options, type) => {
-        if (type !== 'value' && type !== 'total') return String(v);
-        const units = ['B', 'KiB', 'MiB', 'GiB'];
-        let n = v;
-        let u = 0;
-        while (n >= 1024 && u < units.length - 1) {
-          n /= 1024;
-          u++;
-        }
-        return `${n.toFixed(u === 0 ? 0 : 1)}${units[u]}`;
-      },
-    },
-    progress.Presets.shades_classic,
-  );
-  const started = Date.now();
-  const overall = multi.create(0, 0, { name: 'total       ', rate: '-' });
-  const bars = new Map<string, ReturnType<typeof multi.create>>();
-  let done = 0;
-  let total = 0;
-  const rate = () => {
-    const seconds = (Date.now() - started) / 1000;
-    const perSecond = seconds > 0 ? done / seconds : 0;
-    return perSecond >= 1048576
-      ? `${(perSecond / 1048576).toFixed(1)}MiB`
-      : `${(perSecond / 1024).toFixed(0)}KiB`;
-  };
+  const display = new TransferDisplay(Date.now());
+  type Line = { readonly line: (now: number, columns: number) => string };
+  const multi = new progress.MultiBar({
+    stream: process.stderr,
+    clearOnComplete: false,
+    hideCursor: true,
+    linewrap: false,
+    // Each line is rendered whole from the display's state at every redraw, so a countdown
+    // ("retrying in 2 s") moves on even when no bytes arrive.
+    format: (_options, params, payload: Line) => payload.line(Date.now(), params.maxWidth),
+  });
+  let release: (() => void) | undefined;
+  // A line per blob would scroll a tall image's bars off a short terminal, and the redraw would
+  // then garble it: at most this many blob lines, each showing whichever blob is in its slot.
+  const maxBlobLines = Math.max(1, (process.stderr.rows || 24) - RESERVED_ROWS);
+  let slots = 0;
   const listener = (event: TransferEvent) => {
-    switch (event.kind) {
-      case 'blob-start':
-        total += event.size;
-        overall.setTotal(total);
-        bars.set(event.digest, multi.create(event.size, 0, { name: short(event.digest), rate: '-' }));
-        break;
-      case 'blob-bytes':
-        done += event.bytes;
-        bars.get(event.digest)?.increment(event.bytes, { rate: rate() });
-        overall.update(done, { rate: rate() });
-        break;
-      case 'blob-done': {
-        const bar = bars.get(event.digest);
-        if (bar) {
-          if (event.how !== 'sent') {
-            total -= event.size;
-            overall.setTotal(total);
-          }
-          bar.update(event.size, {
-            name: `${short(event.digest)} ${event.how === 'sent' ? '' : event.how}`.trim(),
-          });
-          bar.stop();
-        }
-        break;
-      }
-      default:
-        break;
+    display.apply(event, Date.now());
+    if (release === undefined) {
+      if (event.kind !== 'blob-start' && event.kind !== 'blob-done') return;
+      release = terminalSession().onRestore(() => multi.stop());
+      multi.create(1, 0, { line: (now: number, columns: number) => display.totalLine(now, columns) } as Line);
+    }
+    while (slots < Math.min(display.digests.length, maxBlobLines)) {
+      const slot = slots++;
+      multi.create(1, 0, {
+        line: (now: number, columns: number) => {
+          const digest = display.visibleDigests(maxBlobLines)[slot];
+          return digest === undefined ? '' : display.blobLine(digest, now, columns);
+        },
+      } as Line);
     }
   };
   return {
     listener,
     finish(summary) {
-      multi.stop();
+      if (release !== undefined) {
+        release();
+        multi.stop();
+      }
       print(summary);
     },
   };

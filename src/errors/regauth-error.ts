@@ -16,6 +16,8 @@ export type RegauthErrorCode =
   | 'ERR_INVALID_DOCKER_CONFIG'
   | 'ERR_INVALID_LAYOUT'
   | 'ERR_FILE_EXISTS'
+  // A file or folder could not be read or written (the path and the errno are in the message).
+  | 'ERR_FILE_SYSTEM'
   | 'ERR_USAGE'
   // An action that would remove more than was named (other tags of an image); --force confirms it.
   | 'ERR_REFUSED'

@@ -84,7 +84,8 @@ export async function copyImage(
       source: (blob, emit) => (from) =>
         readBlob(src.client, src.repository, blob, {
           offset: from,
-          onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+          onResume: (offset, reason, waitMs) =>
+            emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
         }),
     },
   );

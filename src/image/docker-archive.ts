@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { open, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { parseDigest } from '../digest/digest.js';
+import { fileSystemError, withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
@@ -19,16 +19,38 @@ export interface DockerArchiveOptions {
   readonly platform?: Platform;
   readonly jobs?: number;
   readonly onEvent?: TransferListener;
+  /**
+   * Where the tar is written until it is complete and renamed to `output`; a caller that may be
+   * ended by a signal names it so it can remove it. Left out: a random name next to `output`.
+   */
+  readonly partialPath?: string;
 }
 
 /** tar-stream's entries are streamx writables: write() and 'drain' as in node:stream. */
 interface EntrySink {
   write(chunk: Uint8Array): boolean;
-  once(event: 'drain', listener: () => void): unknown;
+  once(event: 'drain' | 'close', listener: () => void): unknown;
+  removeListener(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
+/** The entry closed under a write: the archive file failed, and says why through the pipeline. */
+class ArchiveClosedError extends Error {}
+
+/** Waits for room in the entry; an entry closed under it (the file failed) ends the wait. */
 async function write(stream: EntrySink, chunk: Uint8Array): Promise<void> {
-  if (!stream.write(chunk)) await new Promise<void>((r) => stream.once('drain', () => r()));
+  if (stream.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const drained = () => {
+      stream.removeListener('close', closed);
+      resolve();
+    };
+    const closed = () => {
+      stream.removeListener('drain', drained);
+      reject(new ArchiveClosedError('the archive closed while a blob was being written'));
+    };
+    stream.once('drain', drained);
+    stream.once('close', closed);
+  });
 }
 
 const blobName = (digest: string) => {
@@ -51,6 +73,14 @@ export async function pullDockerArchive(
   options: DockerArchiveOptions,
 ): Promise<TransferSummary> {
   const where = `${client.registry}/${repository}`;
+  const action = 'write the docker archive';
+  // A folder would be found only at the final rename, after the whole download.
+  if ((await stat(output).catch(() => undefined))?.isDirectory()) {
+    throw new RegauthError(
+      'ERR_FILE_SYSTEM',
+      `cannot ${action} ${output}: it is a folder; give the path of a .tar file, such as ${output}/image.tar`,
+    );
+  }
   let image: FetchedManifest = fetched(
     await client.getManifest(repository, reference),
     `manifest ${where}:${reference}`,
@@ -76,9 +106,14 @@ export async function pullDockerArchive(
   const { config, layers } = image.parsed;
   const summary = summarize(options.onEvent);
   const emit = summary.listener;
-  const temp = `${output}.${randomBytes(6).toString('hex')}.partial`;
+  const temp = options.partialPath ?? `${output}.${randomBytes(6).toString('hex')}.partial`;
+  // Opened before the pipeline starts: a folder that may not be written to is one clear error
+  // here, not a stream failure that nothing awaits yet.
+  const file = await withFileSystemErrors(action, output, () => open(temp, 'wx', 0o644));
   const pack = tar.pack();
-  const done = pipeline(pack, createWriteStream(temp, { mode: 0o644 }));
+  const done = pipeline(pack, file.createWriteStream());
+  // Awaited at the end; a failure before then (a full disk) also stops the writes below.
+  done.catch(() => {});
   const addBytes = async (name: string, bytes: Uint8Array) => {
     await new Promise<void>((resolve, reject) => {
       pack.entry({ name, size: bytes.length, mode: 0o644, mtime: new Date(0) }, Buffer.from(bytes), (err) =>
@@ -103,7 +138,8 @@ export async function pullDockerArchive(
         entry.on('error', reject);
       });
       for await (const chunk of readBlob(client, repository, blob, {
-        onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+        onResume: (offset, reason, waitMs) =>
+          emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
       })) {
         await write(entry, chunk);
         emit({ kind: 'blob-bytes', digest: blob.digest, bytes: chunk.length });
@@ -138,11 +174,20 @@ export async function pullDockerArchive(
     pack.finalize();
     await done;
     await rename(temp, output);
-  } catch (err) {
+  } catch (caught) {
+    // The file's own failure says more than the closed entry it caused.
+    const err =
+      caught instanceof ArchiveClosedError
+        ? await done.then(
+            () => caught,
+            (failure: unknown) => failure,
+          )
+        : caught;
     pack.destroy();
     await done.catch(() => {});
+    await file.close().catch(() => {});
     await rm(temp, { force: true });
-    throw err;
+    throw fileSystemError(err, action, output);
   }
   emit({ kind: 'manifest', digest: image.digest, reference: options.tag });
   return {

@@ -16,6 +16,7 @@ import {
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest } from '../digest/digest.js';
+import { fileSystemError, withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_INDEX } from '../registry/media-types.js';
 import { PARTIAL_DIR, PartialBlobs, type PartialClaim } from './partial-blobs.js';
@@ -133,7 +134,15 @@ export class OciLayout {
     try {
       text = await readFile(layoutFile, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' && !options.create) {
+        throw new RegauthError(
+          'ERR_INVALID_LAYOUT',
+          `${dir} is not an OCI image layout: it is a file, not a folder; give the layout's folder`,
+          { cause: err },
+        );
+      }
+      if (code !== 'ENOENT') throw fileSystemError(err, 'open the OCI image layout', dir);
     }
     if (text === undefined) {
       if (!options.create) {
@@ -142,9 +151,12 @@ export class OciLayout {
           `${dir} is not an OCI image layout: ${layoutFile} is missing`,
         );
       }
-      const created = await mkdir(join(dir, 'blobs'), { recursive: true });
-      await writeEmptyIndex(dir);
-      await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+      const created = await withFileSystemErrors('create the OCI image layout', dir, async () => {
+        const made = await mkdir(join(dir, 'blobs'), { recursive: true });
+        await writeEmptyIndex(dir);
+        await writeFile(layoutFile, JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+        return made;
+      });
       // mkdir names the first folder it made: `blobs` alone when `dir` was there already.
       return new OciLayout(
         dir,
@@ -205,9 +217,11 @@ export class OciLayout {
     options: { readonly sourceVerifies?: boolean } = {},
   ): Promise<void> {
     const path = this.blobPath(descriptor.digest);
-    await mkdir(dirname(path), { recursive: true });
     const resumable = typeof source === 'function';
-    let claim = await this.#partials.claim(descriptor.digest, { resume: resumable });
+    let claim = await withFileSystemErrors('write a blob into', this.dir, async () => {
+      await mkdir(dirname(path), { recursive: true });
+      return this.#partials.claim(descriptor.digest, { resume: resumable });
+    });
     for (;;) {
       if (descriptor.size !== undefined && claim.size > descriptor.size) claim = await restart(claim);
       try {
@@ -249,7 +263,7 @@ export class OciLayout {
         ? source(claim.size > 0 ? { size: claim.size, read: held } : undefined)
         : source;
     let size = claim.size;
-    const file = await open(claim.path, 'a');
+    const file = await withFileSystemErrors('write a blob to', claim.path, () => open(claim.path, 'a'));
     // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
     // gigabyte costs a thousand system calls, not sixteen thousand.
     let batch: Uint8Array[] = [];
@@ -274,7 +288,7 @@ export class OciLayout {
       // byte, so the file must hold every byte before it (the final digest check guards the rest).
       if (batch.length > 0) await file.writev(batch).catch(ignore);
       await file.close().catch(ignore);
-      throw err;
+      throw fileSystemError(err, 'write a blob to', claim.path);
     }
     await file.close();
     const actual = hash === undefined ? descriptor.digest : `${algorithm}:${hash.digest('hex')}`;
@@ -385,7 +399,7 @@ export class OciLayout {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { schemaVersion: 2, manifests: [] };
-      throw err;
+      throw fileSystemError(err, 'read', file);
     }
     try {
       const index = JSON.parse(text) as IndexFile;
@@ -452,7 +466,12 @@ export class OciLayout {
     index.manifests.push(entry);
     const file = join(this.dir, 'index.json');
     const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify({ ...index, schemaVersion: 2 }));
-    await rename(temp, file);
+    try {
+      await writeFile(temp, JSON.stringify({ ...index, schemaVersion: 2 }));
+      await rename(temp, file);
+    } catch (err) {
+      await rm(temp, { force: true });
+      throw fileSystemError(err, 'write', file);
+    }
   }
 }

@@ -73,7 +73,8 @@ export async function pullImage(
           readBlob(client, repository, blob, {
             ...(held === undefined ? {} : { held: held.read() }),
             onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-            onResume: (offset, reason) => emit({ kind: 'blob-resume', digest: blob.digest, offset, reason }),
+            onResume: (offset, reason, waitMs) =>
+              emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
           }),
         { sourceVerifies: true },
       );

@@ -17,8 +17,8 @@ export const MAX_BLOB_RESUMES = 5;
 export interface ReadBlobOptions {
   /** Called with each number of bytes that arrives (progress). */
   readonly onBytes?: (bytes: number) => void;
-  /** Called when a download resumes after a break, with the offset. */
-  readonly onResume?: (offset: number, reason: string) => void;
+  /** Called when a download resumes after a break: the offset, why, and the wait before it. */
+  readonly onResume?: (offset: number, reason: string, waitMs: number) => void;
   /** How to wait between resumes; tests pass a fast one. */
   readonly sleep?: (ms: number) => Promise<void>;
   /**
@@ -69,7 +69,7 @@ export async function* readBlob(
         `the ${offset} bytes held are more than the ${descriptor.size} bytes its descriptor states`,
       );
     }
-    if (offset > 0) options.onResume?.(offset, 'continuing a partial download');
+    if (offset > 0) options.onResume?.(offset, 'continuing a partial download', 0);
   }
   const held = offset - from;
   let resumes = 0;
@@ -83,8 +83,9 @@ export async function* readBlob(
       );
     }
     resumes++;
-    options.onResume?.(offset, reason);
-    await sleep(100 * 2 ** resumes);
+    const waitMs = 100 * 2 ** resumes;
+    options.onResume?.(offset, reason, waitMs);
+    await sleep(waitMs);
   };
 
   // Held bytes may already be the whole blob: then only the digest is left to check.

@@ -7,6 +7,8 @@ export type TransferEvent =
       readonly digest: string;
       readonly offset: number;
       readonly reason: string;
+      /** How long the transfer waits before it picks the blob up again. */
+      readonly waitMs?: number;
     }
   | {
       readonly kind: 'blob-done';

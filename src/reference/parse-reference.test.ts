@@ -345,3 +345,23 @@ describe('parseReference properties', () => {
     expect(performance.now() - start).toBeLessThan(200);
   });
 });
+
+describe('parseReference with a transport prefix of skopeo and podman', () => {
+  it.each([
+    [
+      'docker://localhost:5000/app:v1',
+      /"docker:\/\/" is the registry transport .*drop the prefix .*"localhost:5000\/app:v1"$/,
+    ],
+    [
+      'docker-daemon:alpine:3.20',
+      /"docker-daemon:" names an image in the local docker engine.*drop the prefix .*"alpine:3\.20"$/,
+    ],
+    ['oci:./layout:v1', /"oci:" names an OCI image layout; give the layout's folder itself to push or pull$/],
+  ])('%s: says what the prefix is and what to do', (text, message) => {
+    expect(() => parseReference(text)).toThrow(message);
+  });
+
+  it('keeps a valid reference that merely starts like a transport (oci:v1 is library/oci:v1)', () => {
+    expect(parseReference('oci:v1')).toEqual({ registry: 'docker.io', repository: 'library/oci', tag: 'v1' });
+  });
+});

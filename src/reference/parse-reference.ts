@@ -126,6 +126,44 @@ function isRegistryPart(part: string): boolean {
  * are kept as written. Throws RegauthError `ERR_INVALID_REFERENCE` for anything else, and only that.
  */
 export function parseReference(text: string, options: ParseReferenceOptions = {}): ImageReference {
+  try {
+    return parseNormalized(text, options);
+  } catch (err) {
+    throw (typeof text === 'string' ? transportPrefixError(text) : undefined) ?? err;
+  }
+}
+
+/**
+ * The transports of containers/image (skopeo, podman: docs/containers-transports.5.md) that
+ * people paste along with a name. Only input that fails to parse gets this advice: `oci:v1` is a
+ * valid Docker Hub reference, and stays one.
+ */
+const TRANSPORT_PREFIXES: readonly { readonly prefix: string; readonly why: string }[] = [
+  { prefix: 'docker://', why: 'is the registry transport of skopeo; a reference names the image alone' },
+  { prefix: 'docker-daemon:', why: 'names an image in the local docker engine, which regauth does not read' },
+  { prefix: 'oci:', why: "names an OCI image layout; give the layout's folder itself to push or pull" },
+  { prefix: 'oci-archive:', why: 'names a tar of an OCI image layout, which regauth does not read' },
+  {
+    prefix: 'docker-archive:',
+    why: 'names a docker save tar; regauth pull --format docker-archive writes one',
+  },
+  { prefix: 'containers-storage:', why: "names podman's local storage, which regauth does not read" },
+];
+
+function transportPrefixError(text: string): RegauthError | undefined {
+  const found = TRANSPORT_PREFIXES.find(({ prefix }) => text.startsWith(prefix));
+  if (found === undefined) return undefined;
+  const rest = text.slice(found.prefix.length);
+  return new RegauthError(
+    'ERR_INVALID_REFERENCE',
+    `invalid reference ${quoteInput(text)}: "${found.prefix}" ${found.why}` +
+      (found.prefix === 'docker://' || found.prefix === 'docker-daemon:'
+        ? `; drop the prefix to name it in its registry: ${quoteInput(rest)}`
+        : ''),
+  );
+}
+
+function parseNormalized(text: string, options: ParseReferenceOptions): ImageReference {
   if (typeof text !== 'string') {
     throw new RegauthError('ERR_INVALID_REFERENCE', `invalid reference: expected a string (e.g. ${EXAMPLE})`);
   }

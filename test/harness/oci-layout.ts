@@ -54,6 +54,8 @@ export async function buildOciLayout(
     /** Layers given as bytes (e.g. random data, to exercise chunked transfers). */
     rawLayers?: readonly Buffer[];
     platform?: string;
+    /** Labels of the image config (a large one makes a config bigger than a pipe's buffer). */
+    labels?: Readonly<Record<string, string>>;
   } = {},
 ): Promise<BuiltImage> {
   const blobs = join(dir, 'blobs', 'sha256');
@@ -81,7 +83,7 @@ export async function buildOciLayout(
       JSON.stringify({
         architecture,
         os,
-        config: { Cmd: ['/bin/sh'] },
+        config: { Cmd: ['/bin/sh'], ...(options.labels ? { Labels: options.labels } : {}) },
         rootfs: { type: 'layers', diff_ids: diffIds },
       }),
     ),

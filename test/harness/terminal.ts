@@ -36,6 +36,21 @@ export interface Terminal {
 
 let sessions = 0;
 
+/**
+ * A zombie's exit status, from field 52 (`exit_code`, in waitpid's encoding) of Linux's
+ * /proc/<pid>/stat; undefined while the process runs or once it is reaped.
+ */
+async function zombieStatus(pid: number): Promise<TerminalExit | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return undefined;
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = Number(fields[49]);
+  if (fields[0] !== 'Z' || !Number.isInteger(status)) return undefined;
+  return (status & 0x7f) === 0
+    ? { code: (status >> 8) & 0xff, signal: undefined }
+    : { code: undefined, signal: status & 0x7f };
+}
+
 /** Whether the cursor ends up visible in a byte stream: the last of ESC[?25l / ESC[?25h wins. */
 export function cursorShownAtEnd(output: string): boolean {
   const hide = output.lastIndexOf('\x1b[?25l');
@@ -125,7 +140,12 @@ export async function openTerminal(
       const end = Date.now() + timeoutMs;
       for (;;) {
         const s = await status();
-        if (s.dead) return { code: s.code, signal: s.signal };
+        if (s.dead && (s.code !== undefined || s.signal !== undefined))
+          return { code: s.code, signal: s.signal };
+        // tmux marks the pane dead when its pty closes, and now and then never reaps the process:
+        // the status is then read from the zombie itself.
+        const zombie = s.dead ? await zombieStatus(pid) : undefined;
+        if (zombie) return zombie;
         if (Date.now() > end) {
           const text = await screen();
           try {

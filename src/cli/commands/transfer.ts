@@ -1,14 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { copyImage } from '../../image/copy-image.js';
+import { OciLayout } from '../../image/oci-layout.js';
 import { pullImage } from '../../image/pull-image.js';
 import { pushImage } from '../../image/push-image.js';
 import { readBlob } from '../../image/read-blob.js';
-import { parseReference } from '../../reference/parse-reference.js';
+import type { TransferSummary } from '../../image/transfer-events.js';
+import { formatReference, type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
 import { copyClients } from '../copy-clients.js';
+import { terminalSession } from '../terminal-session.js';
 import { type ProgressFlags, transferProgress } from '../transfer-progress.js';
 
 export interface TransferFlags extends ClientFlags, ProgressFlags {
@@ -37,34 +41,59 @@ export async function pullCommand(
   dir: string | undefined,
   flags: TransferFlags & { allPlatforms?: boolean; format?: string; output?: string },
 ): Promise<void> {
+  // Every argument is checked before anything is sent or drawn.
   const reference = parseReference(ref);
   if (flags.allPlatforms && flags.platform !== undefined) {
     throw new RegauthError('ERR_USAGE', '--platform and --all-platforms exclude each other');
+  }
+  if (flags.allPlatforms && flags.format === 'docker-archive') {
+    throw new RegauthError(
+      'ERR_USAGE',
+      '--all-platforms cannot go into a docker archive, which holds one image: pull into an OCI layout folder, or pick one --platform',
+    );
+  }
+  if (flags.format !== undefined && flags.format !== 'oci' && flags.format !== 'docker-archive') {
+    throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
+  }
+  const archive = flags.format === 'docker-archive';
+  const destination = archive ? flags.output : dir;
+  if (destination === undefined) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      archive
+        ? '--format docker-archive needs --output FILE.tar'
+        : 'regauth pull needs a folder for the OCI layout',
+    );
+  }
+  if (!archive && (await stat(destination).catch(() => undefined))?.isFile()) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `${destination} is a file: pull writes an OCI image layout into a folder (created when missing); ` +
+        'give a folder, or --format docker-archive --output FILE.tar for a tar',
+    );
   }
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   const { clients } = await clientContext(flags, reference.registry);
   const client = clients.forRegistry(reference.registry);
   const target = reference.digest ?? reference.tag ?? 'latest';
   const progress = await transferProgress(flags);
-  if (flags.format === 'docker-archive') {
-    if (flags.output === undefined)
-      throw new RegauthError('ERR_USAGE', '--format docker-archive needs --output FILE.tar');
+  if (archive) {
     const { pullDockerArchive } = await import('../../image/docker-archive.js');
-    const summary = await pullDockerArchive(client, reference.repository, target, flags.output, {
+    // Ctrl-C or SIGTERM ends the process where it stands: the half-written tar goes with it.
+    const partialPath = `${destination}.${process.pid}.partial`;
+    const forget = terminalSession().onRestore(() => rmSync(partialPath, { force: true }));
+    const summary = await pullDockerArchive(client, reference.repository, target, destination, {
+      partialPath,
       tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag ?? 'latest'}`,
       ...(platform === undefined ? {} : { platform }),
       ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
       ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
     });
+    forget();
     progress.finish(summary);
     return;
   }
-  if (flags.format !== undefined && flags.format !== 'oci') {
-    throw new RegauthError('ERR_USAGE', `--format must be oci or docker-archive, not ${flags.format}`);
-  }
-  if (dir === undefined)
-    throw new RegauthError('ERR_USAGE', 'regauth pull needs a folder for the OCI layout');
-  const summary = await pullImage(client, reference.repository, target, dir, {
+  const summary = await pullImage(client, reference.repository, target, destination, {
     ...(platform === undefined ? {} : { platform }),
     ...(flags.allPlatforms ? { allPlatforms: true } : {}),
     ...(reference.tag === undefined ? {} : { refName: reference.tag }),
@@ -72,6 +101,14 @@ export async function pullCommand(
     ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
   });
   progress.finish(summary);
+}
+
+/**
+ * What was pushed, as `registry/repository:tag@digest` on stdout (what crane push prints), for
+ * scripts to pin; --json prints the whole summary instead.
+ */
+function printPushed(destination: ImageReference, summary: TransferSummary, flags: ProgressFlags): void {
+  if (!flags.json) process.stdout.write(`${formatReference({ ...destination, digest: summary.digest })}\n`);
 }
 
 /** `DIR` or `DIR:NAME` (the image's ref.name in the layout), as skopeo's oci: transport takes it. */
@@ -89,7 +126,15 @@ function splitLayoutArg(arg: string): { dir: string; refName?: string } {
 
 export async function pushCommand(layoutArg: string, ref: string, flags: TransferFlags): Promise<void> {
   const reference = parseReference(ref);
+  if (layoutArg.startsWith('oci:') && !existsSync(layoutArg)) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      `"oci:" is the OCI layout transport of skopeo; regauth push takes the layout's folder itself: drop the prefix (${JSON.stringify(layoutArg.slice(4))})`,
+    );
+  }
   const { dir, refName } = splitLayoutArg(layoutArg);
+  // A folder that is no layout is said before anything is sent or drawn.
+  await OciLayout.open(dir);
   const { clients } = await clientContext(flags, reference.registry);
   const progress = await transferProgress(flags);
   const summary = await pushImage(
@@ -104,6 +149,7 @@ export async function pushCommand(layoutArg: string, ref: string, flags: Transfe
     },
   );
   progress.finish(summary);
+  printPushed(reference, summary, flags);
 }
 
 export async function copyCommand(srcRef: string, dstRef: string, flags: TransferFlags): Promise<void> {
@@ -130,4 +176,5 @@ export async function copyCommand(srcRef: string, dstRef: string, flags: Transfe
     },
   );
   progress.finish(summary);
+  printPushed(dst, summary, flags);
 }
