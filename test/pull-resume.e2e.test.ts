@@ -139,8 +139,8 @@ describe('interrupted pulls resume with Range and leave a valid layout (real reg
         held = names.length === 1 ? (await stat(join(dir, PARTIAL_DIR, 'sha256', names[0] ?? ''))).size : 0;
       }
       process.kill(term.pid, 'SIGTERM');
-      // It ends (exit throws on a hang); how it reports the signal is the terminal tests' business.
-      await term.exit(15_000);
+      // It ends (exit throws on a hang), with the shell's status for SIGTERM.
+      expect(await term.exit(15_000)).toEqual({ code: 143, signal: undefined });
     } finally {
       await term.dispose();
       proxy.clear();

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -51,6 +52,34 @@ describe('PartialBlobs.claim', () => {
     expect(await readFile(join(folder, live), 'utf8')).toBe('live writer');
     expect(await files()).not.toContain(dead);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'takes over the claim of a process that exited but was never reaped (a zombie)',
+    async () => {
+      // sh backgrounds a short sleep, then becomes a long one that never waits for it.
+      const parent = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 10'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      try {
+        const pid = Number(
+          (await new Promise<Buffer>((resolve) => parent.stdout.once('data', resolve))).toString().trim(),
+        );
+        const end = Date.now() + 5000;
+        const state = async () => (await readFile(`/proc/${pid}/stat`, 'utf8')).replace(/^.*\) /s, '')[0];
+        while ((await state()) !== 'Z') {
+          if (Date.now() > end) throw new Error(`process ${pid} never became a zombie`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const zombie = `${HEX}.claim-${HOST}-${pid}-dddd`;
+        await writeFile(join(folder, zombie), 'exited writer');
+        const claim = await new PartialBlobs(dir).claim(DIGEST, { resume: true });
+        expect(await readFile(claim.path, 'utf8')).toBe('exited writer');
+        expect(await files()).not.toContain(zombie);
+      } finally {
+        parent.kill('SIGKILL');
+      }
+    },
+  );
 
   it('takes over a claim of another host only once it has not been written for a long time', async () => {
     const remote = `${HEX}.claim-0badc0de-1234-cccc`;
