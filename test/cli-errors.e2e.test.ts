@@ -208,6 +208,38 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       );
     });
 
+    it('serve: a missing key file, config file or users file is named with what it is for', async () => {
+      const dir = join(work, 'serve-files');
+      await mkdir(dir);
+      const config = join(dir, 'serve.yml');
+      await writeFile(
+        config,
+        'listen: 127.0.0.1:0\ntoken:\n  issuer: t\n  service: s\n  key: missing-key.pem\n' +
+          '  certificate: missing-cert.pem\nacl: []\n',
+      );
+      const noKey = await cli.run(['serve', '--config', config]);
+      expect(noKey.code).toBe(1);
+      expectOneLine(noKey.stderr);
+      expect(noKey.stderr).toMatch(
+        /^regauth: error: cannot read the (signing key \(token\.key\)|signing certificate \(token\.certificate\)) .*missing-(key|cert)\.pem: no such file or folder \(ENOENT\); check the path/,
+      );
+      const noConfig = await cli.run(['serve', '--config', join(dir, 'nope.yml')]);
+      expect(noConfig.stderr).toBe(
+        `regauth: error: cannot read the config file ${join(dir, 'nope.yml')}: no such file or folder (ENOENT); check the path; the folder it is in must exist\n`,
+      );
+      const keygen = await cli.run([
+        'keygen',
+        '--key',
+        join(dir, 'no', 'k.pem'),
+        '--cert',
+        join(dir, 'c.pem'),
+      ]);
+      expect(keygen.code).toBe(1);
+      expect(keygen.stderr).toBe(
+        `regauth: error: cannot write ${join(dir, 'no', 'k.pem')}: no such file or folder (ENOENT); check the path; the folder it is in must exist\n`,
+      );
+    });
+
     it('push from a file that is no layout says so', async () => {
       const file = join(work, 'push-file');
       await writeFile(file, 'not a layout');

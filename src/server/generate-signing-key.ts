@@ -1,5 +1,6 @@
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 
 export type KeygenAlgorithm = 'ES256' | 'RS256';
@@ -94,7 +95,7 @@ export async function writeSigningKey(
           `${file} exists already; move it away or choose another path`,
         );
       }
-      throw err;
+      throw fileSystemError(err, 'write', file);
     }
   };
   await write(keyFile, pair.keyPem, 0o600);

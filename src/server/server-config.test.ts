@@ -342,7 +342,9 @@ describe('loadServerConfig', () => {
     const err = await loadServerConfig(file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegauthError);
     expect(err).toMatchObject({ code: 'ERR_INVALID_CONFIG', cause: { code: 'ENOENT' } });
-    expect((err as Error).message).toContain(`cannot read config file ${file}`);
+    expect((err as Error).message).toBe(
+      `cannot read the config file ${file}: no such file or folder (ENOENT); check the path; the folder it is in must exist`,
+    );
   });
 
   it('reports invalid YAML as ERR_INVALID_CONFIG, naming the file', async () => {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
@@ -297,12 +298,13 @@ export async function loadServerConfig(file: string): Promise<TokenServerConfig>
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
+    const described = fileSystemError(cause, 'read the config file', file);
     throw new RegauthError(
       'ERR_INVALID_CONFIG',
-      `cannot read config file ${file}: ${(cause as Error).message}`,
-      {
-        cause,
-      },
+      described instanceof RegauthError
+        ? described.message
+        : `cannot read config file ${file}: ${(cause as Error).message}`,
+      { cause },
     );
   }
   let raw: unknown;

@@ -9,6 +9,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
+import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
 import { createClientAddressResolver, createTrustedProxyCheck } from './client-address.js';
 import { limitConnections } from './connection-limits.js';
@@ -123,7 +124,10 @@ const CERT_WARNING_DAYS = 30;
 
 async function loadUsers(config: TokenServerConfig): Promise<UserStore> {
   if (config.users.htpasswd === undefined) return UserStore.empty();
-  const text = await readFile(config.users.htpasswd, 'utf8');
+  const file = config.users.htpasswd;
+  const text = await withFileSystemErrors('read the users file (users.htpasswd)', file, () =>
+    readFile(file, 'utf8'),
+  );
   return UserStore.fromText(text, config.users.htpasswd);
 }
 
@@ -171,8 +175,12 @@ export async function createTokenServer(
   const log = options.log ?? (() => {});
   const now = options.now ?? Date.now;
   const [keyPem, certPem] = await Promise.all([
-    readFile(config.token.key, 'utf8'),
-    readFile(config.token.certificate, 'utf8'),
+    withFileSystemErrors('read the signing key (token.key)', config.token.key, () =>
+      readFile(config.token.key, 'utf8'),
+    ),
+    withFileSystemErrors('read the signing certificate (token.certificate)', config.token.certificate, () =>
+      readFile(config.token.certificate, 'utf8'),
+    ),
   ]);
   const signing: SigningMaterial = loadSigningMaterial(keyPem, certPem, config.token, new Date(now()));
   if (signing.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
@@ -302,7 +310,11 @@ export async function createTokenServer(
   };
   let server: Server;
   if (config.tls) {
-    const [cert, key] = await Promise.all([readFile(config.tls.cert), readFile(config.tls.key)]);
+    const tls = config.tls;
+    const [cert, key] = await Promise.all([
+      withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
+      withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
+    ]);
     server = createHttpsServer({ ...serverOptions, cert, key }, handle);
   } else {
     server = createHttpServer(serverOptions, handle);
