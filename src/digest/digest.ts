@@ -9,7 +9,11 @@ export interface ParsedDigest {
   readonly hex: string;
 }
 
-/** Parses `sha256:<64 hex>` or `sha512:<128 hex>` (OCI image-spec descriptor.md). */
+/**
+ * Parses `sha256:<64 hex>` or `sha512:<128 hex>` (OCI image-spec descriptor.md). The digests it
+ * sees come from manifests, layouts and registry headers (a user's reference is checked by
+ * parseReference), so a bad one is ERR_INVALID_DIGEST, not a usage error.
+ */
 export function parseDigest(text: string): ParsedDigest {
   const colon = text.indexOf(':');
   const algorithm = text.slice(0, colon) as DigestAlgorithm;
@@ -21,7 +25,7 @@ export function parseDigest(text: string): ParsedDigest {
     !/^[0-9a-f]+$/.test(hex)
   ) {
     throw new RegauthError(
-      'ERR_INVALID_REFERENCE',
+      'ERR_INVALID_DIGEST',
       `invalid digest ${JSON.stringify(text.slice(0, 140))}: expected sha256:<64 lowercase hex> or sha512:<128 lowercase hex>`,
     );
   }

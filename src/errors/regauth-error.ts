@@ -9,6 +9,7 @@ export type RegauthErrorCode =
   // Bad input, found before any request is sent.
   | 'ERR_INVALID_SCOPE'
   | 'ERR_INVALID_REFERENCE'
+  | 'ERR_INVALID_DIGEST'
   | 'ERR_INVALID_CHALLENGE'
   | 'ERR_INVALID_CONFIG'
   | 'ERR_INVALID_KEY'
