@@ -235,7 +235,9 @@ describe('tags and deletes with the real registry', () => {
     expect(lines(res.stdout)).toEqual([two.manifestDigest, one.manifestDigest, two.manifestDigest]);
     const errors = res.stderr.split('\n').filter((l) => l.includes('\t'));
     expect(errors.map((l) => l.split('\t')[0])).toEqual([refs[1], refs[3]]);
-    expect(errors[0]).toMatch(/\tmanifest .*alice\/batch:missing: 404/);
+    expect(errors[0]).toMatch(
+      /\tmanifest .*alice\/batch:missing: 404 not found \(no such tag or digest in the repository\)$/,
+    );
     expect(res.stderr).toContain('2 of 5 references did not resolve');
     expect(res.stderr).not.toContain('    at ');
 

@@ -11,6 +11,13 @@ import type { HttpResponse } from '../transport/http-types.js';
 import { isQuotaExhausted } from '../transport/is-quota-exhausted.js';
 import { parseRateLimit } from './rate-limit.js';
 
+/** What a bodiless 404 means, by the code the request expected for it. */
+const NOT_FOUND_WORDS: Partial<Record<RegauthErrorCode, string>> = {
+  ERR_MANIFEST_UNKNOWN: 'not found (no such tag or digest in the repository)',
+  ERR_BLOB_UNKNOWN: 'not found (no such blob in the repository)',
+  ERR_NAME_UNKNOWN: 'not found (no such repository)',
+};
+
 /** Error bodies are small JSON envelopes; reading more would only help a broken server waste memory. */
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
@@ -130,7 +137,9 @@ export async function registryError(
   );
   const retryAfter =
     res.status === 429 ? sanitizeServerText(res.header('retry-after') ?? '', { singleLine: true }) : '';
-  const answered = `${what}: ${res.status}${said ? ` ${said}` : ''}`;
+  // A HEAD answer has no body to say what is missing: the status's meaning stands in for it.
+  const missing = res.status === 404 && !said ? NOT_FOUND_WORDS[code] : undefined;
+  const answered = `${what}: ${res.status}${said ? ` ${said}` : missing ? ` ${missing}` : ''}`;
   const access = refusedAccess(code, res, options);
   if (access !== undefined) {
     const from = access.credentialSource === undefined ? '' : `credentials from ${access.credentialSource}; `;
