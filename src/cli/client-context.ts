@@ -8,6 +8,7 @@ import { createRegistryClients, type RegistryClients } from '../registry/create-
 import type { Tracer } from '../transport/trace.js';
 import { formatTraceEvent } from './print-trace.js';
 import { canPrompt, readTerminalLine } from './read-terminal-line.js';
+import { terminalSession } from './terminal-session.js';
 
 /** The flags every command that talks to a registry takes. */
 export interface ClientFlags {
@@ -41,7 +42,8 @@ export interface ClientContext {
 /** The user's token cache; says on stderr when it is not used because others could write it. */
 export function cliTokenStore(): FileTokenStore {
   return new FileTokenStore(undefined, {
-    onWarning: (message) => process.stderr.write(`regauth: warning: ${message}\n`),
+    // A warning may come mid-transfer (the cache written after a token): above the bars.
+    onWarning: (message) => terminalSession().log(`regauth: warning: ${message}`),
   });
 }
 

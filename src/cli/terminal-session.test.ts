@@ -22,6 +22,29 @@ describe('terminalSession', () => {
   });
 });
 
+describe('terminalSession().log', () => {
+  it('writes through the newest drawing that registered, and to stderr once none is left', () => {
+    const session = terminalSession();
+    const bars: string[] = [];
+    const written: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((text: string) => {
+      written.push(text);
+      return true;
+    }) as typeof process.stderr.write;
+    try {
+      const unlog = session.onLog((line) => bars.push(line));
+      session.log('regauth: warning: one');
+      unlog();
+      session.log('regauth: warning: two\n');
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(bars).toEqual(['regauth: warning: one\n']);
+    expect(written).toEqual(['regauth: warning: two\n']);
+  });
+});
+
 describe('handleSignals', () => {
   it.each(Object.entries(SIGNAL_EXIT_CODES))(
     'on %s while bars are drawn: restores the terminal, says so and exits %i',

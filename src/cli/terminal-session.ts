@@ -15,6 +15,13 @@ export interface TerminalSession {
    * already does) and `listener(false)` when it no longer does.
    */
   onActive(listener: (active: boolean) => void): void;
+  /**
+   * Writes a line (a warning) to stderr: while progress bars are drawn, through them, so the
+   * line appears above the bars instead of tearing through a redraw.
+   */
+  log(line: string): void;
+  /** While bars are drawn: how a line gets above them. The returned function unregisters it. */
+  onLog(writer: (line: string) => void): () => void;
 }
 
 /**
@@ -27,6 +34,7 @@ const SESSION = Symbol.for('regauth.terminalSession');
 function createTerminalSession(): TerminalSession {
   const restores = new Set<() => void>();
   const listeners: ((active: boolean) => void)[] = [];
+  const writers: ((line: string) => void)[] = [];
   const remove = (restore: () => void) => {
     if (restores.delete(restore) && restores.size === 0) for (const l of listeners) l(false);
   };
@@ -49,6 +57,19 @@ function createTerminalSession(): TerminalSession {
     onActive(listener) {
       listeners.push(listener);
       if (restores.size > 0) listener(true);
+    },
+    log(line) {
+      const text = line.endsWith('\n') ? line : `${line}\n`;
+      const writer = writers[writers.length - 1];
+      if (writer) writer(text);
+      else process.stderr.write(text);
+    },
+    onLog(writer) {
+      writers.push(writer);
+      return () => {
+        const at = writers.lastIndexOf(writer);
+        if (at >= 0) writers.splice(at, 1);
+      };
     },
   };
 }

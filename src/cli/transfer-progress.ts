@@ -58,7 +58,28 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
     display.apply(event, Date.now());
     if (release === undefined) {
       if (event.kind !== 'blob-start' && event.kind !== 'blob-done') return;
-      release = terminalSession().onRestore(() => multi.stop());
+      const session = terminalSession();
+      // cli-progress prints logged lines at its next redraw and drops them on stop: lines not yet
+      // drawn when the bars stop are written after them, so no warning is lost.
+      let undrawn: string[] = [];
+      multi.on('redraw-pre', () => {
+        undrawn = [];
+      });
+      const unlog = session.onLog((line) => {
+        undrawn.push(line);
+        multi.log(line);
+      });
+      const stop = () => {
+        unlog();
+        multi.stop();
+        for (const line of undrawn) process.stderr.write(line);
+        undrawn = [];
+      };
+      const unrestore = session.onRestore(stop);
+      release = () => {
+        unrestore();
+        stop();
+      };
       multi.create(1, 0, { line: (now: number, columns: number) => display.totalLine(now, columns) } as Line);
     }
     while (slots < Math.min(display.digests.length, maxBlobLines)) {
@@ -74,10 +95,7 @@ export async function transferProgress(flags: ProgressFlags): Promise<{
   return {
     listener,
     finish(summary) {
-      if (release !== undefined) {
-        release();
-        multi.stop();
-      }
+      release?.();
       print(summary);
     },
   };
