@@ -54,6 +54,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   copy: [
     'regauth copy localhost:5000/alice/app:v1 localhost:5000/alice/other:v1   # blobs are mounted',
     'regauth copy alpine:3.20 localhost:5000/alice/alpine:3.20 --platform linux/amd64',
+    'regauth copy localhost:5000/alice/app:v1 registry.example.com/team/app:v1 --src-creds alice --dest-authfile team.json',
   ],
   delete: [
     'regauth delete localhost:5000/alice/other:v1',
