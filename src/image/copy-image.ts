@@ -1,12 +1,11 @@
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { Platform } from '../registry/select-platform.js';
-import { selectPlatform } from '../registry/select-platform.js';
-import { collectManifests, type FetchedManifest, fetched } from './collect-manifests.js';
+import { collectManifests } from './collect-manifests.js';
+import { manifestForPlatform, manifestLoader } from './manifest-for-platform.js';
 import { DEFAULT_JOBS } from './pull-image.js';
 import { pushManifests } from './push-manifests.js';
 import { readBlob } from './read-blob.js';
 import type { TransferListener, TransferSummary } from './transfer-events.js';
-import { verifyImagePlatform } from './verify-image-platform.js';
 
 export interface ImageLocation {
   readonly client: RegistryClient;
@@ -38,27 +37,14 @@ export async function copyImage(
   options: CopyImageOptions = {},
 ): Promise<TransferSummary> {
   const where = `${src.client.registry}/${src.repository}`;
-  const load = async (d: { digest: string; platform?: Readonly<Record<string, unknown>> }) =>
-    fetched(
-      await src.client.getManifest(src.repository, d.digest),
-      `manifest ${where}@${d.digest}`,
-      d.platform,
-    );
-  let root: FetchedManifest = fetched(
-    await src.client.getManifest(src.repository, src.reference),
-    `manifest ${where}:${src.reference}`,
+  const load = manifestLoader(src.client, src.repository);
+  // Without a platform an index is copied whole.
+  const root = await manifestForPlatform(
+    src.client,
+    src.repository,
+    src.reference,
+    options.platform === undefined ? {} : { platform: options.platform },
   );
-  if (root.parsed.kind === 'index' && options.platform !== undefined) {
-    root = await load(selectPlatform(root.parsed, options.platform, `${where}:${src.reference}`));
-  } else if (root.parsed.kind === 'image' && options.platform !== undefined) {
-    await verifyImagePlatform(
-      src.client,
-      src.repository,
-      root.parsed.config,
-      options.platform,
-      `${where}:${src.reference}`,
-    );
-  }
   const { manifests, blobs } = await collectManifests(root, load);
   // A mount needs one token for both repositories: not there when each side has its own account.
   const sameRegistry =

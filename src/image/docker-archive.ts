@@ -6,12 +6,11 @@ import { parseDigest } from '../digest/digest.js';
 import { fileSystemError, withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
-import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
-import { type FetchedManifest, fetched } from './collect-manifests.js';
+import { hostPlatform, type Platform } from '../registry/select-platform.js';
+import { manifestForPlatform } from './manifest-for-platform.js';
 import { REF_NAME_ANNOTATION } from './oci-layout.js';
 import { readBlob } from './read-blob.js';
 import { summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
-import { verifyImagePlatform } from './verify-image-platform.js';
 
 export interface DockerArchiveOptions {
   /** The `RepoTags` entry (`repo:tag`) docker load tags the image with. */
@@ -81,22 +80,10 @@ export async function pullDockerArchive(
       `cannot ${action} ${output}: it is a folder; give the path of a .tar file, such as ${output}/image.tar`,
     );
   }
-  let image: FetchedManifest = fetched(
-    await client.getManifest(repository, reference),
-    `manifest ${where}:${reference}`,
-  );
-  if (image.parsed.kind === 'index') {
-    const entry = selectPlatform(image.parsed, options.platform ?? hostPlatform(), `${where}:${reference}`);
-    image = fetched(await client.getManifest(repository, entry.digest), `manifest ${where}@${entry.digest}`);
-  } else if (options.platform !== undefined) {
-    await verifyImagePlatform(
-      client,
-      repository,
-      image.parsed.config,
-      options.platform,
-      `${where}:${reference}`,
-    );
-  }
+  const image = await manifestForPlatform(client, repository, reference, {
+    indexDefault: hostPlatform(),
+    ...(options.platform === undefined ? {} : { platform: options.platform }),
+  });
   if (image.parsed.kind !== 'image') {
     throw new RegauthError(
       'ERR_UNSUPPORTED',

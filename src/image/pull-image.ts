@@ -1,10 +1,10 @@
 import type { RegistryClient } from '../registry/registry-client.js';
-import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
-import { collectManifests, type FetchedManifest, fetched } from './collect-manifests.js';
+import { hostPlatform, type Platform } from '../registry/select-platform.js';
+import { collectManifests } from './collect-manifests.js';
+import { manifestForPlatform, manifestLoader } from './manifest-for-platform.js';
 import { OciLayout } from './oci-layout.js';
 import { readBlob } from './read-blob.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
-import { verifyImagePlatform } from './verify-image-platform.js';
 
 /** Blobs in flight at once; registries and CDNs serve a handful of parallel streams well. */
 export const DEFAULT_JOBS = 4;
@@ -37,25 +37,19 @@ export async function pullImage(
   dir: string,
   options: PullImageOptions = {},
 ): Promise<TransferSummary> {
-  const where = `${client.registry}/${repository}`;
-  const load = async (d: { digest: string; platform?: Readonly<Record<string, unknown>> }) =>
-    fetched(await client.getManifest(repository, d.digest), `manifest ${where}@${d.digest}`, d.platform);
-  let root: FetchedManifest = fetched(
-    await client.getManifest(repository, reference),
-    `manifest ${where}:${reference}`,
+  const load = manifestLoader(client, repository);
+  // --all-platforms keeps an index whole; else its entry for the platform (the host's by default).
+  const root = await manifestForPlatform(
+    client,
+    repository,
+    reference,
+    options.allPlatforms
+      ? {}
+      : {
+          indexDefault: hostPlatform(),
+          ...(options.platform === undefined ? {} : { platform: options.platform }),
+        },
   );
-  if (root.parsed.kind === 'index' && !options.allPlatforms) {
-    const entry = selectPlatform(root.parsed, options.platform ?? hostPlatform(), `${where}:${reference}`);
-    root = await load(entry);
-  } else if (root.parsed.kind === 'image' && options.platform !== undefined) {
-    await verifyImagePlatform(
-      client,
-      repository,
-      root.parsed.config,
-      options.platform,
-      `${where}:${reference}`,
-    );
-  }
   const { manifests, blobs } = await collectManifests(root, load);
   const layout = await OciLayout.open(dir, { create: true });
   const summary = summarize(options.onEvent);
