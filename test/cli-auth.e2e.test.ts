@@ -105,6 +105,28 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
       }
     });
 
+    it('a wrong password typed at the prompt is refused, naming where it came from, and nothing is stored', async () => {
+      const home = await createCliHome();
+      const wrong = 'not-alices-password-4417';
+      try {
+        const t = await regauthInTerminal(['login', host, '-u', 'alice'], home.env);
+        await t.waitForScreen(/Password:/);
+        await t.sendKeys(wrong, { literal: true });
+        await t.sendKeys('Enter');
+        expect(await exitStatus(t)).toBe(1);
+        // The message wraps at the terminal's width: compared without the line breaks' spaces.
+        const screen = (await t.screen()).replace(/\s+/g, '');
+        expect(screen).toContain(
+          'refusedthecredentialsforalice(credentialsfromregauthlogin(thepasswordtypedattheprompt))',
+        );
+        expect(screen).toMatch(/Password:regauth:error:thetokenserverat/);
+        expect(await t.output()).not.toContain(wrong);
+        await expect(readFile(join(home.dockerConfig, 'config.json'))).rejects.toThrow();
+      } finally {
+        await home.dispose();
+      }
+    });
+
     it('exits 130 on Ctrl-C at the password prompt and leaves the terminal echoing', async () => {
       const home = await createCliHome();
       try {

@@ -24,9 +24,9 @@ const PASSWORD_FLAG_WARNING = 'WARNING! Using --password via the CLI is insecure
 
 export async function loginCommand(registryArg: string, flags: LoginFlags): Promise<void> {
   const registry = parseRegistry(registryArg);
-  const { username, password } = await loginSecret(registry, flags);
+  const { username, password, from } = await loginSecret(registry, flags);
   // The same auth path as every other command (one realm check), with exactly this credential.
-  const source = staticCredentials({ username, password, registry });
+  const source = staticCredentials({ username, password, registry, source: from });
   const { clients, store } = await clientContext(flags, registry, source);
   const result = await clients.auth.login({
     method: 'GET',
@@ -78,7 +78,7 @@ export async function logoutCommand(registryArg: string, flags: ClientFlags): Pr
 async function loginSecret(
   registry: string,
   flags: LoginFlags,
-): Promise<{ username: string; password: string }> {
+): Promise<{ username: string; password: string; from: string }> {
   if (flags.password !== undefined && flags.passwordStdin) {
     throw new RegauthError(
       'ERR_USAGE',
@@ -99,9 +99,11 @@ async function loginSecret(
     const password = await readStdinSecret();
     if (password === '')
       throw new RegauthError('ERR_USAGE', '--password-stdin: standard input held no password');
-    return { username, password };
+    return { username, password, from: 'regauth login --password-stdin' };
   }
   // An empty -p, like docker's, asks.
+  // Named in a refusal, so that a person knows which password the token server turned down.
+  let from = flags.password ? 'regauth login --password' : 'REGAUTH_PASSWORD';
   let password = flags.password || process.env.REGAUTH_PASSWORD || undefined;
   if (password === undefined) {
     if (!interactive) {
@@ -113,6 +115,7 @@ async function loginSecret(
       );
     }
     password = await readTerminalLine('Password: ', { echo: false });
+    from = 'regauth login (the password typed at the prompt)';
   }
-  return { username, password };
+  return { username, password, from };
 }
