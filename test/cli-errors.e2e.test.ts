@@ -65,6 +65,19 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       expect(res).toEqual({ bytes: 100, status: '0', stderr: '' });
     });
 
+    it('a failure whose error line meets a closed stderr still exits 1, not 0', async () => {
+      const { stdout } = await run(
+        'bash',
+        [
+          '-c',
+          '"$0" digest 127.0.0.1:1/a:b 2>&1 | (exec 0<&-; sleep 0.2); echo "status ${PIPESTATUS[0]}"',
+          REGAUTH_BIN,
+        ],
+        { env: cli.env, timeout: 30_000 },
+      );
+      expect(stdout.trim()).toBe('status 1');
+    });
+
     it('blob | head -c 10 ends quietly: status 0, nothing on stderr', async () => {
       const res = await intoHead(['blob', `${host}/team/app@${sha256(layer)}`], 10);
       expect(res).toEqual({ bytes: 10, status: '0', stderr: '' });

@@ -33,4 +33,10 @@ describe('handleClosedOutput', () => {
     expect(exits).toEqual([1]);
     expect(String(stderr.read())).toBe('regauth: error: cannot write to standard output (ENOSPC)\n');
   });
+
+  it('a closed stderr ends nothing: the command keeps its own exit status', () => {
+    const { stderr, exits } = setUp();
+    stderr.emit('error', errnoError('EPIPE'));
+    expect(exits).toEqual([]);
+  });
 });
