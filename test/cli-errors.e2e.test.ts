@@ -198,6 +198,55 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       },
     );
 
+    it.skipIf(process.getuid?.() !== 0)(
+      'pull into a layout this user may not write (EACCES): one line naming the layout, the layout unchanged',
+      async () => {
+        const layout = join(tmpdir(), `regauth-ro-layout-${randomBytes(4).toString('hex')}`);
+        const home = join(tmpdir(), `regauth-nobody-${randomBytes(4).toString('hex')}`);
+        await mkdir(home, { mode: 0o777 });
+        await chmod(home, 0o777);
+        try {
+          expect((await cli.run(['pull', '--quiet', `${host}/team/app:v1`, layout])).code).toBe(0);
+          const before = (await readdir(layout, { recursive: true })).sort();
+          const res = await run(
+            'setpriv',
+            [
+              '--reuid=65534',
+              '--regid=65534',
+              '--clear-groups',
+              REGAUTH_BIN,
+              'pull',
+              `${host}/team/app:v1`,
+              layout,
+            ],
+            {
+              env: {
+                PATH: cli.env.PATH,
+                HOME: home,
+                DOCKER_CONFIG: home,
+                XDG_CACHE_HOME: home,
+                XDG_RUNTIME_DIR: home,
+              },
+              timeout: 30_000,
+            },
+          ).then(
+            () => ({ code: 0, stderr: '' }),
+            (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+          );
+          expect(res.code).toBe(1);
+          expectOneLine(res.stderr);
+          expect(res.stderr).toMatch(
+            new RegExp(`^regauth: error: cannot [a-z ()./]+ ${layout}\\S*: permission denied \\(EACCES\\); `),
+          );
+          expect(res.stderr).not.toMatch(/\.tmp\b/);
+          expect((await readdir(layout, { recursive: true })).sort()).toEqual(before);
+        } finally {
+          await rm(layout, { recursive: true, force: true });
+          await rm(home, { recursive: true, force: true });
+        }
+      },
+    );
+
     it('pull into a path that is a file: a usage error before anything is fetched', async () => {
       const file = join(work, 'layout-file');
       await writeFile(file, 'not a folder');

@@ -70,7 +70,7 @@ function provesPartialWrong(err: unknown): boolean {
 }
 
 async function restart(claim: PartialClaim): Promise<PartialClaim> {
-  await truncate(claim.path, 0);
+  await withFileSystemErrors('start over the partial download', claim.path, () => truncate(claim.path, 0));
   return { path: claim.path, size: 0 };
 }
 
@@ -83,6 +83,7 @@ function keptError(err: unknown, kept: { path: string; size: number }): unknown 
       cause: err,
       registryErrors: err.registryErrors,
       ...(err.status === undefined ? {} : { status: err.status }),
+      ...(err.access === undefined ? {} : { access: err.access }),
     },
   );
 }
@@ -93,6 +94,14 @@ function keptError(err: unknown, kept: { path: string; size: number }): unknown 
  */
 async function writeEmptyIndex(dir: string): Promise<void> {
   const file = join(dir, 'index.json');
+  // A layout that has its index (the usual case) is left untouched: it may be read-only.
+  if (
+    await stat(file).then(
+      () => true,
+      () => false,
+    )
+  )
+    return;
   const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
   await writeFile(temp, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
   try {
@@ -175,7 +184,10 @@ export class OciLayout {
         `${layoutFile}: expected {"imageLayoutVersion":"1.0.0"}, found ${JSON.stringify(text.slice(0, 80))}`,
       );
     }
-    if (options.create) await writeEmptyIndex(dir);
+    if (options.create)
+      await withFileSystemErrors('complete the OCI image layout (index.json) in', dir, () =>
+        writeEmptyIndex(dir),
+      );
     return new OciLayout(dir);
   }
 
@@ -226,7 +238,7 @@ export class OciLayout {
       if (descriptor.size !== undefined && claim.size > descriptor.size) claim = await restart(claim);
       try {
         await this.#fill(descriptor, claim, source, options.sourceVerifies === true);
-        await rename(claim.path, path);
+        await withFileSystemErrors('move the finished blob to', path, () => rename(claim.path, path));
         return;
       } catch (err) {
         const suspect = provesPartialWrong(err);
@@ -238,7 +250,8 @@ export class OciLayout {
           await rm(claim.path, { force: true });
           throw err;
         }
-        const kept = await this.#partials.release(claim, descriptor.digest);
+        // A partial that cannot be put back is the next run's to find: the first error stands.
+        const kept = await this.#partials.release(claim, descriptor.digest).catch(() => undefined);
         throw kept === undefined ? err : keptError(err, kept);
       }
     }
