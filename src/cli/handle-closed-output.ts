@@ -20,7 +20,9 @@ export function handleClosedOutput(
     session.restore();
     if (err.code !== 'EPIPE') {
       try {
-        streams.stderr.write(`regauth: error: cannot write to standard output (${err.code ?? err.message})\n`);
+        streams.stderr.write(
+          `regauth: error: cannot write to standard output (${err.code ?? err.message})\n`,
+        );
       } catch {}
     }
     exit(err.code === 'EPIPE' ? 0 : 1);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,7 +81,8 @@ export async function pullCommand(
   if (archive) {
     const { pullDockerArchive } = await import('../../image/docker-archive.js');
     // Ctrl-C or SIGTERM ends the process where it stands: the half-written tar goes with it.
-    const partialPath = `${destination}.${process.pid}.partial`;
+    // Random as well as the pid: one left by a killed run (pids repeat in containers) never blocks.
+    const partialPath = `${destination}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
     const forget = terminalSession().onRestore(() => rmSync(partialPath, { force: true }));
     const summary = await pullDockerArchive(client, reference.repository, target, destination, {
       partialPath,
