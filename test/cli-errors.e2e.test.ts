@@ -90,6 +90,15 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
     expect(stderr).not.toMatch(/^\s+at /m);
   };
 
+  it('a loopback registry that is not there is asked once, not retried, before the error', async () => {
+    const res = await cli.run(['digest', 'localhost:1/a:b', '--trace']);
+    expect(res.code).toBe(1);
+    expect(res.stderr.match(/^GET \/v2\/ HTTP\/1\.1$/gm)).toHaveLength(1);
+    expect(res.stderr).toMatch(
+      /^regauth: error: GET https:\/\/localhost:1: connect ECONNREFUSED .*; is the registry running there\?$/m,
+    );
+  });
+
   describe('file-system failures name the path, the action and what to do', () => {
     it('docker-archive --output a folder: refused before the download, nothing written', async () => {
       const out = join(work, 'out-folder');

@@ -84,7 +84,8 @@ export class RegistrySchemes {
 
   async #ping(host: string): Promise<RegistryScheme> {
     try {
-      const res = await this.#send({ method: 'GET', url: new URL(`https://${host}/v2/`) });
+      // One attempt: a refused or odd handshake is the answer the ping asks for, not a hiccup.
+      const res = await this.#send({ method: 'GET', url: new URL(`https://${host}/v2/`), retries: 0 });
       await res.dump();
       return 'https';
     } catch (err) {

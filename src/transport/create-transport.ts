@@ -267,7 +267,7 @@ export function createTransport(options: TransportOptions = {}): Send {
   const withRetries = async (req: HttpRequest): Promise<HttpResponse> => {
     const replayable = isReplayable(req.body);
     for (let attempt = 0; ; attempt++) {
-      const canRetry = replayable && attempt < maxRetries && !req.signal?.aborted;
+      const canRetry = replayable && attempt < (req.retries ?? maxRetries) && !req.signal?.aborted;
       const backoff = Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
       let res: HttpResponse;
       try {

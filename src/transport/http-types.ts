@@ -12,6 +12,8 @@ export interface HttpRequest {
   /** Follow redirects (GET and HEAD only). Left out: true. */
   readonly followRedirects?: boolean;
   readonly signal?: AbortSignal;
+  /** How many times a failed attempt may be retried. Left out: the transport's setting. */
+  readonly retries?: number;
 }
 
 export type HeaderValue = string | string[] | undefined;
