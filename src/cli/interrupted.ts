@@ -1,5 +1,4 @@
-/** Exit statuses a shell gives a process a signal ended: 128 + the signal's number. */
-const SIGNAL_EXIT_CODES = { SIGINT: 130, SIGTERM: 143 } as const;
+import { SIGNAL_EXIT_CODES } from './terminal-session.js';
 
 const BRAND = Symbol.for('regauth.cli.Interrupted');
 

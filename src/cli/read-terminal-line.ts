@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { RegauthError } from '../errors/regauth-error.js';
 import { Interrupted } from './interrupted.js';
 
@@ -38,6 +39,8 @@ export function readTerminalLine(prompt: string, options: ReadTerminalLineOption
     const typed: string[] = [];
     const wasRaw = input.isRaw;
     let done = false;
+    // A character of several bytes (a pasted password) may arrive split across two reads.
+    const decoder = new StringDecoder('utf8');
 
     const finish = (error?: Error) => {
       if (done) return;
@@ -54,7 +57,7 @@ export function readTerminalLine(prompt: string, options: ReadTerminalLineOption
     const onSigint = () => finish(new Interrupted('SIGINT'));
     const onSigterm = () => finish(new Interrupted('SIGTERM'));
     const onData = (chunk: Buffer | string) => {
-      const text = (typeof chunk === 'string' ? chunk : chunk.toString('utf8')).replace(KEY_SEQUENCE_RE, '');
+      const text = (typeof chunk === 'string' ? chunk : decoder.write(chunk)).replace(KEY_SEQUENCE_RE, '');
       for (const ch of text) {
         if (ch === '\r' || ch === '\n') return finish();
         if (ch === '\x03') return finish(new Interrupted('SIGINT'));
