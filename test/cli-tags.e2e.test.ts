@@ -228,17 +228,19 @@ describe('tags and deletes with the real registry', () => {
       `${host}/alice/batch:missing`,
       `${host}/alice/batch:one`,
       `${host}/alice/nothing:here`,
+      `${host}/alice/Not A Name`,
       `${host}/alice/batch@${two.manifestDigest}`,
     ];
     const res = await run(['digest', ...refs]);
     expect(res.code).toBe(1);
     expect(lines(res.stdout)).toEqual([two.manifestDigest, one.manifestDigest, two.manifestDigest]);
     const errors = res.stderr.split('\n').filter((l) => l.includes('\t'));
-    expect(errors.map((l) => l.split('\t')[0])).toEqual([refs[1], refs[3]]);
+    expect(errors.map((l) => l.split('\t')[0])).toEqual([refs[1], refs[3], refs[4]]);
     expect(errors[0]).toMatch(
       /\tmanifest .*alice\/batch:missing: 404 not found \(no such tag or digest in the repository\)$/,
     );
-    expect(res.stderr).toContain('2 of 5 references did not resolve');
+    expect(errors[2]).toMatch(/\tinvalid reference "/);
+    expect(res.stderr).toContain('3 of 6 references did not resolve');
     expect(res.stderr).not.toContain('    at ');
 
     const all = await run(['digest', refs[0] as string, refs[2] as string]);

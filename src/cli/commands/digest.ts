@@ -33,23 +33,34 @@ export async function digestCommand(
   refs: readonly string[],
   flags: ClientFlags & { platform?: string },
 ): Promise<void> {
-  const references = refs.map((r) => parseReference(r));
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
-  const { clients } = await clientContext(
-    flags,
-    references.length === 1 ? references[0]?.registry : undefined,
-  );
-  if (references.length === 1) {
-    process.stdout.write(`${await digestOf(clients, references[0] as ImageReference, platform)}\n`);
+  if (refs.length === 1) {
+    const reference = parseReference(refs[0] as string);
+    const { clients } = await clientContext(flags, reference.registry);
+    process.stdout.write(`${await digestOf(clients, reference, platform)}\n`);
     return;
   }
+  // A name that does not parse is one more line on stderr; the others are still answered.
+  const references = refs.map((r): ImageReference | { error: unknown } => {
+    try {
+      return parseReference(r);
+    } catch (error) {
+      return { error };
+    }
+  });
+  const { clients } = await clientContext(flags);
   const results: ({ digest: string } | { error: unknown })[] = new Array(references.length);
   let next = 0;
   const worker = async () => {
     while (next < references.length) {
       const i = next++;
+      const reference = references[i] as ImageReference | { error: unknown };
+      if ('error' in reference) {
+        results[i] = reference;
+        continue;
+      }
       try {
-        results[i] = { digest: await digestOf(clients, references[i] as ImageReference, platform) };
+        results[i] = { digest: await digestOf(clients, reference, platform) };
       } catch (error) {
         results[i] = { error };
       }
