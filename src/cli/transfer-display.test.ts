@@ -41,6 +41,17 @@ describe('TransferDisplay', () => {
     expect(d.totalLine(end, 100)).toMatch(/ 80% +8\.0\/10\.0 MiB +1\.0 MiB\/s +ETA 0:02$/);
   });
 
+  it('counts nothing of a download that starts over because its partial file proved wrong', () => {
+    const d = new TransferDisplay(0);
+    d.apply({ kind: 'blob-start', digest: A, size: 10 * MiB }, 0);
+    d.apply({ kind: 'blob-resume', digest: A, offset: 6 * MiB, reason: 'continuing a partial download' }, 0);
+    let end = flow(d, A, MiB, 0, 4000); // 6 held + 4 received: the whole size, but the digest is wrong
+    d.apply({ kind: 'blob-resume', digest: A, offset: 0, reason: 'starting over', waitMs: 0 }, end);
+    end = flow(d, A, MiB, end, 3000);
+    expect(d.blobLine(A, end, 100)).toMatch(/ (29|30)% +3\.0\/10\.0 MiB /);
+    expect(d.totalLine(end, 100)).toMatch(/ (29|30)% +3\.0\/10\.0 MiB /);
+  });
+
   it('a stalled blob shows no rate instead of an old one', () => {
     const d = new TransferDisplay(0);
     d.apply({ kind: 'blob-start', digest: A, size: 10 * MiB }, 0);

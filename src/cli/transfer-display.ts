@@ -57,6 +57,8 @@ interface Row {
   readonly meter: Meter;
   /** Bytes a resumed download already had on disk: done, but no part of the rate. */
   held: number;
+  /** Bytes that arrived before the download started over (a partial file proved wrong). */
+  discarded: number;
   state: RowState;
   finishedAt?: number;
   retryAt?: number;
@@ -121,6 +123,8 @@ export class TransferDisplay {
   private totalSize = 0;
   /** Bytes the blobs' resumed downloads already had on disk. */
   private heldTotal = 0;
+  /** Bytes received for downloads that then started over: not done after all. */
+  private discardedTotal = 0;
 
   constructor(now: number) {
     this.total = new Meter(now);
@@ -140,6 +144,7 @@ export class TransferDisplay {
             size: event.size,
             meter: new Meter(now),
             held: 0,
+            discarded: 0,
             state: 'active',
           });
           this.totalSize += event.size;
@@ -158,8 +163,16 @@ export class TransferDisplay {
       case 'blob-resume': {
         const row = this.rows.get(event.digest);
         if (!row) break;
-        // A download picked up from a partial file: its bytes count as done, at no rate.
-        const known = row.meter.bytes + row.held;
+        // A download picked up from a partial file: its bytes count as done, at no rate. One that
+        // starts over (the partial proved wrong) counts nothing of what came before.
+        let known = row.meter.bytes - row.discarded + row.held;
+        if (event.offset < known) {
+          this.heldTotal -= row.held;
+          this.discardedTotal += row.meter.bytes - row.discarded;
+          row.held = 0;
+          row.discarded = row.meter.bytes;
+          known = 0;
+        }
         if (event.offset > known) {
           row.held += event.offset - known;
           this.heldTotal += event.offset - known;
@@ -173,7 +186,14 @@ export class TransferDisplay {
       case 'blob-done': {
         let row = this.rows.get(event.digest);
         if (!row) {
-          row = { digest: event.digest, size: event.size, meter: new Meter(now), held: 0, state: 'active' };
+          row = {
+            digest: event.digest,
+            size: event.size,
+            meter: new Meter(now),
+            held: 0,
+            discarded: 0,
+            state: 'active',
+          };
           this.rows.set(event.digest, row);
         } else if (event.how !== 'sent') {
           // Announced as a transfer, then found at the destination: nothing moves after all.
@@ -217,7 +237,7 @@ export class TransferDisplay {
   }
 
   totalLine(now: number, columns: number): string {
-    const done = this.total.bytes + this.heldTotal;
+    const done = this.total.bytes - this.discardedTotal + this.heldTotal;
     const rate = this.total.rate(now);
     const left = Math.max(0, this.totalSize - done);
     const busy = [...this.rows.values()].some((r) => r.state === 'active' || r.state === 'retrying');
@@ -233,7 +253,7 @@ export class TransferDisplay {
     const row = this.rows.get(digest);
     if (!row) return '';
     const name = short(digest);
-    const done = row.meter.bytes + row.held;
+    const done = row.meter.bytes - row.discarded + row.held;
     switch (row.state) {
       case 'retrying': {
         const wait = Math.ceil(((row.retryAt ?? now) - now) / 1000);

@@ -61,15 +61,27 @@ export async function pullImage(
         return;
       }
       emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+      let attempts = 0;
       await layout.writeBlob(
         blob,
-        (held) =>
-          readBlob(client, repository, blob, {
+        (held) => {
+          // writeBlob asks again only after discarding a partial file that proved wrong.
+          if (attempts++ > 0) {
+            emit({
+              kind: 'blob-resume',
+              digest: blob.digest,
+              offset: held?.size ?? 0,
+              reason: 'the partial download was wrong; starting over',
+              waitMs: 0,
+            });
+          }
+          return readBlob(client, repository, blob, {
             ...(held === undefined ? {} : { held: held.read() }),
             onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
             onResume: (offset, reason, waitMs) =>
               emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
-          }),
+          });
+        },
         { sourceVerifies: true },
       );
       emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how: 'sent' });
