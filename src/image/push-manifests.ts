@@ -1,3 +1,4 @@
+import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import type { FetchedManifest } from './collect-manifests.js';
 import type { LayoutDescriptor } from './oci-layout.js';
@@ -51,7 +52,24 @@ export async function pushManifests(
     const answer = await client.putManifestDetailed(repository, ref, m.bytes, m.mediaType);
     emit({ kind: 'manifest', digest: m.digest, reference: ref });
     if (answer.subject === undefined) {
-      const fallback = await updateReferrersFallback(client, repository, m);
+      let fallback: Awaited<ReturnType<typeof updateReferrersFallback>>;
+      try {
+        fallback = await updateReferrersFallback(client, repository, m);
+      } catch (err) {
+        // The manifest is in: say so, so that nobody pushes it again to mend the referrers tag.
+        if (!(err instanceof RegauthError)) throw err;
+        throw new RegauthError(
+          err.code,
+          `${client.registry}/${repository}@${m.digest} was pushed, but the referrers tag that lists it ` +
+            `for registries without the referrers API could not be updated: ${err.message}`,
+          {
+            cause: err,
+            registryErrors: err.registryErrors,
+            ...(err.status === undefined ? {} : { status: err.status }),
+            ...(err.access === undefined ? {} : { access: err.access }),
+          },
+        );
+      }
       if (fallback) emit({ kind: 'manifest', digest: fallback.digest, reference: fallback.tag });
     }
   }

@@ -103,6 +103,13 @@ describe('updateReferrersFallback', () => {
     expect(puts).toHaveLength(0);
   });
 
+  it('leaves a referrers tag that holds an index that is not JSON alone, with a typed error', async () => {
+    const { client, puts } = await registryWith({ type: OCI_INDEX, body: '{"manifests": [' });
+    const err = await rejection(updateReferrersFallback(client, 'r', artifact()));
+    expect(err).toMatchObject({ code: 'ERR_MANIFEST_INVALID' });
+    expect(puts).toHaveLength(0);
+  });
+
   it('does nothing for a manifest without a subject', async () => {
     const { client, puts } = await registryWith(undefined);
     const text = JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] });

@@ -46,9 +46,14 @@ export async function updateReferrersFallback(
   let index: Record<string, unknown> = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
   try {
     const current = await client.getManifest(repository, tag);
-    const parsed = isIndexMediaType(current.mediaType)
-      ? jsonObject(JSON.parse(current.bytes.toString('utf8')))
-      : undefined;
+    let parsed: Record<string, unknown> | undefined;
+    try {
+      parsed = isIndexMediaType(current.mediaType)
+        ? jsonObject(JSON.parse(current.bytes.toString('utf8')))
+        : undefined;
+    } catch {
+      parsed = undefined;
+    }
     if (parsed === undefined || !Array.isArray(parsed.manifests)) {
       throw new RegauthError(
         'ERR_MANIFEST_INVALID',
