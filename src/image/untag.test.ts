@@ -4,6 +4,7 @@ import { createAuthClient } from '../auth/create-auth-client.js';
 import { OCI_MANIFEST } from '../registry/media-types.js';
 import { RegistryClient } from '../registry/registry-client.js';
 import { type LoopbackHandler, loopbackServers } from '../testing/loopback-server.js';
+import { rejection } from '../testing/rejection.js';
 import { createTransport } from '../transport/create-transport.js';
 import { untag } from './untag.js';
 
@@ -22,8 +23,11 @@ async function registryWith(handler: LoopbackHandler) {
   return { server, client: new RegistryClient({ registry: server.host, send: auth.send }) };
 }
 
-/** A registry holding IMAGE under v1; `tagDelete` says how it answers DELETE …/manifests/v1. */
-function registry(tagDelete: number) {
+/**
+ * A registry holding IMAGE under v1; `tagDelete` says how it answers DELETE …/manifests/v1, and
+ * `dropsImage` makes that delete take the image itself (a registry that gets it wrong).
+ */
+function registry(tagDelete: number, dropsImage = false) {
   const manifests = new Map<string, string>();
   const handler: LoopbackHandler = (req, res) => {
     const path = req.url.pathname;
@@ -31,6 +35,9 @@ function registry(tagDelete: number) {
     if (req.method === 'GET' && ref === 'v1') {
       res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(IMAGE) });
       res.end(IMAGE);
+    } else if (req.method === 'HEAD' && ref === sha256(IMAGE) && !dropsImage) {
+      res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(IMAGE) });
+      res.end();
     } else if (req.method === 'DELETE' && ref === 'v1') {
       res.writeHead(tagDelete, { 'content-type': 'application/json' });
       res.end(tagDelete === 202 ? '' : '{"errors":[{"code":"UNSUPPORTED","message":"no"}]}');
@@ -60,7 +67,18 @@ describe('untag', () => {
     expect(server.requests.map((r) => `${r.method} ${r.url.pathname}`)).toEqual([
       'GET /v2/a/b/manifests/v1',
       'DELETE /v2/a/b/manifests/v1',
+      `HEAD /v2/a/b/manifests/${sha256(IMAGE)}`,
     ]);
+  });
+
+  it('says so when a tag delete took the image itself (and with it every other tag)', async () => {
+    const { handler } = registry(202, true);
+    const { client } = await registryWith(handler);
+    const err = await rejection(untag(client, 'a/b', 'v1'));
+    expect(err).toMatchObject({ code: 'ERR_REGISTRY' });
+    expect((err as Error).message).toContain(
+      `deleted the manifest ${sha256(IMAGE)} when asked to delete only the tag v1`,
+    );
   });
 
   it('points the tag at a unique placeholder and deletes that by digest where the registry refuses (405)', async () => {

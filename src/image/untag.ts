@@ -59,7 +59,22 @@ export async function untag(
   options: UntagOptions = {},
 ): Promise<UntagResult> {
   const original = await client.getManifest(repository, tag);
-  if (await client.deleteTag(repository, tag)) return { digest: original.digest, method: 'registry' };
+  if (await client.deleteTag(repository, tag)) {
+    // The spec's tag delete removes the tag alone; a registry that took the manifest with it
+    // took its other tags too, and that must not pass unsaid.
+    try {
+      await client.headManifest(repository, original.digest);
+    } catch (err) {
+      if (!(err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN')) throw err;
+      throw new RegauthError(
+        'ERR_REGISTRY',
+        `${client.registry}/${repository} deleted the manifest ${original.digest} when asked to delete ` +
+          `only the tag ${tag}: every tag of that image is gone with it`,
+        { cause: err },
+      );
+    }
+    return { digest: original.digest, method: 'registry' };
+  }
 
   await uploadBlob(
     client,
