@@ -206,6 +206,15 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
       const env = await cli.run(['tags', `${host}/alice/app`], { env: { REGISTRY_AUTH_FILE: missing } });
       expect(env.code).toBe(2);
       expect(env.stderr).toMatch(new RegExp(`REGISTRY_AUTH_FILE ${missing} does not exist`));
+      const side = await cli.run([
+        'copy',
+        `${host}/alice/app:v1`,
+        `${host}/alice/x:v1`,
+        '--src-authfile',
+        missing,
+      ]);
+      expect(side.code).toBe(2);
+      expect(side.stderr).toMatch(new RegExp(`--src-authfile ${missing} does not exist`));
 
       const login = await cli.run(['login', host, '-u', 'alice', '--password-stdin', '--authfile', missing], {
         stdin: `${USERS.alice}\n`,
@@ -238,6 +247,11 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
         '--trace',
       ]);
       expect(res.code).toBe(0);
+      // A password in the arguments gets docker's kind of warning, once per side.
+      expect(res.stderr).toContain(
+        'WARNING! Using a password in --src-creds is insecure: others on this machine can see it. Give --src-creds alice to be asked for it.',
+      );
+      expect(res.stderr).toContain('WARNING! Using a password in --dest-creds is insecure');
       const asBob = await cli.run(['manifest', `${host}/bob/app:v1`], {
         env: { REGAUTH_USERNAME: 'bob', REGAUTH_PASSWORD: USERS.bob },
       });
@@ -279,7 +293,9 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
         carolFile,
         '--quiet',
       ]);
-      expect(res.stderr).toBe('');
+      expect(res.stderr).toBe(
+        'WARNING! Using a password in --src-creds is insecure: others on this machine can see it. Give --src-creds alice to be asked for it.\n',
+      );
       expect(res.code).toBe(0);
       const back = await cli.run(['manifest', dst, '--authfile', carolFile]);
       expect(back.stdout.toString()).toBe(image.manifest);

@@ -8,6 +8,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { type ClientFlags, clientContext, cliTokenStore, readStdinSecret } from './client-context.js';
 import { canPrompt, readTerminalLine } from './read-terminal-line.js';
+import { terminalSession } from './terminal-session.js';
 
 /** skopeo copy's names for the credentials of each side. */
 export interface CopyCredentialFlags extends ClientFlags {
@@ -73,6 +74,7 @@ export async function copyClients(
       ...(flags.username === undefined ? {} : { username: flags.username }),
       ...(password === undefined ? {} : { password }),
       ...(authfile === undefined ? {} : { authfile }),
+      ...(side.authfile === undefined ? {} : { authfileLabel: `--${side.name}-authfile` }),
     });
     sources.push(cachedCredentialSource(chainCredentials([...given, ...rest])));
   }
@@ -89,6 +91,12 @@ async function credsFlag(side: Side, creds: string): Promise<CredentialSource> {
   const colon = creds.indexOf(':');
   const username = colon < 0 ? creds : creds.slice(0, colon);
   let password = colon < 0 ? '' : creds.slice(colon + 1);
+  // As docker warns for -p: a password in the arguments is visible to every user (ps, /proc).
+  if (password !== '') {
+    terminalSession().log(
+      `WARNING! Using a password in ${flag} is insecure: others on this machine can see it. Give ${flag} ${username} to be asked for it.`,
+    );
+  }
   if (password === '') {
     if (!canPrompt()) {
       throw new RegauthError(

@@ -19,6 +19,8 @@ export interface DefaultCredentialSourcesOptions {
   readonly registry?: string;
   /** `--authfile FILE`; wins over REGISTRY_AUTH_FILE. */
   readonly authfile?: string;
+  /** How `authfile` is named in messages. Left out: `--authfile`. */
+  readonly authfileLabel?: string;
   /** Leaving it out means DEFAULT_HELPER_TIMEOUT_MS. */
   readonly helperTimeoutMs?: number;
   /** For podman's `/run/containers/<uid>/auth.json`; leaving it out means `process.getuid()`. */
@@ -102,10 +104,10 @@ export function loginAuthFile(
 }
 
 function explicitAuthFile(
-  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'authfile'>,
+  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'authfile' | 'authfileLabel'>,
 ): { path: string; label: string } | undefined {
   if (options.authfile !== undefined && options.authfile !== '') {
-    return { path: options.authfile, label: '--authfile' };
+    return { path: options.authfile, label: options.authfileLabel ?? '--authfile' };
   }
   const fromEnv = options.env.REGISTRY_AUTH_FILE;
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, label: 'REGISTRY_AUTH_FILE' };
