@@ -537,7 +537,11 @@ export class RegistryClient {
       await res.dump();
       return false;
     }
-    throw await registryError(res, `tag ${this.registry}/${repository}:${tag}`, { action: 'delete' });
+    throw await registryError(res, `tag ${this.registry}/${repository}:${tag}`, {
+      registry: this.registry,
+      repository,
+      action: 'delete',
+    });
   }
 
   /**

@@ -50,7 +50,12 @@ export async function deleteCommand(ref: string, flags: DeleteFlags): Promise<vo
     throw new RegauthError(
       err.code,
       `could not find out which tags of ${name} point at ${digest}, so nothing was deleted: ${err.message}`,
-      { cause: err, ...(err.status === undefined ? {} : { status: err.status }) },
+      {
+        cause: err,
+        registryErrors: err.registryErrors,
+        ...(err.status === undefined ? {} : { status: err.status }),
+        ...(err.access === undefined ? {} : { access: err.access }),
+      },
     );
   }
   const tags = (byTag === undefined || found.includes(byTag) ? found : [byTag, ...found]).sort();
