@@ -57,7 +57,10 @@ export interface TokenServerStats extends PasswordGuardStats {
 }
 
 export interface TokenServer {
-  /** The node:http request listener, to mount the token endpoint in another server. */
+  /**
+   * The standalone server's node:http request listener: it answers every path (404 for those it
+   * does not serve). To share a server with other routes, use createTokenHandler, which falls through.
+   */
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** Starts listening where the config says; resolves to the URL (with the real port for port 0). */
   listen(): Promise<string>;
