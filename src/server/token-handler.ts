@@ -79,7 +79,6 @@ export interface TokenHandler {
 /** What the routing needs of a request, whichever kind of server it came from. */
 interface WireRequest {
   readonly method: string;
-  readonly target: string;
   readonly peer: string;
   readonly header: (name: string) => string | undefined;
   /** The body as text, or undefined when it is over MAX_BODY_BYTES. */
@@ -304,7 +303,6 @@ export async function createCheckedTokenHandler(
     }
     const wire: WireRequest = {
       method: req.method ?? 'GET',
-      target,
       peer: req.socket.remoteAddress ?? '',
       header: (name) => {
         const value = req.headers[name];
@@ -333,7 +331,6 @@ export async function createCheckedTokenHandler(
     if (owned === undefined) return undefined;
     const wire: WireRequest = {
       method: request.method,
-      target: request.url,
       peer: info.address ?? '',
       header: (name) => request.headers.get(name) ?? undefined,
       body: () => readWebBody(request),
