@@ -8,6 +8,20 @@ export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
 export { loadSigningMaterial } from './signing-key.js';
+export type {
+  FetchInfo,
+  TokenHandler,
+  TokenHandlerOptions,
+  TokenHandlerStats,
+} from './token-handler.js';
+export { createTokenHandler } from './token-handler.js';
+export type {
+  PemSource,
+  TokenHandlerConfig,
+  TokenLimits,
+  UsersSource,
+  ValueSource,
+} from './token-handler-config.js';
 export type { ServerLogEntry, TokenServer, TokenServerOptions, TokenServerStats } from './token-server.js';
 export { createTokenServer } from './token-server.js';
 export type { TokenLogEntry, TokenRequest, TokenResponse } from './token-service.js';

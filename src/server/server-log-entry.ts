@@ -1,0 +1,41 @@
+import type { TokenLogEntry } from './token-service.js';
+
+/** What the token server and handler log: token requests and lifecycle events. */
+export type ServerLogEntry =
+  | TokenLogEntry
+  | { readonly msg: 'listening'; readonly url: string }
+  | { readonly msg: 'users reloaded'; readonly users: number; readonly file: string }
+  | { readonly msg: 'request failed'; readonly level: 'error'; readonly error: string }
+  | {
+      readonly msg: 'reload failed';
+      readonly level: 'error';
+      readonly error: string;
+      /** Users still served: those whose entry the new file holds unchanged. */
+      readonly kept: number;
+      /** Users refused from now on: the new file drops, changes or breaks their entry. */
+      readonly dropped: number;
+    }
+  | { readonly msg: 'bad request target'; readonly address: string; readonly status: 400 }
+  | { readonly msg: 'certificate expires soon'; readonly level: 'warn'; readonly notAfter: string }
+  | {
+      readonly msg: 'bcrypt costs differ';
+      readonly level: 'warn';
+      readonly file: string;
+      /** Users per cost. */
+      readonly costs: Readonly<Record<string, number>>;
+      readonly hint: string;
+    }
+  | {
+      readonly msg: 'acl lets anonymous users write';
+      readonly level: 'warn';
+      /** The rule's position in `acl:`, from 0. */
+      readonly rule: number;
+      readonly actions: readonly string[];
+    }
+  | {
+      readonly msg: 'X-Forwarded-For ignored';
+      readonly level: 'warn';
+      readonly peer: string;
+      readonly hint: string;
+    }
+  | { readonly msg: 'shutting down' };

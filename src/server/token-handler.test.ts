@@ -1,0 +1,207 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isRegauthError } from '../errors/regauth-error.js';
+import { htpasswdLine, testKeyPair } from './testing/fixtures.js';
+import { createTokenHandler, MAX_BODY_BYTES, type TokenHandler } from './token-handler.js';
+import type { TokenHandlerConfig } from './token-handler-config.js';
+
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function handlerConfig(extra: Partial<TokenHandlerConfig> = {}): Promise<TokenHandlerConfig> {
+  const pair = await testKeyPair();
+  return {
+    basePath: '/auth',
+    token: {
+      issuer: 'unit-issuer',
+      service: 'unit-registry',
+      key: { pem: pair.keyPem },
+      certificate: { pem: async () => pair.certPem },
+    },
+    users: { entries: () => htpasswdLine('alice', 'alice-pw') },
+    acl: [{ match: { account: 'alice' }, actions: ['pull'] }],
+    ...extra,
+  };
+}
+
+async function handler(extra: Partial<TokenHandlerConfig> = {}): Promise<TokenHandler> {
+  const tokens = await createTokenHandler(await handlerConfig(extra));
+  cleanups.push(() => tokens.close());
+  return tokens;
+}
+
+/** A node:http server where the handler comes first and an app route answers the rest. */
+async function mount(tokens: TokenHandler): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    if (tokens.handle(req, res)) return;
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(`app saw ${req.method} ${req.url}`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe('createTokenHandler', () => {
+  it('serves tokens and the health check under the base path, from PEM values and htpasswd text', async () => {
+    const tokens = await handler();
+    expect(tokens.realmPath).toBe('/auth/token');
+    const url = await mount(tokens);
+    const res = await fetch(`${url}/auth/token?service=unit-registry&scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'alice-pw') },
+    });
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
+      access: unknown;
+      iss: string;
+    };
+    expect(claims.iss).toBe('unit-issuer');
+    expect(claims.access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull'] }]);
+    const health = await fetch(`${url}/auth/healthz`);
+    expect(await health.json()).toEqual({ status: 'ok' });
+  });
+
+  it('falls through on every path it does not own, leaving the response to the app', async () => {
+    const url = await mount(await handler());
+    for (const path of [
+      '/',
+      '/token',
+      '/healthz',
+      '/auth',
+      '/auth/',
+      '/auth/tokens',
+      '/authx/token',
+      '/other/auth/token',
+    ]) {
+      const res = await fetch(`${url}${path}`);
+      expect([path, res.status, await res.text()]).toEqual([path, 200, `app saw GET ${path}`]);
+    }
+  });
+
+  it('refuses a wrong password under the base path with 401', async () => {
+    const url = await mount(await handler());
+    const res = await fetch(`${url}/auth/token?scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'wrong') },
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('calls next() express-style on paths it does not own, and not on its own', async () => {
+    const tokens = await handler();
+    let nextCalls = 0;
+    const server = createServer((req, res) => {
+      tokens.handle(req, res, () => {
+        nextCalls++;
+        res.end('next');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect(await (await fetch(`${url}/elsewhere`)).text()).toBe('next');
+    expect((await fetch(`${url}/auth/healthz`)).status).toBe(200);
+    expect(nextCalls).toBe(1);
+  });
+
+  it('matches express mounts by originalUrl, which keeps the mount prefix', async () => {
+    const tokens = await handler();
+    const server = createServer((req, res) => {
+      // What express does for app.use('/auth', handle): req.url loses the prefix.
+      (req as { originalUrl?: string }).originalUrl = req.url ?? '/';
+      req.url = (req.url ?? '/').replace(/^\/auth/, '') || '/';
+      if (!tokens.handle(req, res)) res.end('app');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    expect((await fetch(`${url}/auth/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${url}/healthz`)).text()).toBe('app');
+  });
+
+  it('caps POST bodies when mounted, as the standalone server does', async () => {
+    const url = await mount(await handler());
+    const res = await fetch(`${url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=password&x=${'a'.repeat(MAX_BODY_BYTES)}`,
+    }).catch(() => undefined);
+    // Either the 413 arrives or the socket is cut after it: never a token, never a hang.
+    if (res !== undefined) expect(res.status).toBe(413);
+  });
+
+  it('answers Web Requests with fetch(), and undefined on paths it does not own', async () => {
+    const tokens = await handler({ basePath: '/v1/auth/' });
+    expect(tokens.realmPath).toBe('/v1/auth/token');
+    const res = await tokens.fetch(
+      new Request('http://app.invalid/v1/auth/token?service=unit-registry&scope=repository:alice/app:pull', {
+        headers: { authorization: basic('alice', 'alice-pw') },
+      }),
+      { address: '127.0.0.1' },
+    );
+    expect(res?.status).toBe(200);
+    const body = (await res?.json()) as { token?: string } | undefined;
+    expect(body?.token?.split('.')).toHaveLength(3);
+    expect(await tokens.fetch(new Request('http://app.invalid/v1/other'))).toBeUndefined();
+    expect(await tokens.fetch(new Request('http://app.invalid/token'))).toBeUndefined();
+  });
+
+  it('takes the OAuth2 POST form through fetch()', async () => {
+    const tokens = await handler();
+    const res = await tokens.fetch(
+      new Request('http://app.invalid/auth/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password&service=unit-registry&client_id=t&username=alice&password=alice-pw&scope=repository:alice/app:pull',
+      }),
+    );
+    expect(res?.status).toBe(200);
+    expect(await res?.json()).toHaveProperty('access_token');
+  });
+
+  it('calls the users function again on reloadUsers()', async () => {
+    let entries = htpasswdLine('alice', 'alice-pw');
+    const tokens = await handler({ users: { entries: () => entries } });
+    const ask = async (user: string, password: string) =>
+      (
+        await tokens.fetch(
+          new Request('http://app.invalid/auth/token?scope=repository:alice/app:pull', {
+            headers: { authorization: basic(user, password) },
+          }),
+        )
+      )?.status;
+    expect(await ask('alice', 'alice-pw')).toBe(200);
+    entries = htpasswdLine('alice', 'new-pw');
+    await tokens.reloadUsers();
+    expect(await ask('alice', 'alice-pw')).toBe(401);
+    expect(await ask('alice', 'new-pw')).toBe(200);
+  });
+
+  it.each([
+    [{ basePath: 'a b' }, /basePath/],
+    [{ limits: { maxScopes: 0 } }, /limits\.maxScopes: must be a whole number of at least 1/],
+    [{ trustedProxies: ['not-an-ip'] }, /trustedProxies\[0\]/],
+    [{ users: {} as never }, /users: must be/],
+  ] as const)('checks the config when created: %j', async (extra, message) => {
+    const error = await createTokenHandler(await handlerConfig(extra as Partial<TokenHandlerConfig>)).catch(
+      (e: unknown) => e,
+    );
+    expect(isRegauthError(error) && error.code).toBe('ERR_INVALID_CONFIG');
+    expect((error as Error).message).toMatch(message);
+  });
+
+  it('names the config key when a PEM value is not a key', async () => {
+    const config = await handlerConfig();
+    const error = await createTokenHandler({
+      ...config,
+      token: { ...config.token, key: { pem: 'not a key' } },
+    }).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/^token\.key: not a readable/);
+  });
+});

@@ -1,0 +1,400 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withFileSystemErrors } from '../errors/file-system-error.js';
+import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
+import { createClientAddressResolver } from './client-address.js';
+import { UserStore } from './htpasswd.js';
+import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import type { ServerLogEntry } from './server-log-entry.js';
+import { loadSigningMaterial, type SigningMaterial } from './signing-key.js';
+import {
+  type CheckedHandlerConfig,
+  checkHandlerConfig,
+  type PemSource,
+  readPem,
+  readValue,
+  type TokenHandlerConfig,
+} from './token-handler-config.js';
+import { TokenIssuer } from './token-issuer.js';
+import { TokenReuse } from './token-reuse.js';
+import { createTokenService, errorResponse, type TokenResponse } from './token-service.js';
+
+/** OAuth2 form bodies are a few hundred bytes; anything near this is not a token request. */
+export const MAX_BODY_BYTES = 64 * 1024;
+/** How often expired entries leave the per-user and per-address tables. */
+export const SWEEP_INTERVAL_MS = 30_000;
+const CERT_WARNING_DAYS = 30;
+
+export interface TokenHandlerOptions {
+  /** Receives one entry per token request and per lifecycle event. Left out: nothing is logged. */
+  readonly log?: (entry: ServerLogEntry) => void;
+  readonly now?: () => number;
+  /** Left out: SWEEP_INTERVAL_MS. */
+  readonly sweepIntervalMs?: number;
+  /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
+  readonly maxTrackedEntries?: number;
+}
+
+/** Sizes of the handler's tables and queues: what bounds its memory and work. */
+export interface TokenHandlerStats extends PasswordGuardStats {
+  readonly reusableTokens: number;
+  readonly reusableTokenBytes: number;
+}
+
+/** What `fetch` needs besides the request: Web `Request`s do not carry the peer's address. */
+export interface FetchInfo {
+  /**
+   * The client's address (the socket peer; hono: `getConnInfo(c).remote.address`). Failure
+   * budgets and check slots are kept per address, so leaving it out puts every client into one.
+   */
+  readonly address?: string;
+}
+
+export interface TokenHandler {
+  /** The token endpoint's URL path, such as `/auth/token`: the registry's realm ends with it. */
+  readonly realmPath: string;
+  /**
+   * The node:http / express handler. Answers the paths it owns (`<basePath>/token`,
+   * `<basePath>/healthz`) and returns true; on any other path it calls `next()` when given and
+   * returns false, leaving the response untouched. Mount it before any body parser: it reads
+   * POST bodies itself, capped at MAX_BODY_BYTES.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): boolean;
+  /**
+   * The same endpoints for Web-standard servers (hono, Bun, Deno, fastify adapters): a
+   * `Response` for the paths it owns, undefined for any other.
+   */
+  fetch(request: Request, info?: FetchInfo): Promise<Response | undefined>;
+  /**
+   * Reads the users again (the htpasswd file, or calls the `entries` function). When the new
+   * entries are broken, only the users they hold unchanged stay; when they cannot be read, all
+   * users stay. Either way it logs an error.
+   */
+  reloadUsers(): Promise<void>;
+  stats(): TokenHandlerStats;
+  /** Stops the timers; requests in flight still finish. */
+  close(): void;
+}
+
+/** What the routing needs of a request, whichever kind of server it came from. */
+interface WireRequest {
+  readonly method: string;
+  readonly peer: string;
+  readonly header: (name: string) => string | undefined;
+  /** The body as text, or undefined when it is over MAX_BODY_BYTES. */
+  readonly body: () => Promise<string | undefined>;
+}
+
+/** An origin-form path: RFC 3986 `pchar`s and `/` (a `[` or a space is not one). */
+const PATH_RE = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+
+/**
+ * The request target as a URL, or undefined when it is not one (RFC 9112 §3.2: answer 400).
+ * Origin-form (`/token?…`) is read as a path, even when it starts with `//`; absolute-form
+ * (`http://host/token`) as it is. `GET //[` once made `new URL` throw and the server answer 500.
+ */
+export function requestUrl(target: string | undefined): URL | undefined {
+  const raw = target ?? '/';
+  try {
+    if (!raw.startsWith('/')) return new URL(raw);
+    const query = raw.indexOf('?');
+    if (!PATH_RE.test(query < 0 ? raw : raw.slice(0, query))) return undefined;
+    return new URL(`http://token-server.invalid${raw}`);
+  } catch {
+    return undefined;
+  }
+}
+
+async function readNodeBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readWebBody(request: Request): Promise<string | undefined> {
+  if (request.body === null) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function sendNode(res: ServerResponse, response: TokenResponse): void {
+  res.writeHead(response.status, { ...response.headers, 'content-length': Buffer.byteLength(response.body) });
+  res.end(response.body);
+}
+
+/** How messages name a key or certificate: its file, or the config key that held the value. */
+function sourceName(source: PemSource, key: string): string {
+  return 'file' in source ? source.file : key;
+}
+
+async function loadUsers(users: CheckedHandlerConfig['users']): Promise<{ text: string; label: string }> {
+  if ('htpasswd' in users) {
+    const file = users.htpasswd;
+    const text = await withFileSystemErrors('read the users file (users.htpasswd)', file, () =>
+      readFile(file, 'utf8'),
+    );
+    return { text, label: file };
+  }
+  // No users at all (the YAML file without `users.htpasswd`) is logged as no file.
+  const label = users.entries === '' ? '' : 'users.entries';
+  return { text: await readValue(users.entries, 'users (users.entries)'), label };
+}
+
+/**
+ * Creates the token endpoint from a config object: reads the key, certificate and users now, so
+ * a broken config fails here and not at the first request. `createTokenServer` is this handler
+ * plus a listening server.
+ */
+export async function createTokenHandler(
+  config: TokenHandlerConfig,
+  options: TokenHandlerOptions = {},
+): Promise<TokenHandler> {
+  return createCheckedTokenHandler(checkHandlerConfig(config), options);
+}
+
+export async function createCheckedTokenHandler(
+  config: CheckedHandlerConfig,
+  options: TokenHandlerOptions = {},
+): Promise<TokenHandler> {
+  const log = options.log ?? (() => {});
+  const now = options.now ?? Date.now;
+  const [keyPem, certPem] = await Promise.all([
+    readPem(config.token.key, 'signing key (token.key)'),
+    readPem(config.token.certificate, 'signing certificate (token.certificate)'),
+  ]);
+  const signing: SigningMaterial = loadSigningMaterial(
+    keyPem,
+    certPem,
+    {
+      key: sourceName(config.token.key, 'token.key'),
+      certificate: sourceName(config.token.certificate, 'token.certificate'),
+    },
+    new Date(now()),
+  );
+  if (signing.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
+    log({ msg: 'certificate expires soon', level: 'warn', notAfter: signing.notAfter.toISOString() });
+  }
+  const initial = await loadUsers(config.users);
+  let users = initial.text === '' ? UserStore.empty() : await UserStore.fromText(initial.text, initial.label);
+  const warnCosts = (store: UserStore, label: string): void => {
+    const costs = store.costs();
+    if (costs.size < 2) return;
+    const lowest = [...costs.keys()][0];
+    log({
+      msg: 'bcrypt costs differ',
+      level: 'warn',
+      file: label,
+      costs: Object.fromEntries(costs),
+      hint: `answer times group users by cost, which tells an observer something; re-hash every entry at one cost (htpasswd -B -C ${lowest} or higher)`,
+    });
+  };
+  warnCosts(users, initial.label);
+  for (const rule of anonymousWriteRules(config.acl)) {
+    log({ msg: 'acl lets anonymous users write', level: 'warn', rule: rule.index, actions: rule.actions });
+  }
+  const acl: Acl = compileAcl(config.acl);
+  const guard = new PasswordGuard({
+    users: () => users,
+    cacheSeconds: config.users.cacheSeconds,
+    loginFailures: config.limits.loginFailures,
+    loginWindow: config.limits.loginWindow,
+    backoffMaxSeconds: config.limits.loginBackoffMax,
+    addressFailures: config.limits.addressFailures,
+    passwordChecks: config.limits.passwordChecks,
+    passwordQueue: config.limits.passwordQueue,
+    checksPerAddress: config.limits.passwordChecksPerAddress,
+    ...(options.maxTrackedEntries === undefined ? {} : { maxTrackedEntries: options.maxTrackedEntries }),
+    now,
+  });
+  // Never longer than a tenth of the token's life: clients still get most of it.
+  const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
+  const service = createTokenService({
+    service: config.token.service,
+    maxScopes: config.limits.maxScopes,
+    acl: () => acl,
+    users: () => users,
+    guard,
+    reuse,
+    issuer: new TokenIssuer({
+      signing,
+      issuer: config.token.issuer,
+      expiration: config.token.expiration,
+      refreshExpiration: config.token.refreshExpiration,
+      now,
+    }),
+    log,
+  });
+  const clientAddress = createClientAddressResolver(config.trustedProxies);
+  let warnedForwarded = false;
+  const tokenPath = `${config.basePath}/token`;
+  const healthPath = `${config.basePath}/healthz`;
+
+  /** Which endpoint a target names, or undefined when the path is not ours. */
+  const own = (target: string): { url: URL; path: 'token' | 'healthz' } | undefined => {
+    const url = requestUrl(target);
+    if (url === undefined) return undefined;
+    if (url.pathname === tokenPath) return { url, path: 'token' };
+    if (url.pathname === healthPath) return { url, path: 'healthz' };
+    return undefined;
+  };
+
+  const respond = async (req: WireRequest, url: URL, path: 'token' | 'healthz'): Promise<TokenResponse> => {
+    const forwardedFor = req.header('x-forwarded-for');
+    if (forwardedFor !== undefined && config.trustedProxies.length === 0 && !warnedForwarded) {
+      warnedForwarded = true;
+      log({
+        msg: 'X-Forwarded-For ignored',
+        level: 'warn',
+        peer: req.peer,
+        hint: 'trusted_proxies is empty, so the socket peer counts as the client; if a reverse proxy sits in front, list it in trusted_proxies, or all its clients share one failure budget',
+      });
+    }
+    if (path === 'healthz') {
+      return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
+    }
+    let body: string | undefined;
+    if (req.method === 'POST') {
+      body = await req.body();
+      if (body === undefined) {
+        return errorResponse(413, 'invalid_request', `request body over ${MAX_BODY_BYTES} bytes`);
+      }
+    }
+    const authorization = req.header('authorization');
+    const contentType = req.header('content-type');
+    return service({
+      method: req.method,
+      query: url.searchParams,
+      address: clientAddress(req.peer, forwardedFor),
+      ...(authorization === undefined ? {} : { authorization }),
+      ...(contentType === undefined ? {} : { contentType }),
+      ...(body === undefined ? {} : { body }),
+    });
+  };
+
+  const failed = (err: unknown): TokenResponse => {
+    log({ msg: 'request failed', level: 'error', error: (err as Error).message });
+    return errorResponse(500, 'server_error', 'the token server failed; see its log');
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): boolean => {
+    // express rewrites req.url below its mount point; originalUrl keeps the full path.
+    const target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const owned = own(target);
+    if (owned === undefined) {
+      next?.();
+      return false;
+    }
+    const wire: WireRequest = {
+      method: req.method ?? 'GET',
+      peer: req.socket.remoteAddress ?? '',
+      header: (name) => {
+        const value = req.headers[name];
+        return Array.isArray(value) ? value.join(',') : value;
+      },
+      body: () => readNodeBody(req),
+    };
+    respond(wire, owned.url, owned.path).then(
+      (response) => {
+        sendNode(res, response);
+        // An oversized body was left unread: the connection cannot carry another request.
+        if (response.status === 413) req.destroy();
+      },
+      (err: unknown) => {
+        const response = failed(err);
+        if (!res.headersSent) sendNode(res, response);
+        else res.destroy();
+      },
+    );
+    return true;
+  };
+
+  const fetchHandler = async (request: Request, info: FetchInfo = {}): Promise<Response | undefined> => {
+    const url = new URL(request.url);
+    const owned = own(url.pathname + url.search);
+    if (owned === undefined) return undefined;
+    const wire: WireRequest = {
+      method: request.method,
+      peer: info.address ?? '',
+      header: (name) => request.headers.get(name) ?? undefined,
+      body: () => readWebBody(request),
+    };
+    let response: TokenResponse;
+    try {
+      response = await respond(wire, owned.url, owned.path);
+    } catch (err) {
+      response = failed(err);
+    }
+    return new Response(response.body, { status: response.status, headers: response.headers });
+  };
+
+  const sweeper = setInterval(() => {
+    guard.sweep();
+    reuse.sweep();
+  }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  const reloadUsers = async (): Promise<void> => {
+    let loaded: { text: string; label: string };
+    try {
+      loaded = await loadUsers(config.users);
+    } catch (err) {
+      // Nothing is known about the new entries (a file may be mid-rename): keep serving everyone.
+      log({
+        msg: 'reload failed',
+        level: 'error',
+        error: (err as Error).message,
+        kept: users.size,
+        dropped: 0,
+      });
+      return;
+    }
+    try {
+      users = loaded.text === '' ? UserStore.empty() : await UserStore.fromText(loaded.text, loaded.label);
+      log({ msg: 'users reloaded', users: users.size, file: loaded.label });
+      warnCosts(users, loaded.label);
+    } catch (err) {
+      // The entries changed and are broken. Refusing everyone would turn a typo into an outage;
+      // keeping everyone would keep a user the operator just removed — often removed because a
+      // password leaked — or a changed password's old value working until someone notices.
+      // So the users whose entry the new text holds unchanged stay; removed, changed and broken
+      // entries are refused; and the error says how many of each, at error level.
+      const kept = users.retainUnchanged(loaded.text);
+      log({
+        msg: 'reload failed',
+        level: 'error',
+        error: (err as Error).message,
+        kept: kept.size,
+        dropped: users.size - kept.size,
+      });
+      users = kept;
+    }
+    guard.forgetVerified();
+    reuse.clear();
+  };
+
+  return {
+    realmPath: tokenPath,
+    handle,
+    fetch: fetchHandler,
+    reloadUsers,
+    stats: () => ({ ...guard.stats(), reusableTokens: reuse.size, reusableTokenBytes: reuse.bytes }),
+    close: () => clearInterval(sweeper),
+  };
+}
