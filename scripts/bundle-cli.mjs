@@ -34,13 +34,18 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
-  sourcemap: true,
+  // No maps: they would point at src/, which the package does not ship.
+  sourcemap: false,
   logLevel: 'warning',
   plugins: [lazyCommands],
   // import() of a command becomes require(): through the ESM loader, Node would first scan each
   // CommonJS file with its export lexer (25 ms for a command, measured).
   supported: { 'dynamic-import': false },
   define: { __REGAUTH_VERSION__: JSON.stringify(version) },
-  // Native, or only needed by a few commands: loaded from node_modules when used.
-  external: ['bcrypt', 'undici', '@peculiar/x509', 'reflect-metadata', 'cli-progress', 'tar-stream', 'yaml'],
+  // bcrypt is native and cannot be bundled: an optional peer dependency, loaded by `serve` when
+  // it checks a password. undici and tar-stream are the library's own dependencies, installed
+  // anyway. Everything else the CLI uses (commander, cli-progress, yaml, @peculiar/x509) is
+  // inlined here, so those are devDependencies and a client-only `npm install regauth` skips them;
+  // a command's bundle still loads only when that command runs.
+  external: ['bcrypt', 'undici', 'tar-stream'],
 });

@@ -2,6 +2,7 @@ import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
+import { importOptional } from './import-optional.js';
 
 export type KeygenAlgorithm = 'ES256' | 'RS256';
 
@@ -36,8 +37,12 @@ export async function generateSigningKey(options: GenerateSigningKeyOptions = {}
   }
   const subject = options.subject ?? DEFAULT_KEYGEN_SUBJECT;
   // @peculiar/x509 needs the reflect-metadata polyfill; load both only for keygen.
-  await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
+  await importOptional('reflect-metadata', 'making a signing certificate', () => import('reflect-metadata'));
+  const x509 = await importOptional(
+    '@peculiar/x509',
+    'making a signing certificate',
+    () => import('@peculiar/x509'),
+  );
 
   const signingAlgorithm =
     algorithm === 'ES256'

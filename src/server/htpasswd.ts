@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import bcrypt from 'bcrypt';
 import { RegauthError } from '../errors/regauth-error.js';
+import { importOptional } from './import-optional.js';
 import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
 
 /** bcrypt hashes as `htpasswd -B` writes them (`$2y$`), and as other tools write them. */
@@ -124,6 +124,19 @@ function decoyHash(cost: number): string {
  * decoy whose cost is drawn from the file's own costs, in their proportions, by a keyed hash of
  * the name — the same name always costs the same, as a real user does.
  */
+type Bcrypt = typeof import('bcrypt');
+let bcryptModule: Promise<Bcrypt> | undefined;
+
+/** bcrypt is native and only the server needs it: loaded on first use (see importOptional). */
+function loadBcrypt(): Promise<Bcrypt> {
+  bcryptModule ??= importOptional(
+    'bcrypt',
+    'checking htpasswd passwords',
+    async () => (await import('bcrypt')).default,
+  );
+  return bcryptModule;
+}
+
 export class UserStore {
   readonly #users: Map<string, HtpasswdEntry>;
   /** Computed once per load: every token request compares against it. */
@@ -141,7 +154,10 @@ export class UserStore {
   }
 
   static async fromText(text: string, file: string, options: UserStoreOptions = {}): Promise<UserStore> {
-    return new UserStore(parseHtpasswd(text, file), options);
+    const users = parseHtpasswd(text, file);
+    // A missing bcrypt stops start-up (or the reload) here, not the first login.
+    if (users.size > 0) await loadBcrypt();
+    return new UserStore(users, options);
   }
 
   static empty(): UserStore {
@@ -203,10 +219,10 @@ export class UserStore {
     if (!entry) {
       const cost = this.decoyCost(user);
       const decoy = cost === undefined ? undefined : this.#decoys.get(cost);
-      if (decoy !== undefined) await bcrypt.compare(password, decoy);
+      if (decoy !== undefined) await (await loadBcrypt()).compare(password, decoy);
       return { ok: false };
     }
-    const ok = await bcrypt.compare(password, normalizeBcrypt(entry.hash));
+    const ok = await (await loadBcrypt()).compare(password, normalizeBcrypt(entry.hash));
     return ok ? { ok, hashFingerprint: hashFingerprint(entry.hash) } : { ok };
   }
 }

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
+import { importOptional } from './import-optional.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -307,6 +307,11 @@ export async function loadServerConfig(file: string): Promise<TokenServerConfig>
       { cause },
     );
   }
+  const { parse: parseYaml } = await importOptional(
+    'yaml',
+    'reading a YAML config file',
+    () => import('yaml'),
+  );
   let raw: unknown;
   try {
     raw = parseYaml(text);
