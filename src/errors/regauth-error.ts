@@ -96,18 +96,18 @@ const BRAND = Symbol.for('regauth.RegauthError');
  * often quote what a server sent; control characters in them are shown as visible escapes, so a
  * message is always safe to print on a terminal.
  */
-export class RegauthError extends Error {
+export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
   readonly [BRAND] = true;
-  readonly code: RegauthErrorCode;
+  readonly code: C;
   readonly status: number | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];
   readonly access: RefusedAccess | undefined;
 
-  constructor(code: RegauthErrorCode, message: string, options: RegauthErrorOptions = {}) {
+  constructor(code: C, message: string, options: RegauthErrorOptions = {}) {
     super(sanitizeServerText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RegauthError';
     this.code = code;
@@ -117,6 +117,13 @@ export class RegauthError extends Error {
   }
 }
 
-export function isRegauthError(value: unknown, code?: RegauthErrorCode): value is RegauthError {
+/**
+ * Whether `value` is a regauth error, and, given a code, one with that code; narrows `err.code`
+ * to it, so a `switch` or the fields that only some codes carry type-check without a cast.
+ */
+export function isRegauthError<C extends RegauthErrorCode = RegauthErrorCode>(
+  value: unknown,
+  code?: C,
+): value is RegauthError<C> {
   return value instanceof RegauthError && (code === undefined || value.code === code);
 }
