@@ -75,10 +75,21 @@ export interface RefusedAccess {
   readonly credentialSource?: string;
 }
 
+/**
+ * The request a server answered with an error: its method and URL, redacted (no user info, no
+ * query value off the protocol's allow-list, no token), so it is safe to log and to show.
+ */
+export interface RegauthErrorRequest {
+  readonly method: string;
+  readonly url: string;
+}
+
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
   readonly status?: number;
+  /** The request that got the answer, redacted; set whenever `status` is. */
+  readonly request?: RegauthErrorRequest;
   /** The registry's `errors[]`, kept as sent. */
   readonly registryErrors?: readonly RegistryErrorEntry[];
   /** For a refused request: who asked to do what, where. */
@@ -103,7 +114,10 @@ export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends
 
   readonly [BRAND] = true;
   readonly code: C;
+  /** The HTTP status of the answer that caused this error; set whenever a server answered. */
   readonly status: number | undefined;
+  /** The request that got that answer, redacted (method and URL, no secrets). */
+  readonly request: RegauthErrorRequest | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];
   readonly access: RefusedAccess | undefined;
 
@@ -112,6 +126,7 @@ export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends
     this.name = 'RegauthError';
     this.code = code;
     this.status = options.status;
+    this.request = options.request;
     this.registryErrors = options.registryErrors ?? [];
     this.access = options.access;
   }

@@ -66,6 +66,7 @@ export async function pushManifests(
             cause: err,
             registryErrors: err.registryErrors,
             ...(err.status === undefined ? {} : { status: err.status }),
+            ...(err.request === undefined ? {} : { request: err.request }),
             ...(err.access === undefined ? {} : { access: err.access }),
           },
         );

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
+import { errorRequest, httpErrorFacts } from './http-error-facts.js';
 import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
 import { isQuotaExhausted } from './is-quota-exhausted.js';
@@ -167,9 +168,7 @@ function networkError(err: unknown, req: HttpRequest): RegauthError {
   return new RegauthError(
     'ERR_NETWORK',
     `${req.method} ${req.url.origin}: ${why} (${code || 'network error'}); ${hint}`,
-    {
-      cause: err,
-    },
+    { cause: err, request: errorRequest(req.method, req.url) },
   );
 }
 
@@ -242,6 +241,7 @@ export function createTransport(options: TransportOptions = {}): Send {
     };
     return {
       status: res.status,
+      method: req.method,
       url,
       headers: resHeaders,
       header: (name) => firstHeader(resHeaders, name),
@@ -319,6 +319,7 @@ export function createTransport(options: TransportOptions = {}): Send {
         throw new RegauthError(
           'ERR_REDIRECT',
           `${req.method} ${redactUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`,
+          httpErrorFacts(res, current.method),
         );
       }
       const next = new URL(location, current.url);
