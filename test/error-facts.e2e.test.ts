@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { createRegistryClients, isRegauthError, type RegauthError, staticCredentials } from '../src/index.js';
+import { type CliHome, createCliHome } from './harness/regauth-cli.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const USERS = { alice: 'alice-pw-5521' };
@@ -15,13 +16,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 describe('errors carry what the server answered (real registry and regauth serve)', () => {
   let stack: TokenStack;
   let host: string;
+  let cli: CliHome;
 
   beforeAll(async () => {
     stack = await startTokenStack({ users: USERS });
     host = stack.registry.host;
+    cli = await createCliHome();
   });
   afterAll(async () => {
     await stack?.stop();
+    await cli?.dispose();
   });
 
   it('a token server 401 has its status and the redacted token request, and narrows by code', async () => {
@@ -52,5 +56,26 @@ describe('errors carry what the server answered (real registry and regauth serve
     if (!isRegauthError(err)) return;
     expect(err.status).toBe(404);
     expect(err.request).toEqual({ method: 'GET', url: `http://${host}/v2/alice/none/manifests/v9` });
+  });
+
+  it('a refused login is a hint for the library, and the CLI turns it into its advice', async () => {
+    const clients = createRegistryClients({
+      env: {},
+      credentials: staticCredentials({ username: 'alice', password: WRONG }),
+    });
+    const err = await rejection(clients.forRegistry(host).getManifest('alice/app', 'v1'));
+    if (!isRegauthError(err)) return expect.unreachable('a RegauthError');
+    expect(err.hint).toEqual({ kind: 'login', reason: 'refused' });
+    // The advice is the CLI's; the library's message says only what went wrong.
+    expect(err.message).not.toMatch(/regauth login|check them|log in again/);
+
+    const res = await cli.run(['manifest', `${host}/alice/app:v1`, '-u', 'alice', '--password-stdin'], {
+      stdin: `${WRONG}\n`,
+    });
+    expect(res.code).toBe(1);
+    expect(res.stderr).toMatch(
+      /^regauth: error: the token server at \S+ refused the credentials for alice .*; check them or log in again with regauth login$/m,
+    );
+    expect(res.stderr).not.toContain(WRONG);
   });
 });

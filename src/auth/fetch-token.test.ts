@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isRegauthError } from '../errors/regauth-error.js';
+import { isRegauthError, type RegauthError } from '../errors/regauth-error.js';
 import { controlCharacters } from '../testing/control-characters.js';
 import { loopbackServers } from '../testing/loopback-server.js';
 import { createTransport } from '../transport/create-transport.js';
@@ -151,7 +151,9 @@ describe('fetchToken', () => {
     const err = await fetchToken({ send, realm: realm.url('/token'), scopes: [] }).catch((e: unknown) => e);
     expect(isRegauthError(err, 'ERR_UNAUTHORIZED')).toBe(true);
     const message = (err as Error).message;
-    expect(message).toContain(': no\\x1b]0;pwned\\x07\\r\\nPassword: \\x9b;');
+    expect(message).toMatch(/: no\\x1b\]0;pwned\\x07\\r\\nPassword: \\x9b$/);
+    expect((err as RegauthError).hint).toEqual({ kind: 'login', reason: 'missing' });
+    expect(message).not.toMatch(/regauth login|--username/);
     expect(controlCharacters(message, { lineBreaks: true })).toEqual([]);
   });
 

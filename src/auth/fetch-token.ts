@@ -114,9 +114,9 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     throw new RegauthError(
       'ERR_UNAUTHORIZED',
       credential
-        ? `the token server at ${realm.host} refused the credentials${who}${from}${detail}; check them or log in again with regauth login`
-        : `the token server at ${realm.host} requires credentials${detail}; log in with regauth login or pass --username`,
-      answer,
+        ? `the token server at ${realm.host} refused the credentials${who}${from}${detail}`
+        : `the token server at ${realm.host} requires credentials${detail}`,
+      { ...answer, hint: { kind: 'login', reason: credential ? 'refused' : 'missing' } },
     );
   }
   if (res.status === 429) {

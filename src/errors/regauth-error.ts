@@ -84,6 +84,31 @@ export interface RegauthErrorRequest {
   readonly url: string;
 }
 
+/**
+ * What a caller could change to get past an error, as data: the library says what went wrong;
+ * an application (the CLI: src/cli/explain-error.ts) words the advice in its own terms, flags
+ * or settings.
+ */
+export type RegauthErrorHint =
+  /** Credentials are needed (`missing`) or were refused (`refused`): log in, or give others. */
+  | { readonly kind: 'login'; readonly reason: 'missing' | 'refused' }
+  /** The server's certificate was not trusted: a private CA to trust, or a plain-HTTP registry. */
+  | { readonly kind: 'tls' }
+  /** The CA file given (`caFile`) could not be read. */
+  | { readonly kind: 'ca-file'; readonly path: string }
+  /** No manifest of an index is for the platform asked for; these are the ones it has. */
+  | { readonly kind: 'platform'; readonly offered: readonly string[] }
+  /** A single-platform image is for another platform than the one asked for. */
+  | { readonly kind: 'platform-mismatch'; readonly actual: string; readonly wanted: string }
+  /** Too many files open at once: fewer parallel transfers would need fewer. */
+  | { readonly kind: 'jobs' }
+  /** One of a user name and password was given without the other. */
+  | { readonly kind: 'credential-pair'; readonly missing: 'username' | 'password' }
+  /** A tag was left on a placeholder; pointing `tag` at `source` (`name@digest`) again restores it. */
+  | { readonly kind: 'restore-tag'; readonly source: string; readonly tag: string }
+  /** A docker-archive (docker save tar) was named as a source; regauth writes them, it does not read them. */
+  | { readonly kind: 'docker-archive' };
+
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
@@ -94,6 +119,8 @@ export interface RegauthErrorOptions {
   readonly registryErrors?: readonly RegistryErrorEntry[];
   /** For a refused request: who asked to do what, where. */
   readonly access?: RefusedAccess;
+  /** What a caller could change, as data. */
+  readonly hint?: RegauthErrorHint;
 }
 
 /**
@@ -120,6 +147,8 @@ export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends
   readonly request: RegauthErrorRequest | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];
   readonly access: RefusedAccess | undefined;
+  /** What a caller could change, as data; applications word it as advice of their own. */
+  readonly hint: RegauthErrorHint | undefined;
 
   constructor(code: C, message: string, options: RegauthErrorOptions = {}) {
     super(sanitizeServerText(message), options.cause === undefined ? undefined : { cause: options.cause });
@@ -129,6 +158,7 @@ export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends
     this.request = options.request;
     this.registryErrors = options.registryErrors ?? [];
     this.access = options.access;
+    this.hint = options.hint;
   }
 }
 

@@ -67,6 +67,7 @@ export async function pushManifests(
             registryErrors: err.registryErrors,
             ...(err.status === undefined ? {} : { status: err.status }),
             ...(err.request === undefined ? {} : { request: err.request }),
+            ...(err.hint === undefined ? {} : { hint: err.hint }),
             ...(err.access === undefined ? {} : { access: err.access }),
           },
         );

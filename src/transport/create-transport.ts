@@ -91,10 +91,8 @@ function makeExchange(options: TransportOptions): Exchange {
     } catch (cause) {
       throw new RegauthError(
         'ERR_USAGE',
-        `cannot read --ca-file ${options.caFile}: ${(cause as Error).message}`,
-        {
-          cause,
-        },
+        `cannot read the CA file ${options.caFile}: ${(cause as Error).message}`,
+        { cause, hint: { kind: 'ca-file', path: options.caFile } },
       );
     }
   }
@@ -159,16 +157,22 @@ function isReplayable(body: HttpRequest['body']): boolean {
 function networkError(err: unknown, req: HttpRequest): RegauthError {
   const code = (err as { code?: string }).code ?? '';
   const why = (err as Error).message || code;
-  const hint =
+  const tls = code !== 'ECONNREFUSED' && /certificate|self.signed|SSL|TLS/i.test(why);
+  // A TLS failure's advice names settings (a CA to trust, plain HTTP): the caller words it.
+  const advice =
     code === 'ECONNREFUSED'
-      ? 'is the registry running there?'
-      : /certificate|self.signed|SSL|TLS/i.test(why)
-        ? 'for a private CA pass --ca-file; for a plain-HTTP registry pass --insecure'
-        : 'check the address and the network';
+      ? '; is the registry running there?'
+      : tls
+        ? ''
+        : '; check the address and the network';
   return new RegauthError(
     'ERR_NETWORK',
-    `${req.method} ${req.url.origin}: ${why} (${code || 'network error'}); ${hint}`,
-    { cause: err, request: errorRequest(req.method, req.url) },
+    `${req.method} ${req.url.origin}: ${why} (${code || 'network error'})${advice}`,
+    {
+      cause: err,
+      request: errorRequest(req.method, req.url),
+      ...(tls ? { hint: { kind: 'tls' as const } } : {}),
+    },
   );
 }
 

@@ -119,11 +119,16 @@ describe('defaultCredentialSources', () => {
     expect(() => chain({ username: 'alice' })).toThrow(
       expect.objectContaining({
         code: 'ERR_USAGE',
-        message: '--username needs a password: pass it on stdin with --password-stdin',
+        message: 'a user name was given without a password; give both',
+        hint: { kind: 'credential-pair', missing: 'password' },
       }),
     );
     expect(() => chain({ password: 'pw' })).toThrow(
-      expect.objectContaining({ code: 'ERR_USAGE', message: '--password-stdin needs --username' }),
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message: 'a password was given without a user name; give both',
+        hint: { kind: 'credential-pair', missing: 'username' },
+      }),
     );
     expect(() => chain({}, { REGAUTH_PASSWORD: 'pw' })).toThrow(
       expect.objectContaining({ code: 'ERR_USAGE' }),

@@ -53,11 +53,13 @@ export function defaultCredentialSources(options: DefaultCredentialSourcesOption
 
   if (options.username !== undefined || options.password !== undefined) {
     if (options.username === undefined || options.password === undefined) {
+      const missing = options.username === undefined ? 'username' : 'password';
       throw new RegauthError(
         'ERR_USAGE',
-        options.username === undefined
-          ? '--password-stdin needs --username'
-          : '--username needs a password: pass it on stdin with --password-stdin',
+        missing === 'username'
+          ? 'a password was given without a user name; give both'
+          : 'a user name was given without a password; give both',
+        { hint: { kind: 'credential-pair', missing } },
       );
     }
     sources.push(
