@@ -21,6 +21,9 @@ describe('explainError', () => {
         }),
       ),
     ).toBe('restore it with regauth tag r/a@sha256:1 v1');
+    expect(advice(new RegauthError('ERR_INVALID_KEY', 'x', { hint: { kind: 'keygen' } }))).toBe(
+      'regauth keygen makes a key and a certificate that match',
+    );
     expect(advice(new RegauthError('ERR_REGISTRY', 'x'))).toBeUndefined();
   });
 

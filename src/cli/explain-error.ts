@@ -60,5 +60,7 @@ function hintAdvice(err: RegauthError): string | undefined {
       return `restore it with regauth tag ${hint.source} ${hint.tag}`;
     case 'docker-archive':
       return 'regauth pull --format docker-archive writes one';
+    case 'keygen':
+      return 'regauth keygen makes a key and a certificate that match';
   }
 }

@@ -107,7 +107,9 @@ export type RegauthErrorHint =
   /** A tag was left on a placeholder; pointing `tag` at `source` (`name@digest`) again restores it. */
   | { readonly kind: 'restore-tag'; readonly source: string; readonly tag: string }
   /** A docker-archive (docker save tar) was named as a source; regauth writes them, it does not read them. */
-  | { readonly kind: 'docker-archive' };
+  | { readonly kind: 'docker-archive' }
+  /** A signing key or certificate is unusable: a new key and certificate pair would do. */
+  | { readonly kind: 'keygen' };
 
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
