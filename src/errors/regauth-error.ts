@@ -71,7 +71,7 @@ export interface RefusedAccess {
   readonly as: 'anonymous' | 'account' | 'unknown';
   /** The user name sent; left out when anonymous, or for an identity token without one. */
   readonly account?: string;
-  /** Where the credentials came from (`--username/--password-stdin`, `docker config <path>`). */
+  /** Where the credentials came from (`docker config <path>`, or a label the caller gave its own). */
   readonly credentialSource?: string;
 }
 
