@@ -53,6 +53,7 @@ export type {
   RefusedAccess,
   RegauthErrorCode,
   RegauthErrorOptions,
+  RegauthErrorRequest,
   RegistryErrorEntry,
 } from './errors/regauth-error.js';
 export { isRegauthError, RegauthError } from './errors/regauth-error.js';

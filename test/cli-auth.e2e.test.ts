@@ -389,7 +389,8 @@ describe('regauth credentials in a person hands: prompts, auth files, two accoun
         actions: ['pull', 'push'],
         as: 'account',
         account: 'alice',
-        credentialSource: '--username/--password-stdin',
+        // The library names no CLI flags; the CLI passes its own label.
+        credentialSource: 'the user name and password given',
       });
       expect((err as RegauthError).message).toMatch(new RegExp(`^alice may not push to ${host}/bob/x `));
       expectNoPassword((err as Error).message, JSON.stringify(err), String((err as Error).stack));

@@ -1,6 +1,7 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
+import { errorRequest, httpErrorFacts } from '../transport/http-error-facts.js';
 import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
@@ -161,7 +162,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       'ERR_FOREIGN_CHALLENGE',
       `${req.method} ${req.url.origin}${req.url.pathname} was redirected to ${res.url.origin}, which asks ` +
         "for credentials (401); a registry's credentials go only to the registry and its token realm",
-      { status: res.status },
+      httpErrorFacts(res, req.method),
     );
   };
 
@@ -315,9 +316,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       throw new RegauthError(
         'ERR_REGISTRY',
         `${host} answered ${status} to GET ${req.url.pathname}; is it a registry?`,
-        {
-          status,
-        },
+        { status, request: errorRequest(req.method, req.url) },
       );
     }
     if (!challenge) {
@@ -360,7 +359,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
           ? `the token server accepted the credentials but ${host} refused its token (${check.status}); ` +
               "the registry's auth.token settings (issuer, service, rootcertbundle) may not match the token server"
           : `${host} refused the credentials for ${credential?.username ?? 'the user'} (${check.status})`,
-        { status: check.status },
+        httpErrorFacts(check, req.method),
       );
     }
     return {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isRegauthError } from '../errors/regauth-error.js';
+import { isRegauthError, type RegauthError } from '../errors/regauth-error.js';
 import { controlCharacters } from '../testing/control-characters.js';
 import { loopbackServers } from '../testing/loopback-server.js';
 import { createTransport } from '../transport/create-transport.js';
@@ -151,7 +151,9 @@ describe('fetchToken', () => {
     const err = await fetchToken({ send, realm: realm.url('/token'), scopes: [] }).catch((e: unknown) => e);
     expect(isRegauthError(err, 'ERR_UNAUTHORIZED')).toBe(true);
     const message = (err as Error).message;
-    expect(message).toContain(': no\\x1b]0;pwned\\x07\\r\\nPassword: \\x9b;');
+    expect(message).toMatch(/: no\\x1b\]0;pwned\\x07\\r\\nPassword: \\x9b$/);
+    expect((err as RegauthError).hint).toEqual({ kind: 'login', reason: 'missing' });
+    expect(message).not.toMatch(/regauth login|--username/);
     expect(controlCharacters(message, { lineBreaks: true })).toEqual([]);
   });
 
@@ -172,5 +174,69 @@ describe('fetchToken', () => {
       (e: unknown) => e,
     );
     expect(isRegauthError(tooLarge, 'ERR_TOO_LARGE')).toBe(true);
+  });
+});
+
+describe('fetchToken errors from an answer', () => {
+  const PASSWORD = 'alice-Pw-93kd';
+  const SIG = 'sig-Qm20-secret';
+  it.each([
+    [401, 'ERR_UNAUTHORIZED'],
+    [403, 'ERR_UNAUTHORIZED'],
+    [429, 'ERR_TOO_MANY_REQUESTS'],
+    [500, 'ERR_TOKEN_RESPONSE'],
+    [503, 'ERR_TOKEN_RESPONSE'],
+  ] as const)(
+    'a %i carries the status and the redacted request, never the password',
+    async (status, code) => {
+      const realm = await servers.start((_req, res) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end('{"details":"no"}');
+      });
+      const url = realm.url('/token');
+      url.searchParams.set('sig', SIG);
+      const err = await fetchToken({
+        send,
+        realm: url,
+        service: 'reg',
+        scopes: ['repository:a/b:pull'],
+        found: { credential: { username: 'alice', password: PASSWORD }, source: 'test' },
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isRegauthError(err, code)).toBe(true);
+      if (!isRegauthError(err, code)) return;
+      expect(err.status).toBe(status);
+      expect(err.request?.method).toBe('GET');
+      expect(err.request?.url).toMatch(
+        new RegExp(`^${realm.origin}/token\\?sig=redacted&service=reg&scope=`),
+      );
+      const shown = `${err.message} ${String(err)} ${JSON.stringify(err.request)}`;
+      expect(shown).not.toContain(PASSWORD);
+      expect(shown).not.toContain(SIG);
+      expect(shown).not.toContain(Buffer.from(`alice:${PASSWORD}`).toString('base64'));
+    },
+  );
+
+  it('a 200 that is no token carries status 200 and the POST it answered', async () => {
+    const realm = await servers.start((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"nothing":1}');
+    });
+    const err = await fetchToken({
+      send,
+      realm: realm.url('/token'),
+      scopes: [],
+      found: { credential: { identityToken: 'refresh-Xy7' }, source: 'test' },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isRegauthError(err, 'ERR_TOKEN_RESPONSE')).toBe(true);
+    if (!isRegauthError(err)) return;
+    expect(err.status).toBe(200);
+    expect(err.request).toEqual({ method: 'POST', url: `${realm.origin}/token` });
+    expect(`${err.message} ${JSON.stringify(err.request)}`).not.toContain('refresh-Xy7');
   });
 });

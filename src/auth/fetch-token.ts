@@ -1,5 +1,6 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { httpErrorFacts } from '../transport/http-error-facts.js';
 import type { Send } from '../transport/http-types.js';
 import { basicAuthorization } from './basic-authorization.js';
 import { type FoundCredential, IDENTITY_TOKEN_USERNAME } from './credentials/credential.js';
@@ -49,6 +50,7 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
   const credential = found?.credential;
   const who = credential?.username && credential.username !== '<token>' ? ` for ${credential.username}` : '';
   let res: Awaited<ReturnType<Send>> | undefined;
+  let method = 'POST';
   if (credential?.identityToken) {
     const form = new URLSearchParams({
       grant_type: 'refresh_token',
@@ -87,8 +89,10 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
       url.searchParams.set('offline_token', 'true');
       url.searchParams.set('client_id', clientId);
     }
-    res = await send({ method: 'GET', url, headers });
+    method = 'GET';
+    res = await send({ method, url, headers });
   }
+  const answer = httpErrorFacts(res, method);
 
   if (res.status === 200) {
     const text = await res.text(MAX_TOKEN_RESPONSE_BYTES);
@@ -99,9 +103,10 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
       throw new RegauthError(
         'ERR_TOKEN_RESPONSE',
         `the token server at ${realm.host} answered with something that is not JSON`,
+        answer,
       );
     }
-    return parseTokenResponse(body, realm.host, now());
+    return parseTokenResponse(body, realm.host, now(), answer);
   }
   const detail = await errorMessage(res);
   const from = found ? ` (credentials from ${found.source})` : '';
@@ -109,8 +114,9 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     throw new RegauthError(
       'ERR_UNAUTHORIZED',
       credential
-        ? `the token server at ${realm.host} refused the credentials${who}${from}${detail}; check them or log in again with regauth login`
-        : `the token server at ${realm.host} requires credentials${detail}; log in with regauth login or pass --username`,
+        ? `the token server at ${realm.host} refused the credentials${who}${from}${detail}`
+        : `the token server at ${realm.host} requires credentials${detail}`,
+      { ...answer, hint: { kind: 'login', reason: credential ? 'refused' : 'missing' } },
     );
   }
   if (res.status === 429) {
@@ -118,10 +124,12 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
     throw new RegauthError(
       'ERR_TOO_MANY_REQUESTS',
       `the token server at ${realm.host} is refusing requests for now${wait ? `; retry in ${wait} s` : ''}${detail}`,
+      answer,
     );
   }
   throw new RegauthError(
     'ERR_TOKEN_RESPONSE',
     `the token server at ${realm.host} answered ${res.status}${detail}`,
+    answer,
   );
 }

@@ -1,4 +1,4 @@
-import { RegauthError } from '../errors/regauth-error.js';
+import { RegauthError, type RegauthErrorOptions } from '../errors/regauth-error.js';
 
 /** distribution token.md: a token without expires_in lives 60 s, and clients treat less as 60. */
 export const MIN_TOKEN_LIFETIME_S = 60;
@@ -16,9 +16,19 @@ export interface TokenInfo {
  * one or both), `expires_in` defaulting to and floored at 60 s, `issued_at` ignored when missing,
  * unreadable or in the future (a server clock ahead of ours must not shorten the life).
  */
-export function parseTokenResponse(body: unknown, realmHost: string, now: number): TokenInfo {
+export function parseTokenResponse(
+  body: unknown,
+  realmHost: string,
+  now: number,
+  /** The answer the body came in (status, redacted request), kept on the errors. */
+  answer: Pick<RegauthErrorOptions, 'status' | 'request'> = {},
+): TokenInfo {
   const bad = (why: string) =>
-    new RegauthError('ERR_TOKEN_RESPONSE', `the token server at ${realmHost} sent a token response ${why}`);
+    new RegauthError(
+      'ERR_TOKEN_RESPONSE',
+      `the token server at ${realmHost} sent a token response ${why}`,
+      answer,
+    );
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw bad('that is not a JSON object');
   const {

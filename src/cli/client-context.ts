@@ -6,6 +6,7 @@ import { defaultCredentialSources } from '../auth/credentials/default-credential
 import { FileTokenStore } from '../auth/file-token-store.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import type { Tracer } from '../transport/trace.js';
+import { CREDENTIALS_FLAGS_LABEL } from './credentials-flags-label.js';
 import { formatTraceEvent } from './print-trace.js';
 import { canPrompt, readTerminalLine } from './read-terminal-line.js';
 import { terminalSession } from './terminal-session.js';
@@ -87,6 +88,8 @@ async function userCredentials(flags: ClientFlags, registry: string | undefined)
         ...(password === undefined ? {} : { password }),
         ...(registry === undefined ? {} : { registry }),
         ...(flags.authfile === undefined ? {} : { authfile: flags.authfile }),
+        credentialsLabel: CREDENTIALS_FLAGS_LABEL,
+        authfileLabel: '--authfile',
       }),
     ),
   );

@@ -7,6 +7,7 @@ import { staticCredentials } from '../auth/credentials/static-credentials.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { type ClientFlags, clientContext, cliTokenStore, readStdinSecret } from './client-context.js';
+import { CREDENTIALS_FLAGS_LABEL } from './credentials-flags-label.js';
 import { canPrompt, readTerminalLine } from './read-terminal-line.js';
 import { terminalSession } from './terminal-session.js';
 
@@ -74,7 +75,8 @@ export async function copyClients(
       ...(flags.username === undefined ? {} : { username: flags.username }),
       ...(password === undefined ? {} : { password }),
       ...(authfile === undefined ? {} : { authfile }),
-      ...(side.authfile === undefined ? {} : { authfileLabel: `--${side.name}-authfile` }),
+      credentialsLabel: CREDENTIALS_FLAGS_LABEL,
+      authfileLabel: side.authfile === undefined ? '--authfile' : `--${side.name}-authfile`,
     });
     sources.push(cachedCredentialSource(chainCredentials([...given, ...rest])));
   }

@@ -1,8 +1,8 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
-import { accessAdvice } from './access-advice.js';
 import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
+import { explainedMessage } from './explain-error.js';
 import { handleClosedOutput } from './handle-closed-output.js';
 import { handleUncaught } from './handle-uncaught.js';
 import { applyHelpExamples } from './help-examples.js';
@@ -314,11 +314,10 @@ async function run(argv: readonly string[]): Promise<number> {
     // exit code 2. Messages quote what servers sent (and a SyntaxError quotes the body it choked on): no
     // control character of theirs reaches the terminal.
     if (isRegauthError(err, 'ERR_USAGE') || isRegauthError(err, 'ERR_INVALID_REFERENCE')) {
-      process.stderr.write(`regauth: error: ${sanitizeServerText(err.message)}\n`);
+      process.stderr.write(`regauth: error: ${sanitizeServerText(explainedMessage(err))}\n`);
       return 2;
     }
-    const advice = isRegauthError(err) ? accessAdvice(err) : undefined;
-    const message = (err instanceof Error ? err.message : String(err)) + (advice ? `; ${advice}` : '');
+    const message = explainedMessage(err);
     process.stderr.write(`regauth: error: ${sanitizeServerText(message)}\n`);
     if (debug && err instanceof Error && err.stack)
       process.stderr.write(`${sanitizeServerText(err.stack)}\n`);

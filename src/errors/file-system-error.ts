@@ -1,10 +1,12 @@
-import { RegauthError } from './regauth-error.js';
+import { RegauthError, type RegauthErrorHint } from './regauth-error.js';
 
 /**
  * What an errno from the file system means to a person, and what to do about it. The codes are
  * POSIX's (errno.h); Node reports them as `err.code` with the `syscall` that failed.
  */
-const MEANINGS: Readonly<Record<string, { readonly what: string; readonly advice: string }>> = {
+const MEANINGS: Readonly<
+  Record<string, { readonly what: string; readonly advice: string; readonly hint?: RegauthErrorHint }>
+> = {
   ENOENT: { what: 'no such file or folder', advice: 'check the path; the folder it is in must exist' },
   ENOTDIR: {
     what: 'a part of the path is a file, not a folder',
@@ -25,8 +27,13 @@ const MEANINGS: Readonly<Record<string, { readonly what: string; readonly advice
   EEXIST: { what: 'it exists already', advice: 'remove it or choose another path' },
   ENAMETOOLONG: { what: 'the path is too long', advice: 'choose a shorter path' },
   ELOOP: { what: 'too many symbolic links', advice: 'check the symbolic links along the path' },
-  EMFILE: { what: 'too many open files', advice: 'raise the limit (ulimit -n) or lower --jobs' },
-  ENFILE: { what: 'too many open files on the system', advice: 'close other programs, or lower --jobs' },
+  // Parallel transfers each hold files open: the caller's setting for them is its own to name.
+  EMFILE: { what: 'too many open files', advice: 'raise the limit (ulimit -n)', hint: { kind: 'jobs' } },
+  ENFILE: {
+    what: 'too many open files on the system',
+    advice: 'close other programs',
+    hint: { kind: 'jobs' },
+  },
   EBUSY: { what: 'it is busy', advice: 'wait for whatever holds it, then run the command again' },
   EIO: { what: 'an input/output error', advice: 'check the disk' },
 };
@@ -47,11 +54,11 @@ function errnoCode(err: unknown): string | undefined {
 export function fileSystemError(err: unknown, action: string, path: string): unknown {
   const code = errnoCode(err);
   if (code === undefined) return err;
-  const meaning = MEANINGS[code] as { what: string; advice: string };
+  const meaning = MEANINGS[code] as (typeof MEANINGS)[string] & {};
   return new RegauthError(
     'ERR_FILE_SYSTEM',
     `cannot ${action} ${path}: ${meaning.what} (${code}); ${meaning.advice}`,
-    { cause: err },
+    { cause: err, ...(meaning.hint === undefined ? {} : { hint: meaning.hint }) },
   );
 }
 

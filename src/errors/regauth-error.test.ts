@@ -1,5 +1,5 @@
-import { describe, expect, it, vi } from 'vitest';
-import { isRegauthError, RegauthError } from './regauth-error.js';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { isRegauthError, RegauthError, type RegauthErrorCode } from './regauth-error.js';
 
 describe('RegauthError', () => {
   it('is recognised by instanceof and isRegauthError even when made by another copy of the module', async () => {
@@ -30,5 +30,32 @@ describe('RegauthError', () => {
   it('shows control characters in its message as visible escapes, keeping newlines', () => {
     const err = new RegauthError('ERR_REGISTRY', 'registry said: \u001b]0;title\u0007\r\u009b2K\nnext');
     expect(err.message).toBe('registry said: \\x1b]0;title\\x07\\r\\x9b2K\nnext');
+  });
+});
+
+describe('isRegauthError narrowing', () => {
+  it('narrows the code to the one asked for', () => {
+    const caught: unknown = new RegauthError('ERR_DENIED', 'no', { status: 403 });
+    if (isRegauthError(caught, 'ERR_DENIED')) {
+      expectTypeOf(caught).toEqualTypeOf<RegauthError<'ERR_DENIED'>>();
+      expectTypeOf(caught.code).toEqualTypeOf<'ERR_DENIED'>();
+      expect(caught.code).toBe('ERR_DENIED');
+    } else {
+      expect.unreachable('a RegauthError with that code');
+    }
+    const other: unknown = new RegauthError('ERR_USAGE', 'x');
+    if (isRegauthError(other)) {
+      expectTypeOf(other.code).toEqualTypeOf<RegauthErrorCode>();
+    }
+    expect(isRegauthError(caught, 'ERR_UNAUTHORIZED')).toBe(false);
+  });
+
+  it('takes only codes of the closed union', () => {
+    // @ts-expect-error not a regauth code
+    isRegauthError(new Error('x'), 'ERR_NOT_A_CODE');
+    // @ts-expect-error not a regauth code
+    new RegauthError('ERR_NOT_A_CODE', 'x');
+    expectTypeOf(new RegauthError('ERR_USAGE', 'x').code).toEqualTypeOf<'ERR_USAGE'>();
+    expectTypeOf<RegauthError['code']>().toEqualTypeOf<RegauthErrorCode>();
   });
 });

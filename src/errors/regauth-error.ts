@@ -73,18 +73,58 @@ export interface RefusedAccess {
   readonly as: 'anonymous' | 'account' | 'unknown';
   /** The user name sent; left out when anonymous, or for an identity token without one. */
   readonly account?: string;
-  /** Where the credentials came from (`--username/--password-stdin`, `docker config <path>`). */
+  /** Where the credentials came from (`docker config <path>`, or a label the caller gave its own). */
   readonly credentialSource?: string;
 }
+
+/**
+ * The request a server answered with an error: its method and URL, redacted (no user info, no
+ * query value off the protocol's allow-list, no token), so it is safe to log and to show.
+ */
+export interface RegauthErrorRequest {
+  readonly method: string;
+  readonly url: string;
+}
+
+/**
+ * What a caller could change to get past an error, as data: the library says what went wrong;
+ * an application (the CLI: src/cli/explain-error.ts) words the advice in its own terms, flags
+ * or settings.
+ */
+export type RegauthErrorHint =
+  /** Credentials are needed (`missing`) or were refused (`refused`): log in, or give others. */
+  | { readonly kind: 'login'; readonly reason: 'missing' | 'refused' }
+  /** The server's certificate was not trusted: a private CA to trust, or a plain-HTTP registry. */
+  | { readonly kind: 'tls' }
+  /** The CA file given (`caFile`) could not be read. */
+  | { readonly kind: 'ca-file'; readonly path: string }
+  /** No manifest of an index is for the platform asked for; these are the ones it has. */
+  | { readonly kind: 'platform'; readonly offered: readonly string[] }
+  /** A single-platform image is for another platform than the one asked for. */
+  | { readonly kind: 'platform-mismatch'; readonly actual: string; readonly wanted: string }
+  /** Too many files open at once: fewer parallel transfers would need fewer. */
+  | { readonly kind: 'jobs' }
+  /** One of a user name and password was given without the other. */
+  | { readonly kind: 'credential-pair'; readonly missing: 'username' | 'password' }
+  /** A tag was left on a placeholder; pointing `tag` at `source` (`name@digest`) again restores it. */
+  | { readonly kind: 'restore-tag'; readonly source: string; readonly tag: string }
+  /** A docker-archive (docker save tar) was named as a source; regauth writes them, it does not read them. */
+  | { readonly kind: 'docker-archive' }
+  /** A signing key or certificate is unusable: a new key and certificate pair would do. */
+  | { readonly kind: 'keygen' };
 
 export interface RegauthErrorOptions {
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
   readonly status?: number;
+  /** The request that got the answer, redacted; set whenever `status` is. */
+  readonly request?: RegauthErrorRequest;
   /** The registry's `errors[]`, kept as sent. */
   readonly registryErrors?: readonly RegistryErrorEntry[];
   /** For a refused request: who asked to do what, where. */
   readonly access?: RefusedAccess;
+  /** What a caller could change, as data. */
+  readonly hint?: RegauthErrorHint;
 }
 
 /**
@@ -98,27 +138,41 @@ const BRAND = Symbol.for('regauth.RegauthError');
  * often quote what a server sent; control characters in them are shown as visible escapes, so a
  * message is always safe to print on a terminal.
  */
-export class RegauthError extends Error {
+export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
   readonly [BRAND] = true;
-  readonly code: RegauthErrorCode;
+  readonly code: C;
+  /** The HTTP status of the answer that caused this error; set whenever a server answered. */
   readonly status: number | undefined;
+  /** The request that got that answer, redacted (method and URL, no secrets). */
+  readonly request: RegauthErrorRequest | undefined;
   readonly registryErrors: readonly RegistryErrorEntry[];
   readonly access: RefusedAccess | undefined;
+  /** What a caller could change, as data; applications word it as advice of their own. */
+  readonly hint: RegauthErrorHint | undefined;
 
-  constructor(code: RegauthErrorCode, message: string, options: RegauthErrorOptions = {}) {
+  constructor(code: C, message: string, options: RegauthErrorOptions = {}) {
     super(sanitizeServerText(message), options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RegauthError';
     this.code = code;
     this.status = options.status;
+    this.request = options.request;
     this.registryErrors = options.registryErrors ?? [];
     this.access = options.access;
+    this.hint = options.hint;
   }
 }
 
-export function isRegauthError(value: unknown, code?: RegauthErrorCode): value is RegauthError {
+/**
+ * Whether `value` is a regauth error, and, given a code, one with that code; narrows `err.code`
+ * to it, so a `switch` or the fields that only some codes carry type-check without a cast.
+ */
+export function isRegauthError<C extends RegauthErrorCode = RegauthErrorCode>(
+  value: unknown,
+  code?: C,
+): value is RegauthError<C> {
   return value instanceof RegauthError && (code === undefined || value.code === code);
 }

@@ -66,6 +66,8 @@ export async function pushManifests(
             cause: err,
             registryErrors: err.registryErrors,
             ...(err.status === undefined ? {} : { status: err.status }),
+            ...(err.request === undefined ? {} : { request: err.request }),
+            ...(err.hint === undefined ? {} : { hint: err.hint }),
             ...(err.access === undefined ? {} : { access: err.access }),
           },
         );

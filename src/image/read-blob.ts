@@ -3,6 +3,7 @@ import { parseDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { isRetryableNetworkError } from '../transport/create-transport.js';
+import { httpErrorFacts } from '../transport/http-error-facts.js';
 
 /** A content descriptor (OCI image-spec descriptor.md), the parts a transfer needs. */
 export interface BlobDescriptor {
@@ -110,7 +111,7 @@ export async function* readBlob(
         throw new RegauthError(
           'ERR_REGISTRY',
           `blob ${descriptor.digest}: the registry answered a range request from ${offset} with ${res.header('content-range') ?? 'no Content-Range'}`,
-          { status: 206 },
+          httpErrorFacts(res),
         );
       }
     }

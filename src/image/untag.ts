@@ -96,8 +96,8 @@ export async function untag(
       throw new RegauthError(
         err instanceof RegauthError ? err.code : 'ERR_REGISTRY',
         `${err instanceof Error ? err.message : String(err)}; ${name}:${tag} now names the placeholder ` +
-          `${placeholderDigest} and putting it back failed: restore it with regauth tag ${name}@${original.digest} ${tag}`,
-        { cause: err },
+          `${placeholderDigest} and putting it back to ${original.digest} failed`,
+        { cause: err, hint: { kind: 'restore-tag', source: `${name}@${original.digest}`, tag } },
       );
     }
     throw err;

@@ -145,7 +145,7 @@ const TRANSPORT_PREFIXES: readonly { readonly prefix: string; readonly why: stri
   { prefix: 'oci-archive:', why: 'names a tar of an OCI image layout, which regauth does not read' },
   {
     prefix: 'docker-archive:',
-    why: 'names a docker save tar; regauth pull --format docker-archive writes one',
+    why: 'names a docker save tar, which regauth writes but does not read',
   },
   { prefix: 'containers-storage:', why: "names podman's local storage, which regauth does not read" },
 ];
@@ -160,6 +160,7 @@ function transportPrefixError(text: string): RegauthError | undefined {
       (found.prefix === 'docker://' || found.prefix === 'docker-daemon:'
         ? `; drop the prefix to name it in its registry: ${quoteInput(rest)}`
         : ''),
+    found.prefix === 'docker-archive:' ? { hint: { kind: 'docker-archive' } } : {},
   );
 }
 

@@ -4,6 +4,7 @@ import type { AuthResponse, AuthSend } from '../auth/create-auth-client.js';
 import { computeDigest, parseDigest, verifyDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
+import { httpErrorFacts } from '../transport/http-error-facts.js';
 import type { HttpRequest, HttpResponse } from '../transport/http-types.js';
 import { MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
 import { parseRateLimit, type RateLimit } from './rate-limit.js';
@@ -151,7 +152,7 @@ export class RegistryClient {
     headers: Record<string, string> = {},
     body?: HttpRequest['body'],
   ): Promise<AuthResponse> {
-    return this.#send({
+    const res = await this.#send({
       method,
       url,
       headers,
@@ -159,6 +160,8 @@ export class RegistryClient {
       scopes: [...scopes, ...this.#extraScopes],
       ...(body === undefined ? {} : { body }),
     });
+    // A caller's own send may not say which method it answered: errors name the request.
+    return res.method === undefined ? { ...res, method } : res;
   }
 
   /**
@@ -187,6 +190,7 @@ export class RegistryClient {
       throw new RegauthError(
         'ERR_TOO_LARGE',
         `manifest ${where} is ${length} bytes, over the ${MAX_MANIFEST_BYTES}-byte limit registries enforce`,
+        httpErrorFacts(res),
       );
     }
     const bytes = await res.bytes(MAX_MANIFEST_BYTES);
@@ -342,7 +346,11 @@ export class RegistryClient {
   #session(res: HttpResponse, what: string): UploadSession {
     const location = res.header('location');
     if (!location)
-      throw new RegauthError('ERR_REGISTRY', `${what}: the registry sent no Location for the upload`);
+      throw new RegauthError(
+        'ERR_REGISTRY',
+        `${what}: the registry sent no Location for the upload`,
+        httpErrorFacts(res),
+      );
     // Locations may be relative or drop the port: resolve against the URL that answered.
     const min = Number(res.header('oci-chunk-min-length'));
     return {
@@ -505,7 +513,7 @@ export class RegistryClient {
       throw new RegauthError(
         'ERR_UNSUPPORTED',
         `${this.registry} does not allow deleting manifests (405); on distribution it needs storage.delete.enabled: true`,
-        { status: 405 },
+        httpErrorFacts(res),
       );
     }
     throw await registryError(res, `manifest ${this.registry}/${repository}@${digest}`, {
@@ -658,6 +666,7 @@ export class RegistryClient {
         if (cause instanceof RegauthError) throw cause;
         throw new RegauthError('ERR_REGISTRY', `${what}: the registry sent a page that is not JSON`, {
           cause,
+          ...httpErrorFacts(res),
         });
       }
       bytes += Buffer.byteLength(text);

@@ -7,6 +7,7 @@ import {
   type RegistryErrorEntry,
 } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
+import { httpErrorFacts } from '../transport/http-error-facts.js';
 import type { HttpResponse } from '../transport/http-types.js';
 import { isQuotaExhausted } from '../transport/is-quota-exhausted.js';
 import { parseRateLimit } from './rate-limit.js';
@@ -144,7 +145,7 @@ export async function registryError(
   if (access !== undefined) {
     const from = access.credentialSource === undefined ? '' : `credentials from ${access.credentialSource}; `;
     return new RegauthError(code, `${refusal(code, access)} (${from}${answered})`, {
-      status: res.status,
+      ...httpErrorFacts(res),
       registryErrors: entries,
       access,
     });
@@ -153,7 +154,7 @@ export async function registryError(
   const message = [answered, retryAfter ? `retry after ${retryAfter} s` : '', advice]
     .filter((s) => s !== '')
     .join('; ');
-  return new RegauthError(code, message, { status: res.status, registryErrors: entries });
+  return new RegauthError(code, message, { ...httpErrorFacts(res), registryErrors: entries });
 }
 
 /** For a refusal (401 or 403 after the auth layer's answer): who asked to do what, where. */

@@ -149,9 +149,8 @@ describe('checkImagePlatform', () => {
       ),
     );
     expect(err.code).toBe('ERR_NO_MATCHING_PLATFORM');
-    expect(err.message).toBe(
-      'r.example/app:v1 is linux/arm64 only, not linux/amd64; drop --platform to take it anyway',
-    );
+    expect(err.message).toBe('r.example/app:v1 is linux/arm64 only, not linux/amd64');
+    expect(err.hint).toEqual({ kind: 'platform-mismatch', actual: 'linux/arm64', wanted: 'linux/amd64' });
   });
 
   it('refuses another variant or os', () => {

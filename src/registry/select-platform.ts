@@ -88,7 +88,8 @@ export function selectPlatform(
       .join(', ');
     throw new RegauthError(
       'ERR_NO_MATCHING_PLATFORM',
-      `no manifest for ${formatPlatform(wanted)} in ${what} (it has: ${offered || 'nothing'}); choose one with --platform`,
+      `no manifest for ${formatPlatform(wanted)} in ${what} (it has: ${offered || 'nothing'})`,
+      { hint: { kind: 'platform', offered: offered === '' ? [] : offered.split(', ') } },
     );
   }
   return match;
@@ -115,6 +116,7 @@ export function checkImagePlatform(
   if (platformMatches(actual, wanted)) return;
   throw new RegauthError(
     'ERR_NO_MATCHING_PLATFORM',
-    `${what} is ${formatPlatform(actual)} only, not ${formatPlatform(wanted)}; drop --platform to take it anyway`,
+    `${what} is ${formatPlatform(actual)} only, not ${formatPlatform(wanted)}`,
+    { hint: { kind: 'platform-mismatch', actual: formatPlatform(actual), wanted: formatPlatform(wanted) } },
   );
 }

@@ -33,7 +33,10 @@ export async function generateSigningKey(options: GenerateSigningKeyOptions = {}
   const algorithm = options.algorithm ?? 'ES256';
   const days = options.days ?? DEFAULT_KEYGEN_DAYS;
   if (!Number.isInteger(days) || days < 1 || days > 36_500) {
-    throw new RegauthError('ERR_USAGE', `--days must be a whole number from 1 to 36500 (got ${days})`);
+    throw new RegauthError(
+      'ERR_USAGE',
+      `days (how long the certificate is valid) must be a whole number from 1 to 36500 (got ${days})`,
+    );
   }
   const subject = options.subject ?? DEFAULT_KEYGEN_SUBJECT;
   // @peculiar/x509 needs the reflect-metadata polyfill; load both only for keygen.

@@ -44,7 +44,8 @@ function algorithmFor(key: KeyObject, file: string): SigningAlgorithm {
   }
   throw new RegauthError(
     'ERR_INVALID_KEY',
-    `${file}: ${key.asymmetricKeyType ?? 'unknown'} keys cannot sign tokens the registry accepts; use EC P-256 or RSA (regauth keygen)`,
+    `${file}: ${key.asymmetricKeyType ?? 'unknown'} keys cannot sign tokens the registry accepts; use EC P-256 or RSA`,
+    { hint: { kind: 'keygen' } },
   );
 }
 
@@ -94,7 +95,8 @@ export function loadSigningMaterial(
     throw new RegauthError(
       'ERR_INVALID_KEY',
       `${files.certificate}: the first certificate is not for the key in ${files.key}; ` +
-        'the registry would reject every token (make a matching pair with regauth keygen)',
+        'the registry would reject every token; make a matching pair',
+      { hint: { kind: 'keygen' } },
     );
   }
   const notBefore = new Date(leaf.validFrom);
@@ -103,7 +105,8 @@ export function loadSigningMaterial(
     throw new RegauthError(
       'ERR_INVALID_KEY',
       `${files.certificate}: the certificate is valid from ${notBefore.toISOString()} to ${notAfter.toISOString()}, ` +
-        'not now; the registry would reject every token (issue a new one with regauth keygen)',
+        'not now; the registry would reject every token; issue a new one',
+      { hint: { kind: 'keygen' } },
     );
   }
   return {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
+import { errorRequest, httpErrorFacts } from './http-error-facts.js';
 import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
 import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
 import { isQuotaExhausted } from './is-quota-exhausted.js';
@@ -90,10 +91,8 @@ function makeExchange(options: TransportOptions): Exchange {
     } catch (cause) {
       throw new RegauthError(
         'ERR_USAGE',
-        `cannot read --ca-file ${options.caFile}: ${(cause as Error).message}`,
-        {
-          cause,
-        },
+        `cannot read the CA file ${options.caFile}: ${(cause as Error).message}`,
+        { cause, hint: { kind: 'ca-file', path: options.caFile } },
       );
     }
   }
@@ -158,17 +157,21 @@ function isReplayable(body: HttpRequest['body']): boolean {
 function networkError(err: unknown, req: HttpRequest): RegauthError {
   const code = (err as { code?: string }).code ?? '';
   const why = (err as Error).message || code;
-  const hint =
+  const tls = code !== 'ECONNREFUSED' && /certificate|self.signed|SSL|TLS/i.test(why);
+  // A TLS failure's advice names settings (a CA to trust, plain HTTP): the caller words it.
+  const advice =
     code === 'ECONNREFUSED'
-      ? 'is the registry running there?'
-      : /certificate|self.signed|SSL|TLS/i.test(why)
-        ? 'for a private CA pass --ca-file; for a plain-HTTP registry pass --insecure'
-        : 'check the address and the network';
+      ? '; is the registry running there?'
+      : tls
+        ? ''
+        : '; check the address and the network';
   return new RegauthError(
     'ERR_NETWORK',
-    `${req.method} ${req.url.origin}: ${why} (${code || 'network error'}); ${hint}`,
+    `${req.method} ${req.url.origin}: ${why} (${code || 'network error'})${advice}`,
     {
       cause: err,
+      request: errorRequest(req.method, req.url),
+      ...(tls ? { hint: { kind: 'tls' as const } } : {}),
     },
   );
 }
@@ -242,6 +245,7 @@ export function createTransport(options: TransportOptions = {}): Send {
     };
     return {
       status: res.status,
+      method: req.method,
       url,
       headers: resHeaders,
       header: (name) => firstHeader(resHeaders, name),
@@ -319,6 +323,7 @@ export function createTransport(options: TransportOptions = {}): Send {
         throw new RegauthError(
           'ERR_REDIRECT',
           `${req.method} ${redactUrl(req.url)}: more than ${MAX_REDIRECTS} redirects`,
+          httpErrorFacts(res, current.method),
         );
       }
       const next = new URL(location, current.url);

@@ -20,6 +20,8 @@ export type HeaderValue = string | string[] | undefined;
 
 export interface HttpResponse {
   readonly status: number;
+  /** The method of the request answered; set by regauth's transport, may be missing from a caller's own send. */
+  readonly method?: string;
   /** The URL that answered, after redirects. */
   readonly url: URL;
   readonly headers: Readonly<Record<string, HeaderValue>>;

@@ -49,7 +49,9 @@ describe('defaultCredentialSources', () => {
     });
     const env = { REGAUTH_USERNAME: 'env', REGAUTH_PASSWORD: 'pw' };
 
-    expect(await sourceOf({ username: 'flag', password: 'pw' }, env)).toBe('--username/--password-stdin');
+    expect(await sourceOf({ username: 'flag', password: 'pw' }, env)).toBe(
+      'the user name and password given',
+    );
     expect(await sourceOf({}, env)).toBe('REGAUTH_USERNAME/REGAUTH_PASSWORD');
     expect(await sourceOf()).toBe(`docker config ${dockerPath}`);
     expect((await chain().find('quay.io'))?.source).toBe(`podman auth file ${podmanPath}`);
@@ -74,7 +76,7 @@ describe('defaultCredentialSources', () => {
     await writeJson(authfile, { auths: { 'quay.io': { auth: b64('explicit:pw') } } });
 
     expect(await sourceOf({ authfile })).toBeUndefined();
-    expect((await chain({ authfile }).find('quay.io'))?.source).toBe(`--authfile ${authfile}`);
+    expect((await chain({ authfile }).find('quay.io'))?.source).toBe(`the auth file given ${authfile}`);
     expect(await sourceOf({}, { REGISTRY_AUTH_FILE: authfile })).toBeUndefined();
     expect((await chain({}, { REGISTRY_AUTH_FILE: authfile }).find('quay.io'))?.source).toBe(
       `REGISTRY_AUTH_FILE ${authfile}`,
@@ -86,13 +88,13 @@ describe('defaultCredentialSources', () => {
     expect(() => chain({ authfile: missing })).toThrow(
       expect.objectContaining({
         code: 'ERR_USAGE',
-        message: expect.stringContaining(`--authfile ${missing} does not exist`),
+        message: expect.stringContaining(`the auth file given ${missing} does not exist`),
       }),
     );
     expect(() => chain({}, { REGISTRY_AUTH_FILE: missing })).toThrow(
       `REGISTRY_AUTH_FILE ${missing} does not exist`,
     );
-    expect(() => chain({ authfile: box.dir })).toThrow(`--authfile ${box.dir} is not a file`);
+    expect(() => chain({ authfile: box.dir })).toThrow(`the auth file given ${box.dir} is not a file`);
     // docker's and podman's own files are optional: a user without a login has none.
     expect(() => chain()).not.toThrow();
   });
@@ -111,7 +113,7 @@ describe('defaultCredentialSources', () => {
   it('offers the flags only to the registry they are for, when it is named', async () => {
     await writeJson(dockerPath, { auths: { 'quay.io': { auth: b64('docker:pw') } } });
     const sources = chain({ username: 'flag', password: 'pw', registry: 'ghcr.io' });
-    expect((await sources.find('ghcr.io'))?.source).toBe('--username/--password-stdin');
+    expect((await sources.find('ghcr.io'))?.source).toBe('the user name and password given');
     expect((await sources.find('quay.io'))?.source).toBe(`docker config ${dockerPath}`);
   });
 
@@ -119,11 +121,16 @@ describe('defaultCredentialSources', () => {
     expect(() => chain({ username: 'alice' })).toThrow(
       expect.objectContaining({
         code: 'ERR_USAGE',
-        message: '--username needs a password: pass it on stdin with --password-stdin',
+        message: 'a user name was given without a password; give both',
+        hint: { kind: 'credential-pair', missing: 'password' },
       }),
     );
     expect(() => chain({ password: 'pw' })).toThrow(
-      expect.objectContaining({ code: 'ERR_USAGE', message: '--password-stdin needs --username' }),
+      expect.objectContaining({
+        code: 'ERR_USAGE',
+        message: 'a password was given without a user name; give both',
+        hint: { kind: 'credential-pair', missing: 'username' },
+      }),
     );
     expect(() => chain({}, { REGAUTH_PASSWORD: 'pw' })).toThrow(
       expect.objectContaining({ code: 'ERR_USAGE' }),
@@ -169,7 +176,7 @@ describe('loginAuthFile', () => {
       loginAuthFile({ env: { REGISTRY_AUTH_FILE: '/a.json' }, homedir: '/h', authfile: '/b.json' }),
     ).toEqual({
       path: '/b.json',
-      label: '--authfile',
+      label: 'the auth file given',
     });
   });
 });

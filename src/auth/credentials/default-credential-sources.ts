@@ -15,11 +15,13 @@ export interface DefaultCredentialSourcesOptions {
   readonly username?: string;
   /** `--password-stdin`; needs `username`. */
   readonly password?: string;
+  /** How `username`/`password` are named in messages. Left out: DEFAULT_STATIC_SOURCE. */
+  readonly credentialsLabel?: string;
   /** The registry `username`/`password` are for; leaving it out offers them to every registry. */
   readonly registry?: string;
   /** `--authfile FILE`; wins over REGISTRY_AUTH_FILE. */
   readonly authfile?: string;
-  /** How `authfile` is named in messages. Left out: `--authfile`. */
+  /** How `authfile` is named in messages. Left out: DEFAULT_AUTHFILE_LABEL. */
   readonly authfileLabel?: string;
   /** Leaving it out means DEFAULT_HELPER_TIMEOUT_MS. */
   readonly helperTimeoutMs?: number;
@@ -47,17 +49,22 @@ export interface DefaultCredentialSourcesOptions {
  * Compose as `cachedCredentialSource(chainCredentials(defaultCredentialSources(…)))`. Usage
  * errors (one flag or variable of a pair) are thrown here, before any request.
  */
+/** Names an explicit auth file in messages when the caller does not (the CLI names its flag). */
+export const DEFAULT_AUTHFILE_LABEL = 'the auth file given';
+
 export function defaultCredentialSources(options: DefaultCredentialSourcesOptions): CredentialSource[] {
   const { env, homedir } = options;
   const sources: CredentialSource[] = [];
 
   if (options.username !== undefined || options.password !== undefined) {
     if (options.username === undefined || options.password === undefined) {
+      const missing = options.username === undefined ? 'username' : 'password';
       throw new RegauthError(
         'ERR_USAGE',
-        options.username === undefined
-          ? '--password-stdin needs --username'
-          : '--username needs a password: pass it on stdin with --password-stdin',
+        missing === 'username'
+          ? 'a password was given without a user name; give both'
+          : 'a user name was given without a password; give both',
+        { hint: { kind: 'credential-pair', missing } },
       );
     }
     sources.push(
@@ -65,6 +72,7 @@ export function defaultCredentialSources(options: DefaultCredentialSourcesOption
         username: options.username,
         password: options.password,
         ...(options.registry === undefined ? {} : { registry: options.registry }),
+        ...(options.credentialsLabel === undefined ? {} : { source: options.credentialsLabel }),
       }),
     );
   }
@@ -95,7 +103,7 @@ export function defaultCredentialSources(options: DefaultCredentialSourcesOption
  * login --authfile does), else docker's config.json, so docker sees the login too.
  */
 export function loginAuthFile(
-  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'homedir' | 'authfile'>,
+  options: Pick<DefaultCredentialSourcesOptions, 'env' | 'homedir' | 'authfile' | 'authfileLabel'>,
 ): {
   path: string;
   label: string;
@@ -107,7 +115,7 @@ function explicitAuthFile(
   options: Pick<DefaultCredentialSourcesOptions, 'env' | 'authfile' | 'authfileLabel'>,
 ): { path: string; label: string } | undefined {
   if (options.authfile !== undefined && options.authfile !== '') {
-    return { path: options.authfile, label: options.authfileLabel ?? '--authfile' };
+    return { path: options.authfile, label: options.authfileLabel ?? DEFAULT_AUTHFILE_LABEL };
   }
   const fromEnv = options.env.REGISTRY_AUTH_FILE;
   if (fromEnv !== undefined && fromEnv !== '') return { path: fromEnv, label: 'REGISTRY_AUTH_FILE' };

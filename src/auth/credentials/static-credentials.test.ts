@@ -6,7 +6,7 @@ describe('staticCredentials', () => {
     const source = staticCredentials({ username: 'alice', password: 'pw' });
     expect(await source.find('ghcr.io')).toEqual({
       credential: { username: 'alice', password: 'pw' },
-      source: '--username/--password-stdin',
+      source: 'the user name and password given',
     });
     expect((await source.find('docker.io'))?.credential.username).toBe('alice');
   });
@@ -33,15 +33,15 @@ describe('staticCredentials', () => {
   it.each([
     [
       { username: '', password: 'pw' },
-      '--username/--password-stdin: the user name is empty; give a user name',
+      'the user name and password given: the user name is empty; give a user name',
     ],
     [
       { username: 'alice', password: '' },
-      '--username/--password-stdin: the password is empty; give a password',
+      'the user name and password given: the password is empty; give a password',
     ],
     [
       { username: 'al:ice', password: 'pw' },
-      '--username/--password-stdin: the user name contains ":", which Basic authentication cannot carry; check the user name',
+      'the user name and password given: the user name contains ":", which Basic authentication cannot carry; check the user name',
     ],
   ])('refuses %j when created', (options, message) => {
     expect(() => staticCredentials(options)).toThrow(expect.objectContaining({ code: 'ERR_USAGE', message }));

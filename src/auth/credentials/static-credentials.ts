@@ -11,11 +11,12 @@ export interface StaticCredentialsOptions {
    * copy) should name one, so one registry's password is never sent to the other.
    */
   readonly registry?: string;
-  /** `FoundCredential.source`. Leaving it out means "--username/--password-stdin". */
+  /** `FoundCredential.source`, named in messages. Leaving it out means DEFAULT_STATIC_SOURCE. */
   readonly source?: string;
 }
 
-export const DEFAULT_STATIC_SOURCE = '--username/--password-stdin';
+/** Named in messages when the caller does not say where the user name and password came from (the CLI names its flags). */
+export const DEFAULT_STATIC_SOURCE = 'the user name and password given';
 
 /**
  * Credentials given explicitly (CLI `--username` with `--password-stdin`). Checked when created,

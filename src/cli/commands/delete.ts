@@ -55,6 +55,8 @@ export async function deleteCommand(ref: string, flags: DeleteFlags): Promise<vo
         registryErrors: err.registryErrors,
         ...(err.status === undefined ? {} : { status: err.status }),
         ...(err.access === undefined ? {} : { access: err.access }),
+        ...(err.request === undefined ? {} : { request: err.request }),
+        ...(err.hint === undefined ? {} : { hint: err.hint }),
       },
     );
   }

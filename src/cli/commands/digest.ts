@@ -5,6 +5,7 @@ import { type ImageReference, parseReference } from '../../reference/parse-refer
 import type { RegistryClients } from '../../registry/create-registry-clients.js';
 import { type Platform, parsePlatform } from '../../registry/select-platform.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
+import { explainedMessage } from '../explain-error.js';
 
 /** References resolved at once: enough to fill a few connections, few enough to be polite. */
 const DIGEST_CONCURRENCY = 8;
@@ -76,7 +77,7 @@ export async function digestCommand(
   process.stderr.write(
     failed
       .map(({ ref, error }) => {
-        const message = error instanceof Error ? error.message : String(error);
+        const message = explainedMessage(error);
         return `${sanitizeServerText(ref, { singleLine: true })}\t${sanitizeServerText(message, { singleLine: true })}\n`;
       })
       .join(''),

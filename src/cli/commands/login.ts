@@ -39,6 +39,7 @@ export async function loginCommand(registryArg: string, flags: LoginFlags): Prom
     env,
     homedir: env.HOME || homedir(),
     ...(flags.authfile ? { authfile: flags.authfile } : {}),
+    authfileLabel: '--authfile',
   });
   const where = await storeCredential(
     registry,
@@ -59,6 +60,7 @@ export async function logoutCommand(registryArg: string, flags: ClientFlags): Pr
     env,
     homedir: env.HOME || homedir(),
     ...(flags.authfile ? { authfile: flags.authfile } : {}),
+    authfileLabel: '--authfile',
   });
   const erased = await eraseCredential(registry, { path: file.path, label: file.label, env });
   const dropped = cliTokenStore().forgetRegistry(registry, registryOrigins(registry));
