@@ -155,6 +155,22 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       );
     });
 
+    /** regauth as user nobody (setpriv, util-linux), with `home` for its home and caches. */
+    const asNobody = (home: string, args: readonly string[]) =>
+      run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', REGAUTH_BIN, ...args], {
+        env: {
+          PATH: cli.env.PATH,
+          HOME: home,
+          DOCKER_CONFIG: home,
+          XDG_CACHE_HOME: home,
+          XDG_RUNTIME_DIR: home,
+        },
+        timeout: 30_000,
+      }).then(
+        () => ({ code: 0, stderr: '' }),
+        (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+      );
+
     // As root every folder is writable: run regauth as nobody (setpriv, util-linux) against a
     // folder root owns, the issue's "docker-archive into a read-only directory".
     it.skipIf(process.getuid?.() !== 0)(
@@ -167,34 +183,14 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
         await chmod(home, 0o777);
         try {
           const out = join(locked, 'image.tar');
-          const res = await run(
-            'setpriv',
-            [
-              '--reuid=65534',
-              '--regid=65534',
-              '--clear-groups',
-              REGAUTH_BIN,
-              'pull',
-              `${host}/team/app:v1`,
-              '--format',
-              'docker-archive',
-              '--output',
-              out,
-            ],
-            {
-              env: {
-                PATH: cli.env.PATH,
-                HOME: home,
-                DOCKER_CONFIG: home,
-                XDG_CACHE_HOME: home,
-                XDG_RUNTIME_DIR: home,
-              },
-              timeout: 30_000,
-            },
-          ).then(
-            () => ({ code: 0, stderr: '' }),
-            (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
-          );
+          const res = await asNobody(home, [
+            'pull',
+            `${host}/team/app:v1`,
+            '--format',
+            'docker-archive',
+            '--output',
+            out,
+          ]);
           expect(res).toEqual({
             code: 1,
             stderr: `regauth: error: cannot write the docker archive ${out}: permission denied (EACCES); choose a place this user may use, or change its permissions\n`,
@@ -217,31 +213,7 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
         try {
           expect((await cli.run(['pull', '--quiet', `${host}/team/app:v1`, layout])).code).toBe(0);
           const before = (await readdir(layout, { recursive: true })).sort();
-          const res = await run(
-            'setpriv',
-            [
-              '--reuid=65534',
-              '--regid=65534',
-              '--clear-groups',
-              REGAUTH_BIN,
-              'pull',
-              `${host}/team/app:v1`,
-              layout,
-            ],
-            {
-              env: {
-                PATH: cli.env.PATH,
-                HOME: home,
-                DOCKER_CONFIG: home,
-                XDG_CACHE_HOME: home,
-                XDG_RUNTIME_DIR: home,
-              },
-              timeout: 30_000,
-            },
-          ).then(
-            () => ({ code: 0, stderr: '' }),
-            (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
-          );
+          const res = await asNobody(home, ['pull', `${host}/team/app:v1`, layout]);
           expect(res.code).toBe(1);
           expectOneLine(res.stderr);
           expect(res.stderr).toMatch(

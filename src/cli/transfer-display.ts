@@ -65,6 +65,10 @@ interface Row {
   reason?: string;
 }
 
+function newRow(digest: string, size: number, now: number): Row {
+  return { digest, size, meter: new Meter(now), held: 0, discarded: 0, state: 'active' };
+}
+
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
 function unitOf(n: number): number {
@@ -139,14 +143,7 @@ export class TransferDisplay {
     switch (event.kind) {
       case 'blob-start':
         if (!this.rows.has(event.digest)) {
-          this.rows.set(event.digest, {
-            digest: event.digest,
-            size: event.size,
-            meter: new Meter(now),
-            held: 0,
-            discarded: 0,
-            state: 'active',
-          });
+          this.rows.set(event.digest, newRow(event.digest, event.size, now));
           this.totalSize += event.size;
         }
         break;
@@ -186,14 +183,7 @@ export class TransferDisplay {
       case 'blob-done': {
         let row = this.rows.get(event.digest);
         if (!row) {
-          row = {
-            digest: event.digest,
-            size: event.size,
-            meter: new Meter(now),
-            held: 0,
-            discarded: 0,
-            state: 'active',
-          };
+          row = newRow(event.digest, event.size, now);
           this.rows.set(event.digest, row);
         } else if (event.how !== 'sent') {
           // Announced as a transfer, then found at the destination: nothing moves after all.
