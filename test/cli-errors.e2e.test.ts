@@ -100,17 +100,13 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
   });
 
   describe('file-system failures name the path, the action and what to do', () => {
+    const pullArchive = (out: string) =>
+      cli.run(['pull', `${host}/team/app:v1`, '--format', 'docker-archive', '--output', out]);
+
     it('docker-archive --output a folder: refused before the download, nothing written', async () => {
       const out = join(work, 'out-folder');
       await mkdir(out);
-      const res = await cli.run([
-        'pull',
-        `${host}/team/app:v1`,
-        '--format',
-        'docker-archive',
-        '--output',
-        out,
-      ]);
+      const res = await pullArchive(out);
       expect(res.code).toBe(1);
       expect(res.stderr).toBe(
         `regauth: error: cannot write the docker archive ${out}: it is a folder; give the path of a .tar file, such as ${out}/image.tar\n`,
@@ -121,14 +117,7 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
 
     it('docker-archive --output in a folder that does not exist (ENOENT)', async () => {
       const out = join(work, 'no-such-folder', 'image.tar');
-      const res = await cli.run([
-        'pull',
-        `${host}/team/app:v1`,
-        '--format',
-        'docker-archive',
-        '--output',
-        out,
-      ]);
+      const res = await pullArchive(out);
       expect(res.code).toBe(1);
       expectOneLine(res.stderr);
       expect(res.stderr).toBe(
@@ -140,14 +129,7 @@ describe('the CLI at the edges: closed pipes, files, usage, what push prints', (
       const file = join(work, 'plain-file');
       await writeFile(file, 'not a folder');
       const out = join(file, 'image.tar');
-      const res = await cli.run([
-        'pull',
-        `${host}/team/app:v1`,
-        '--format',
-        'docker-archive',
-        '--output',
-        out,
-      ]);
+      const res = await pullArchive(out);
       expect(res.code).toBe(1);
       expectOneLine(res.stderr);
       expect(res.stderr).toMatch(
