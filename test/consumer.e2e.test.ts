@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildArtifactLayout } from './harness/artifact-layout.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
 import {
   type BuiltImage,
@@ -22,7 +23,7 @@ import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
-const USERS = { alice: 'alice-consumer-pw-41', bob: 'bob-consumer-pw-77' };
+const USERS = { admin: 'admin-consumer-pw-13', alice: 'alice-consumer-pw-41', bob: 'bob-consumer-pw-77' };
 const sha256 = (data: Uint8Array | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -258,6 +259,41 @@ describe('a strict TypeScript project using the packed tarball', () => {
     const deleted = await program('delete', [`${host}/alice/app:v2`, 'force']);
     expect(deleted).toEqual({ digest: image.manifestDigest, tags: ['v1', 'v2'] });
     expect((await served('alice/app', image.manifestDigest)).status).toBe(404);
+  });
+
+  it('lists referrers, all and by artifact type, and the catalog as the admin', async () => {
+    await program('copy', [`${host}/alice/copied:v1`, `${host}/alice/signed:v1`]);
+    const subject = {
+      mediaType: OCI_MANIFEST,
+      digest: image.manifestDigest,
+      size: Buffer.byteLength(image.manifest),
+    };
+    const sig = await buildArtifactLayout(join(work, 'sig'), {
+      artifactType: 'application/vnd.example.sig',
+      payload: 'signature',
+      subject,
+    });
+    const sbom = await buildArtifactLayout(join(work, 'sbom'), {
+      artifactType: 'application/vnd.example.sbom',
+      payload: '{"packages":[]}',
+      subject,
+    });
+    await cliPush(join(work, 'sig'), `${host}/alice/signed@${sig.digest}`);
+    await cliPush(join(work, 'sbom'), `${host}/alice/signed@${sbom.digest}`);
+    expect((await program('referrers', [`${host}/alice/signed:v1`])).referrers).toEqual([
+      { digest: sig.digest, artifactType: 'application/vnd.example.sig' },
+      { digest: sbom.digest, artifactType: 'application/vnd.example.sbom' },
+    ]);
+    expect(
+      (await program('referrers', [`${host}/alice/signed:v1`, 'application/vnd.example.sbom'])).referrers,
+    ).toEqual([{ digest: sbom.digest, artifactType: 'application/vnd.example.sbom' }]);
+    const catalog = await program('catalog', [host], {
+      REGISTRY_USER: 'admin',
+      REGISTRY_PASSWORD: USERS.admin,
+    });
+    expect(catalog.repositories).toEqual(
+      expect.arrayContaining(['alice/app', 'alice/multi', 'alice/signed']),
+    );
   });
 
   it('branches on a typed error: ERR_MANIFEST_UNKNOWN with the status and the request', async () => {
