@@ -67,7 +67,8 @@ export interface BlobResult {
    * `Readable.fromWeb(body)` makes a node:stream of it). A broken download is resumed with Range.
    * The digest is checked after the last byte: on a mismatch, or a body of another size, the
    * stream errors (ERR_DIGEST_MISMATCH) instead of closing, so a reader that waits for the end
-   * never takes a wrong blob for a whole one.
+   * never takes a wrong blob for a whole one. Read it to the end or cancel it: until then it
+   * holds a connection.
    */
   readonly body: ReadableStream<Uint8Array>;
 }
