@@ -22,7 +22,7 @@ export type RegauthErrorCode =
   | 'ERR_USAGE'
   // An optional peer dependency the server or keygen needs (bcrypt, yaml, @peculiar/x509) is not installed.
   | 'ERR_MISSING_DEPENDENCY'
-  // An action that would remove more than was named (other tags of an image); --force confirms it.
+  // An action that would remove more than was named (other tags of an image); its hint says what.
   | 'ERR_REFUSED'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
@@ -108,6 +108,18 @@ export type RegauthErrorHint =
   | { readonly kind: 'credential-pair'; readonly missing: 'username' | 'password' }
   /** A tag was left on a placeholder; pointing `tag` at `source` (`name@digest`) again restores it. */
   | { readonly kind: 'restore-tag'; readonly source: string; readonly tag: string }
+  /**
+   * A delete by tag was refused: `digest` (what `name:tag` names) is also tagged `otherTags`, and
+   * a registry deletes by digest, taking every tag with it. Removing only the tag, or deleting
+   * anyway, are the ways on.
+   */
+  | {
+      readonly kind: 'shared-digest';
+      readonly name: string;
+      readonly tag: string;
+      readonly digest: string;
+      readonly otherTags: readonly string[];
+    }
   /** A docker-archive (docker save tar) was named as a source; regauth writes them, it does not read them. */
   | { readonly kind: 'docker-archive' }
   /** A signing key or certificate is unusable: a new key and certificate pair would do. */

@@ -48,7 +48,7 @@ function sizeError(digest: string, what: string): RegauthError {
  * digest, so a download resumed across runs is verified as a whole.
  */
 export async function* readBlob(
-  client: RegistryClient,
+  client: Pick<RegistryClient, 'registry' | 'getBlob'>,
   repository: string,
   descriptor: BlobDescriptor,
   options: ReadBlobOptions = {},

@@ -27,6 +27,8 @@ export interface RegistryClientsOptions {
   readonly trace?: Tracer;
   /** Keeps tokens and challenges across processes. Left out: memory only. */
   readonly store?: TokenStore & ChallengeStore;
+  /** Times the built-in transport retries a failed idempotent request. Left out: createTransport's default. */
+  readonly maxRetries?: number;
   /** The transport. Left out: createTransport() with the options above. */
   readonly send?: Send;
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -52,6 +54,7 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
       env,
       ...(options.trace === undefined ? {} : { trace: options.trace }),
       ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+      ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
     });
   const credentials =
     options.credentials ??
@@ -105,5 +108,6 @@ function directTransport(options: RegistryClientsOptions): Send {
     env: {},
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
   });
 }

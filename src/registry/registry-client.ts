@@ -166,15 +166,20 @@ export class RegistryClient {
 
   /**
    * GET a manifest: the bytes exactly as served, with their digest computed here and checked
-   * against `reference` when it is a digest (ERR_DIGEST_MISMATCH).
+   * against `reference` when it is a digest (ERR_DIGEST_MISMATCH). `accept` narrows the media
+   * types asked for (Accept); left out: every kind regauth reads.
    */
-  async getManifest(repository: string, reference: string): Promise<Manifest> {
+  async getManifest(
+    repository: string,
+    reference: string,
+    options: { readonly accept?: readonly string[] } = {},
+  ): Promise<Manifest> {
     const where = `${this.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.#request(
       'GET',
       this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
       [pull(repository)],
-      { accept: MANIFEST_ACCEPT },
+      { accept: options.accept === undefined ? MANIFEST_ACCEPT : options.accept.join(', ') },
     );
     if (res.status !== 200) {
       throw await registryError(res, `manifest ${where}`, {
