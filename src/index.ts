@@ -52,6 +52,7 @@ export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
 export type {
   RefusedAccess,
   RegauthErrorCode,
+  RegauthErrorHint,
   RegauthErrorOptions,
   RegauthErrorRequest,
   RegistryErrorEntry,
