@@ -125,7 +125,9 @@ export type RegauthErrorHint =
   /** A signing key or certificate is unusable: a new key and certificate pair would do. */
   | { readonly kind: 'keygen' };
 
+/** The facts a RegauthError carries besides its code and message. */
 export interface RegauthErrorOptions {
+  /** The error that led to this one (a network error, a server's answer), as `Error.cause`. */
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
   readonly status?: number;
@@ -151,6 +153,9 @@ const BRAND = Symbol.for('regauth.RegauthError');
  * message is always safe to print on a terminal.
  */
 export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends Error {
+  /**
+   * True for a RegauthError from any copy of this module (see BRAND), so `instanceof` works across bundles.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
