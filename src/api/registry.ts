@@ -21,6 +21,7 @@ export interface ManifestOptions extends CallOptions {
   readonly accept?: readonly string[];
 }
 
+/** What Registry.manifest returns: the manifest's bytes, digest and media type, and its JSON. */
 export interface ManifestResult {
   /** Exactly as served: its digest is the image's identity. */
   readonly bytes: Uint8Array;
@@ -45,6 +46,7 @@ export interface ConfigOptions extends CallOptions {
   readonly platform?: Platform;
 }
 
+/** What Registry.config returns: an image's config blob, verified, and its JSON. */
 export interface ConfigResult {
   /** The config blob's digest, as its manifest names it; `bytes` were checked against it. */
   readonly digest: string;
@@ -57,6 +59,7 @@ export interface ReferrersOptions extends CallOptions {
   readonly artifactType?: string;
 }
 
+/** What Registry.blob returns: a blob's size and type as the registry states them, and its verified bytes. */
 export interface BlobResult {
   /** The blob's size as the registry states it (Content-Length); the body is checked against it. */
   readonly size?: number;
@@ -80,6 +83,9 @@ export interface TransferOptions extends CallOptions {
   readonly onProgress?: TransferListener;
 }
 
+/**
+ * How Registry.pull moves an image: one platform of an index (`platform`), or all of them (`allPlatforms`).
+ */
 export type PullOptions = TransferOptions &
   (
     | {
