@@ -7,9 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../src/errors/regauth-error.js';
 import { copyImage } from '../src/image/copy-image.js';
 import { pullDockerArchive } from '../src/image/docker-archive.js';
+import { getImageConfig, getPlatformManifest } from '../src/image/get-image-config.js';
+import { manifestForPlatform } from '../src/image/manifest-for-platform.js';
 import { pullImage } from '../src/image/pull-image.js';
 import { pushImage } from '../src/image/push-image.js';
+import { readBlob } from '../src/image/read-blob.js';
+import { resolveDigest } from '../src/image/resolve-digest.js';
+import { tagImage } from '../src/image/tag-image.js';
+import { tagsPointingAt } from '../src/image/tags-pointing-at.js';
 import type { TransferEvent } from '../src/image/transfer-events.js';
+import { untag } from '../src/image/untag.js';
 import { createRegistryClients } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
 import { buildOciLayout } from './harness/oci-layout.js';
@@ -90,6 +97,49 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
     expect(isRegauthError(pulled, 'ERR_ABORTED')).toBe(true);
     expect(proxy.log.slice(from)).toEqual([]);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('every registry call and image function rejects an aborted signal with ERR_ABORTED before sending', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const signal = controller.signal;
+    const client = clients().forRegistry(proxy.host);
+    // A first call without a signal: the scheme ping and the challenge are known, so what follows
+    // would each be one request at least.
+    const digest = await resolveDigest(client, 'abort/app', 'v1');
+    const from = proxy.log.length;
+    const calls: [string, () => Promise<unknown>][] = [
+      ['headManifest', () => client.headManifest('abort/app', 'v1', { signal })],
+      ['getBlobBytes', () => client.getBlobBytes('abort/app', layerDigest, undefined, { signal })],
+      ['getBlob', () => client.getBlob('abort/app', layerDigest, 0, { signal })],
+      ['headBlob', () => client.headBlob('abort/app', layerDigest, { signal })],
+      ['startUpload', () => client.startUpload('abort/app', undefined, { signal })],
+      ['putManifest', () => client.putManifest('abort/app', 'x', Buffer.from('{}'), 'a/b', { signal })],
+      ['deleteManifest', () => client.deleteManifest('abort/app', digest, { signal })],
+      ['deleteTag', () => client.deleteTag('abort/app', 'v1', { signal })],
+      ['referrers', () => client.referrers('abort/app', digest, undefined, { signal })],
+      ['listTags', () => client.listTags('abort/app', { signal })],
+      ['catalog', () => client.catalog({ signal })],
+      ['resolveDigest', () => resolveDigest(client, 'abort/app', 'v1', { signal })],
+      ['tagImage', () => tagImage(client, 'abort/app', 'v1', ['v2'], { signal })],
+      ['untag', () => untag(client, 'abort/app', 'v1', { signal })],
+      ['tagsPointingAt', () => tagsPointingAt(client, 'abort/app', digest, { signal })],
+      ['getImageConfig', () => getImageConfig(client, 'abort/app', 'v1', undefined, { signal })],
+      ['getPlatformManifest', () => getPlatformManifest(client, 'abort/app', 'v1', undefined, { signal })],
+      ['manifestForPlatform', () => manifestForPlatform(client, 'abort/app', 'v1', { signal })],
+      [
+        'readBlob',
+        async () => {
+          for await (const _ of readBlob(client, 'abort/app', { digest: layerDigest }, { signal })) break;
+        },
+      ],
+    ];
+    for (const [name, call] of calls) {
+      const err = await failure(call());
+      expect([name, isRegauthError(err, 'ERR_ABORTED')]).toEqual([name, true]);
+    }
+    expect(proxy.log.slice(from)).toEqual([]);
+    expect(await tagExists('abort/app', 'v1')).toBe(true);
   });
 
   it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
