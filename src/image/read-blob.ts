@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseDigest } from '../digest/digest.js';
-import { raceSignal, throwIfAborted } from '../errors/aborted-error.js';
+import { raceSignal, sleepUnlessAborted, throwIfAborted } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { isRetryableNetworkError } from '../transport/create-transport.js';
@@ -58,9 +58,9 @@ export async function* readBlob(
 ): AsyncGenerator<Buffer> {
   const { algorithm } = parseDigest(descriptor.digest);
   const hash = createHash(algorithm);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const { signal } = options;
   const what = `blob ${descriptor.digest} from ${client.registry}/${repository}`;
+  const sleep = options.sleep ?? ((ms: number) => sleepUnlessAborted(ms, signal, what));
   const from = options.offset ?? 0;
   let offset = from;
   if (options.held !== undefined) {

@@ -236,12 +236,13 @@ export function createTransport(options: TransportOptions = {}): Send {
     const signal = req.signal;
     if (signal !== undefined) {
       // From here the body is being read: an abort errors it (and frees its connection).
-      const onAbort = () => res.body.destroy(aborted(req));
-      if (signal.aborted) onAbort();
-      else {
-        signal.addEventListener('abort', onAbort, { once: true });
-        res.body.once('close', () => signal.removeEventListener('abort', onAbort));
+      if (signal.aborted) {
+        res.body.destroy();
+        throw aborted(req);
       }
+      const onAbort = () => res.body.destroy(aborted(req));
+      signal.addEventListener('abort', onAbort, { once: true });
+      res.body.once('close', () => signal.removeEventListener('abort', onAbort));
     }
     const resHeaders = res.headers as Record<string, HeaderValue>;
     trace?.({
