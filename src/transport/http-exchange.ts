@@ -82,7 +82,9 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       // Once the answer's headers are in, the body is the caller's to abort (createTransport).
       const { signal, aborted } = req;
       const onAbort = () => {
-        const err = aborted?.() ?? new Error('aborted');
+        const err =
+          aborted?.() ??
+          Object.assign(new Error('the request was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
         if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) body.destroy();
         request.destroy(err);
       };
