@@ -17,7 +17,7 @@ import { tagImage } from '../src/image/tag-image.js';
 import { tagsPointingAt } from '../src/image/tags-pointing-at.js';
 import type { TransferEvent } from '../src/image/transfer-events.js';
 import { untag } from '../src/image/untag.js';
-import { createRegistryClients } from '../src/index.js';
+import { createRegistryClients, RegistryClient } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
 import { buildOciLayout } from './harness/oci-layout.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
@@ -140,6 +140,26 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
     }
     expect(proxy.log.slice(from)).toEqual([]);
     expect(await tagExists('abort/app', 'v1')).toBe(true);
+  });
+
+  it('untag aborted once its placeholder is in puts the tag back on its image', async () => {
+    const plain = clients().forRegistry(registry.host);
+    const original = await resolveDigest(plain, 'abort/app', 'v1');
+    await tagImage(plain, 'abort/app', 'v1', ['v9']);
+    const controller = new AbortController();
+    const send = clients().auth.send;
+    // The abort comes the moment the registry has taken the placeholder under the tag.
+    const client = new RegistryClient({
+      registry: registry.host,
+      send: async (req) => {
+        const res = await send(req);
+        if (req.method === 'PUT' && req.url.pathname.endsWith('/manifests/v9')) controller.abort();
+        return res;
+      },
+    });
+    const err = await failure(untag(client, 'abort/app', 'v9', { signal: controller.signal }));
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    expect(await resolveDigest(plain, 'abort/app', 'v9')).toBe(original);
   });
 
   it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
