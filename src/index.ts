@@ -124,6 +124,7 @@ export type {
   ManifestHead,
   PutManifestResult,
   RegistryClientOptions,
+  RequestOptions,
 } from './registry/registry-client.js';
 export {
   MAX_LIST_BYTES,

@@ -1,8 +1,10 @@
+import { raceSignal } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { errorRequest, httpErrorFacts } from '../transport/http-error-facts.js';
 import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
+import { redactUrl } from '../transport/redact.js';
 import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
 import { ChallengeCache, type ChallengeStore } from './challenge-cache.js';
@@ -19,7 +21,12 @@ import type { TokenInfo } from './token-response.js';
 
 export type { ChallengeStore } from './challenge-cache.js';
 
-/** A request that needs authorization for these resources on this registry. */
+/**
+ * A request that needs authorization for these resources on this registry. Its `signal` also
+ * ends what the request waits for: the challenge ping and the token fetch it causes. A token
+ * fetch or a challenge that other requests wait for too goes on for them: an abort rejects only
+ * the request whose signal it is.
+ */
 export interface AuthRequest extends HttpRequest {
   /** The registry as credentials are stored for it (`docker.io`, `localhost:5000`). */
   readonly registry: string;
@@ -92,6 +99,9 @@ function sentAs(found: FoundCredential | undefined): SentAs {
     ? { anonymous: false, source: found.source }
     : { anonymous: false, account: username, source: found.source };
 }
+
+/** An aborted request's name in its error: method and URL, redacted. */
+const requestName = (req: HttpRequest) => `${req.method} ${redactUrl(req.url)}`;
 
 function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
   return offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
@@ -195,19 +205,25 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
       ...(found === undefined ? {} : { credential: found.credential }),
       scopes,
     });
-    return cache.get(
-      key,
-      req.registry,
-      () =>
-        fetchToken({
-          send: transport,
-          realm,
-          scopes,
-          ...(service === undefined ? {} : { service }),
-          ...(found === undefined ? {} : { found }),
-          ...optional,
-        }),
-      force,
+    // One fetch per key whoever asks (TokenCache.get): it runs without any one caller's signal,
+    // and each caller stops waiting for it at its own abort.
+    return raceSignal(
+      cache.get(
+        key,
+        req.registry,
+        () =>
+          fetchToken({
+            send: transport,
+            realm,
+            scopes,
+            ...(service === undefined ? {} : { service }),
+            ...(found === undefined ? {} : { found }),
+            ...optional,
+          }),
+        force,
+      ),
+      req.signal,
+      requestName(req),
     );
   };
 
@@ -217,7 +233,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     extraScopes: readonly string[],
     force: boolean,
   ): Promise<string | undefined> => {
-    const found = await credentialFor(req.registry);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     const credential = found?.credential;
     if (challenge.scheme === 'basic') {
       if (credential?.username === undefined || credential.password === undefined) return undefined;
@@ -239,7 +255,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     let known = knownChallenge(req);
     const pending = known ? undefined : challenges.pending(origin);
     if (pending) {
-      await pending;
+      // The request finding out the challenge is another caller's: this one stops waiting at its
+      // own abort, and that one's abort only hands the discovery on (release, below).
+      await raceSignal(pending, req.signal, requestName(req));
       known = knownChallenge(req);
     }
     const release = known ? undefined : challenges.discover(origin);
@@ -253,6 +271,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   /** The response, marked with who the request went as: the credential authorization() used. */
   const marked = async (req: AuthRequest, res: HttpResponse): Promise<AuthResponse> => ({
     ...res,
+    // Looked up already by authorization(): settled, nothing to abort.
     sentAs: sentAs(await credentialFor(req.registry)),
   });
 
@@ -304,12 +323,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const token = async (req: AuthRequest): Promise<TokenInfo | undefined> => {
     const challenge = knownChallenge(req) ?? (await probe(req)).challenge;
     if (challenge?.scheme !== 'bearer') return undefined;
-    return bearerToken(req, challenge, await credentialFor(req.registry), [], false);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
+    return bearerToken(req, challenge, found, [], false);
   };
 
   const login = async (req: AuthRequest): Promise<LoginResult> => {
     const host = req.url.host;
-    const found = await credentialFor(req.registry);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     const { status, offered, challenge } = await probe(req);
     if (status === 200) return { scheme: 'none' };
     if (status !== 401) {
@@ -337,6 +357,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         offline: true,
         ...(service === undefined ? {} : { service }),
         ...(found === undefined ? {} : { found }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
         ...optional,
       });
       value = `Bearer ${issued.token}`;

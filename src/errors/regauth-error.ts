@@ -24,6 +24,8 @@ export type RegauthErrorCode =
   | 'ERR_MISSING_DEPENDENCY'
   // An action that would remove more than was named (other tags of an image); its hint says what.
   | 'ERR_REFUSED'
+  // The caller aborted the call through its AbortSignal.
+  | 'ERR_ABORTED'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
   | 'ERR_UNAUTHORIZED'

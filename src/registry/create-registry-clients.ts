@@ -9,7 +9,7 @@ import { TokenCache, type TokenStore } from '../auth/token-cache.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
-import { RegistryClient } from './registry-client.js';
+import { RegistryClient, type RequestOptions } from './registry-client.js';
 import { RegistrySchemes } from './registry-schemes.js';
 
 export interface RegistryClientsOptions {
@@ -42,7 +42,7 @@ export interface RegistryClients {
    * Where a registry's API lives (`scheme://host/`): HTTPS; plain HTTP with `insecure`; for a
    * registry on loopback, whichever its one ping found (see RegistrySchemes).
    */
-  baseUrl(registry: string): Promise<URL>;
+  baseUrl(registry: string, options?: RequestOptions): Promise<URL>;
 }
 
 /** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
@@ -77,7 +77,7 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
   const clients = new Map<string, RegistryClient>();
   return {
     auth,
-    baseUrl: (registry) => schemes.baseUrl(registry),
+    baseUrl: (registry, requestOptions = {}) => schemes.baseUrl(registry, requestOptions),
     forRegistry(registry) {
       let client = clients.get(registry);
       if (!client) {
