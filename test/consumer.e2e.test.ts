@@ -319,6 +319,47 @@ describe('a strict TypeScript project using the packed tarball', () => {
     }
   });
 
+  it('aborts a pull mid-blob: ERR_ABORTED, and no unfinished file left behind', async () => {
+    /** Every file under `dir`, relative, sorted. */
+    const files = async (dir: string) =>
+      (await readdir(dir, { recursive: true, withFileTypes: true }))
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name).slice(dir.length + 1))
+        .sort();
+    await cliPush(join(work, 'image'), `${host}/alice/abort:v1`);
+    // Every blob answer stops after 5 bytes: the program aborts at the first bytes to arrive.
+    proxy.inject('GET', /\/blobs\//, { kind: 'stall-after', bytes: 5 }, 50);
+    try {
+      const fresh = join(work, 'abort-fresh');
+      const out = await program('abort', [`${proxy.host}/alice/abort:v1`, fresh]);
+      expect(out).toMatchObject({ error: 'ERR_ABORTED' });
+      expect(out.message).toMatch(/was aborted$/);
+      await expect(readdir(fresh)).rejects.toMatchObject({ code: 'ENOENT' });
+
+      // A layout that holds another image already keeps exactly what it held.
+      const layout = join(work, 'abort-existing');
+      proxy.clear();
+      await program('pull', [`${host}/alice/multi:v1`, layout, join(work, 'abort-existing.tar')]);
+      const before = await files(layout);
+      const index = await readFile(join(layout, 'index.json'), 'utf8');
+      proxy.inject('GET', /\/blobs\//, { kind: 'stall-after', bytes: 5 }, 50);
+      const seen = proxy.log.length;
+      expect(await program('abort', [`${proxy.host}/alice/abort:v1`, layout])).toMatchObject({
+        error: 'ERR_ABORTED',
+      });
+      expect(proxy.log.slice(seen).some((line) => line.startsWith('GET /v2/alice/abort/blobs/'))).toBe(true);
+      expect(await files(layout)).toEqual(before);
+      expect(await readFile(join(layout, 'index.json'), 'utf8')).toBe(index);
+      for (const blob of before.filter((f) => f.startsWith('blobs/sha256/'))) {
+        expect(sha256(await readFile(join(layout, blob)))).toBe(
+          `sha256:${blob.slice('blobs/sha256/'.length)}`,
+        );
+      }
+    } finally {
+      proxy.clear();
+    }
+  });
+
   it("runs the README's examples, in order, as they are", async () => {
     await cliPush(join(work, 'image'), `${host}/alice/app:v1`);
     const cwd = join(work, 'readme-run');

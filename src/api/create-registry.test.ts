@@ -52,14 +52,22 @@ describe('createRegistry', () => {
   it('stops before the first request when the signal is already aborted', async () => {
     const registry = createRegistry({ send: unreachable });
     const signal = AbortSignal.abort();
-    for (const call of [
-      registry.manifest('localhost:5000/a:v1', { signal }),
-      registry.digest('localhost:5000/a:v1', { signal }),
-      registry.blob('localhost:5000/a', `sha256:${'a'.repeat(64)}`, { signal }),
-      registry.copy('localhost:5000/a:v1', 'localhost:5000/b:v1', { signal }),
-      registry.delete('localhost:5000/a:v1', { signal }),
-    ]) {
-      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    const calls = [
+      () => registry.manifest('localhost:5000/a:v1', { signal }),
+      () => registry.digest('localhost:5000/a:v1', { signal }),
+      () => registry.tags('localhost:5000/a', { signal }),
+      () => registry.config('localhost:5000/a:v1', { signal }),
+      () => registry.blob('localhost:5000/a', `sha256:${'a'.repeat(64)}`, { signal }),
+      () => registry.pull('localhost:5000/a:v1', ociLayout('never-made'), { signal }),
+      () => registry.copy('localhost:5000/a:v1', 'localhost:5000/b:v1', { signal }),
+      () => registry.tag('localhost:5000/a:v1', 'v2', { signal }),
+      () => registry.untag('localhost:5000/a:v1', { signal }),
+      () => registry.delete('localhost:5000/a:v1', { signal }),
+    ];
+    for (const call of calls) {
+      const err = await refusal(call());
+      expect(err.code).toBe('ERR_ABORTED');
+      expect(err.message).toMatch(/was aborted$/);
     }
   });
 });

@@ -15,7 +15,7 @@ import { type ImageReference, parseReference, parseRegistry, TAG_RE } from '../r
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import { DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED } from '../registry/media-types.js';
 import type { AnyManifest, Descriptor, ImageConfig } from '../registry/oci-types.js';
-import type { Manifest, RegistryClient } from '../registry/registry-client.js';
+import type { Manifest, RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import type { Registry } from './registry.js';
 import type { RegistryOptions } from './registry-options.js';
 import { verifiedBlobStream } from './verified-blob-stream.js';
@@ -95,6 +95,10 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   return registryOver(clients);
 }
 
+/** The request options a call passes down: its signal, when it has one. */
+const withSignal = (signal: AbortSignal | undefined): RequestOptions =>
+  signal === undefined ? {} : { signal };
+
 function registryOver(clients: RegistryClients): Registry {
   const at = (text: string): { ref: ImageReference; client: RegistryClient } => {
     const ref = parseReference(text);
@@ -104,13 +108,14 @@ function registryOver(clients: RegistryClients): Registry {
     clients,
 
     async manifest(text, { platform, accept, signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
       const manifest =
         platform === undefined
-          ? await client.getManifest(ref.repository, target(ref), accept === undefined ? {} : { accept })
-          : await getPlatformManifest(client, ref.repository, target(ref), platform);
-      signal?.throwIfAborted();
+          ? await client.getManifest(ref.repository, target(ref), {
+              ...withSignal(signal),
+              ...(accept === undefined ? {} : { accept }),
+            })
+          : await getPlatformManifest(client, ref.repository, target(ref), platform, withSignal(signal));
       const json = manifestJson(manifest, `manifest ${ref.registry}/${ref.repository}@${manifest.digest}`);
       return {
         bytes: manifest.bytes,
@@ -122,29 +127,26 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async digest(text, { platform, signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
       if (platform !== undefined)
-        return (await getPlatformManifest(client, ref.repository, target(ref), platform)).digest;
-      return ref.digest ?? (await resolveDigest(client, ref.repository, target(ref)));
+        return (await getPlatformManifest(client, ref.repository, target(ref), platform, withSignal(signal)))
+          .digest;
+      return ref.digest ?? (await resolveDigest(client, ref.repository, target(ref), withSignal(signal)));
     },
 
-    async tags(text, { signal, ...list } = {}) {
-      signal?.throwIfAborted();
+    async tags(text, list = {}) {
       const ref = repositoryOnly(text, 'tags()');
       return clients.forRegistry(ref.registry).listTags(ref.repository, list);
     },
 
-    async catalog(text, { signal, ...list } = {}) {
-      signal?.throwIfAborted();
+    async catalog(text, list = {}) {
       const name = parseRegistry(text);
       return clients.forRegistry(name).catalog(list);
     },
 
     async config(text, { platform, signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
-      const manifest = await getPlatformManifest(client, ref.repository, target(ref), platform);
+      const manifest = await getPlatformManifest(client, ref.repository, target(ref), platform, withSignal(signal));
       const where = `manifest ${ref.registry}/${ref.repository}@${manifest.digest}`;
       const json = manifestJson(manifest, where);
       if (json.schemaVersion !== 2 || !('config' in json)) {
@@ -153,8 +155,12 @@ function registryOver(clients: RegistryClients): Registry {
           `${where} has no config: it is ${json.schemaVersion === 1 ? 'a schema 1 manifest' : 'an index'}`,
         );
       }
-      signal?.throwIfAborted();
-      const bytes = await client.getBlobBytes(ref.repository, json.config.digest);
+      const bytes = await client.getBlobBytes(
+        ref.repository,
+        json.config.digest,
+        undefined,
+        withSignal(signal),
+      );
       return {
         digest: json.config.digest,
         bytes,
@@ -163,20 +169,17 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async referrers(text, { artifactType, signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
-      const digest = ref.digest ?? (await resolveDigest(client, ref.repository, target(ref)));
-      signal?.throwIfAborted();
-      const { manifests } = await client.referrers(ref.repository, digest, artifactType);
+      const digest = ref.digest ?? (await resolveDigest(client, ref.repository, target(ref), withSignal(signal)));
+      const { manifests } = await client.referrers(ref.repository, digest, artifactType, withSignal(signal));
       return manifests as Descriptor[];
     },
 
     async blob(text, digest, { signal } = {}) {
-      signal?.throwIfAborted();
       const ref = parseReference(text, { defaultTag: false });
       const client = clients.forRegistry(ref.registry);
       // The first answer says the size; readBlob goes on with it, resuming with Range should it break.
-      const first = await client.getBlob(ref.repository, digest);
+      const first = await client.getBlob(ref.repository, digest, 0, withSignal(signal));
       const length = first.status === 200 ? Number(first.header('content-length')) : Number.NaN;
       const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
       const contentType = first.header('content-type');
@@ -184,29 +187,29 @@ function registryOver(clients: RegistryClients): Registry {
       const source = readBlob(
         {
           registry: client.registry,
-          getBlob: async (repository, d, offset) => {
+          getBlob: async (repository, d, offset, request) => {
             const res = pending;
             pending = undefined;
             if (res !== undefined && offset === 0) return res;
             await res?.dump();
-            return client.getBlob(repository, d, offset);
+            return client.getBlob(repository, d, offset, request);
           },
         },
         ref.repository,
         size === undefined ? { digest } : { digest, size },
+        withSignal(signal),
       );
       return {
         ...(size === undefined ? {} : { size }),
         ...(contentType ? { mediaType: contentType } : {}),
-        body: verifiedBlobStream(source, signal),
+        body: verifiedBlobStream(source, signal, `the read of blob ${ref.registry}/${ref.repository}@${digest}`),
       };
     },
 
     async pull(text, destination, options = {}) {
-      const { signal } = options;
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
       const common = {
+        ...withSignal(options.signal),
         ...(options.platform === undefined ? {} : { platform: options.platform }),
         ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
         ...(options.onProgress === undefined ? {} : { onEvent: options.onProgress }),
@@ -233,7 +236,6 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async push(source, text, options = {}) {
-      options.signal?.throwIfAborted();
       const ref = parseReference(text);
       return pushImage(
         source.dir,
@@ -241,6 +243,7 @@ function registryOver(clients: RegistryClients): Registry {
         ref.repository,
         ref.tag ?? ref.digest ?? 'latest',
         {
+          ...withSignal(options.signal),
           ...(source.refName === undefined ? {} : { refName: source.refName }),
           ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
           ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
@@ -250,7 +253,6 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async copy(sourceText, destinationText, options = {}): Promise<TransferSummary> {
-      options.signal?.throwIfAborted();
       const src = parseReference(sourceText);
       const dst = parseReference(destinationText);
       const dstClients = options.to?.clients ?? clients;
@@ -262,6 +264,7 @@ function registryOver(clients: RegistryClients): Registry {
           reference: dst.tag ?? dst.digest ?? 'latest',
         },
         {
+          ...withSignal(options.signal),
           ...(options.platform === undefined ? {} : { platform: options.platform }),
           ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
           ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
@@ -271,7 +274,6 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async tag(text, tags, { signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
       const list = typeof tags === 'string' ? [tags] : [...tags];
       const bad = list.find((t) => !TAG_RE.test(t));
@@ -281,11 +283,10 @@ function registryOver(clients: RegistryClients): Registry {
           `${JSON.stringify(bad)} is not a tag: a tag is up to 128 letters, digits, "_", "." or "-", not starting with "." or "-"`,
         );
       }
-      return tagImage(client, ref.repository, target(ref), list);
+      return tagImage(client, ref.repository, target(ref), list, withSignal(signal));
     },
 
     async untag(text, { signal } = {}) {
-      signal?.throwIfAborted();
       const ref = parseReference(text, { defaultTag: false });
       if (ref.tag === undefined || ref.digest !== undefined) {
         throw new RegauthError(
@@ -293,13 +294,15 @@ function registryOver(clients: RegistryClients): Registry {
           `untag takes a tag, such as ${ref.registry}/${ref.repository}:v1; an image by digest is removed with delete`,
         );
       }
-      return untag(clients.forRegistry(ref.registry), ref.repository, ref.tag);
+      return untag(clients.forRegistry(ref.registry), ref.repository, ref.tag, withSignal(signal));
     },
 
     async delete(text, { force, signal } = {}) {
-      signal?.throwIfAborted();
       const { ref, client } = at(text);
-      return deleteImage(client, ref.repository, ref, force === undefined ? {} : { force });
+      return deleteImage(client, ref.repository, ref, {
+        ...withSignal(signal),
+        ...(force === undefined ? {} : { force }),
+      });
     },
   };
 }

@@ -1,3 +1,5 @@
+import { abortedError } from '../errors/aborted-error.js';
+
 /**
  * A Web ReadableStream over verified chunks: the source checks size and digest after its last
  * chunk and throws when they fail, so the stream errors instead of closing, and a reader never
@@ -7,6 +9,7 @@
 export function verifiedBlobStream(
   source: AsyncGenerator<Uint8Array>,
   signal?: AbortSignal,
+  what = 'the read of the blob',
 ): ReadableStream<Uint8Array> {
   let onAbort: (() => void) | undefined;
   const stop = () => {
@@ -17,14 +20,14 @@ export function verifiedBlobStream(
     start(controller) {
       if (signal === undefined) return;
       onAbort = () => {
-        controller.error(signal.reason);
+        controller.error(abortedError(what, signal));
         stop();
       };
       signal.addEventListener('abort', onAbort, { once: true });
     },
     async pull(controller) {
       try {
-        signal?.throwIfAborted();
+        if (signal?.aborted) throw abortedError(what, signal);
         const next = await source.next();
         if (next.done) {
           stop();

@@ -1,13 +1,14 @@
+import { isAbortedError } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { resolveDigest } from './resolve-digest.js';
 import { tagsPointingAt } from './tags-pointing-at.js';
 
 /** Other tags named in a refusal's message: enough to recognise them, not a screenful (all are in its hint). */
 const MAX_TAGS_NAMED = 10;
 
-export interface DeleteImageOptions {
+export interface DeleteImageOptions extends RequestOptions {
   /** Delete the image even when tags other than the one named go with it. Left out: false. */
   readonly force?: boolean;
 }
@@ -40,15 +41,17 @@ export async function deleteImage(
   options: DeleteImageOptions = {},
 ): Promise<DeletedImage> {
   const name = `${client.registry}/${repository}`;
+  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
   const byTag = reference.digest === undefined ? (reference.tag ?? 'latest') : undefined;
-  const digest = reference.digest ?? (await resolveDigest(client, repository, byTag as string));
+  const digest = reference.digest ?? (await resolveDigest(client, repository, byTag as string, request));
   let found: string[];
   try {
     found = await tagsPointingAt(client, repository, digest, {
+      ...request,
       ...(byTag === undefined ? {} : { known: { [byTag]: digest } }),
     });
   } catch (err) {
-    if (!(err instanceof RegauthError)) throw err;
+    if (!(err instanceof RegauthError) || isAbortedError(err)) throw err;
     throw new RegauthError(
       err.code,
       `could not find out which tags of ${name} point at ${digest}, so nothing was deleted: ${err.message}`,
@@ -72,6 +75,6 @@ export async function deleteImage(
       { hint: { kind: 'shared-digest', name, tag: byTag, digest, otherTags: others } },
     );
   }
-  await client.deleteManifest(repository, digest);
+  await client.deleteManifest(repository, digest, request);
   return { digest, tags };
 }
