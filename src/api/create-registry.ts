@@ -146,7 +146,13 @@ function registryOver(clients: RegistryClients): Registry {
 
     async config(text, { platform, signal } = {}) {
       const { ref, client } = at(text);
-      const manifest = await getPlatformManifest(client, ref.repository, target(ref), platform, withSignal(signal));
+      const manifest = await getPlatformManifest(
+        client,
+        ref.repository,
+        target(ref),
+        platform,
+        withSignal(signal),
+      );
       const where = `manifest ${ref.registry}/${ref.repository}@${manifest.digest}`;
       const json = manifestJson(manifest, where);
       if (json.schemaVersion !== 2 || !('config' in json)) {
@@ -170,7 +176,8 @@ function registryOver(clients: RegistryClients): Registry {
 
     async referrers(text, { artifactType, signal } = {}) {
       const { ref, client } = at(text);
-      const digest = ref.digest ?? (await resolveDigest(client, ref.repository, target(ref), withSignal(signal)));
+      const digest =
+        ref.digest ?? (await resolveDigest(client, ref.repository, target(ref), withSignal(signal)));
       const { manifests } = await client.referrers(ref.repository, digest, artifactType, withSignal(signal));
       return manifests as Descriptor[];
     },
@@ -202,7 +209,11 @@ function registryOver(clients: RegistryClients): Registry {
       return {
         ...(size === undefined ? {} : { size }),
         ...(contentType ? { mediaType: contentType } : {}),
-        body: verifiedBlobStream(source, signal, `the read of blob ${ref.registry}/${ref.repository}@${digest}`),
+        body: verifiedBlobStream(
+          source,
+          signal,
+          `the read of blob ${ref.registry}/${ref.repository}@${digest}`,
+        ),
       };
     },
 
@@ -231,6 +242,7 @@ function registryOver(clients: RegistryClients): Registry {
       return pullImage(client, ref.repository, target(ref), destination.dir, {
         ...common,
         ...(options.allPlatforms ? { allPlatforms: true } : {}),
+        ...(options.keepPartial === undefined ? {} : { keepPartial: options.keepPartial }),
         ...(refName === undefined ? {} : { refName }),
       });
     },

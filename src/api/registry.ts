@@ -86,8 +86,13 @@ export interface TransferOptions extends CallOptions {
 /**
  * How Registry.pull moves an image: one platform of an index (`platform`), or all of them (`allPlatforms`).
  */
-export type PullOptions = TransferOptions &
-  (
+export type PullOptions = TransferOptions & {
+  /**
+   * When the pull is aborted, keep the blobs it had not finished, so the next pull into the same
+   * layout resumes them (OCI layouts only). Left out: false, an aborted pull leaves no unfinished file.
+   */
+  readonly keepPartial?: boolean;
+} & (
     | {
         /**
          * The platform to take from an index; a single-platform image of another platform is
