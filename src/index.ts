@@ -54,6 +54,7 @@ export {
   staticCredentials,
   storeCredential,
 } from './auth/credentials/index.js';
+export type { FetchTokenOptions } from './auth/fetch-token.js';
 export { fetchToken } from './auth/fetch-token.js';
 export type { FileTokenStoreOptions } from './auth/file-token-store.js';
 export { defaultTokenStorePath, FileTokenStore } from './auth/file-token-store.js';
@@ -125,6 +126,7 @@ export type {
   PutManifestResult,
   RegistryClientOptions,
   RequestOptions,
+  UploadSession,
 } from './registry/registry-client.js';
 export {
   MAX_LIST_BYTES,
@@ -133,12 +135,12 @@ export {
   RegistryClient,
 } from './registry/registry-client.js';
 export { registryBaseUrl } from './registry/registry-url.js';
-export type { Platform } from './registry/select-platform.js';
+export type { IndexEntry, Platform } from './registry/select-platform.js';
 export { formatPlatform, hostPlatform, parsePlatform, selectPlatform } from './registry/select-platform.js';
 export { formatScope } from './scope/format-scope.js';
 export type { ResourceScope } from './scope/parse-scope.js';
 export { parseScope, parseScopeList } from './scope/parse-scope.js';
 export type { TransportOptions } from './transport/create-transport.js';
 export { createTransport } from './transport/create-transport.js';
-export type { HttpRequest, HttpResponse, Send } from './transport/http-types.js';
+export type { HeaderValue, HttpRequest, HttpResponse, RequestBody, Send } from './transport/http-types.js';
 export type { TraceEvent, Tracer } from './transport/trace.js';

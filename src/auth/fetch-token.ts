@@ -10,6 +10,7 @@ import { parseTokenResponse, type TokenInfo } from './token-response.js';
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 export const DEFAULT_CLIENT_ID = 'regauth';
 
+/** Where fetchToken asks for a token, for what, and with which credential. */
 export interface FetchTokenOptions {
   readonly send: Send;
   readonly realm: URL;

@@ -3,10 +3,12 @@ import { RegauthError, type RegauthErrorOptions } from '../errors/regauth-error.
 /** distribution token.md: a token without expires_in lives 60 s, and clients treat less as 60. */
 export const MIN_TOKEN_LIFETIME_S = 60;
 
+/** A token as the realm issued it, with its expiry made absolute. */
 export interface TokenInfo {
   readonly token: string;
   /** Epoch milliseconds after which the token is no good. */
   readonly expiresAt: number;
+  /** The OAuth2 refresh token, when the realm sent one (docker login's identity token). */
   readonly refreshToken?: string;
 }
 

@@ -13,6 +13,7 @@ export interface DeleteImageOptions extends RequestOptions {
   readonly force?: boolean;
 }
 
+/** What a delete removed: the manifest, and the tags that went with it. */
 export interface DeletedImage {
   /** The manifest deleted. */
   readonly digest: string;

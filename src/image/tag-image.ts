@@ -1,5 +1,6 @@
 import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 
+/** The image a tag call put under new tags. */
 export interface TaggedImage {
   /** The digest of the manifest now under every new tag. */
   readonly digest: string;

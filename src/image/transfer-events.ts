@@ -21,6 +21,7 @@ export type TransferEvent =
     }
   | { readonly kind: 'manifest'; readonly digest: string; readonly reference: string };
 
+/** Receives a transfer's events as they happen: pull, push and copy take one as `onProgress`. */
 export type TransferListener = (event: TransferEvent) => void;
 
 /** The summary `--json` prints. */

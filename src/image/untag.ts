@@ -16,6 +16,7 @@ export interface UntagOptions extends RequestOptions {
   readonly now?: () => Date;
 }
 
+/** How a tag was removed: by the registry's own tag delete, or by a placeholder deleted by digest. */
 export interface UntagResult {
   /** The digest the tag named; that manifest stays. */
   readonly digest: string;

@@ -57,6 +57,7 @@ export interface ListOptions extends RequestOptions {
   readonly maxBytes?: number;
 }
 
+/** A manifest as RegistryClient.getManifest read it: the exact bytes, their media type and digest. */
 export interface Manifest {
   readonly bytes: Buffer;
   readonly mediaType: string;
@@ -66,6 +67,7 @@ export interface Manifest {
   readonly rateLimit?: RateLimit;
 }
 
+/** What the registry said to a manifest put. */
 export interface PutManifestResult {
   /** The digest of the bytes sent. */
   readonly digest: string;
@@ -73,6 +75,7 @@ export interface PutManifestResult {
   readonly subject?: string;
 }
 
+/** What a HEAD of a manifest says about it, without its bytes. */
 export interface ManifestHead {
   readonly digest?: string;
   readonly mediaType: string;
@@ -80,6 +83,7 @@ export interface ManifestHead {
   readonly rateLimit?: RateLimit;
 }
 
+/** Which registry a RegistryClient talks to, and through which send. */
 export interface RegistryClientOptions {
   /** The registry as references name it: `docker.io`, `localhost:5000`. */
   readonly registry: string;

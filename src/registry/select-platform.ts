@@ -11,7 +11,8 @@ export interface Platform {
   readonly variant?: string;
 }
 
-interface IndexEntry {
+/** What selectPlatform reads of an index's entries: a digest and the platform it is for. */
+export interface IndexEntry {
   readonly digest: string;
   readonly mediaType?: string;
   readonly platform?: { os?: string; architecture?: string; variant?: string };

@@ -49,6 +49,7 @@ export function isRetryableNetworkError(err: unknown): boolean {
   return RETRY_ERROR_CODES.has((err as { code?: string } | undefined)?.code ?? '');
 }
 
+/** How createTransport sends: its CA, proxy environment, retries and tracing. */
 export interface TransportOptions {
   /** Receives every request and response, redacted. Left out: no tracing. */
   readonly trace?: Tracer;
@@ -65,7 +66,11 @@ export interface TransportOptions {
    * passed along; the wait ends at its abort whether or not this function heeds it.
    */
   readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** How one request goes out. Left out: node:http(s) with keep-alive, or a proxy when the env names one. */
+  /**
+   * How one request goes out. Left out: node:http(s) with keep-alive, or a proxy when the env
+   * names one.
+   * @internal tests replace the wire; applications give their own `send` instead.
+   */
   readonly exchange?: Exchange;
   /** Sent with every request. Left out: `regauth/<version>`. */
   readonly userAgent?: string;

@@ -21,6 +21,7 @@ export interface ExchangeResponse {
   readonly body: Readable;
 }
 
+/** One request on the wire and its answer: no retries, redirects or auth. */
 export type Exchange = (request: ExchangeRequest) => Promise<ExchangeResponse>;
 
 export interface ExchangeOptions {

@@ -2,8 +2,10 @@ import { Readable } from 'node:stream';
 
 /** A request body the transport can send again on a retry or redirect; a stream cannot be. */
 export type ReplayableBody = string | Uint8Array;
+/** A request body: bytes or text (sent again on a retry or redirect), or a stream (sent once). */
 export type RequestBody = ReplayableBody | Readable;
 
+/** One request as the layers above the transport describe it. */
 export interface HttpRequest {
   readonly method: string;
   readonly url: URL;
@@ -16,8 +18,10 @@ export interface HttpRequest {
   readonly retries?: number;
 }
 
+/** A response header as Node reads it: repeated headers such as Set-Cookie are arrays. */
 export type HeaderValue = string | string[] | undefined;
 
+/** A response as the transport hands it up: status, headers, and the body as a stream read at most once. */
 export interface HttpResponse {
   readonly status: number;
   /** The method of the request answered; set by regauth's transport, may be missing from a caller's own send. */
@@ -32,6 +36,7 @@ export interface HttpResponse {
   readonly body: Readable;
   /** The whole body, refused with ERR_TOO_LARGE past `limit` bytes. */
   bytes(limit: number): Promise<Buffer>;
+  /** The whole body as UTF-8 text, refused with ERR_TOO_LARGE past `limit` bytes. */
   text(limit: number): Promise<string>;
   /** Reads and drops the body so the connection can be reused. */
   dump(): Promise<void>;
