@@ -383,6 +383,7 @@ describe('a strict TypeScript project using the packed tarball', () => {
     expect(all).toContain("[ 'mounted', 'mounted', 'mounted' ]");
     expect(all).toContain("also tagged [ 'v1.0' ]");
     expect(all).toContain(`deleted ${image.manifestDigest} with [ 'v1', 'v1.0' ]`);
+    expect(all).toContain(`the pull of ${host}/alice/backup:v1 was aborted false`);
     const manifest = JSON.parse(image.manifest) as { layers: { digest: string }[] };
     for (const [i, layer] of manifest.layers.entries()) {
       expect(sha256(await readFile(join(cwd, `layer-${i}.tar.gz`)))).toBe(layer.digest);
