@@ -1,6 +1,7 @@
 import { homedir } from 'node:os';
+import type { OnStoreError } from '../auth/call-store.js';
 import type { ChallengeStore } from '../auth/challenge-cache.js';
-import { type AuthClient, createAuthClient } from '../auth/create-auth-client.js';
+import { type AuthClient, createAuthClient, storeErrorReporter } from '../auth/create-auth-client.js';
 import { cachedCredentialSource } from '../auth/credentials/cached-credential-source.js';
 import { chainCredentials } from '../auth/credentials/chain-credentials.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
@@ -25,8 +26,16 @@ export interface RegistryClientsOptions {
   readonly caFile?: string;
   /** Receives every HTTP exchange, redacted. */
   readonly trace?: Tracer;
-  /** Keeps tokens and challenges across processes. Left out: memory only. */
+  /**
+   * Keeps tokens and challenges across processes (FileTokenStore), or shares them between
+   * clients (MemoryTokenStore, or a store of your own: Redis, a database). Left out: memory only.
+   */
   readonly store?: TokenStore & ChallengeStore;
+  /**
+   * Told when the store throws or rejects; the request goes on without it (a failed read is a
+   * miss, a failed write is not kept). The trace, if any, gets a note naming the store method.
+   */
+  readonly onStoreError?: OnStoreError;
   /** The transport. Left out: createTransport() with the options above. */
   readonly send?: Send;
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -61,8 +70,12 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
   const auth = createAuthClient({
     send,
     credentials,
-    tokenCache: new TokenCache(options.store === undefined ? {} : { store: options.store }),
+    tokenCache: new TokenCache({
+      ...(options.store === undefined ? {} : { store: options.store }),
+      onStoreError: storeErrorReporter(options.onStoreError, options.trace),
+    }),
     ...(options.store === undefined ? {} : { challengeStore: options.store }),
+    ...(options.onStoreError === undefined ? {} : { onStoreError: options.onStoreError }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
   const schemes = new RegistrySchemes({
