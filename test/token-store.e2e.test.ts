@@ -7,9 +7,11 @@ import {
   type Challenge,
   type ChallengeStore,
   createRegistryClients,
+  MemoryTokenStore,
   type RegistryClients,
   type RegistryClientsOptions,
   staticCredentials,
+  TokenCache,
   type TokenInfo,
   type TokenStore,
   type TraceEvent,
@@ -178,5 +180,49 @@ describe('an asynchronous token store', () => {
     const notes = run.events.flatMap((e) => (e.kind === 'note' ? [e.text] : []));
     expect(notes).toContain("the token store's loadToken failed; going on without it");
     expect(notes.join('\n')).not.toContain('s3cret');
+  });
+});
+
+describe('one token cache shared by client sets', () => {
+  it('shares tokens and the in-flight fetch: two client sets started together cause one token request', async () => {
+    const tokenCache = new TokenCache();
+    const a = recorded({ tokenCache });
+    const b = recorded({ tokenCache });
+    const both = await Promise.all(
+      [a, b].flatMap((set) =>
+        Array.from({ length: 4 }, () => set.clients.forRegistry(host).getManifest('alice/app', 'v1')),
+      ),
+    );
+    expect(new Set(both.map((m) => m.digest))).toEqual(new Set([image.manifestDigest]));
+    expect(a.realm() + b.realm()).toBe(1);
+    // A third set later: the challenge is learned once (a 401), the token comes from the cache.
+    const c = recorded({ tokenCache });
+    await c.clients.forRegistry(host).getManifest('alice/app', 'v1');
+    expect(c.realm()).toBe(0);
+  });
+
+  it('with a MemoryTokenStore in the cache, shares the challenge too: one request per manifest', async () => {
+    const tokenCache = new TokenCache({ store: new MemoryTokenStore() });
+    const a = recorded({ tokenCache });
+    await a.clients.forRegistry(host).getManifest('alice/app', 'v1');
+    expect(a.realm()).toBe(1);
+    const b = recorded({ tokenCache });
+    await b.clients.forRegistry(host).getManifest('alice/app', 'v1');
+    expect(b.realm()).toBe(0);
+    expect(b.registry('/v2/alice/app/manifests/v1')).toBe(1);
+  });
+
+  it('refuses a store that the shared cache does not use, saying what to pass instead', () => {
+    const err = (() => {
+      try {
+        createRegistryClients({ tokenCache: new TokenCache(), store: new MemoryTokenStore() });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toMatchObject({ code: 'ERR_INVALID_OPTIONS' });
+    expect((err as Error).message).toContain('new TokenCache({ store })');
+    const store = new MemoryTokenStore();
+    expect(() => createRegistryClients({ tokenCache: new TokenCache({ store }), store })).not.toThrow();
   });
 });

@@ -7,6 +7,7 @@ import { chainCredentials } from '../auth/credentials/chain-credentials.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
 import { defaultCredentialSources } from '../auth/credentials/default-credential-sources.js';
 import { TokenCache, type TokenStore } from '../auth/token-cache.js';
+import { RegauthError } from '../errors/regauth-error.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
@@ -32,6 +33,15 @@ export interface RegistryClientsOptions {
    */
   readonly store?: TokenStore & ChallengeStore;
   /**
+   * The token cache to use, for several client sets to share tokens and in-flight token fetches:
+   * `const tokenCache = new TokenCache({ store })`, then `createRegistryClients({ tokenCache })`
+   * for each. Challenges are kept in the cache's store when it can hold them (FileTokenStore,
+   * MemoryTokenStore); without a store each client set learns the registry's challenge once (one
+   * 401) and then takes its tokens from the shared cache. Given with `store`, it must hold that
+   * very store. Left out: a cache of this client set's own, on `store`.
+   */
+  readonly tokenCache?: TokenCache;
+  /**
    * Told when the store throws or rejects; the request goes on without it (a failed read is a
    * miss, a failed write is not kept). The trace, if any, gets a note naming the store method.
    */
@@ -54,6 +64,7 @@ export interface RegistryClients {
 
 /** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
 export function createRegistryClients(options: RegistryClientsOptions = {}): RegistryClients {
+  checkOptions(options);
   const env = options.env ?? process.env;
   const send =
     options.send ??
@@ -67,14 +78,18 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
     cachedCredentialSource(
       chainCredentials(defaultCredentialSources({ env, homedir: env.HOME || homedir() })),
     );
+  const tokenCache =
+    options.tokenCache ??
+    new TokenCache({
+      ...(options.store === undefined ? {} : { store: options.store }),
+      onStoreError: storeErrorReporter(options.onStoreError, options.trace),
+    });
+  const challengeStore = options.store ?? challengeStoreOf(tokenCache.store);
   const auth = createAuthClient({
     send,
     credentials,
-    tokenCache: new TokenCache({
-      ...(options.store === undefined ? {} : { store: options.store }),
-      onStoreError: storeErrorReporter(options.onStoreError, options.trace),
-    }),
-    ...(options.store === undefined ? {} : { challengeStore: options.store }),
+    tokenCache,
+    ...(challengeStore === undefined ? {} : { challengeStore }),
     ...(options.onStoreError === undefined ? {} : { onStoreError: options.onStoreError }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
   });
@@ -119,4 +134,31 @@ function directTransport(options: RegistryClientsOptions): Send {
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
   });
+}
+
+/** The token cache's store, when it also keeps challenges (FileTokenStore, MemoryTokenStore do). */
+function challengeStoreOf(store: TokenStore | undefined): ChallengeStore | undefined {
+  const s = store as Partial<ChallengeStore> | undefined;
+  return typeof s?.loadChallenge === 'function' &&
+    typeof s.saveChallenge === 'function' &&
+    typeof s.forgetChallenge === 'function'
+    ? (s as ChallengeStore)
+    : undefined;
+}
+
+/**
+ * Refuses options that would be silently ignored together: each names what to do instead.
+ */
+function checkOptions(options: RegistryClientsOptions): void {
+  if (
+    options.tokenCache !== undefined &&
+    options.store !== undefined &&
+    options.tokenCache.store !== options.store
+  ) {
+    throw new RegauthError(
+      'ERR_INVALID_OPTIONS',
+      'createRegistryClients: `tokenCache` keeps its tokens in its own store, so `store` would hold only ' +
+        'challenges; give the store to the cache (`new TokenCache({ store })`) and pass `tokenCache` alone',
+    );
+  }
 }
