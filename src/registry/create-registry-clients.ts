@@ -21,11 +21,22 @@ export interface RegistryClientsOptions {
    * auth.json — asked only when a registry wants credentials.
    */
   readonly credentials?: CredentialSource;
-  /** Plain HTTP for registries that are not on loopback. Left out: false. */
+  /**
+   * Plain HTTP for registries that are not on loopback. Left out: false. Decides the URLs
+   * requests go to, so it applies with `send` too.
+   */
   readonly insecure?: boolean;
-  /** Extra CA certificates (PEM) for HTTPS registries and realms. */
+  /**
+   * Extra CA certificates (PEM file) for HTTPS registries and realms: an option of the transport
+   * built here, so refused together with `send` (ERR_INVALID_OPTIONS). With a transport of your
+   * own, give it the CA: `send: createTransport({ caFile })`.
+   */
   readonly caFile?: string;
-  /** Receives every HTTP exchange, redacted. */
+  /**
+   * Receives every HTTP exchange, redacted, and the auth layer's notes. With `send`, only the
+   * notes: the exchanges are your transport's to trace (`createTransport({ trace })`, the same
+   * tracer given to both).
+   */
   readonly trace?: Tracer;
   /**
    * Keeps tokens and challenges across processes (FileTokenStore), or shares them between
@@ -46,8 +57,15 @@ export interface RegistryClientsOptions {
    * miss, a failed write is not kept). The trace, if any, gets a note naming the store method.
    */
   readonly onStoreError?: OnStoreError;
-  /** The transport. Left out: createTransport() with the options above. */
+  /**
+   * The transport. Left out: createTransport() with `caFile`, `trace` and `env` (its proxy
+   * settings). Options that only configure that transport (`caFile`) are refused with it.
+   */
   readonly send?: Send;
+  /**
+   * Where the default credential sources look (HOME, REGAUTH_USERNAME …) and, without `send`,
+   * the proxy settings (HTTPS_PROXY …). Left out: process.env.
+   */
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
@@ -150,6 +168,14 @@ function challengeStoreOf(store: TokenStore | undefined): ChallengeStore | undef
  * Refuses options that would be silently ignored together: each names what to do instead.
  */
 function checkOptions(options: RegistryClientsOptions): void {
+  if (options.send !== undefined && options.caFile !== undefined) {
+    throw new RegauthError(
+      'ERR_INVALID_OPTIONS',
+      'createRegistryClients: `caFile` configures the transport built when `send` is left out, so with ' +
+        '`send` the CA would not be trusted; give the CA to your transport (`send: createTransport({ caFile })`), ' +
+        'or leave `send` out',
+    );
+  }
   if (
     options.tokenCache !== undefined &&
     options.store !== undefined &&
