@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Credential } from './credentials/credential.js';
-import { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache, type TokenStore } from './token-cache.js';
+import {
+  coveredScopeSets,
+  DEFAULT_TOKEN_CACHE_MARGIN_S,
+  TokenCache,
+  type TokenStore,
+} from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
 
 const T0 = 1_700_000_000_000;
@@ -323,5 +328,71 @@ describe('TokenCache with an asynchronous store', () => {
     const cache = new TokenCache({ store: odd, now: () => T0 });
     const f = slowFetch();
     expect((await cache.get(KEY, 'reg', f.fetch)).token).toBe('tok-1');
+  });
+});
+
+describe('coveredScopeSets', () => {
+  it('splits each resource into every non-empty subset of its actions, leaving out the set itself', () => {
+    expect(coveredScopeSets(['repository:a/b:pull,push'])).toEqual([
+      ['repository:a/b:pull'],
+      ['repository:a/b:push'],
+    ]);
+    expect(coveredScopeSets(['repository:dst:pull,push', 'repository:src:pull'])).toEqual([
+      ['repository:dst:pull'],
+      ['repository:dst:push'],
+      ['repository:dst:pull,push'],
+      ['repository:src:pull'],
+    ]);
+  });
+
+  it('does not split `*`, keeps a host:port name whole, and skips what does not parse', () => {
+    expect(coveredScopeSets(['registry:catalog:*', 'repository:h:5000/a:pull'])).toEqual([
+      ['registry:catalog:*'],
+      ['repository:h:5000/a:pull'],
+    ]);
+    expect(coveredScopeSets(['nonsense'])).toEqual([]);
+  });
+});
+
+describe('TokenCache.tokenFor', () => {
+  const parts = { origin: 'https://r.example', realm: 'https://a/t', service: 's' };
+
+  it('serves a narrower request with a token fetched for wider scopes, from memory and from the store', async () => {
+    const { store } = memoryStore();
+    const f = slowFetch();
+    const cache = new TokenCache({ store, now: () => T0 });
+    await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull,push'] }, 'reg', f.fetch);
+    expect((await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull'] }, 'reg', f.fetch)).token).toBe(
+      'tok-1',
+    );
+    // Another process on the same store.
+    const later = new TokenCache({ store, now: () => T0 });
+    expect((await later.tokenFor({ ...parts, scopes: ['repository:a/b:pull'] }, 'reg', f.fetch)).token).toBe(
+      'tok-1',
+    );
+    expect(f.calls).toBe(1);
+    // Never a wider one with a narrower token.
+    expect(
+      (await later.tokenFor({ ...parts, scopes: ['repository:a/b:pull,delete'] }, 'reg', f.fetch)).token,
+    ).toBe('tok-2');
+  });
+
+  it('keeps a token fetched for exactly a narrower set rather than cover it with a wider one', async () => {
+    const f = slowFetch();
+    const cache = new TokenCache({ now: () => T0 });
+    await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull'] }, 'reg', f.fetch);
+    await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull,push'] }, 'reg', f.fetch);
+    expect((await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull'] }, 'reg', f.fetch)).token).toBe(
+      'tok-1',
+    );
+  });
+
+  it('fetches the exact scopes when forced, replacing the covering token', async () => {
+    const f = slowFetch();
+    const cache = new TokenCache({ now: () => T0 });
+    await cache.tokenFor({ ...parts, scopes: ['repository:a/b:pull,push'] }, 'reg', f.fetch);
+    const pull = { ...parts, scopes: ['repository:a/b:pull'] };
+    expect((await cache.tokenFor(pull, 'reg', f.fetch, { force: true })).token).toBe('tok-2');
+    expect((await cache.tokenFor(pull, 'reg', f.fetch)).token).toBe('tok-2');
   });
 });
