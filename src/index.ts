@@ -1,5 +1,26 @@
 // regauth: the client library. The token server is `regauth/server`.
 
+export { createRegistry } from './api/create-registry.js';
+export type { DockerArchiveTarget, OciLayoutTarget, PullTarget } from './api/image-targets.js';
+export { dockerArchive, ociLayout } from './api/image-targets.js';
+export type {
+  BlobResult,
+  CallOptions,
+  ConfigOptions,
+  ConfigResult,
+  CopyOptions,
+  DeleteOptions,
+  DigestOptions,
+  ListCallOptions,
+  ManifestOptions,
+  ManifestResult,
+  PullOptions,
+  PushOptions,
+  ReferrersOptions,
+  Registry,
+  TransferOptions,
+} from './api/registry.js';
+export type { RegistryOptions, UserPassword } from './api/registry-options.js';
 export type { MaybePromise, OnStoreError, StoreOperation } from './auth/call-store.js';
 export type { ChallengeStore } from './auth/challenge-cache.js';
 export { checkRealm } from './auth/check-realm.js';
@@ -55,6 +76,7 @@ export { computeDigest, parseDigest, verifyDigest } from './digest/digest.js';
 export type {
   RefusedAccess,
   RegauthErrorCode,
+  RegauthErrorHint,
   RegauthErrorOptions,
   RegauthErrorRequest,
   RegistryErrorEntry,
@@ -62,7 +84,11 @@ export type {
 export { isRegauthError, RegauthError } from './errors/regauth-error.js';
 export type { SanitizeOptions } from './errors/sanitize-server-text.js';
 export { sanitizeServerText } from './errors/sanitize-server-text.js';
+export type { DeletedImage } from './image/delete-image.js';
 export { getImageConfig, getPlatformManifest } from './image/get-image-config.js';
+export type { TaggedImage } from './image/tag-image.js';
+export type { TransferEvent, TransferListener, TransferSummary } from './image/transfer-events.js';
+export type { UntagResult } from './image/untag.js';
 export type { ImageReference, ParseReferenceOptions } from './reference/parse-reference.js';
 export {
   DEFAULT_TAG,
@@ -80,6 +106,20 @@ export { isValidRepositoryName } from './reference/repository-name.js';
 export type { RegistryClients, RegistryClientsOptions } from './registry/create-registry-clients.js';
 export { createRegistryClients } from './registry/create-registry-clients.js';
 export * as mediaTypes from './registry/media-types.js';
+export type {
+  AnyManifest,
+  Descriptor,
+  DescriptorPlatform,
+  DockerImageManifest,
+  DockerManifestList,
+  DockerSchema1Manifest,
+  ImageConfig,
+  ImageIndex,
+  ImageManifest,
+  OciImageIndex,
+  OciImageManifest,
+} from './registry/oci-types.js';
+export { isImageIndex, isImageManifest } from './registry/oci-types.js';
 export type { RateLimit } from './registry/rate-limit.js';
 export type {
   ListOptions,
@@ -87,6 +127,7 @@ export type {
   ManifestHead,
   PutManifestResult,
   RegistryClientOptions,
+  RequestOptions,
 } from './registry/registry-client.js';
 export {
   MAX_LIST_BYTES,

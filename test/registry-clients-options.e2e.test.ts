@@ -49,6 +49,15 @@ describe('createRegistryClients options that would be ignored together', () => {
     expect(isRegauthError(err, 'ERR_INVALID_OPTIONS')).toBe(true);
     expect((err as Error).message).toContain('createTransport({ caFile })');
     expect((err as Error).message).not.toMatch(/--ca-file/);
+    // The same for maxRetries: the caller's transport retries as it was told.
+    expect(() =>
+      createRegistryClients({ send: createTransport({ env: {} }), maxRetries: 0, env: {} }),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'ERR_INVALID_OPTIONS',
+        message: expect.stringContaining('createTransport({ maxRetries })'),
+      }),
+    );
   });
 
   it('trusts the CA given to the transport passed as send', async () => {

@@ -1,8 +1,10 @@
+import { raceSignal } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { errorRequest, httpErrorFacts } from '../transport/http-error-facts.js';
 import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
+import { redactUrl } from '../transport/redact.js';
 import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
 import type { OnStoreError, StoreOperation } from './call-store.js';
@@ -20,7 +22,12 @@ import type { TokenInfo } from './token-response.js';
 
 export type { ChallengeStore } from './challenge-cache.js';
 
-/** A request that needs authorization for these resources on this registry. */
+/**
+ * A request that needs authorization for these resources on this registry. Its `signal` also
+ * ends what the request waits for: the challenge ping and the token fetch it causes. A token
+ * fetch or a challenge that other requests wait for too goes on for them: an abort rejects only
+ * the request whose signal it is.
+ */
 export interface AuthRequest extends HttpRequest {
   /** The registry as credentials are stored for it (`docker.io`, `localhost:5000`). */
   readonly registry: string;
@@ -99,6 +106,9 @@ function sentAs(found: FoundCredential | undefined): SentAs {
     ? { anonymous: false, source: found.source }
     : { anonymous: false, account: username, source: found.source };
 }
+
+/** An aborted request's name in its error: method and URL, redacted. */
+const requestName = (req: HttpRequest) => `${req.method} ${redactUrl(req.url)}`;
 
 function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
   return offered.find((c) => c.scheme === 'bearer') ?? offered.find((c) => c.scheme === 'basic');
@@ -202,27 +212,36 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     const realm = checkRealm(challenge, req.url);
     const service = challenge.params.service;
     const requested = req.scopes.map(formatScope);
-    const named = requested.length === 0 ? [] : await challenges.scopeNames(req.url.origin, requested);
+    const named =
+      requested.length === 0
+        ? []
+        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
     const scopes = [...new Set([...requested, ...named, ...extraScopes])];
-    return cache.tokenFor(
-      {
-        origin: req.url.origin,
-        realm: realm.href,
-        service: service ?? '',
-        ...(found === undefined ? {} : { credential: found.credential }),
-        scopes,
-      },
-      req.registry,
-      () =>
-        fetchToken({
-          send: transport,
-          realm,
+    // One fetch per key whoever asks (TokenCache.tokenFor): it runs without any one caller's
+    // signal, and each caller stops waiting for it at its own abort.
+    return raceSignal(
+      cache.tokenFor(
+        {
+          origin: req.url.origin,
+          realm: realm.href,
+          service: service ?? '',
+          ...(found === undefined ? {} : { credential: found.credential }),
           scopes,
-          ...(service === undefined ? {} : { service }),
-          ...(found === undefined ? {} : { found }),
-          ...optional,
-        }),
-      { force },
+        },
+        req.registry,
+        () =>
+          fetchToken({
+            send: transport,
+            realm,
+            scopes,
+            ...(service === undefined ? {} : { service }),
+            ...(found === undefined ? {} : { found }),
+            ...optional,
+          }),
+        { force },
+      ),
+      req.signal,
+      requestName(req),
     );
   };
 
@@ -232,7 +251,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     extraScopes: readonly string[],
     force: boolean,
   ): Promise<string | undefined> => {
-    const found = await credentialFor(req.registry);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     const credential = found?.credential;
     if (challenge.scheme === 'basic') {
       if (credential?.username === undefined || credential.password === undefined) return undefined;
@@ -254,7 +273,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     let known = await knownChallenge(req);
     const pending = known ? undefined : challenges.pending(origin);
     if (pending) {
-      await pending;
+      // The request finding out the challenge is another caller's: this one stops waiting at its
+      // own abort, and that one's abort only hands the discovery on (release, below).
+      await raceSignal(pending, req.signal, requestName(req));
       known = await knownChallenge(req);
     }
     const release = known ? undefined : challenges.discover(origin);
@@ -268,6 +289,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   /** The response, marked with who the request went as: the credential authorization() used. */
   const marked = async (req: AuthRequest, res: HttpResponse): Promise<AuthResponse> => ({
     ...res,
+    // Looked up already by authorization(): settled, nothing to abort.
     sentAs: sentAs(await credentialFor(req.registry)),
   });
 
@@ -328,12 +350,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   const token = async (req: AuthRequest): Promise<TokenInfo | undefined> => {
     const challenge = (await knownChallenge(req)) ?? (await probe(req)).challenge;
     if (challenge?.scheme !== 'bearer') return undefined;
-    return bearerToken(req, challenge, await credentialFor(req.registry), [], false);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
+    return bearerToken(req, challenge, found, [], false);
   };
 
   const login = async (req: AuthRequest): Promise<LoginResult> => {
     const host = req.url.host;
-    const found = await credentialFor(req.registry);
+    const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     const { status, offered, challenge } = await probe(req);
     if (status === 200) return { scheme: 'none' };
     if (status !== 401) {
@@ -361,6 +384,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
         offline: true,
         ...(service === undefined ? {} : { service }),
         ...(found === undefined ? {} : { found }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
         ...optional,
       });
       value = `Bearer ${issued.token}`;

@@ -20,6 +20,8 @@ export interface FetchTokenOptions {
   readonly offline?: boolean;
   readonly clientId?: string;
   readonly now?: () => number;
+  /** Ends the token request (ERR_ABORTED). */
+  readonly signal?: AbortSignal;
 }
 
 async function errorMessage(res: Awaited<ReturnType<Send>>): Promise<string> {
@@ -65,6 +67,7 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
       url: realm,
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: form.toString(),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
     });
     // A realm without OAuth2 answers the POST 404 or 405 (containerd also sees 400): ask again
     // with GET, the identity token as the Basic password, as registries such as ACR accept.
@@ -90,7 +93,12 @@ export async function fetchToken(options: FetchTokenOptions): Promise<TokenInfo>
       url.searchParams.set('client_id', clientId);
     }
     method = 'GET';
-    res = await send({ method, url, headers });
+    res = await send({
+      method,
+      url,
+      headers,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   }
   const answer = httpErrorFacts(res, method);
 

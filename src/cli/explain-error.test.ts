@@ -21,6 +21,19 @@ describe('explainError', () => {
         }),
       ),
     ).toBe('restore it with regauth tag r/a@sha256:1 v1');
+    expect(
+      advice(
+        new RegauthError('ERR_REFUSED', 'x', {
+          hint: {
+            kind: 'shared-digest',
+            name: 'r/a',
+            tag: 'v1',
+            digest: 'sha256:1',
+            otherTags: ['v2', 'latest'],
+          },
+        }),
+      ),
+    ).toBe('to remove only this tag: regauth untag r/a:v1; to delete the image with all 3 tags: add --force');
     expect(advice(new RegauthError('ERR_INVALID_KEY', 'x', { hint: { kind: 'keygen' } }))).toBe(
       'regauth keygen makes a key and a certificate that match',
     );

@@ -58,6 +58,11 @@ function hintAdvice(err: RegauthError): string | undefined {
         : 'pass the password on stdin with --password-stdin';
     case 'restore-tag':
       return `restore it with regauth tag ${hint.source} ${hint.tag}`;
+    case 'shared-digest':
+      return (
+        `to remove only this tag: regauth untag ${hint.name}:${hint.tag}; ` +
+        `to delete the image with all ${hint.otherTags.length + 1} tags: add --force`
+      );
     case 'docker-archive':
       return 'regauth pull --format docker-archive writes one';
     case 'keygen':

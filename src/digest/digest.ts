@@ -1,11 +1,15 @@
 import { createHash } from 'node:crypto';
 import { RegauthError } from '../errors/regauth-error.js';
 
+/** The digest algorithms the OCI image spec registers (descriptor.md, "Registered algorithms"). */
 export type DigestAlgorithm = 'sha256' | 'sha512';
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 
+/** A digest taken apart: `sha256:<hex>` is `{ algorithm: 'sha256', hex }`. */
 export interface ParsedDigest {
+  /** The algorithm the encoded part was made with. */
   readonly algorithm: DigestAlgorithm;
+  /** The encoded part: lowercase hex of the hash. */
   readonly hex: string;
 }
 

@@ -24,8 +24,10 @@ export type RegauthErrorCode =
   | 'ERR_INVALID_OPTIONS'
   // An optional peer dependency the server or keygen needs (bcrypt, yaml, @peculiar/x509) is not installed.
   | 'ERR_MISSING_DEPENDENCY'
-  // An action that would remove more than was named (other tags of an image); --force confirms it.
+  // An action that would remove more than was named (other tags of an image); its hint says what.
   | 'ERR_REFUSED'
+  // The caller aborted the call through its AbortSignal.
+  | 'ERR_ABORTED'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
   | 'ERR_UNAUTHORIZED'
@@ -110,12 +112,26 @@ export type RegauthErrorHint =
   | { readonly kind: 'credential-pair'; readonly missing: 'username' | 'password' }
   /** A tag was left on a placeholder; pointing `tag` at `source` (`name@digest`) again restores it. */
   | { readonly kind: 'restore-tag'; readonly source: string; readonly tag: string }
+  /**
+   * A delete by tag was refused: `digest` (what `name:tag` names) is also tagged `otherTags`, and
+   * a registry deletes by digest, taking every tag with it. Removing only the tag, or deleting
+   * anyway, are the ways on.
+   */
+  | {
+      readonly kind: 'shared-digest';
+      readonly name: string;
+      readonly tag: string;
+      readonly digest: string;
+      readonly otherTags: readonly string[];
+    }
   /** A docker-archive (docker save tar) was named as a source; regauth writes them, it does not read them. */
   | { readonly kind: 'docker-archive' }
   /** A signing key or certificate is unusable: a new key and certificate pair would do. */
   | { readonly kind: 'keygen' };
 
+/** The facts a RegauthError carries besides its code and message. */
 export interface RegauthErrorOptions {
+  /** The error that led to this one (a network error, a server's answer), as `Error.cause`. */
   readonly cause?: unknown;
   /** The HTTP status that produced this error, when one did. */
   readonly status?: number;
@@ -141,6 +157,9 @@ const BRAND = Symbol.for('regauth.RegauthError');
  * message is always safe to print on a terminal.
  */
 export class RegauthError<C extends RegauthErrorCode = RegauthErrorCode> extends Error {
+  /**
+   * True for a RegauthError from any copy of this module (see BRAND), so `instanceof` works across bundles.
+   */
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }

@@ -20,6 +20,7 @@ function visible(char: string): string {
     : `\\u{${code.toString(16).padStart(4, '0')}}`;
 }
 
+/** How sanitizeServerText treats line breaks. */
 export interface SanitizeOptions {
   /** Also show newlines and tabs as `\n` and `\t`: for server text set inside a one-line message. */
   readonly singleLine?: boolean;

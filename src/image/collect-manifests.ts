@@ -1,3 +1,4 @@
+import { throwIfAborted } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { Manifest } from '../registry/registry-client.js';
 import type { LayoutDescriptor } from './oci-layout.js';
@@ -36,6 +37,8 @@ export interface CollectLimits {
   readonly maxManifests?: number;
   /** Left out: MAX_MANIFEST_BYTES_PER_IMAGE. */
   readonly maxBytes?: number;
+  /** No manifest is loaded once it is aborted (ERR_ABORTED); give `load` the same signal. */
+  readonly signal?: AbortSignal;
 }
 
 export function fetched(
@@ -94,7 +97,10 @@ export async function collectManifests(
         throw tooLarge(`index ${m.digest} nests indexes more than ${maxDepth} levels deep`);
       }
       if (named.size > maxManifests) throw tooLarge(`it names more than ${maxManifests} distinct manifests`);
-      for (const child of children) await visit(await load(child), depth + 1);
+      for (const child of children) {
+        throwIfAborted(limits.signal, `the walk of image ${root.digest}`);
+        await visit(await load(child), depth + 1);
+      }
     } else {
       for (const blob of [m.parsed.config, ...m.parsed.layers])
         if (!blobs.has(blob.digest)) blobs.set(blob.digest, blob);

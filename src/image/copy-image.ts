@@ -1,4 +1,5 @@
-import type { RegistryClient } from '../registry/registry-client.js';
+import { abortable } from '../errors/aborted-error.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import type { Platform } from '../registry/select-platform.js';
 import { collectManifests } from './collect-manifests.js';
 import { manifestForPlatform, manifestLoader } from './manifest-for-platform.js';
@@ -23,6 +24,11 @@ export interface CopyImageOptions {
   readonly jobs?: number;
   readonly chunkBytes?: number;
   readonly onEvent?: TransferListener;
+  /**
+   * Ends the copy (ERR_ABORTED): no new blob starts, transfers in flight are torn down and their
+   * upload sessions cancelled, and no manifest is pushed, so `dst.reference` is left as it was.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -36,16 +42,27 @@ export async function copyImage(
   dst: ImageLocation,
   options: CopyImageOptions = {},
 ): Promise<TransferSummary> {
-  const where = `${src.client.registry}/${src.repository}`;
-  const load = manifestLoader(src.client, src.repository);
-  // Without a platform an index is copied whole.
-  const root = await manifestForPlatform(
-    src.client,
-    src.repository,
-    src.reference,
-    options.platform === undefined ? {} : { platform: options.platform },
+  const name = (l: ImageLocation) => `${l.client.registry}/${l.repository}:${l.reference}`;
+  return abortable(options.signal, `the copy of ${name(src)} to ${name(dst)}`, (signal) =>
+    copy(src, dst, options, signal),
   );
-  const { manifests, blobs } = await collectManifests(root, load);
+}
+
+async function copy(
+  src: ImageLocation,
+  dst: ImageLocation,
+  options: CopyImageOptions,
+  signal: AbortSignal | undefined,
+): Promise<TransferSummary> {
+  const request: RequestOptions = signal === undefined ? {} : { signal };
+  const where = `${src.client.registry}/${src.repository}`;
+  const load = manifestLoader(src.client, src.repository, request);
+  // Without a platform an index is copied whole.
+  const root = await manifestForPlatform(src.client, src.repository, src.reference, {
+    ...(options.platform === undefined ? {} : { platform: options.platform }),
+    ...request,
+  });
+  const { manifests, blobs } = await collectManifests(root, load, request);
   // A mount needs one token for both repositories: not there when each side has its own account.
   const sameRegistry =
     src.client.registry === dst.client.registry &&
@@ -66,10 +83,12 @@ export async function copyImage(
       ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
       ...(sameRegistry ? { mountFrom: src.repository } : {}),
+      ...request,
       sourceName: (blob) => `${where}@${blob.digest}`,
       source: (blob, emit) => (from) =>
         readBlob(src.client, src.repository, blob, {
           offset: from,
+          ...request,
           onResume: (offset, reason, waitMs) =>
             emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
         }),

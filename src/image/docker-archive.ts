@@ -3,9 +3,10 @@ import { open, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { parseDigest } from '../digest/digest.js';
+import { abortable } from '../errors/aborted-error.js';
 import { fileSystemError, withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { hostPlatform, type Platform } from '../registry/select-platform.js';
 import { manifestForPlatform } from './manifest-for-platform.js';
 import { REF_NAME_ANNOTATION } from './oci-layout.js';
@@ -23,6 +24,8 @@ export interface DockerArchiveOptions {
    * ended by a signal names it so it can remove it. Left out: a random name next to `output`.
    */
   readonly partialPath?: string;
+  /** Ends the pull (ERR_ABORTED); the half-written tar is removed, nothing appears at `output`. */
+  readonly signal?: AbortSignal;
 }
 
 /** tar-stream's entries are streamx writables: write() and 'drain' as in node:stream. */
@@ -71,6 +74,21 @@ export async function pullDockerArchive(
   output: string,
   options: DockerArchiveOptions,
 ): Promise<TransferSummary> {
+  const name = `${client.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
+  return abortable(options.signal, `the pull of ${name} to ${output}`, (signal) =>
+    pullArchive(client, repository, reference, output, options, signal),
+  );
+}
+
+async function pullArchive(
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  output: string,
+  options: DockerArchiveOptions,
+  signal: AbortSignal | undefined,
+): Promise<TransferSummary> {
+  const request: RequestOptions = signal === undefined ? {} : { signal };
   const where = `${client.registry}/${repository}`;
   const action = 'write the docker archive';
   // A folder would be found only at the final rename, after the whole download.
@@ -83,6 +101,7 @@ export async function pullDockerArchive(
   const image = await manifestForPlatform(client, repository, reference, {
     indexDefault: hostPlatform(),
     ...(options.platform === undefined ? {} : { platform: options.platform }),
+    ...request,
   });
   if (image.parsed.kind !== 'image') {
     throw new RegauthError(
@@ -125,6 +144,7 @@ export async function pullDockerArchive(
         entry.on('error', reject);
       });
       for await (const chunk of readBlob(client, repository, blob, {
+        ...request,
         onResume: (offset, reason, waitMs) =>
           emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
       })) {

@@ -1,6 +1,6 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { isIndexMediaType } from '../registry/media-types.js';
-import type { Manifest, RegistryClient } from '../registry/registry-client.js';
+import type { Manifest, RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { hostPlatform, type Platform, selectPlatform } from '../registry/select-platform.js';
 import { verifyImagePlatform } from './verify-image-platform.js';
 
@@ -20,9 +20,10 @@ async function platformManifest(
   client: RegistryClient,
   repository: string,
   reference: string,
-  platform?: Platform,
+  platform: Platform | undefined,
+  options: RequestOptions,
 ): Promise<{ manifest: Manifest; config?: Buffer }> {
-  const top = await client.getManifest(repository, reference);
+  const top = await client.getManifest(repository, reference, options);
   const where = `${client.registry}/${repository}`;
   const what = `manifest ${where}`;
   const body = parseJson(top, what);
@@ -38,6 +39,7 @@ async function platformManifest(
       },
       platform,
       `${where}:${reference}`,
+      options,
     );
     return bytes === undefined ? { manifest: top } : { manifest: top, config: bytes };
   }
@@ -46,7 +48,7 @@ async function platformManifest(
     platform ?? hostPlatform(),
     `${where}:${reference}`,
   );
-  return { manifest: await client.getManifest(repository, entry.digest) };
+  return { manifest: await client.getManifest(repository, entry.digest, options) };
 }
 
 /**
@@ -59,8 +61,9 @@ export async function getPlatformManifest(
   repository: string,
   reference: string,
   platform?: Platform,
+  options: RequestOptions = {},
 ): Promise<Manifest> {
-  return (await platformManifest(client, repository, reference, platform)).manifest;
+  return (await platformManifest(client, repository, reference, platform, options)).manifest;
 }
 
 /** The image config blob (JSON) of an image, verified against the digest its manifest names. */
@@ -69,8 +72,15 @@ export async function getImageConfig(
   repository: string,
   reference: string,
   platform?: Platform,
+  options: RequestOptions = {},
 ): Promise<Buffer> {
-  const { manifest, config: fetchedConfig } = await platformManifest(client, repository, reference, platform);
+  const { manifest, config: fetchedConfig } = await platformManifest(
+    client,
+    repository,
+    reference,
+    platform,
+    options,
+  );
   if (fetchedConfig !== undefined) return fetchedConfig;
   const body = parseJson(manifest, `manifest ${client.registry}/${repository}`);
   const config = body.config as { digest?: unknown } | undefined;
@@ -80,5 +90,5 @@ export async function getImageConfig(
       `manifest ${manifest.digest} of ${client.registry}/${repository} has no config (schema 1 or an artifact?)`,
     );
   }
-  return client.getBlobBytes(repository, config.digest);
+  return client.getBlobBytes(repository, config.digest, undefined, options);
 }

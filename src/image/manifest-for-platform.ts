@@ -1,4 +1,4 @@
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { type Platform, selectPlatform } from '../registry/select-platform.js';
 import { type FetchedManifest, fetched } from './collect-manifests.js';
 import { verifyImagePlatform } from './verify-image-platform.js';
@@ -7,13 +7,18 @@ import { verifyImagePlatform } from './verify-image-platform.js';
 export function manifestLoader(
   client: RegistryClient,
   repository: string,
+  options: RequestOptions = {},
 ): (d: { digest: string; platform?: Readonly<Record<string, unknown>> }) => Promise<FetchedManifest> {
   const where = `${client.registry}/${repository}`;
   return async (d) =>
-    fetched(await client.getManifest(repository, d.digest), `manifest ${where}@${d.digest}`, d.platform);
+    fetched(
+      await client.getManifest(repository, d.digest, options),
+      `manifest ${where}@${d.digest}`,
+      d.platform,
+    );
 }
 
-export interface ManifestForPlatformOptions {
+export interface ManifestForPlatformOptions extends RequestOptions {
   /** The platform asked for. A single-platform image of another platform is refused. */
   readonly platform?: Platform;
   /** The index entry taken when no platform is asked for. Left out: the index itself. */
@@ -33,15 +38,16 @@ export async function manifestForPlatform(
   options: ManifestForPlatformOptions = {},
 ): Promise<FetchedManifest> {
   const what = `${client.registry}/${repository}:${reference}`;
-  const root = fetched(await client.getManifest(repository, reference), `manifest ${what}`);
+  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
+  const root = fetched(await client.getManifest(repository, reference, request), `manifest ${what}`);
   const wanted = options.platform ?? options.indexDefault;
   if (root.parsed.kind === 'index') {
     return wanted === undefined
       ? root
-      : manifestLoader(client, repository)(selectPlatform(root.parsed, wanted, what));
+      : manifestLoader(client, repository, request)(selectPlatform(root.parsed, wanted, what));
   }
   if (root.parsed.kind === 'image' && options.platform !== undefined) {
-    await verifyImagePlatform(client, repository, root.parsed.config, options.platform, what);
+    await verifyImagePlatform(client, repository, root.parsed.config, options.platform, what, request);
   }
   return root;
 }

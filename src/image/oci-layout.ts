@@ -40,6 +40,18 @@ interface IndexFile {
   [key: string]: unknown;
 }
 
+export interface WriteBlobOptions {
+  /** The source checks the digest itself (readBlob): the bytes are not hashed a second time. */
+  readonly sourceVerifies?: boolean;
+  /**
+   * The signal the source heeds. When it has aborted, the blob's partial file is removed
+   * (unless `keepPartial`) instead of kept for the next run.
+   */
+  readonly signal?: AbortSignal;
+  /** Keep the partial file of a blob whose download was aborted, for a later run to resume. */
+  readonly keepPartial?: boolean;
+}
+
 /** Where a resumable download picks up: the first bytes of the blob, kept by an earlier run. */
 export interface HeldBytes {
   readonly size: number;
@@ -226,7 +238,7 @@ export class OciLayout {
   async writeBlob(
     descriptor: BlobDescriptor,
     source: BlobSource,
-    options: { readonly sourceVerifies?: boolean } = {},
+    options: WriteBlobOptions = {},
   ): Promise<void> {
     const path = this.blobPath(descriptor.digest);
     const resumable = typeof source === 'function';
@@ -241,6 +253,12 @@ export class OciLayout {
         await withFileSystemErrors('move the finished blob to', path, () => rename(claim.path, path));
         return;
       } catch (err) {
+        if (options.signal?.aborted && !options.keepPartial) {
+          // The caller stopped it and asked for nothing to be kept: the bytes go, whatever
+          // an earlier run had left under this digest and this writer took over.
+          await rm(claim.path, { force: true });
+          throw err;
+        }
         const suspect = provesPartialWrong(err);
         if (resumable && suspect && claim.size > 0) {
           claim = await restart(claim);
@@ -319,6 +337,11 @@ export class OciLayout {
    */
   async sweepPartials(): Promise<void> {
     await this.#partials.sweep();
+  }
+
+  /** Removes the partial-download folders when they hold nothing (after an aborted pull). */
+  async removeEmptyPartialFolders(): Promise<void> {
+    await this.#partials.removeEmptyFolders();
   }
 
   /**

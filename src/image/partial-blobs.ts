@@ -151,6 +151,13 @@ export class PartialBlobs {
     return { path: resting, size };
   }
 
+  /** Removes the folders of partial downloads that hold none (another writer's files stay). */
+  async removeEmptyFolders(): Promise<void> {
+    const algorithms = await readdir(this.dir).catch(() => [] as string[]);
+    for (const algorithm of algorithms) await rmdir(join(this.dir, algorithm)).catch(ignore);
+    await rmdir(this.dir).catch(ignore);
+  }
+
   /**
    * Removes every partial download no live writer holds, then the folder itself when it is empty:
    * after a successful pull the layout holds no partial files.

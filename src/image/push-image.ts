@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { abortable } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { collectManifests, type FetchedManifest } from './collect-manifests.js';
@@ -14,6 +15,11 @@ export interface PushImageOptions {
   readonly jobs?: number;
   readonly chunkBytes?: number;
   readonly onEvent?: TransferListener;
+  /**
+   * Ends the push (ERR_ABORTED): no new blob starts, uploads in flight are torn down and their
+   * sessions cancelled, and no manifest is pushed, so `reference` is left as it was.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -27,6 +33,21 @@ export async function pushImage(
   repository: string,
   reference: string,
   options: PushImageOptions = {},
+): Promise<TransferSummary> {
+  return abortable(
+    options.signal,
+    `the push of ${dir} to ${client.registry}/${repository}:${reference}`,
+    (signal) => push(dir, client, repository, reference, options, signal),
+  );
+}
+
+async function push(
+  dir: string,
+  client: RegistryClient,
+  repository: string,
+  reference: string,
+  options: PushImageOptions,
+  signal: AbortSignal | undefined,
 ): Promise<TransferSummary> {
   const layout = await OciLayout.open(dir);
   const load = async (d: LayoutDescriptor): Promise<FetchedManifest> => {
@@ -66,6 +87,7 @@ export async function pushImage(
       jobs: options.jobs ?? DEFAULT_JOBS,
       ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      ...(signal === undefined ? {} : { signal }),
       sourceName: (blob) => layout.blobPath(blob.digest),
       source: (blob) =>
         async function* (offset: number) {

@@ -1,5 +1,6 @@
+import { throwIfAborted } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import type { FetchedManifest } from './collect-manifests.js';
 import type { LayoutDescriptor } from './oci-layout.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
@@ -16,6 +17,8 @@ export interface PushManifestsOptions {
   readonly source: (blob: LayoutDescriptor, emit: TransferListener) => BlobSource;
   /** Names a blob's source in error messages. */
   readonly sourceName: (blob: LayoutDescriptor) => string;
+  /** Ends the push (ERR_ABORTED): no blob starts, uploads in flight are cancelled, no manifest is pushed. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -37,24 +40,34 @@ export async function pushManifests(
 ): Promise<TransferSummary> {
   const summary = summarize(options.onEvent);
   const emit = summary.listener;
-  await forEachLimit(collected.blobs, options.jobs, async (blob) => {
-    emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
-    const how = await uploadBlob(client, repository, blob, options.source(blob, emit), {
-      sourceName: options.sourceName(blob),
-      onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-      ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
-      ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
-    });
-    emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
-  });
+  const { signal } = options;
+  const request: RequestOptions = signal === undefined ? {} : { signal };
+  const what = `the push to ${client.registry}/${repository}:${reference}`;
+  await forEachLimit(
+    collected.blobs,
+    options.jobs,
+    async (blob) => {
+      emit({ kind: 'blob-start', digest: blob.digest, size: blob.size });
+      const how = await uploadBlob(client, repository, blob, options.source(blob, emit), {
+        sourceName: options.sourceName(blob),
+        onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+        ...(options.mountFrom === undefined ? {} : { mountFrom: options.mountFrom }),
+        ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+        ...request,
+      });
+      emit({ kind: 'blob-done', digest: blob.digest, size: blob.size, how });
+    },
+    { ...request, what },
+  );
   for (const m of collected.manifests) {
+    throwIfAborted(signal, what);
     const ref = m === collected.root ? reference : m.digest;
-    const answer = await client.putManifestDetailed(repository, ref, m.bytes, m.mediaType);
+    const answer = await client.putManifestDetailed(repository, ref, m.bytes, m.mediaType, request);
     emit({ kind: 'manifest', digest: m.digest, reference: ref });
     if (answer.subject === undefined) {
       let fallback: Awaited<ReturnType<typeof updateReferrersFallback>>;
       try {
-        fallback = await updateReferrersFallback(client, repository, m);
+        fallback = await updateReferrersFallback(client, repository, m, request);
       } catch (err) {
         // The manifest is in: say so, so that nobody pushes it again to mend the referrers tag.
         if (!(err instanceof RegauthError)) throw err;

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseDigest } from '../digest/digest.js';
+import { raceSignal, sleepUnlessAborted, throwIfAborted } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { RegistryClient } from '../registry/registry-client.js';
 import { isRetryableNetworkError } from '../transport/create-transport.js';
@@ -33,6 +34,8 @@ export interface ReadBlobOptions {
    * still checked at the end. Only the bytes after them are yielded. Not with `offset`.
    */
   readonly held?: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Ends the download (ERR_ABORTED): the request and its body are torn down, nothing resumes. */
+  readonly signal?: AbortSignal;
 }
 
 function sizeError(digest: string, what: string): RegauthError {
@@ -48,14 +51,16 @@ function sizeError(digest: string, what: string): RegauthError {
  * digest, so a download resumed across runs is verified as a whole.
  */
 export async function* readBlob(
-  client: RegistryClient,
+  client: Pick<RegistryClient, 'registry' | 'getBlob'>,
   repository: string,
   descriptor: BlobDescriptor,
   options: ReadBlobOptions = {},
 ): AsyncGenerator<Buffer> {
   const { algorithm } = parseDigest(descriptor.digest);
   const hash = createHash(algorithm);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const { signal } = options;
+  const what = `blob ${descriptor.digest} from ${client.registry}/${repository}`;
+  const sleep = options.sleep ?? ((ms: number) => sleepUnlessAborted(ms, signal, what));
   const from = options.offset ?? 0;
   let offset = from;
   if (options.held !== undefined) {
@@ -86,15 +91,21 @@ export async function* readBlob(
     resumes++;
     const waitMs = 100 * 2 ** resumes;
     options.onResume?.(offset, reason, waitMs);
-    await sleep(waitMs);
+    await raceSignal(sleep(waitMs), signal, what);
   };
 
   // Held bytes may already be the whole blob: then only the digest is left to check.
   const complete = options.held !== undefined && offset > 0 && offset === descriptor.size;
   while (!complete) {
+    throwIfAborted(signal, what);
     let res: Awaited<ReturnType<RegistryClient['getBlob']>>;
     try {
-      res = await client.getBlob(repository, descriptor.digest, offset);
+      res = await client.getBlob(
+        repository,
+        descriptor.digest,
+        offset,
+        signal === undefined ? {} : { signal },
+      );
     } catch (err) {
       if (!(err instanceof RegauthError && err.code === 'ERR_NETWORK') && !isRetryableNetworkError(err))
         throw err;

@@ -1,4 +1,4 @@
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 
 /**
  * The digest a tag (or digest) names in a repository: the registry's Docker-Content-Digest from
@@ -8,7 +8,8 @@ export async function resolveDigest(
   client: RegistryClient,
   repository: string,
   reference: string,
+  options: RequestOptions = {},
 ): Promise<string> {
-  const head = await client.headManifest(repository, reference);
-  return head.digest ?? (await client.getManifest(repository, reference)).digest;
+  const head = await client.headManifest(repository, reference, options);
+  return head.digest ?? (await client.getManifest(repository, reference, options)).digest;
 }

@@ -1,4 +1,4 @@
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 
 export interface TaggedImage {
   /** The digest of the manifest now under every new tag. */
@@ -17,8 +17,10 @@ export async function tagImage(
   repository: string,
   source: string,
   tags: readonly string[],
+  options: RequestOptions = {},
 ): Promise<TaggedImage> {
-  const manifest = await client.getManifest(repository, source);
-  for (const tag of tags) await client.putManifest(repository, tag, manifest.bytes, manifest.mediaType);
+  const manifest = await client.getManifest(repository, source, options);
+  for (const tag of tags)
+    await client.putManifest(repository, tag, manifest.bytes, manifest.mediaType, options);
   return { digest: manifest.digest, mediaType: manifest.mediaType };
 }

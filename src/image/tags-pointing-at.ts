@@ -1,5 +1,5 @@
 import { RegauthError } from '../errors/regauth-error.js';
-import type { ListOptions, RegistryClient } from '../registry/registry-client.js';
+import type { ListOptions, RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { resolveDigest } from './resolve-digest.js';
 import { forEachLimit } from './transfer-events.js';
 
@@ -9,7 +9,7 @@ import { forEachLimit } from './transfer-events.js';
  */
 export const DEFAULT_TAG_LOOKUP_JOBS = 8;
 
-export interface TagsPointingAtOptions {
+export interface TagsPointingAtOptions extends RequestOptions {
   /** HEAD requests in flight at once. Left out: DEFAULT_TAG_LOOKUP_JOBS. */
   readonly jobs?: number;
   /** How the tag list is read (page size and limits). Left out: the client's defaults. */
@@ -33,7 +33,10 @@ export async function tagsPointingAt(
 ): Promise<string[]> {
   let tags: string[];
   try {
-    tags = await client.listTags(repository, options.list);
+    tags = await client.listTags(repository, {
+      ...options.list,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
   } catch (err) {
     // distribution answers NAME_UNKNOWN for a repository that has no tags left.
     if (err instanceof RegauthError && err.code === 'ERR_NAME_UNKNOWN') return [];
@@ -45,13 +48,19 @@ export async function tagsPointingAt(
     if (known !== undefined) digests.set(tag, known);
     return known === undefined;
   });
-  await forEachLimit(ask, options.jobs ?? DEFAULT_TAG_LOOKUP_JOBS, async (tag) => {
-    try {
-      digests.set(tag, await resolveDigest(client, repository, tag));
-    } catch (err) {
-      if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') return;
-      throw err;
-    }
-  });
+  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
+  await forEachLimit(
+    ask,
+    options.jobs ?? DEFAULT_TAG_LOOKUP_JOBS,
+    async (tag) => {
+      try {
+        digests.set(tag, await resolveDigest(client, repository, tag, request));
+      } catch (err) {
+        if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') return;
+        throw err;
+      }
+    },
+    { ...request, what: `the tag lookup in ${client.registry}/${repository}` },
+  );
   return tags.filter((tag) => digests.get(tag) === digest);
 }

@@ -1,3 +1,5 @@
+import { abortedError, isAbortedError } from '../errors/aborted-error.js';
+
 /** What moving an image reports as it goes: the CLI draws progress from these. */
 export type TransferEvent =
   | { readonly kind: 'blob-start'; readonly digest: string; readonly size: number }
@@ -52,17 +54,29 @@ export function summarize(listener?: TransferListener): {
   };
 }
 
+export interface ForEachLimitOptions {
+  /**
+   * No job starts once it is aborted, and the call then rejects with ERR_ABORTED (whatever the
+   * jobs in flight, which should heed the same signal, failed with). Left out: never aborted.
+   */
+  readonly signal?: AbortSignal;
+  /** Names the work in the abort error. Left out: "the work". */
+  readonly what?: string;
+}
+
 /** Runs `work` over `items` with at most `jobs` at once; the first failure stops new work. */
 export async function forEachLimit<T>(
   items: readonly T[],
   jobs: number,
   work: (item: T) => Promise<void>,
+  options: ForEachLimitOptions = {},
 ): Promise<void> {
+  const { signal } = options;
   let next = 0;
   // The first failure in time, not the first worker's: a later one may only be a consequence.
   let failure: { readonly reason: unknown } | undefined;
   const worker = async () => {
-    while (!failure && next < items.length) {
+    while (!failure && next < items.length && !signal?.aborted) {
       const item = items[next++] as T;
       try {
         await work(item);
@@ -73,5 +87,11 @@ export async function forEachLimit<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+  // Jobs torn down by the abort fail with whatever that caused: the caller gets the abort.
+  if (signal?.aborted) {
+    throw failure !== undefined && isAbortedError(failure.reason)
+      ? failure.reason
+      : abortedError(options.what ?? 'the work', signal);
+  }
   if (failure) throw failure.reason;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { computeDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_MANIFEST } from '../registry/media-types.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { uploadBlob } from './upload-blob.js';
 
 /** The OCI empty descriptor's content and media type (image-spec 1.1 manifest.md, "Guidance for an Empty Descriptor"). */
@@ -11,7 +11,7 @@ const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';
 /** Annotation keys of the placeholder manifest; the nonce makes its digest unique. */
 export const UNTAG_ANNOTATION_PREFIX = 'dev.regauth.untag';
 
-export interface UntagOptions {
+export interface UntagOptions extends RequestOptions {
   /** The placeholder's creation time. Left out: now. */
   readonly now?: () => Date;
 }
@@ -58,12 +58,13 @@ export async function untag(
   tag: string,
   options: UntagOptions = {},
 ): Promise<UntagResult> {
-  const original = await client.getManifest(repository, tag);
-  if (await client.deleteTag(repository, tag)) {
+  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
+  const original = await client.getManifest(repository, tag, request);
+  if (await client.deleteTag(repository, tag, request)) {
     // The spec's tag delete removes the tag alone; a registry that took the manifest with it
     // took its other tags too, and that must not pass unsaid.
     try {
-      await client.headManifest(repository, original.digest);
+      await client.headManifest(repository, original.digest, request);
     } catch (err) {
       if (!(err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN')) throw err;
       throw new RegauthError(
@@ -83,14 +84,16 @@ export async function untag(
     async function* () {
       yield EMPTY_JSON;
     },
+    request,
   );
   const placeholder = placeholderManifest(tag, (options.now ?? (() => new Date()))());
-  const placeholderDigest = await client.putManifest(repository, tag, placeholder, OCI_MANIFEST);
+  const placeholderDigest = await client.putManifest(repository, tag, placeholder, OCI_MANIFEST, request);
   try {
-    await client.deleteManifest(repository, placeholderDigest);
+    await client.deleteManifest(repository, placeholderDigest, request);
   } catch (err) {
     const name = `${client.registry}/${repository}`;
     try {
+      // Not under the caller's signal: an abort right here must still put the tag back.
       await client.putManifest(repository, tag, original.bytes, original.mediaType);
     } catch {
       throw new RegauthError(

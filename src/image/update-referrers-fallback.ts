@@ -1,7 +1,7 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { isIndexMediaType, OCI_INDEX } from '../registry/media-types.js';
 import { referrersTag } from '../registry/referrers-tag.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 
 /** A manifest as pushed: its exact bytes, their digest and the media type it was put with. */
 export interface PushedManifest {
@@ -31,6 +31,7 @@ export async function updateReferrersFallback(
   client: RegistryClient,
   repository: string,
   manifest: PushedManifest,
+  options: RequestOptions = {},
 ): Promise<{ tag: string; digest: string } | undefined> {
   let body: Record<string, unknown> | undefined;
   try {
@@ -45,7 +46,7 @@ export async function updateReferrersFallback(
 
   let index: Record<string, unknown> = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
   try {
-    const current = await client.getManifest(repository, tag);
+    const current = await client.getManifest(repository, tag, options);
     let parsed: Record<string, unknown> | undefined;
     try {
       parsed = isIndexMediaType(current.mediaType)
@@ -79,6 +80,6 @@ export async function updateReferrersFallback(
     ...(annotations === undefined ? {} : { annotations }),
   };
   const bytes = Buffer.from(JSON.stringify({ ...index, manifests: [...entries, descriptor] }));
-  const digest = await client.putManifest(repository, tag, bytes, OCI_INDEX);
+  const digest = await client.putManifest(repository, tag, bytes, OCI_INDEX, options);
   return { tag, digest };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { parseDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { RegistryClient, UploadSession } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions, UploadSession } from '../registry/registry-client.js';
 import type { BlobDescriptor } from './read-blob.js';
 
 /**
@@ -31,6 +31,11 @@ export interface UploadBlobOptions {
   readonly onBytes?: (bytes: number) => void;
   /** Says where the bytes come from, for error messages (a file path, a source reference). */
   readonly sourceName?: string;
+  /**
+   * Ends the upload (ERR_ABORTED): the request in flight is torn down, nothing resumes, and the
+   * registry's upload session is cancelled (one DELETE, bounded in time, not under this signal).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** Reads an async iterable in exact-size pieces, each handed out as a stream. */
@@ -103,10 +108,12 @@ export async function uploadBlob(
   source: BlobSource,
   options: UploadBlobOptions = {},
 ): Promise<'sent' | 'skipped' | 'mounted'> {
-  if ((await client.headBlob(repository, descriptor.digest)).exists) return 'skipped';
+  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
+  if ((await client.headBlob(repository, descriptor.digest, request)).exists) return 'skipped';
   const started = await client.startUpload(
     repository,
     options.mountFrom === undefined ? undefined : { digest: descriptor.digest, from: options.mountFrom },
+    request,
   );
   if (started.mounted) return 'mounted';
   let session: UploadSession = started;
@@ -134,7 +141,7 @@ export async function uploadBlob(
       if (actual !== descriptor.digest || bytes.length !== descriptor.size)
         throw mismatch(bytes.length, actual);
       options.onBytes?.(bytes.length);
-      await client.completeUpload(repository, session, descriptor.digest, bytes);
+      await client.completeUpload(repository, session, descriptor.digest, bytes, bytes.length, request);
       return 'sent';
     }
 
@@ -168,12 +175,13 @@ export async function uploadBlob(
           const bytes = [];
           for await (const b of counted()) bytes.push(b);
           const buf = Buffer.concat(bytes);
-          if (await reader.more()) session = await client.uploadChunk(repository, session, buf, start);
+          if (await reader.more())
+            session = await client.uploadChunk(repository, session, buf, start, buf.length, request);
           else {
             offset += buf.length;
             const actual = `${algorithm}:${hash.digest('hex')}`;
             if (hashValid && actual !== descriptor.digest) throw mismatch(offset, actual);
-            await client.completeUpload(repository, session, descriptor.digest, buf);
+            await client.completeUpload(repository, session, descriptor.digest, buf, buf.length, request);
             return 'sent';
           }
         } else if (start + length === descriptor.size) {
@@ -185,6 +193,7 @@ export async function uploadBlob(
               descriptor.digest,
               Readable.from(counted()),
               length,
+              request,
             );
           } catch (err) {
             // A source that hashes wrong is the clearer story than the registry's DIGEST_INVALID.
@@ -197,17 +206,25 @@ export async function uploadBlob(
           if (sent !== length) throw mismatch(start + sent, '(a short read)');
           return 'sent';
         } else {
-          session = await client.uploadChunk(repository, session, Readable.from(counted()), start, length);
+          session = await client.uploadChunk(
+            repository,
+            session,
+            Readable.from(counted()),
+            start,
+            length,
+            request,
+          );
         }
         offset += sent;
         if (descriptor.size !== undefined && sent !== length) throw mismatch(offset, '(a short read)');
       } catch (err) {
+        if (options.signal?.aborted) throw err;
         if (err instanceof RegauthError && (err.code === 'ERR_DIGEST_MISMATCH' || err.code === 'ERR_DENIED'))
           throw err;
         if (resumes >= MAX_RESUMES) throw err;
         resumes++;
         // Where did the registry get to? Resume there, with the source reopened at that offset.
-        const status = await client.uploadOffset(repository, session);
+        const status = await client.uploadOffset(repository, session, request);
         session = status.session;
         // distribution answers `Range: 0-0` for an empty session too.
         offset = start === 0 && status.offset === 1 ? 0 : status.offset;
@@ -222,9 +239,10 @@ export async function uploadBlob(
       const actual = `${algorithm}:${hash.digest('hex')}`;
       if (actual !== descriptor.digest) throw mismatch(offset, actual);
     }
-    await client.completeUpload(repository, session, descriptor.digest);
+    await client.completeUpload(repository, session, descriptor.digest, undefined, 0, request);
     return 'sent';
   } catch (err) {
+    // Without the caller's signal, aborted or not: cancelUpload bounds it in time itself.
     await client.cancelUpload(repository, session);
     throw err;
   }

@@ -1,5 +1,5 @@
 import { DOCKER_IMAGE_CONFIG, OCI_IMAGE_CONFIG } from '../registry/media-types.js';
-import type { RegistryClient } from '../registry/registry-client.js';
+import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { checkImagePlatform, type Platform } from '../registry/select-platform.js';
 import type { BlobDescriptor } from './read-blob.js';
 
@@ -15,12 +15,13 @@ export async function verifyImagePlatform(
   config: BlobDescriptor,
   wanted: Platform,
   what: string,
+  options: RequestOptions = {},
 ): Promise<Buffer | undefined> {
   // An empty media type: a manifest that left it out, read as an image config.
   const mediaType = config.mediaType ?? '';
   if (mediaType !== '' && mediaType !== OCI_IMAGE_CONFIG && mediaType !== DOCKER_IMAGE_CONFIG)
     return undefined;
-  const bytes = await client.getBlobBytes(repository, config.digest);
+  const bytes = await client.getBlobBytes(repository, config.digest, undefined, options);
   let body: unknown;
   try {
     body = JSON.parse(bytes.toString('utf8'));

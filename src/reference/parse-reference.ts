@@ -42,16 +42,19 @@ const LOWER_HEX_RE = /^[a-f0-9]+$/;
 /** An image ID on its own; distribution refuses it as a name so it cannot be mistaken for one. */
 const IMAGE_ID_RE = /^[a-f0-9]{64}$/;
 
+/** An image reference taken apart by parseReference: `registry/repository[:tag][@digest]`. */
 export interface ImageReference {
   /** `docker.io` for Docker Hub, otherwise `host[:port]` as written (`[::1]:5000` for IPv6). */
   readonly registry: string;
   /** The path inside the registry, such as `library/alpine`. */
   readonly repository: string;
+  /** The tag, such as `latest`; left out when the reference names only a digest. */
   readonly tag?: string;
   /** `algorithm:encoded`, such as `sha256:<64 lowercase hex>`. */
   readonly digest?: string;
 }
 
+/** How parseReference fills in what a reference leaves out. */
 export interface ParseReferenceOptions {
   /**
    * Whether to fill in {@link DEFAULT_TAG} when the reference has neither a tag nor a digest, as

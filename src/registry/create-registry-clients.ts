@@ -11,7 +11,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
-import { RegistryClient } from './registry-client.js';
+import { RegistryClient, type RequestOptions } from './registry-client.js';
 import { RegistrySchemes } from './registry-schemes.js';
 
 export interface RegistryClientsOptions {
@@ -58,8 +58,14 @@ export interface RegistryClientsOptions {
    */
   readonly onStoreError?: OnStoreError;
   /**
-   * The transport. Left out: createTransport() with `caFile`, `trace` and `env` (its proxy
-   * settings). Options that only configure that transport (`caFile`) are refused with it.
+   * Times the built-in transport retries a failed idempotent request. Left out: createTransport's
+   * default. An option of the transport built here, so refused together with `send`.
+   */
+  readonly maxRetries?: number;
+  /**
+   * The transport. Left out: createTransport() with `caFile`, `maxRetries`, `trace` and `env` (its
+   * proxy settings). Options that only configure that transport (`caFile`, `maxRetries`) are
+   * refused with it (ERR_INVALID_OPTIONS).
    */
   readonly send?: Send;
   /**
@@ -77,7 +83,7 @@ export interface RegistryClients {
    * Where a registry's API lives (`scheme://host/`): HTTPS; plain HTTP with `insecure`; for a
    * registry on loopback, whichever its one ping found (see RegistrySchemes).
    */
-  baseUrl(registry: string): Promise<URL>;
+  baseUrl(registry: string, options?: RequestOptions): Promise<URL>;
 }
 
 /** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
@@ -90,6 +96,7 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
       env,
       ...(options.trace === undefined ? {} : { trace: options.trace }),
       ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+      ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
     });
   const credentials =
     options.credentials ??
@@ -120,7 +127,7 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
   const clients = new Map<string, RegistryClient>();
   return {
     auth,
-    baseUrl: (registry) => schemes.baseUrl(registry),
+    baseUrl: (registry, requestOptions = {}) => schemes.baseUrl(registry, requestOptions),
     forRegistry(registry) {
       let client = clients.get(registry);
       if (!client) {
@@ -151,6 +158,7 @@ function directTransport(options: RegistryClientsOptions): Send {
     env: {},
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
   });
 }
 
@@ -173,6 +181,14 @@ function checkOptions(options: RegistryClientsOptions): void {
       'ERR_INVALID_OPTIONS',
       'createRegistryClients: `caFile` configures the transport built when `send` is left out, so with ' +
         '`send` the CA would not be trusted; give the CA to your transport (`send: createTransport({ caFile })`), ' +
+        'or leave `send` out',
+    );
+  }
+  if (options.send !== undefined && options.maxRetries !== undefined) {
+    throw new RegauthError(
+      'ERR_INVALID_OPTIONS',
+      'createRegistryClients: `maxRetries` configures the transport built when `send` is left out, so with ' +
+        '`send` it would not apply; give it to your transport (`send: createTransport({ maxRetries })`), ' +
         'or leave `send` out',
     );
   }

@@ -18,6 +18,11 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 /** Tag and catalog pages are JSON lists; 4 MiB holds tens of thousands of names. */
 export const MAX_LIST_PAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * How long abandoning an upload session may take: a courtesy to the registry after a failure or
+ * an abort, which expires sessions by itself anyway (distribution: uploadpurging, hours).
+ */
+export const CANCEL_UPLOAD_TIMEOUT_MS = 5_000;
 /** Names asked for per list request; ECR refuses more than 1000 (ggcr#681). */
 export const DEFAULT_PAGE_SIZE = 1000;
 /**
@@ -31,8 +36,17 @@ export const MAX_LIST_PAGES = 10_000;
 /** Page bytes one list may span: a million names of a hundred characters with their JSON quoting. */
 export const MAX_LIST_BYTES = 128 * 1024 * 1024;
 
+/** What every request method takes besides its arguments. */
+export interface RequestOptions {
+  /**
+   * Ends the call: nothing is sent when it is aborted already, a request in flight and a body
+   * being read are torn down, and the call rejects with ERR_ABORTED.
+   */
+  readonly signal?: AbortSignal;
+}
+
 /** How a tag list or catalog is read. Every limit reached is an ERR_TOO_LARGE, never a silent cut. */
-export interface ListOptions {
+export interface ListOptions extends RequestOptions {
   /** Names asked for per request (`n`). Left out: DEFAULT_PAGE_SIZE. */
   readonly pageSize?: number;
   /** Left out: MAX_LIST_ENTRIES. */
@@ -151,6 +165,7 @@ export class RegistryClient {
     scopes: readonly ResourceScope[],
     headers: Record<string, string> = {},
     body?: HttpRequest['body'],
+    options: RequestOptions & { readonly retries?: number } = {},
   ): Promise<AuthResponse> {
     const res = await this.#send({
       method,
@@ -159,6 +174,8 @@ export class RegistryClient {
       registry: this.registry,
       scopes: [...scopes, ...this.#extraScopes],
       ...(body === undefined ? {} : { body }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.retries === undefined ? {} : { retries: options.retries }),
     });
     // A caller's own send may not say which method it answered: errors name the request.
     return res.method === undefined ? { ...res, method } : res;
@@ -166,15 +183,22 @@ export class RegistryClient {
 
   /**
    * GET a manifest: the bytes exactly as served, with their digest computed here and checked
-   * against `reference` when it is a digest (ERR_DIGEST_MISMATCH).
+   * against `reference` when it is a digest (ERR_DIGEST_MISMATCH). `accept` narrows the media
+   * types asked for (Accept); left out: every kind regauth reads.
    */
-  async getManifest(repository: string, reference: string): Promise<Manifest> {
+  async getManifest(
+    repository: string,
+    reference: string,
+    options: RequestOptions & { readonly accept?: readonly string[] } = {},
+  ): Promise<Manifest> {
     const where = `${this.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.#request(
       'GET',
       this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
       [pull(repository)],
-      { accept: MANIFEST_ACCEPT },
+      { accept: options.accept === undefined ? MANIFEST_ACCEPT : options.accept.join(', ') },
+      undefined,
+      options,
     );
     if (res.status !== 200) {
       throw await registryError(res, `manifest ${where}`, {
@@ -222,13 +246,19 @@ export class RegistryClient {
   }
 
   /** HEAD a manifest: its digest as the registry states it (no body to hash), media type and size. */
-  async headManifest(repository: string, reference: string): Promise<ManifestHead> {
+  async headManifest(
+    repository: string,
+    reference: string,
+    options: RequestOptions = {},
+  ): Promise<ManifestHead> {
     const where = `${this.registry}/${repository}${reference.includes(':') ? '@' : ':'}${reference}`;
     const res = await this.#request(
       'HEAD',
       this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(reference)}`),
       [pull(repository)],
       { accept: MANIFEST_ACCEPT },
+      undefined,
+      options,
     );
     await res.dump();
     if (res.status !== 200) {
@@ -252,12 +282,22 @@ export class RegistryClient {
   }
 
   /** A small blob (an image config) read whole and verified against its digest. */
-  async getBlobBytes(repository: string, digest: string, limit: number = MAX_CONFIG_BYTES): Promise<Buffer> {
+  async getBlobBytes(
+    repository: string,
+    digest: string,
+    limit: number = MAX_CONFIG_BYTES,
+    options: RequestOptions = {},
+  ): Promise<Buffer> {
     parseDigest(digest);
     const where = `blob ${this.registry}/${repository}@${digest}`;
-    const res = await this.#request('GET', this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`), [
-      pull(repository),
-    ]);
+    const res = await this.#request(
+      'GET',
+      this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),
+      [pull(repository)],
+      {},
+      undefined,
+      options,
+    );
     if (res.status !== 200)
       throw await registryError(res, where, {
         registry: this.registry,
@@ -271,10 +311,19 @@ export class RegistryClient {
   }
 
   /** Whether the registry has a blob (HEAD), and its size. Asks with push scope: used before uploads. */
-  async headBlob(repository: string, digest: string): Promise<{ exists: boolean; size?: number }> {
-    const res = await this.#request('HEAD', this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`), [
-      push(repository),
-    ]);
+  async headBlob(
+    repository: string,
+    digest: string,
+    options: RequestOptions = {},
+  ): Promise<{ exists: boolean; size?: number }> {
+    const res = await this.#request(
+      'HEAD',
+      this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),
+      [push(repository)],
+      {},
+      undefined,
+      options,
+    );
     await res.dump();
     if (res.status === 404) return { exists: false };
     if (res.status !== 200) {
@@ -294,12 +343,19 @@ export class RegistryClient {
    * blob: the caller skips what it has) or 206 (from the offset). Redirects to storage hosts are
    * followed without credentials by the transport.
    */
-  async getBlob(repository: string, digest: string, offset = 0): Promise<HttpResponse> {
+  async getBlob(
+    repository: string,
+    digest: string,
+    offset = 0,
+    options: RequestOptions = {},
+  ): Promise<HttpResponse> {
     const res = await this.#request(
       'GET',
       this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),
       [pull(repository)],
       offset > 0 ? { range: `bytes=${offset}-` } : {},
+      undefined,
+      options,
     );
     if (res.status === 200 || res.status === 206) return res;
     throw await registryError(res, `blob ${this.registry}/${repository}@${digest}`, {
@@ -319,15 +375,21 @@ export class RegistryClient {
   async startUpload(
     repository: string,
     mount?: { readonly digest: string; readonly from: string },
+    options: RequestOptions = {},
   ): Promise<{ readonly mounted: true } | ({ readonly mounted: false } & UploadSession)> {
     const url = this.#url(`/v2/${escapePath(repository)}/blobs/uploads/`);
     if (mount) {
       url.searchParams.set('mount', mount.digest);
       url.searchParams.set('from', mount.from);
     }
-    const res = await this.#request('POST', url, [push(repository), ...(mount ? [pull(mount.from)] : [])], {
-      'content-length': '0',
-    });
+    const res = await this.#request(
+      'POST',
+      url,
+      [push(repository), ...(mount ? [pull(mount.from)] : [])],
+      { 'content-length': '0' },
+      undefined,
+      options,
+    );
     if (mount && res.status === 201) {
       await res.dump();
       return { mounted: true };
@@ -369,6 +431,7 @@ export class RegistryClient {
     chunk: Buffer | Readable,
     offset: number,
     length: number = (chunk as Buffer).length,
+    options: RequestOptions = {},
   ): Promise<UploadSession> {
     const res = await this.#request(
       'PATCH',
@@ -380,6 +443,7 @@ export class RegistryClient {
         'content-range': `${offset}-${offset + length - 1}`,
       },
       chunk,
+      options,
     );
     if (res.status !== 202) {
       throw await registryError(res, `upload to ${this.registry}/${repository}`, {
@@ -396,8 +460,9 @@ export class RegistryClient {
   async uploadOffset(
     repository: string,
     session: UploadSession,
+    options: RequestOptions = {},
   ): Promise<{ session: UploadSession; offset: number }> {
-    const res = await this.#request('GET', session.location, [push(repository)]);
+    const res = await this.#request('GET', session.location, [push(repository)], {}, undefined, options);
     if (res.status !== 204 && res.status !== 202) {
       throw await registryError(res, `upload status ${this.registry}/${repository}`, {
         registry: this.registry,
@@ -423,6 +488,7 @@ export class RegistryClient {
     digest: string,
     body?: Buffer | Readable,
     length: number = body === undefined ? 0 : (body as Buffer).length,
+    options: RequestOptions = {},
   ): Promise<void> {
     const url = new URL(session.location.href);
     url.searchParams.set('digest', digest);
@@ -432,6 +498,7 @@ export class RegistryClient {
       [push(repository)],
       { 'content-type': 'application/octet-stream', 'content-length': String(length) },
       body ?? '',
+      options,
     );
     if (res.status !== 201) {
       throw await registryError(res, `upload of ${digest} to ${this.registry}/${repository}`, {
@@ -443,10 +510,23 @@ export class RegistryClient {
     await res.dump();
   }
 
-  /** Abandons an upload session; errors are ignored (the registry expires sessions anyway). */
-  async cancelUpload(repository: string, session: UploadSession): Promise<void> {
+  /**
+   * Abandons an upload session; errors are ignored (the registry expires sessions anyway). One
+   * attempt, ended after CANCEL_UPLOAD_TIMEOUT_MS (or by `signal`): it tidies up after a failure
+   * or an abort, and must not hold the caller up.
+   */
+  async cancelUpload(
+    repository: string,
+    session: UploadSession,
+    options: RequestOptions = {},
+  ): Promise<void> {
+    const deadline = AbortSignal.timeout(CANCEL_UPLOAD_TIMEOUT_MS);
+    const signal = options.signal === undefined ? deadline : AbortSignal.any([options.signal, deadline]);
     try {
-      const res = await this.#request('DELETE', session.location, [push(repository)]);
+      const res = await this.#request('DELETE', session.location, [push(repository)], {}, undefined, {
+        signal,
+        retries: 0,
+      });
       await res.dump();
     } catch {
       // Best effort.
@@ -459,8 +539,9 @@ export class RegistryClient {
     reference: string,
     bytes: Buffer,
     mediaType: string,
+    options: RequestOptions = {},
   ): Promise<string> {
-    return (await this.putManifestDetailed(repository, reference, bytes, mediaType)).digest;
+    return (await this.putManifestDetailed(repository, reference, bytes, mediaType, options)).digest;
   }
 
   /**
@@ -474,6 +555,7 @@ export class RegistryClient {
     reference: string,
     bytes: Buffer,
     mediaType: string,
+    options: RequestOptions = {},
   ): Promise<PutManifestResult> {
     const digest = computeDigest(bytes);
     const res = await this.#request(
@@ -482,6 +564,7 @@ export class RegistryClient {
       [push(repository)],
       { 'content-type': mediaType, 'content-length': String(bytes.length) },
       bytes,
+      options,
     );
     if (res.status !== 201 && res.status !== 200) {
       throw await registryError(res, `manifest ${this.registry}/${repository}:${reference}`, {
@@ -496,13 +579,16 @@ export class RegistryClient {
   }
 
   /** DELETE a manifest by digest. A registry with deletion disabled answers 405: said plainly. */
-  async deleteManifest(repository: string, digest: string): Promise<void> {
+  async deleteManifest(repository: string, digest: string, options: RequestOptions = {}): Promise<void> {
     parseDigest(digest);
     const scope: ResourceScope = { type: 'repository', name: repository, actions: ['delete'] };
     const res = await this.#request(
       'DELETE',
       this.#url(`/v2/${escapePath(repository)}/manifests/${digest}`),
       [scope],
+      {},
+      undefined,
+      options,
     );
     if (res.status === 202 || res.status === 200) {
       await res.dump();
@@ -530,12 +616,15 @@ export class RegistryClient {
    * Returns false when the registry does not do this: distribution 2.8 answers 400
    * DIGEST_INVALID (it takes the tag for a malformed digest), others 404, 405 or 501.
    */
-  async deleteTag(repository: string, tag: string): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, options: RequestOptions = {}): Promise<boolean> {
     const scope: ResourceScope = { type: 'repository', name: repository, actions: ['delete'] };
     const res = await this.#request(
       'DELETE',
       this.#url(`/v2/${escapePath(repository)}/manifests/${escapeReference(tag)}`),
       [scope],
+      {},
+      undefined,
+      options,
     );
     if (res.status === 202 || res.status === 200) {
       await res.dump();
@@ -560,18 +649,26 @@ export class RegistryClient {
     repository: string,
     digest: string,
     artifactType?: string,
+    options: RequestOptions = {},
   ): Promise<{ manifests: unknown[] }> {
     parseDigest(digest);
     const url = this.#url(`/v2/${escapePath(repository)}/referrers/${digest}`);
     if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
-    const res = await this.#request('GET', url, [pull(repository)], { accept: OCI_INDEX });
+    const res = await this.#request(
+      'GET',
+      url,
+      [pull(repository)],
+      { accept: OCI_INDEX },
+      undefined,
+      options,
+    );
     let index: { manifests?: unknown } | undefined;
     if (res.status === 200) {
       index = JSON.parse((await res.bytes(MAX_MANIFEST_BYTES)).toString('utf8')) as { manifests?: unknown };
     } else if (res.status === 404) {
       await res.dump();
       try {
-        const fallback = await this.getManifest(repository, referrersTag(digest));
+        const fallback = await this.getManifest(repository, referrersTag(digest), options);
         index = JSON.parse(fallback.bytes.toString('utf8')) as { manifests?: unknown };
       } catch (err) {
         if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') index = { manifests: [] };
@@ -649,7 +746,7 @@ export class RegistryClient {
         );
       }
       read.set(key, page);
-      const res: AuthResponse = await this.#request('GET', url, scopes);
+      const res: AuthResponse = await this.#request('GET', url, scopes, {}, undefined, options);
       if (res.status !== 200) {
         const scope = scopes[0];
         throw await registryError(res, what, {

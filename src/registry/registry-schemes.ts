@@ -1,8 +1,10 @@
 import type { AuthSend } from '../auth/create-auth-client.js';
+import { raceSignal } from '../errors/aborted-error.js';
 import { registryApiHost } from '../reference/parse-reference.js';
 import type { Send } from '../transport/http-types.js';
 import { isPlainHttpAnswer } from '../transport/is-plain-http-answer.js';
 import type { Tracer } from '../transport/trace.js';
+import type { RequestOptions } from './registry-client.js';
 import { isLoopbackHost } from './registry-url.js';
 
 export type RegistryScheme = 'http' | 'https';
@@ -38,8 +40,12 @@ export class RegistrySchemes {
     this.#trace = options.trace;
   }
 
-  /** The scheme to speak to `registry` (`host[:port]`, as references name it) with. */
-  scheme(registry: string): Promise<RegistryScheme> {
+  /**
+   * The scheme to speak to `registry` (`host[:port]`, as references name it) with. The ping is
+   * shared by every caller asking meanwhile, so it runs without any one caller's signal; each
+   * caller stops waiting for it at its own abort (ERR_ABORTED).
+   */
+  scheme(registry: string, options: RequestOptions = {}): Promise<RegistryScheme> {
     if (this.#insecure) return Promise.resolve('http');
     if (!isLoopbackHost(registry)) return Promise.resolve('https');
     const host = registryApiHost(registry);
@@ -53,12 +59,12 @@ export class RegistrySchemes {
         if (this.#found.get(host) === pinged) this.#found.delete(host);
       });
     }
-    return found;
+    return raceSignal(found, options.signal, `the HTTPS ping of ${host}`);
   }
 
   /** `scheme://host/` for a registry: where its API (`/v2/…`) lives. */
-  async baseUrl(registry: string): Promise<URL> {
-    return new URL(`${await this.scheme(registry)}://${registryApiHost(registry)}/`);
+  async baseUrl(registry: string, options: RequestOptions = {}): Promise<URL> {
+    return new URL(`${await this.scheme(registry, options)}://${registryApiHost(registry)}/`);
   }
 
   /**
@@ -74,7 +80,7 @@ export class RegistrySchemes {
       if (host !== registryApiHost(req.registry) || (protocol !== 'http:' && protocol !== 'https:')) {
         return send(req);
       }
-      const scheme = await this.scheme(req.registry);
+      const scheme = await this.scheme(req.registry, req.signal === undefined ? {} : { signal: req.signal });
       if (protocol === `${scheme}:`) return send(req);
       const url = new URL(req.url.href);
       url.protocol = `${scheme}:`;

@@ -1,9 +1,13 @@
 import { arch, platform } from 'node:os';
 import { RegauthError } from '../errors/regauth-error.js';
 
+/** An image's platform as image indexes and image configs describe it (image-spec image-index.md). */
 export interface Platform {
+  /** GOOS values: `linux`, `windows`, `darwin`. */
   readonly os: string;
+  /** GOARCH values: `amd64`, `arm64`, `arm`, `s390x`. */
   readonly architecture: string;
+  /** The CPU variant where it matters: `v7` for arm, `v8` for arm64. */
   readonly variant?: string;
 }
 
@@ -42,6 +46,7 @@ export function parsePlatform(text: string): Platform {
   return variant === undefined ? { os, architecture } : { os, architecture, variant };
 }
 
+/** `os/architecture[/variant]`, the form `--platform` takes and parsePlatform reads. */
 export function formatPlatform(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter((x) => x !== undefined).join('/');
 }

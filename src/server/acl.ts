@@ -95,6 +95,7 @@ interface CompiledRule {
   readonly actions: ReadonlySet<string>;
 }
 
+/** Who may do what: the rules of the `acl:` list compiled by compileAcl. */
 export interface Acl {
   /**
    * What `account` may do of what it asked for: per resource, the first rule that matches

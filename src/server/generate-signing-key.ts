@@ -4,8 +4,10 @@ import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { importOptional } from './import-optional.js';
 
+/** The algorithms `regauth keygen` makes keys for; both are accepted by every distribution release. */
 export type KeygenAlgorithm = 'ES256' | 'RS256';
 
+/** What generateSigningKey makes: the key's algorithm and the certificate's subject and lifetime. */
 export interface GenerateSigningKeyOptions {
   /** Left out: ES256 (P-256): small tokens, fast signatures, accepted by distribution 2.8 and 3.x. */
   readonly algorithm?: KeygenAlgorithm;
@@ -13,6 +15,7 @@ export interface GenerateSigningKeyOptions {
   readonly subject?: string;
   /** Days the certificate is valid. Left out: DEFAULT_KEYGEN_DAYS. */
   readonly days?: number;
+  /** When the certificate starts to be valid. Left out: now. */
   readonly now?: Date;
 }
 
@@ -21,6 +24,7 @@ export const DEFAULT_KEYGEN_SUBJECT = 'regauth token signer';
 export const DEFAULT_KEYGEN_DAYS = 365;
 export const RSA_KEYGEN_BITS = 3072;
 
+/** A signing key and its certificate, both PEM, as `regauth keygen` writes them. */
 export interface SigningKeyPair {
   /** PKCS#8 PEM private key. */
   readonly keyPem: string;

@@ -6,6 +6,7 @@ import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js'
 /** bcrypt hashes as `htpasswd -B` writes them (`$2y$`), and as other tools write them. */
 const BCRYPT_RE = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/;
 
+/** One user of an htpasswd file: the bcrypt hash as written and its cost. */
 export interface HtpasswdEntry {
   readonly hash: string;
   readonly cost: number;
@@ -82,16 +83,19 @@ function normalizeBcrypt(hash: string): string {
   return hash.startsWith('$2y$') ? `$2b$${hash.slice(4)}` : hash;
 }
 
+/** The outcome of UserStore.verify. */
 export interface PasswordCheck {
   readonly ok: boolean;
   /** A short fingerprint of the stored hash: refresh tokens carry it, so a password change revokes them. */
   readonly hashFingerprint?: string;
 }
 
+/** The fingerprint of a stored hash that refresh tokens carry: 16 base64url characters of its SHA-256. */
 export function hashFingerprint(hash: string): string {
   return createHash('sha256').update(hash).digest('base64url').slice(0, 16);
 }
 
+/** How a UserStore is built; tests pin the decoy key. */
 export interface UserStoreOptions {
   /**
    * Picks each unknown name's decoy cost. Left out: a key made once per process, so a name keeps
@@ -115,15 +119,6 @@ function decoyHash(cost: number): string {
   return `$2b$${String(cost).padStart(2, '0')}$${tail}`;
 }
 
-/**
- * Users from an htpasswd file. A wrong password and an unknown name must cost the same time, or
- * the answer time tells who exists. When the file's entries have different bcrypt costs, one
- * decoy cannot match them all: a decoy at the highest cost made unknown names slower than every
- * cheaper user (2.7 ms against 210 ms in one file), and made a flood of unknown names the most
- * expensive requests there are. So each unknown name is compared against a
- * decoy whose cost is drawn from the file's own costs, in their proportions, by a keyed hash of
- * the name — the same name always costs the same, as a real user does.
- */
 type Bcrypt = typeof import('bcrypt');
 let bcryptModule: Promise<Bcrypt> | undefined;
 
@@ -137,6 +132,15 @@ function loadBcrypt(): Promise<Bcrypt> {
   return bcryptModule;
 }
 
+/**
+ * Users from an htpasswd file. A wrong password and an unknown name must cost the same time, or
+ * the answer time tells who exists. When the file's entries have different bcrypt costs, one
+ * decoy cannot match them all: a decoy at the highest cost made unknown names slower than every
+ * cheaper user (2.7 ms against 210 ms in one file), and made a flood of unknown names the most
+ * expensive requests there are. So each unknown name is compared against a
+ * decoy whose cost is drawn from the file's own costs, in their proportions, by a keyed hash of
+ * the name — the same name always costs the same, as a real user does.
+ */
 export class UserStore {
   readonly #users: Map<string, HtpasswdEntry>;
   /** Computed once per load: every token request compares against it. */
@@ -153,6 +157,7 @@ export class UserStore {
     for (const cost of this.#decoyCosts) if (!this.#decoys.has(cost)) this.#decoys.set(cost, decoyHash(cost));
   }
 
+  /** Reads an htpasswd file's text (`file` only names it in errors). Only bcrypt entries are accepted. */
   static async fromText(text: string, file: string, options: UserStoreOptions = {}): Promise<UserStore> {
     const users = parseHtpasswd(text, file);
     // A missing bcrypt stops start-up (or the reload) here, not the first login.
@@ -160,6 +165,7 @@ export class UserStore {
     return new UserStore(users, options);
   }
 
+  /** A store with no users: every password check fails. */
   static empty(): UserStore {
     return new UserStore(new Map(), {});
   }
@@ -168,6 +174,7 @@ export class UserStore {
     return this.#users.size;
   }
 
+  /** Whether `user` has an entry. */
   has(user: string): boolean {
     return this.#users.has(user);
   }
@@ -203,6 +210,9 @@ export class UserStore {
     return this.#decoyCosts[pick % this.#decoyCosts.length];
   }
 
+  /**
+   * A short fingerprint of `user`'s stored hash (see PasswordCheck.hashFingerprint); undefined for an unknown user.
+   */
   fingerprint(user: string): string | undefined {
     let fp = this.#fingerprints.get(user);
     if (fp === undefined) {
@@ -214,6 +224,9 @@ export class UserStore {
     return fp;
   }
 
+  /**
+   * Checks a password with bcrypt. An unknown user costs the same as a wrong password (see the class comment).
+   */
   async verify(user: string, password: string): Promise<PasswordCheck> {
     const entry = this.#users.get(user);
     if (!entry) {

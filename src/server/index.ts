@@ -1,9 +1,12 @@
 export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
+export type { TrustedProxy } from './client-address.js';
 export type { GenerateSigningKeyOptions, KeygenAlgorithm, SigningKeyPair } from './generate-signing-key.js';
 export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
+export type { HtpasswdEntry, PasswordCheck, UserStoreOptions } from './htpasswd.js';
 export { parseHtpasswd, UserStore } from './htpasswd.js';
 export { libtrustKeyId } from './libtrust-key-id.js';
+export type { PasswordCheckQueueStats } from './password-check-queue.js';
 export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
@@ -24,5 +27,4 @@ export type {
 } from './token-handler-config.js';
 export type { ServerLogEntry, TokenServer, TokenServerOptions, TokenServerStats } from './token-server.js';
 export { createTokenServer } from './token-server.js';
-export type { TokenLogEntry, TokenRequest, TokenResponse } from './token-service.js';
-export { createTokenService } from './token-service.js';
+export type { TokenLogEntry } from './token-service.js';

@@ -1,3 +1,4 @@
+/** The bounds of a PasswordCheckQueue; serve.yml's `limits` sets them. */
 export interface PasswordCheckQueueOptions {
   /** Checks that run at once. */
   readonly concurrency: number;
@@ -7,10 +8,12 @@ export interface PasswordCheckQueueOptions {
   readonly perAddress: number;
 }
 
+/** A check let in (its result to come) or refused at once, and why. */
 export type Admission<T> =
   | { readonly refused: 'busy' | 'address' }
   | { readonly refused?: undefined; readonly result: Promise<T> };
 
+/** What the password check queue holds now and has refused since start. */
 export interface PasswordCheckQueueStats {
   readonly running: number;
   readonly waiting: number;

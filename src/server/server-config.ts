@@ -42,12 +42,14 @@ export const DEFAULT_PASSWORD_CHECKS_PER_ADDRESS = 4;
  * Open connections in total. Keep it below the file-descriptor limit (`ulimit -n`, often 1024)
  * less what the process itself holds, or a flood of idle sockets leaves none for accept().
  */
+/** Open connections in all: enough for a busy CI farm, few enough that file descriptors never run out. */
 export const DEFAULT_MAX_CONNECTIONS = 512;
 /** Open connections per client address (IPv6: per /64); trusted proxies are not limited. */
 export const DEFAULT_CONNECTIONS_PER_ADDRESS = 64;
 /** A cross-repository copy asks for a handful; hundreds are abuse. */
 export const DEFAULT_MAX_SCOPES = 32;
 
+/** A checked `serve.yml`: what parseServerConfig and loadServerConfig return and createTokenServer takes. */
 export interface TokenServerConfig {
   /** The file the config came from, for messages. */
   readonly file: string;

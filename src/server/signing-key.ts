@@ -5,13 +5,17 @@ import { libtrustKeyId } from './libtrust-key-id.js';
 /** The algorithms distribution 2.8 and 3.x both verify (distribution registry/auth/token: no PS*, no EdDSA). */
 export type SigningAlgorithm = 'ES256' | 'ES384' | 'ES512' | 'RS256';
 
+/** A loaded signing key with what tokens need from its certificate: the `x5c` chain and the `kid`. */
 export interface SigningMaterial {
+  /** The private key tokens are signed with. */
   readonly privateKey: KeyObject;
+  /** The JWS `alg`, chosen from the key type (EC curve or RSA). */
   readonly algorithm: SigningAlgorithm;
   /** Base64 DER of the certificate chain, leaf first: the JWT `x5c` header. */
   readonly x5c: readonly string[];
   /** libtrust key ID of the public key, for distribution 2.8's `kid` lookup. */
   readonly kid: string;
+  /** When the leaf certificate expires: the server warns ahead of it. */
   readonly notAfter: Date;
 }
 

@@ -22,12 +22,17 @@ import { createTokenService, errorResponse, type TokenResponse } from './token-s
 /** OAuth2 form bodies are a few hundred bytes; anything near this is not a token request. */
 export const MAX_BODY_BYTES = 64 * 1024;
 /** How often expired entries leave the per-user and per-address tables. */
+/**
+ * How often expired entries leave the failure, reuse and cache tables: often enough that memory follows load.
+ */
 export const SWEEP_INTERVAL_MS = 30_000;
 const CERT_WARNING_DAYS = 30;
 
+/** How a TokenHandler logs and keeps time; its behaviour comes from TokenHandlerConfig. */
 export interface TokenHandlerOptions {
   /** Receives one entry per token request and per lifecycle event. Left out: nothing is logged. */
   readonly log?: (entry: ServerLogEntry) => void;
+  /** The clock, in milliseconds since the epoch. Left out: Date.now. */
   readonly now?: () => number;
   /** Left out: SWEEP_INTERVAL_MS. */
   readonly sweepIntervalMs?: number;
@@ -50,6 +55,7 @@ export interface FetchInfo {
   readonly address?: string;
 }
 
+/** The token endpoint as a handler to mount in a server of yours (see createTokenHandler). */
 export interface TokenHandler {
   /** The token endpoint's URL path, such as `/auth/token`: the registry's realm ends with it. */
   readonly realmPath: string;
@@ -71,6 +77,7 @@ export interface TokenHandler {
    * users stay. Either way it logs an error.
    */
   reloadUsers(): Promise<void>;
+  /** Sizes of the handler's tables and queues now. */
   stats(): TokenHandlerStats;
   /** Stops the timers; requests in flight still finish. */
   close(): void;

@@ -37,11 +37,13 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 export const CONNECTIONS_CHECK_MS = 1_000;
 export type { ServerLogEntry } from './server-log-entry.js';
 
+/** How a TokenServer logs, watches its users and keeps time; its behaviour comes from TokenServerConfig. */
 export interface TokenServerOptions {
   /** Receives one entry per token request and per lifecycle event. Left out: nothing is logged. */
   readonly log?: (entry: ServerLogEntry) => void;
   /** Reload the htpasswd file when it changes on disk. Left out: false (reload() still works). */
   readonly watchUsers?: boolean;
+  /** The clock, in milliseconds since the epoch. Left out: Date.now. */
   readonly now?: () => number;
   /** Left out: SWEEP_INTERVAL_MS. */
   readonly sweepIntervalMs?: number;
@@ -56,6 +58,7 @@ export interface TokenServerStats extends PasswordGuardStats {
   readonly reusableTokenBytes: number;
 }
 
+/** The standalone token server that `regauth serve` runs (see createTokenServer). */
 export interface TokenServer {
   /**
    * The standalone server's node:http request listener: it answers every path (404 for those it
@@ -70,6 +73,7 @@ export interface TokenServer {
    * error.
    */
   reloadUsers(): Promise<void>;
+  /** Sizes of the server's tables, queues and connections now. */
   stats(): TokenServerStats;
   /** Stops accepting, lets requests in flight finish for up to SHUTDOWN_GRACE_MS, then closes. */
   close(): Promise<void>;

@@ -20,9 +20,15 @@ export interface TokenRequest {
   readonly address: string;
 }
 
+/** What the token endpoint answers, ready to write to any kind of server's response. */
 export interface TokenResponse {
+  /** 200 with a token, or an RFC 6749 §5.2 / distribution token.md error status. */
   readonly status: number;
+  /** Content-Type, Cache-Control, and on a 401 or 503 WWW-Authenticate or Retry-After. */
   readonly headers: Readonly<Record<string, string>>;
+  /**
+   * JSON: `{ token, access_token, expires_in, issued_at[, refresh_token] }` or `{ error, error_description }`.
+   */
   readonly body: string;
 }
 
@@ -45,6 +51,7 @@ export interface TokenLogEntry {
   readonly reason?: string;
 }
 
+/** What createTokenService needs: the pieces createTokenHandler builds from a TokenHandlerConfig. */
 export interface TokenServiceDeps {
   readonly service: string;
   readonly maxScopes: number;

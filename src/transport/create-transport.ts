@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { abortedError, raceSignal } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
 import { errorRequest, httpErrorFacts } from './http-error-facts.js';
@@ -59,8 +60,11 @@ export interface TransportOptions {
   readonly maxRetries?: number;
   /** Left out: DEFAULT_BACKOFF_MS. */
   readonly backoffMs?: number;
-  /** How the transport waits between attempts; tests pass a fast one. */
-  readonly sleep?: (ms: number) => Promise<void>;
+  /**
+   * How the transport waits between attempts; tests pass a fast one. The request's signal is
+   * passed along; the wait ends at its abort whether or not this function heeds it.
+   */
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** How one request goes out. Left out: node:http(s) with keep-alive, or a proxy when the env names one. */
   readonly exchange?: Exchange;
   /** Sent with every request. Left out: `regauth/<version>`. */
@@ -176,6 +180,19 @@ function networkError(err: unknown, req: HttpRequest): RegauthError {
   );
 }
 
+/** The default wait between attempts: its timer goes when the request is aborted. */
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 /**
  * The one send function every layer above uses: keep-alive connections, retries with back-off
  * honouring Retry-After, redirects that never carry credentials to another origin (as
@@ -186,9 +203,12 @@ export function createTransport(options: TransportOptions = {}): Send {
   const exchange = options.exchange ?? makeExchange(options);
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep = options.sleep ?? defaultSleep;
   const trace = options.trace;
   const userAgent = options.userAgent ?? 'regauth';
+
+  /** What an aborted request fails with: it names the request (redacted), never a secret. */
+  const aborted = (req: HttpRequest) => abortedError(`${req.method} ${redactUrl(req.url)}`, req.signal);
 
   const once = async (req: HttpRequest): Promise<HttpResponse> => {
     const headers: Record<string, string> = { 'user-agent': userAgent, ...req.headers };
@@ -211,8 +231,19 @@ export function createTransport(options: TransportOptions = {}): Send {
       url: req.url,
       headers,
       ...(req.body === undefined ? {} : { body: req.body }),
-      ...(req.signal === undefined ? {} : { signal: req.signal }),
+      ...(req.signal === undefined ? {} : { signal: req.signal, aborted: () => aborted(req) }),
     });
+    const signal = req.signal;
+    if (signal !== undefined) {
+      // From here the body is being read: an abort errors it (and frees its connection).
+      if (signal.aborted) {
+        res.body.destroy();
+        throw aborted(req);
+      }
+      const onAbort = () => res.body.destroy(aborted(req));
+      signal.addEventListener('abort', onAbort, { once: true });
+      res.body.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
     const resHeaders = res.headers as Record<string, HeaderValue>;
     trace?.({
       kind: 'response',
@@ -270,13 +301,18 @@ export function createTransport(options: TransportOptions = {}): Send {
 
   const withRetries = async (req: HttpRequest): Promise<HttpResponse> => {
     const replayable = isReplayable(req.body);
+    // Back-offs and Retry-After waits end at once on abort; nothing is sent again after one.
+    const wait = (ms: number) =>
+      raceSignal(sleep(ms, req.signal), req.signal, `${req.method} ${redactUrl(req.url)}`);
     for (let attempt = 0; ; attempt++) {
-      const canRetry = replayable && attempt < (req.retries ?? maxRetries) && !req.signal?.aborted;
+      if (req.signal?.aborted) throw aborted(req);
+      const canRetry = replayable && attempt < (req.retries ?? maxRetries);
       const backoff = Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** attempt) * (0.8 + Math.random() * 0.4);
       let res: HttpResponse;
       try {
         res = await once(req);
       } catch (err) {
+        if (req.signal?.aborted) throw aborted(req);
         const code = (err as { code?: string }).code ?? '';
         if (canRetry && RETRY_ERROR_CODES.has(code)) {
           trace?.({
@@ -286,32 +322,34 @@ export function createTransport(options: TransportOptions = {}): Send {
             waitMs: Math.round(backoff),
             reason: code,
           });
-          await sleep(backoff);
+          await wait(backoff);
           continue;
         }
-        if (err instanceof RegauthError || (err as Error).name === 'AbortError') throw err;
+        if (err instanceof RegauthError) throw err;
         throw networkError(err, req);
       }
       if (!canRetry || !RETRY_STATUSES.has(res.status)) return res;
       if (isQuotaExhausted(res)) return res;
       const retryAfter = parseRetryAfter(res.header('retry-after'));
       if (retryAfter !== undefined && retryAfter > MAX_RETRY_AFTER_S) return res;
-      const wait = retryAfter === undefined ? backoff : retryAfter * 1000;
+      const waitMs = retryAfter === undefined ? backoff : retryAfter * 1000;
       await res.dump();
       trace?.({
         kind: 'retry',
         url: redactUrl(req.url),
         attempt: attempt + 1,
-        waitMs: Math.round(wait),
+        waitMs: Math.round(waitMs),
         reason: `HTTP ${res.status}`,
       });
-      await sleep(wait);
+      await wait(waitMs);
     }
   };
 
   return async (req) => {
     let current = req;
     for (let hop = 0; ; hop++) {
+      // An aborted signal sends nothing, and stops a chain of redirects where it is.
+      if (current.signal?.aborted) throw aborted(current);
       const res = await withRetries(current);
       const follow =
         (current.followRedirects ?? true) && (current.method === 'GET' || current.method === 'HEAD');

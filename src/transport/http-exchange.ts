@@ -11,6 +11,8 @@ export interface ExchangeRequest {
   readonly headers: Readonly<Record<string, string>>;
   readonly body?: RequestBody;
   readonly signal?: AbortSignal;
+  /** The error a request ended by `signal` fails with. Left out: the exchange's own. */
+  readonly aborted?: () => Error;
 }
 
 export interface ExchangeResponse {
@@ -73,9 +75,22 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
         headers,
         agent,
         ...(options.lookup === undefined ? {} : { lookup: options.lookup }),
-        ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
       let connectTimer: NodeJS.Timeout | undefined;
+      // Node's own `signal` option destroys with a plain AbortError; the caller's error (`aborted`,
+      // ERR_ABORTED naming the request) is what the promise and a streamed request body get.
+      // Once the answer's headers are in, the body is the caller's to abort (createTransport).
+      const { signal, aborted } = req;
+      const onAbort = () => {
+        const err =
+          aborted?.() ??
+          Object.assign(new Error('the request was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+        if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) body.destroy();
+        request.destroy(err);
+      };
+      const detach = () => signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) queueMicrotask(onAbort);
+      else signal?.addEventListener('abort', onAbort, { once: true });
       request.on('socket', (socket) => {
         socket.setTimeout(options.idleTimeoutMs);
         // A reused keep-alive socket is connected already; a new one gets a connect deadline.
@@ -95,10 +110,12 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       );
       request.on('error', (err) => {
         clearTimeout(connectTimer);
+        detach();
         reject(err);
       });
       request.on('response', (res: IncomingMessage) => {
         clearTimeout(connectTimer);
+        detach();
         // headersDistinct keeps repeated headers apart (several WWW-Authenticate challenges).
         const headers: Record<string, HeaderValue> = {};
         for (const [name, values] of Object.entries(res.headersDistinct)) {

@@ -28,4 +28,5 @@ export type TraceEvent =
     }
   | { readonly kind: 'note'; readonly text: string };
 
+/** Receives the trace events of every exchange; the CLI's `--trace` prints them. */
 export type Tracer = (event: TraceEvent) => void;

@@ -1,6 +1,7 @@
 import type { CredentialSource, FoundCredential } from './credential.js';
 import { canonicalRegistry } from './registry-host.js';
 
+/** A CredentialSource that asks the one it wraps once per registry (see cachedCredentialSource). */
 export interface CachedCredentialSource extends CredentialSource {
   /** Forgets one registry (after a login or a rejected credential), or all of them. */
   forget(registry?: string): void;

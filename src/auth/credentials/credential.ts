@@ -24,6 +24,9 @@ export interface FoundCredential {
   readonly source: string;
 }
 
+/**
+ * Somewhere credentials are found: a config file, a credential helper, the environment, or values given. Sources chain with chainCredentials.
+ */
 export interface CredentialSource {
   /**
    * The credential for a normalized registry host (`127.0.0.1:5000`, `ghcr.io`, `docker.io`),

@@ -7,9 +7,11 @@ import { envCredentials } from './env-credentials.js';
 import { podmanAuthPath } from './podman-auth-path.js';
 import { staticCredentials } from './static-credentials.js';
 
+/** Where defaultCredentialSources looks, and the credentials a command was given. */
 export interface DefaultCredentialSourcesOptions {
   /** Read for REGAUTH_USERNAME/REGAUTH_PASSWORD, REGISTRY_AUTH_FILE, DOCKER_CONFIG, XDG_RUNTIME_DIR; helpers run with it. */
   readonly env: CredentialEnv;
+  /** The home folder docker's `~/.docker/config.json` is found under. */
   readonly homedir: string;
   /** `--username`; needs `password`. */
   readonly username?: string;
@@ -52,6 +54,9 @@ export interface DefaultCredentialSourcesOptions {
 /** Names an explicit auth file in messages when the caller does not (the CLI names its flag). */
 export const DEFAULT_AUTHFILE_LABEL = 'the auth file given';
 
+/**
+ * The sources docker and podman users have, in the order skopeo asks them: the user name and password given, REGAUTH_USERNAME/REGAUTH_PASSWORD, the auth file given or REGISTRY_AUTH_FILE, then docker's config.json (with its credential helpers) and podman's auth.json. Wrap them in chainCredentials.
+ */
 export function defaultCredentialSources(options: DefaultCredentialSourcesOptions): CredentialSource[] {
   const { env, homedir } = options;
   const sources: CredentialSource[] = [];

@@ -3,6 +3,7 @@ import { credentialHelper } from './credential-helper.js';
 import { type AuthEntry, type DockerConfigFile, readDockerConfig } from './read-docker-config.js';
 import { canonicalRegistry, configKeyFor, registryHost } from './registry-host.js';
 
+/** Which docker config.json (or podman auth.json) dockerConfig reads, and how its helpers run. */
 export interface DockerConfigOptions {
   /** The config.json or auth.json to read (and, for storeCredential/eraseCredential, to write). */
   readonly path: string;

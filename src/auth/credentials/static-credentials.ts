@@ -2,8 +2,11 @@ import { RegauthError } from '../../errors/regauth-error.js';
 import { type CredentialSource, credentialFromSecret, IDENTITY_TOKEN_USERNAME } from './credential.js';
 import { canonicalRegistry } from './registry-host.js';
 
+/** A user name and password given in code, and the registry they are for. */
 export interface StaticCredentialsOptions {
+  /** The account, as the registry's token server knows it. */
   readonly username: string;
+  /** The password or an access token used as one (GitHub, GitLab, Harbor robot accounts). */
   readonly password: string;
   /**
    * The registry these credentials are for. Leaving it out offers them to every registry asked,

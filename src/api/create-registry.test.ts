@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { Send } from '../transport/http-types.js';
+import { createRegistry } from './create-registry.js';
+import { dockerArchive, ociLayout } from './image-targets.js';
+
+/** A transport that must never be reached: every case here is refused before any request. */
+const unreachable: Send = async () => {
+  throw new Error('no request was expected');
+};
+
+const refusal = async (work: Promise<unknown>) => {
+  const err = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(RegauthError);
+  return err as RegauthError;
+};
+
+describe('createRegistry', () => {
+  it('refuses caFile or retries with a send of the caller, which they could not reach', () => {
+    for (const extra of [{ caFile: 'ca.pem' }, { retries: 2 }]) {
+      expect(() => createRegistry({ send: unreachable, ...extra })).toThrow(
+        expect.objectContaining({ code: 'ERR_USAGE' }),
+      );
+    }
+  });
+
+  it('checks references, tags and options before sending anything', async () => {
+    const registry = createRegistry({
+      send: unreachable,
+      credentials: { username: 'alice', password: 'pw' },
+    });
+    expect((await refusal(registry.tags('localhost:5000/alice/app:v1'))).code).toBe('ERR_INVALID_REFERENCE');
+    expect((await refusal(registry.tag('localhost:5000/alice/app:v1', ['ok', '-bad']))).message).toContain(
+      '"-bad" is not a tag',
+    );
+    expect((await refusal(registry.untag(`localhost:5000/alice/app@sha256:${'a'.repeat(64)}`))).code).toBe(
+      'ERR_INVALID_REFERENCE',
+    );
+    expect(
+      (
+        await refusal(
+          registry.pull('localhost:5000/alice/app:v1', dockerArchive('x.tar'), { allPlatforms: true }),
+        )
+      ).code,
+    ).toBe('ERR_USAGE');
+    expect((await refusal(registry.manifest('UPPER/case'))).code).toBe('ERR_INVALID_REFERENCE');
+  });
+
+  it('stops before the first request when the signal is already aborted', async () => {
+    const registry = createRegistry({ send: unreachable });
+    const signal = AbortSignal.abort();
+    for (const call of [
+      registry.manifest('localhost:5000/a:v1', { signal }),
+      registry.digest('localhost:5000/a:v1', { signal }),
+      registry.blob('localhost:5000/a', `sha256:${'a'.repeat(64)}`, { signal }),
+      registry.copy('localhost:5000/a:v1', 'localhost:5000/b:v1', { signal }),
+      registry.delete('localhost:5000/a:v1', { signal }),
+    ]) {
+      await expect(call).rejects.toMatchObject({ name: 'AbortError' });
+    }
+  });
+});
+
+describe('image targets', () => {
+  it('name a layout, with or without the image, and a docker archive', () => {
+    expect(ociLayout('dir')).toEqual({ kind: 'oci-layout', dir: 'dir' });
+    expect(ociLayout('dir', 'v1')).toEqual({ kind: 'oci-layout', dir: 'dir', refName: 'v1' });
+    expect(dockerArchive('a.tar')).toEqual({ kind: 'docker-archive', path: 'a.tar' });
+  });
+});

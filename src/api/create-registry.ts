@@ -1,0 +1,305 @@
+import { staticCredentials } from '../auth/credentials/static-credentials.js';
+import { RegauthError } from '../errors/regauth-error.js';
+import { copyImage } from '../image/copy-image.js';
+import { deleteImage } from '../image/delete-image.js';
+import { getPlatformManifest } from '../image/get-image-config.js';
+import { parseManifest } from '../image/parse-manifest.js';
+import { pullImage } from '../image/pull-image.js';
+import { pushImage } from '../image/push-image.js';
+import { readBlob } from '../image/read-blob.js';
+import { resolveDigest } from '../image/resolve-digest.js';
+import { tagImage } from '../image/tag-image.js';
+import type { TransferSummary } from '../image/transfer-events.js';
+import { untag } from '../image/untag.js';
+import { type ImageReference, parseReference, parseRegistry, TAG_RE } from '../reference/parse-reference.js';
+import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
+import { DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED } from '../registry/media-types.js';
+import type { AnyManifest, Descriptor, ImageConfig } from '../registry/oci-types.js';
+import type { Manifest, RegistryClient } from '../registry/registry-client.js';
+import type { Registry } from './registry.js';
+import type { RegistryOptions } from './registry-options.js';
+import { verifiedBlobStream } from './verified-blob-stream.js';
+
+/** The tag or digest a reference names, as the registry API takes it. */
+const target = (ref: ImageReference): string => ref.digest ?? ref.tag ?? 'latest';
+
+/** A repository reference without tag or digest (`host/repo`), as tags() takes it. */
+function repositoryOnly(text: string, what: string): ImageReference {
+  const ref = parseReference(text, { defaultTag: false });
+  if (ref.tag !== undefined || ref.digest !== undefined) {
+    throw new RegauthError(
+      'ERR_INVALID_REFERENCE',
+      `${what} takes a repository without a tag or digest, such as ${ref.registry}/${ref.repository}`,
+    );
+  }
+  return ref;
+}
+
+function parseJson<T>(bytes: Uint8Array, what: string): T {
+  try {
+    const value = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as T;
+  } catch {
+    // Said below.
+  }
+  throw new RegauthError('ERR_MANIFEST_INVALID', `${what} is not a JSON object`);
+}
+
+/** A manifest's JSON, its structure checked as the transfers check it; schema 1 as it is. */
+function manifestJson(manifest: Manifest, what: string): AnyManifest {
+  const json = parseJson<{ schemaVersion?: unknown }>(manifest.bytes, what);
+  const schema1 =
+    json.schemaVersion === 1 ||
+    manifest.mediaType === DOCKER_MANIFEST_V1 ||
+    manifest.mediaType === DOCKER_MANIFEST_V1_SIGNED;
+  if (!schema1) parseManifest(manifest.bytes, manifest.mediaType, what);
+  return json as AnyManifest;
+}
+
+/**
+ * A Registry: every task of the CLI as one call on reference strings, over one set of clients
+ * (connections, credentials and tokens shared by every call). Nothing is sent until a method is
+ * called.
+ *
+ * ```ts
+ * const registry = createRegistry({ credentials: { username: 'alice', password } });
+ * const { digest, json } = await registry.manifest('localhost:5000/alice/app:v1');
+ * ```
+ */
+export function createRegistry(options: RegistryOptions = {}): Registry {
+  if (options.send !== undefined && (options.caFile !== undefined || options.retries !== undefined)) {
+    throw new RegauthError(
+      'ERR_USAGE',
+      'caFile and retries configure the built-in transport; with a send of your own, configure them in it',
+    );
+  }
+  const given = options.credentials;
+  const credentials =
+    given === undefined || 'find' in given
+      ? given
+      : staticCredentials({
+          username: given.username,
+          password: given.password,
+          ...(given.registry === undefined ? {} : { registry: given.registry }),
+        });
+  const clients = createRegistryClients({
+    ...(credentials === undefined ? {} : { credentials }),
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.send === undefined ? {} : { send: options.send }),
+    ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
+    ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
+    ...(options.trace === undefined ? {} : { trace: options.trace }),
+    ...(options.retries === undefined ? {} : { maxRetries: options.retries }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+  });
+  return registryOver(clients);
+}
+
+function registryOver(clients: RegistryClients): Registry {
+  const at = (text: string): { ref: ImageReference; client: RegistryClient } => {
+    const ref = parseReference(text);
+    return { ref, client: clients.forRegistry(ref.registry) };
+  };
+  return {
+    clients,
+
+    async manifest(text, { platform, accept, signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      const manifest =
+        platform === undefined
+          ? await client.getManifest(ref.repository, target(ref), accept === undefined ? {} : { accept })
+          : await getPlatformManifest(client, ref.repository, target(ref), platform);
+      signal?.throwIfAborted();
+      const json = manifestJson(manifest, `manifest ${ref.registry}/${ref.repository}@${manifest.digest}`);
+      return {
+        bytes: manifest.bytes,
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        json,
+        ...(manifest.rateLimit === undefined ? {} : { rateLimit: manifest.rateLimit }),
+      };
+    },
+
+    async digest(text, { platform, signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      if (platform !== undefined)
+        return (await getPlatformManifest(client, ref.repository, target(ref), platform)).digest;
+      return ref.digest ?? (await resolveDigest(client, ref.repository, target(ref)));
+    },
+
+    async tags(text, { signal, ...list } = {}) {
+      signal?.throwIfAborted();
+      const ref = repositoryOnly(text, 'tags()');
+      return clients.forRegistry(ref.registry).listTags(ref.repository, list);
+    },
+
+    async catalog(text, { signal, ...list } = {}) {
+      signal?.throwIfAborted();
+      const name = parseRegistry(text);
+      return clients.forRegistry(name).catalog(list);
+    },
+
+    async config(text, { platform, signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      const manifest = await getPlatformManifest(client, ref.repository, target(ref), platform);
+      const where = `manifest ${ref.registry}/${ref.repository}@${manifest.digest}`;
+      const json = manifestJson(manifest, where);
+      if (json.schemaVersion !== 2 || !('config' in json)) {
+        throw new RegauthError(
+          'ERR_UNSUPPORTED',
+          `${where} has no config: it is ${json.schemaVersion === 1 ? 'a schema 1 manifest' : 'an index'}`,
+        );
+      }
+      signal?.throwIfAborted();
+      const bytes = await client.getBlobBytes(ref.repository, json.config.digest);
+      return {
+        digest: json.config.digest,
+        bytes,
+        json: parseJson<ImageConfig>(bytes, `config ${json.config.digest} of ${where}`),
+      };
+    },
+
+    async referrers(text, { artifactType, signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      const digest = ref.digest ?? (await resolveDigest(client, ref.repository, target(ref)));
+      signal?.throwIfAborted();
+      const { manifests } = await client.referrers(ref.repository, digest, artifactType);
+      return manifests as Descriptor[];
+    },
+
+    async blob(text, digest, { signal } = {}) {
+      signal?.throwIfAborted();
+      const ref = parseReference(text, { defaultTag: false });
+      const client = clients.forRegistry(ref.registry);
+      // The first answer says the size; readBlob goes on with it, resuming with Range should it break.
+      const first = await client.getBlob(ref.repository, digest);
+      const length = first.status === 200 ? Number(first.header('content-length')) : Number.NaN;
+      const size = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+      const contentType = first.header('content-type');
+      let pending: typeof first | undefined = first;
+      const source = readBlob(
+        {
+          registry: client.registry,
+          getBlob: async (repository, d, offset) => {
+            const res = pending;
+            pending = undefined;
+            if (res !== undefined && offset === 0) return res;
+            await res?.dump();
+            return client.getBlob(repository, d, offset);
+          },
+        },
+        ref.repository,
+        size === undefined ? { digest } : { digest, size },
+      );
+      return {
+        ...(size === undefined ? {} : { size }),
+        ...(contentType ? { mediaType: contentType } : {}),
+        body: verifiedBlobStream(source, signal),
+      };
+    },
+
+    async pull(text, destination, options = {}) {
+      const { signal } = options;
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      const common = {
+        ...(options.platform === undefined ? {} : { platform: options.platform }),
+        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+        ...(options.onProgress === undefined ? {} : { onEvent: options.onProgress }),
+      };
+      if (destination.kind === 'docker-archive') {
+        if (options.allPlatforms) {
+          throw new RegauthError(
+            'ERR_USAGE',
+            'a docker archive holds one image, so allPlatforms cannot go into one: pull into an OCI layout, or pick a platform',
+          );
+        }
+        const { pullDockerArchive } = await import('../image/docker-archive.js');
+        return pullDockerArchive(client, ref.repository, target(ref), destination.path, {
+          ...common,
+          tag: `${ref.registry === 'docker.io' ? '' : `${ref.registry}/`}${ref.repository}:${ref.tag ?? 'latest'}`,
+        });
+      }
+      const refName = destination.refName ?? ref.tag;
+      return pullImage(client, ref.repository, target(ref), destination.dir, {
+        ...common,
+        ...(options.allPlatforms ? { allPlatforms: true } : {}),
+        ...(refName === undefined ? {} : { refName }),
+      });
+    },
+
+    async push(source, text, options = {}) {
+      options.signal?.throwIfAborted();
+      const ref = parseReference(text);
+      return pushImage(
+        source.dir,
+        clients.forRegistry(ref.registry),
+        ref.repository,
+        ref.tag ?? ref.digest ?? 'latest',
+        {
+          ...(source.refName === undefined ? {} : { refName: source.refName }),
+          ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+          ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+          ...(options.onProgress === undefined ? {} : { onEvent: options.onProgress }),
+        },
+      );
+    },
+
+    async copy(sourceText, destinationText, options = {}): Promise<TransferSummary> {
+      options.signal?.throwIfAborted();
+      const src = parseReference(sourceText);
+      const dst = parseReference(destinationText);
+      const dstClients = options.to?.clients ?? clients;
+      return copyImage(
+        { client: clients.forRegistry(src.registry), repository: src.repository, reference: target(src) },
+        {
+          client: dstClients.forRegistry(dst.registry),
+          repository: dst.repository,
+          reference: dst.tag ?? dst.digest ?? 'latest',
+        },
+        {
+          ...(options.platform === undefined ? {} : { platform: options.platform }),
+          ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
+          ...(options.chunkBytes === undefined ? {} : { chunkBytes: options.chunkBytes }),
+          ...(options.onProgress === undefined ? {} : { onEvent: options.onProgress }),
+        },
+      );
+    },
+
+    async tag(text, tags, { signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      const list = typeof tags === 'string' ? [tags] : [...tags];
+      const bad = list.find((t) => !TAG_RE.test(t));
+      if (bad !== undefined) {
+        throw new RegauthError(
+          'ERR_INVALID_REFERENCE',
+          `${JSON.stringify(bad)} is not a tag: a tag is up to 128 letters, digits, "_", "." or "-", not starting with "." or "-"`,
+        );
+      }
+      return tagImage(client, ref.repository, target(ref), list);
+    },
+
+    async untag(text, { signal } = {}) {
+      signal?.throwIfAborted();
+      const ref = parseReference(text, { defaultTag: false });
+      if (ref.tag === undefined || ref.digest !== undefined) {
+        throw new RegauthError(
+          'ERR_INVALID_REFERENCE',
+          `untag takes a tag, such as ${ref.registry}/${ref.repository}:v1; an image by digest is removed with delete`,
+        );
+      }
+      return untag(clients.forRegistry(ref.registry), ref.repository, ref.tag);
+    },
+
+    async delete(text, { force, signal } = {}) {
+      signal?.throwIfAborted();
+      const { ref, client } = at(text);
+      return deleteImage(client, ref.repository, ref, force === undefined ? {} : { force });
+    },
+  };
+}

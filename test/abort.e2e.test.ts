@@ -1,0 +1,287 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRegauthError } from '../src/errors/regauth-error.js';
+import { copyImage } from '../src/image/copy-image.js';
+import { pullDockerArchive } from '../src/image/docker-archive.js';
+import { getImageConfig, getPlatformManifest } from '../src/image/get-image-config.js';
+import { manifestForPlatform } from '../src/image/manifest-for-platform.js';
+import { pullImage } from '../src/image/pull-image.js';
+import { pushImage } from '../src/image/push-image.js';
+import { readBlob } from '../src/image/read-blob.js';
+import { resolveDigest } from '../src/image/resolve-digest.js';
+import { tagImage } from '../src/image/tag-image.js';
+import { tagsPointingAt } from '../src/image/tags-pointing-at.js';
+import type { TransferEvent } from '../src/image/transfer-events.js';
+import { untag } from '../src/image/untag.js';
+import { createRegistryClients, RegistryClient } from '../src/index.js';
+import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
+import { buildOciLayout } from './harness/oci-layout.js';
+import { type RegistryHandle, startRegistry } from './harness/registry.js';
+
+const sha256 = (data: Uint8Array) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
+const PARTIAL_DIR = '.regauth-partial';
+const MiB = 1024 * 1024;
+
+/** Every file under `dir`, as paths relative to it. */
+async function walk(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+}
+
+/** The error a promise rejects with; fails the test when it resolves. */
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/** An onEvent listener that aborts `controller` at the first bytes of `digest` moving. */
+function abortAtBytesOf(digest: string, controller: AbortController) {
+  return (event: TransferEvent) => {
+    if (event.kind === 'blob-bytes' && event.digest === digest) controller.abort(new Error('test abort'));
+  };
+}
+
+describe('abort: every transfer takes a signal and leaves nothing half-done (real registry)', () => {
+  let registry: RegistryHandle;
+  let proxy: FaultProxy;
+  let work: string;
+  // Random, so no registry or layout has it by chance; a few MiB, so it goes in several chunks.
+  const layer = randomBytes(3 * MiB + 1234);
+  const layerDigest = sha256(layer);
+  const layerPath = new RegExp(`/blobs/${layerDigest}`);
+  const clients = () => createRegistryClients({ env: {}, credentials: { find: async () => undefined } });
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy(registry.host);
+    work = await mkdtemp(join(tmpdir(), 'regauth-abort-e2e-'));
+    await buildOciLayout(join(work, 'src'), { tag: 'v1', rawLayers: [layer] });
+    await pushImage(join(work, 'src'), clients().forRegistry(registry.host), 'abort/app', 'v1');
+  });
+
+  afterAll(async () => {
+    await proxy?.close();
+    await registry?.stop();
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  /** Whether the tag exists, asked without any signal through a fresh client. */
+  const tagExists = async (repository: string, tag: string) => {
+    try {
+      await clients().forRegistry(registry.host).headManifest(repository, tag);
+      return true;
+    } catch (err) {
+      if (isRegauthError(err, 'ERR_MANIFEST_UNKNOWN') || isRegauthError(err, 'ERR_NAME_UNKNOWN'))
+        return false;
+      throw err;
+    }
+  };
+
+  it('sends nothing for a call whose signal is aborted already', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const client = clients().forRegistry(proxy.host);
+    const from = proxy.log.length;
+    const err = await failure(client.getManifest('abort/app', 'v1', { signal: controller.signal }));
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    const dir = join(work, 'never');
+    const pulled = await failure(pullImage(client, 'abort/app', 'v1', dir, { signal: controller.signal }));
+    expect(isRegauthError(pulled, 'ERR_ABORTED')).toBe(true);
+    expect(proxy.log.slice(from)).toEqual([]);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('every registry call and image function rejects an aborted signal with ERR_ABORTED before sending', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const signal = controller.signal;
+    const client = clients().forRegistry(proxy.host);
+    // A first call without a signal: the scheme ping and the challenge are known, so what follows
+    // would each be one request at least.
+    const digest = await resolveDigest(client, 'abort/app', 'v1');
+    const from = proxy.log.length;
+    const calls: [string, () => Promise<unknown>][] = [
+      ['headManifest', () => client.headManifest('abort/app', 'v1', { signal })],
+      ['getBlobBytes', () => client.getBlobBytes('abort/app', layerDigest, undefined, { signal })],
+      ['getBlob', () => client.getBlob('abort/app', layerDigest, 0, { signal })],
+      ['headBlob', () => client.headBlob('abort/app', layerDigest, { signal })],
+      ['startUpload', () => client.startUpload('abort/app', undefined, { signal })],
+      ['putManifest', () => client.putManifest('abort/app', 'x', Buffer.from('{}'), 'a/b', { signal })],
+      ['deleteManifest', () => client.deleteManifest('abort/app', digest, { signal })],
+      ['deleteTag', () => client.deleteTag('abort/app', 'v1', { signal })],
+      ['referrers', () => client.referrers('abort/app', digest, undefined, { signal })],
+      ['listTags', () => client.listTags('abort/app', { signal })],
+      ['catalog', () => client.catalog({ signal })],
+      ['resolveDigest', () => resolveDigest(client, 'abort/app', 'v1', { signal })],
+      ['tagImage', () => tagImage(client, 'abort/app', 'v1', ['v2'], { signal })],
+      ['untag', () => untag(client, 'abort/app', 'v1', { signal })],
+      ['tagsPointingAt', () => tagsPointingAt(client, 'abort/app', digest, { signal })],
+      ['getImageConfig', () => getImageConfig(client, 'abort/app', 'v1', undefined, { signal })],
+      ['getPlatformManifest', () => getPlatformManifest(client, 'abort/app', 'v1', undefined, { signal })],
+      ['manifestForPlatform', () => manifestForPlatform(client, 'abort/app', 'v1', { signal })],
+      [
+        'readBlob',
+        async () => {
+          for await (const _ of readBlob(client, 'abort/app', { digest: layerDigest }, { signal })) break;
+        },
+      ],
+    ];
+    for (const [name, call] of calls) {
+      const err = await failure(call());
+      expect([name, isRegauthError(err, 'ERR_ABORTED')]).toEqual([name, true]);
+    }
+    expect(proxy.log.slice(from)).toEqual([]);
+    expect(await tagExists('abort/app', 'v1')).toBe(true);
+  });
+
+  it('untag aborted once its placeholder is in puts the tag back on its image', async () => {
+    const plain = clients().forRegistry(registry.host);
+    const original = await resolveDigest(plain, 'abort/app', 'v1');
+    await tagImage(plain, 'abort/app', 'v1', ['v9']);
+    const controller = new AbortController();
+    const send = clients().auth.send;
+    // The abort comes the moment the registry has taken the placeholder under the tag.
+    const client = new RegistryClient({
+      registry: registry.host,
+      send: async (req) => {
+        const res = await send(req);
+        if (req.method === 'PUT' && req.url.pathname.endsWith('/manifests/v9')) controller.abort();
+        return res;
+      },
+    });
+    const err = await failure(untag(client, 'abort/app', 'v9', { signal: controller.signal }));
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    expect(await resolveDigest(plain, 'abort/app', 'v9')).toBe(original);
+  });
+
+  it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
+    const controller = new AbortController();
+    const dir = join(work, 'aborted');
+    const err = await failure(
+      pullImage(clients().forRegistry(proxy.host), 'abort/app', 'v1', dir, {
+        signal: controller.signal,
+        onEvent: abortAtBytesOf(layerDigest, controller),
+      }),
+    );
+    proxy.clear();
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    expect((err as Error).message).toMatch(/^the pull of .*abort\/app:v1 was aborted$/);
+    expect((err as Error).cause).toEqual(new Error('test abort'));
+    const files = existsSync(dir) ? await walk(dir) : [];
+    expect(files.filter((f) => f.includes(PARTIAL_DIR))).toEqual([]);
+    expect(existsSync(join(dir, PARTIAL_DIR))).toBe(false);
+    for (const file of files.filter((f) => f.startsWith('blobs/'))) {
+      expect(sha256(await readFile(join(dir, file)))).toBe(`sha256:${file.split('/').pop()}`);
+    }
+    expect(files).not.toContain(`blobs/sha256/${layerDigest.slice(7)}`);
+  });
+
+  it('with keepPartial the unfinished blob stays, and the next pull resumes it with Range', async () => {
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
+    const controller = new AbortController();
+    const dir = join(work, 'kept');
+    const client = clients().forRegistry(proxy.host);
+    const err = await failure(
+      pullImage(client, 'abort/app', 'v1', dir, {
+        signal: controller.signal,
+        keepPartial: true,
+        onEvent: abortAtBytesOf(layerDigest, controller),
+      }),
+    );
+    proxy.clear();
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    const kept = await readFile(join(dir, PARTIAL_DIR, 'sha256', layerDigest.slice(7)));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.length).toBeLessThan(layer.length);
+    expect(kept.equals(layer.subarray(0, kept.length))).toBe(true);
+
+    const from = proxy.log.length;
+    await pullImage(client, 'abort/app', 'v1', dir);
+    expect(proxy.log.slice(from).filter((l) => layerPath.test(l))).toEqual([
+      `GET /v2/abort/app/blobs/${layerDigest} [bytes=${kept.length}-]`,
+    ]);
+    expect((await readFile(join(dir, 'blobs', 'sha256', layerDigest.slice(7)))).equals(layer)).toBe(true);
+    expect(existsSync(join(dir, PARTIAL_DIR))).toBe(false);
+  });
+
+  it('a pull into a new folder aborted before any blob completed leaves no folder', async () => {
+    const controller = new AbortController();
+    const parent = join(work, 'fresh');
+    const err = await failure(
+      pullImage(clients().forRegistry(proxy.host), 'abort/app', 'v1', join(parent, 'layout'), {
+        signal: controller.signal,
+        onEvent: (event) => {
+          if (event.kind === 'blob-start') controller.abort();
+        },
+      }),
+    );
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    expect(existsSync(parent)).toBe(false);
+  });
+
+  it('a push aborted mid-upload rejects with ERR_ABORTED, cancels its upload and pushes no manifest', async () => {
+    const controller = new AbortController();
+    const from = proxy.log.length;
+    const err = await failure(
+      pushImage(join(work, 'src'), clients().forRegistry(proxy.host), 'abort/pushed', 'v1', {
+        chunkBytes: MiB,
+        signal: controller.signal,
+        onEvent: abortAtBytesOf(layerDigest, controller),
+      }),
+    );
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    const seen = proxy.log.slice(from);
+    expect(seen.filter((l) => l.startsWith('DELETE /v2/abort/pushed/blobs/uploads/')).length).toBeGreaterThan(
+      0,
+    );
+    expect(seen.filter((l) => / \/v2\/abort\/pushed\/manifests\//.test(l))).toEqual([]);
+    expect(await tagExists('abort/pushed', 'v1')).toBe(false);
+  });
+
+  it('a copy aborted mid-blob rejects with ERR_ABORTED, cancels its upload and pushes no manifest', async () => {
+    const controller = new AbortController();
+    const from = proxy.log.length;
+    // Source straight from the registry, destination through the proxy: two registry names, so
+    // the layer's bytes are sent, not mounted.
+    const err = await failure(
+      copyImage(
+        { client: clients().forRegistry(registry.host), repository: 'abort/app', reference: 'v1' },
+        { client: clients().forRegistry(proxy.host), repository: 'abort/copied', reference: 'v1' },
+        { chunkBytes: MiB, signal: controller.signal, onEvent: abortAtBytesOf(layerDigest, controller) },
+      ),
+    );
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    const seen = proxy.log.slice(from);
+    expect(seen.filter((l) => l.startsWith('DELETE /v2/abort/copied/blobs/uploads/')).length).toBeGreaterThan(
+      0,
+    );
+    expect(seen.filter((l) => / \/v2\/abort\/copied\/manifests\//.test(l))).toEqual([]);
+    expect(await tagExists('abort/copied', 'v1')).toBe(false);
+  });
+
+  it('a docker-archive pull aborted mid-blob leaves no file at the output path, and no temporary one', async () => {
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
+    const controller = new AbortController();
+    const folder = await mkdtemp(join(work, 'archive-'));
+    const output = join(folder, 'image.tar');
+    const err = await failure(
+      pullDockerArchive(clients().forRegistry(proxy.host), 'abort/app', 'v1', output, {
+        tag: 'abort/app:v1',
+        signal: controller.signal,
+        onEvent: abortAtBytesOf(layerDigest, controller),
+      }),
+    );
+    proxy.clear();
+    expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+    expect(await readdir(folder)).toEqual([]);
+  });
+});
