@@ -7,7 +7,9 @@ import type { Challenge } from './parse-challenge.js';
  * throws or rejects never fails a request (a failed read is a miss, a failed write is not kept).
  */
 export interface ChallengeStore {
+  /** The challenge kept for a registry origin (`https://registry.example`), or undefined. */
   loadChallenge(origin: string): MaybePromise<Challenge | undefined>;
+  /** Keeps a challenge (scheme, realm, service: never a request's scope or error) for an origin. */
   saveChallenge(origin: string, challenge: Challenge): MaybePromise<void>;
   /** Drops the challenge kept for an origin: it no longer passes the realm check, or the user logged out. */
   forgetChallenge(origin: string): MaybePromise<void>;
@@ -18,6 +20,7 @@ export interface ChallengeStore {
    * Left out: such names are remembered in memory only, and each process asks the registry again.
    */
   loadScopeNames?(origin: string, requested: string): MaybePromise<readonly string[] | undefined>;
+  /** Keeps what loadScopeNames gives back; `named` replaces what was kept for `requested`. */
   saveScopeNames?(origin: string, requested: string, named: readonly string[]): MaybePromise<void>;
 }
 

@@ -4,7 +4,9 @@ import type { Challenge } from './parse-challenge.js';
 import type { TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
 
+/** Options of MemoryTokenStore. */
 export interface MemoryTokenStoreOptions {
+  /** The clock that decides which tokens have expired. Left out: Date.now. */
   readonly now?: () => number;
 }
 

@@ -39,6 +39,7 @@ export interface TokenStore {
   keySalt?(): MaybePromise<Uint8Array>;
 }
 
+/** How a TokenCache keeps tokens: `new TokenCache({ store })` is all most callers need. */
 export interface TokenCacheOptions {
   /** Left out: tokens live in memory only. */
   readonly store?: TokenStore;
