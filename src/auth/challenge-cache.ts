@@ -52,6 +52,7 @@ export class ChallengeCache {
   readonly #memory = new Map<string, Challenge>();
   readonly #reading = new Map<string, Promise<Challenge | undefined>>();
   readonly #scopeNames = new Map<string, Map<string, readonly string[]>>();
+  readonly #readingNames = new Map<string, Promise<readonly string[]>>();
   readonly #discovering = new Map<string, Promise<void>>();
   readonly #store: ChallengeStore | undefined;
   readonly #onStoreError: OnStoreError | undefined;
@@ -107,23 +108,34 @@ export class ChallengeCache {
     if (store) await callStore('forgetChallenge', () => store.forgetChallenge(origin), this.#onStoreError);
   }
 
-  /** The scopes the registry named for requests asking for `requested`, besides those: usually none. */
-  async scopeNames(origin: string, requested: readonly string[]): Promise<readonly string[]> {
+  /**
+   * The scopes the registry named for requests asking for `requested`, besides those: usually
+   * none. The store is read once per origin and scope set however many ask at the same time.
+   */
+  scopeNames(origin: string, requested: readonly string[]): Promise<readonly string[]> {
     const key = scopeNamesKey(requested);
     const known = this.#scopeNames.get(origin)?.get(key);
-    if (known) return known;
+    if (known) return Promise.resolve(known);
     const store = this.#store;
-    let named: readonly string[] = [];
-    if (store?.loadScopeNames) {
-      const stored = await callStore(
+    if (!store?.loadScopeNames) return Promise.resolve([]);
+    const id = JSON.stringify([origin, key]);
+    let reading = this.#readingNames.get(id);
+    if (!reading) {
+      reading = callStore(
         'loadScopeNames',
         () => store.loadScopeNames?.(origin, key),
         this.#onStoreError,
-      );
-      if (Array.isArray(stored) && stored.every((s) => typeof s === 'string')) named = stored;
+      ).then((stored) => {
+        if (this.#readingNames.get(id) === reading) this.#readingNames.delete(id);
+        const learned = this.#scopeNames.get(origin)?.get(key);
+        if (learned) return learned;
+        const named = Array.isArray(stored) && stored.every((s) => typeof s === 'string') ? stored : [];
+        this.#remember(origin, key, named);
+        return named;
+      });
+      this.#readingNames.set(id, reading);
     }
-    this.#remember(origin, key, named);
-    return named;
+    return reading;
   }
 
   /**
