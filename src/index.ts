@@ -21,6 +21,7 @@ export type {
   TransferOptions,
 } from './api/registry.js';
 export type { RegistryOptions, UserPassword } from './api/registry-options.js';
+export type { MaybePromise, OnStoreError, StoreOperation } from './auth/call-store.js';
 export type { ChallengeStore } from './auth/challenge-cache.js';
 export { checkRealm } from './auth/check-realm.js';
 export type {
@@ -58,6 +59,8 @@ export type { FetchTokenOptions } from './auth/fetch-token.js';
 export { fetchToken } from './auth/fetch-token.js';
 export type { FileTokenStoreOptions } from './auth/file-token-store.js';
 export { defaultTokenStorePath, FileTokenStore } from './auth/file-token-store.js';
+export type { MemoryTokenStoreOptions } from './auth/memory-token-store.js';
+export { MemoryTokenStore } from './auth/memory-token-store.js';
 export type { Challenge } from './auth/parse-challenge.js';
 export {
   formatChallenge,
@@ -65,7 +68,7 @@ export {
   parseChallenges,
   resolveRealm,
 } from './auth/parse-challenge.js';
-export type { TokenCacheOptions, TokenKeyParts, TokenStore } from './auth/token-cache.js';
+export type { TokenCacheOptions, TokenForOptions, TokenKeyParts, TokenStore } from './auth/token-cache.js';
 export { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache } from './auth/token-cache.js';
 export type { TokenInfo } from './auth/token-response.js';
 export { parseTokenResponse } from './auth/token-response.js';

@@ -1,15 +1,47 @@
+import { callStore, type MaybePromise, type OnStoreError } from './call-store.js';
 import type { Challenge } from './parse-challenge.js';
 
-/** Where challenges learned from registries are kept between processes, by registry origin. */
+/**
+ * Where challenges learned from registries are kept between processes (or shared between
+ * clients), by registry origin. Every method may answer at once or with a promise; one that
+ * throws or rejects never fails a request (a failed read is a miss, a failed write is not kept).
+ */
 export interface ChallengeStore {
-  loadChallenge(origin: string): Challenge | undefined;
-  saveChallenge(origin: string, challenge: Challenge): void;
+  /** The challenge kept for a registry origin (`https://registry.example`), or undefined. */
+  loadChallenge(origin: string): MaybePromise<Challenge | undefined>;
+  /** Keeps a challenge (scheme, realm, service: never a request's scope or error) for an origin. */
+  saveChallenge(origin: string, challenge: Challenge): MaybePromise<void>;
   /** Drops the challenge kept for an origin: it no longer passes the realm check, or the user logged out. */
-  forgetChallenge(origin: string): void;
+  forgetChallenge(origin: string): MaybePromise<void>;
+  /**
+   * The scopes a registry's challenge named for a request whose path asks for `requested` (its
+   * scopes, sorted, joined by spaces), when they were not the path's own: Artifactory's virtual
+   * repositories answer `GET /v2/virtual/alpine/…` with `scope="repository:alpine:pull"`.
+   * Left out: such names are remembered in memory only, and each process asks the registry again.
+   */
+  loadScopeNames?(origin: string, requested: string): MaybePromise<readonly string[] | undefined>;
+  /** Keeps what loadScopeNames gives back; `named` replaces what was kept for `requested`. */
+  saveScopeNames?(origin: string, requested: string, named: readonly string[]): MaybePromise<void>;
 }
 
 /** Challenge parameters that describe one request, not the registry: never reuse them. */
 const PER_REQUEST_PARAMS = new Set(['scope', 'error', 'error_description']);
+
+/**
+ * At most this many scope names remembered per origin in memory: a registry names one per
+ * repository and action set; a long-lived client of a hostile one must not grow without bound.
+ */
+export const MAX_SCOPE_NAMES_PER_ORIGIN = 1024;
+
+/** How ChallengeCache and the stores key a set of requested scopes. */
+export function scopeNamesKey(requested: readonly string[]): string {
+  return [...new Set(requested)].sort().join(' ');
+}
+
+export interface ChallengeCacheOptions {
+  /** Told when the store throws or rejects; the request goes on without it. */
+  readonly onStoreError?: OnStoreError | undefined;
+}
 
 /**
  * The challenges registries answered with, by origin, in memory and in an optional store; and
@@ -18,24 +50,44 @@ const PER_REQUEST_PARAMS = new Set(['scope', 'error', 'error_description']);
  */
 export class ChallengeCache {
   readonly #memory = new Map<string, Challenge>();
+  readonly #reading = new Map<string, Promise<Challenge | undefined>>();
+  readonly #scopeNames = new Map<string, Map<string, readonly string[]>>();
+  readonly #readingNames = new Map<string, Promise<readonly string[]>>();
   readonly #discovering = new Map<string, Promise<void>>();
   readonly #store: ChallengeStore | undefined;
+  readonly #onStoreError: OnStoreError | undefined;
 
-  constructor(store?: ChallengeStore) {
+  constructor(store?: ChallengeStore, options: ChallengeCacheOptions = {}) {
     this.#store = store;
+    this.#onStoreError = options.onStoreError;
   }
 
-  get(origin: string): Challenge | undefined {
-    let challenge = this.#memory.get(origin);
-    if (!challenge) {
-      challenge = this.#store?.loadChallenge(origin);
-      if (challenge) this.#memory.set(origin, challenge);
+  /** The challenge known for an origin; the store is read once however many ask at the same time. */
+  async get(origin: string): Promise<Challenge | undefined> {
+    const known = this.#memory.get(origin);
+    if (known) return known;
+    const store = this.#store;
+    if (!store) return undefined;
+    let reading = this.#reading.get(origin);
+    if (!reading) {
+      reading = callStore('loadChallenge', () => store.loadChallenge(origin), this.#onStoreError).then(
+        (stored) => {
+          if (this.#reading.get(origin) === reading) this.#reading.delete(origin);
+          if (!isChallenge(stored)) return undefined;
+          // Learned meanwhile (a 401 answered while the store was read) wins over the stored one.
+          const current = this.#memory.get(origin);
+          if (current) return current;
+          this.#memory.set(origin, stored);
+          return stored;
+        },
+      );
+      this.#reading.set(origin, reading);
     }
-    return challenge;
+    return reading;
   }
 
   /** Keeps what a challenge says about the registry (scheme, realm, service), not its per-request scope or error. */
-  learn(origin: string, challenge: Challenge): Challenge {
+  async learn(origin: string, challenge: Challenge): Promise<Challenge> {
     const learned: Challenge = {
       scheme: challenge.scheme,
       params: Object.fromEntries(
@@ -43,13 +95,82 @@ export class ChallengeCache {
       ),
     };
     this.#memory.set(origin, learned);
-    this.#store?.saveChallenge(origin, learned);
+    const store = this.#store;
+    if (store)
+      await callStore('saveChallenge', () => store.saveChallenge(origin, learned), this.#onStoreError);
     return learned;
   }
 
-  forget(origin: string): void {
+  async forget(origin: string): Promise<void> {
     this.#memory.delete(origin);
-    this.#store?.forgetChallenge(origin);
+    this.#scopeNames.delete(origin);
+    const store = this.#store;
+    if (store) await callStore('forgetChallenge', () => store.forgetChallenge(origin), this.#onStoreError);
+  }
+
+  /**
+   * The scopes the registry named for requests asking for `requested`, besides those: usually
+   * none. The store is read once per origin and scope set however many ask at the same time.
+   */
+  scopeNames(origin: string, requested: readonly string[]): Promise<readonly string[]> {
+    const key = scopeNamesKey(requested);
+    const known = this.#scopeNames.get(origin)?.get(key);
+    if (known) return Promise.resolve(known);
+    const store = this.#store;
+    if (!store?.loadScopeNames) return Promise.resolve([]);
+    const id = JSON.stringify([origin, key]);
+    let reading = this.#readingNames.get(id);
+    if (!reading) {
+      reading = callStore(
+        'loadScopeNames',
+        () => store.loadScopeNames?.(origin, key),
+        this.#onStoreError,
+      ).then((stored) => {
+        if (this.#readingNames.get(id) === reading) this.#readingNames.delete(id);
+        const learned = this.#scopeNames.get(origin)?.get(key);
+        if (learned) return learned;
+        const named = Array.isArray(stored) && stored.every((s) => typeof s === 'string') ? stored : [];
+        this.#remember(origin, key, named);
+        return named;
+      });
+      this.#readingNames.set(id, reading);
+    }
+    return reading;
+  }
+
+  /**
+   * Remembers that the registry's challenge named `named` for a request asking for `requested`,
+   * so that later requests (and later processes, through the store) ask the realm for both at once.
+   */
+  async learnScopeNames(
+    origin: string,
+    requested: readonly string[],
+    named: readonly string[],
+  ): Promise<void> {
+    const key = scopeNamesKey(requested);
+    const own = new Set(requested);
+    const extra = [...new Set(named)].filter((s) => !own.has(s)).sort();
+    const known = this.#scopeNames.get(origin)?.get(key);
+    if (known && known.length === extra.length && known.every((s, i) => s === extra[i])) return;
+    this.#remember(origin, key, extra);
+    const store = this.#store;
+    if (store?.saveScopeNames) {
+      await callStore('saveScopeNames', () => store.saveScopeNames?.(origin, key, extra), this.#onStoreError);
+    }
+  }
+
+  #remember(origin: string, key: string, named: readonly string[]): void {
+    let names = this.#scopeNames.get(origin);
+    if (!names) {
+      names = new Map();
+      this.#scopeNames.set(origin, names);
+    }
+    names.delete(key);
+    names.set(key, named);
+    if (names.size > MAX_SCOPE_NAMES_PER_ORIGIN) {
+      const oldest = names.keys().next().value;
+      if (oldest !== undefined) names.delete(oldest);
+    }
   }
 
   /**
@@ -78,4 +199,17 @@ export class ChallengeCache {
     this.#discovering.set(origin, pending);
     return release;
   }
+}
+
+/** A store of someone else's may answer anything: only a well-formed challenge is used. */
+export function isChallenge(c: unknown): c is Challenge {
+  const v = c as Partial<Challenge> | null | undefined;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.scheme === 'string' &&
+    typeof v.params === 'object' &&
+    v.params !== null &&
+    Object.values(v.params).every((p) => typeof p === 'string')
+  );
 }

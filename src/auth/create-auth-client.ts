@@ -7,6 +7,7 @@ import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from
 import { redactUrl } from '../transport/redact.js';
 import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
+import type { OnStoreError, StoreOperation } from './call-store.js';
 import { ChallengeCache, type ChallengeStore } from './challenge-cache.js';
 import { checkRealm } from './check-realm.js';
 import {
@@ -84,6 +85,12 @@ export interface AuthClientOptions {
   readonly tokenCache?: TokenCache;
   /** Left out: challenges are remembered in memory only. */
   readonly challengeStore?: ChallengeStore;
+  /**
+   * Told when the challenge store throws or rejects (the request goes on without it); the trace
+   * gets a note naming the failed method, never the error's text. The token cache reports its
+   * own store's errors (TokenCacheOptions.onStoreError).
+   */
+  readonly onStoreError?: OnStoreError;
   readonly clientId?: string;
   readonly trace?: Tracer;
   readonly now?: () => number;
@@ -118,7 +125,9 @@ function pickChallenge(offered: readonly Challenge[]): Challenge | undefined {
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   const transport = options.send;
   const cache = options.tokenCache ?? new TokenCache(options.now ? { now: options.now } : {});
-  const challenges = new ChallengeCache(options.challengeStore);
+  const challenges = new ChallengeCache(options.challengeStore, {
+    onStoreError: storeErrorReporter(options.onStoreError, options.trace),
+  });
   const credentials = new Map<string, Promise<FoundCredential | undefined>>();
   const optional = {
     ...(options.clientId === undefined ? {} : { clientId: options.clientId }),
@@ -141,15 +150,15 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
    * passes the realm check (a plain-HTTP realm for a registry now on HTTPS, a planted file) is
    * dropped, so the registry is asked again rather than refused on every run from now on.
    */
-  const knownChallenge = (req: AuthRequest): Challenge | undefined => {
+  const knownChallenge = async (req: AuthRequest): Promise<Challenge | undefined> => {
     const origin = req.url.origin;
-    const challenge = challenges.get(origin);
+    const challenge = await challenges.get(origin);
     if (challenge?.scheme !== 'bearer') return challenge;
     try {
       checkRealm(challenge, req.url);
       return challenge;
     } catch (err) {
-      challenges.forget(origin);
+      await challenges.forget(origin);
       options.trace?.({
         kind: 'note',
         text: `dropped the challenge remembered for ${origin}: ${(err as Error).message}`,
@@ -183,12 +192,17 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   };
 
   /** Keeps a challenge the registry sent, once its realm passed the check: one that fails is never kept. */
-  const adopt = (req: AuthRequest, offered: Challenge): Challenge => {
+  const adopt = (req: AuthRequest, offered: Challenge): Promise<Challenge> => {
     if (offered.scheme === 'bearer') checkRealm(offered, req.url);
     return challenges.learn(req.url.origin, offered);
   };
 
-  const bearerToken = (
+  /**
+   * A token for the request's scopes, the scopes its registry named for such requests before
+   * (Artifactory's virtual repositories name `repository:alpine:pull` for
+   * `/v2/virtual/alpine/…`), and `extraScopes` (what a 401 just named).
+   */
+  const bearerToken = async (
     req: AuthRequest,
     challenge: Challenge,
     found: FoundCredential | undefined,
@@ -197,19 +211,23 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   ): Promise<TokenInfo> => {
     const realm = checkRealm(challenge, req.url);
     const service = challenge.params.service;
-    const scopes = [...new Set([...req.scopes.map(formatScope), ...extraScopes])];
-    const key = cache.key({
-      origin: req.url.origin,
-      realm: realm.href,
-      service: service ?? '',
-      ...(found === undefined ? {} : { credential: found.credential }),
-      scopes,
-    });
-    // One fetch per key whoever asks (TokenCache.get): it runs without any one caller's signal,
-    // and each caller stops waiting for it at its own abort.
+    const requested = req.scopes.map(formatScope);
+    const named =
+      requested.length === 0
+        ? []
+        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
+    const scopes = [...new Set([...requested, ...named, ...extraScopes])];
+    // One fetch per key whoever asks (TokenCache.tokenFor): it runs without any one caller's
+    // signal, and each caller stops waiting for it at its own abort.
     return raceSignal(
-      cache.get(
-        key,
+      cache.tokenFor(
+        {
+          origin: req.url.origin,
+          realm: realm.href,
+          service: service ?? '',
+          ...(found === undefined ? {} : { credential: found.credential }),
+          scopes,
+        },
         req.registry,
         () =>
           fetchToken({
@@ -220,7 +238,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
             ...(found === undefined ? {} : { found }),
             ...optional,
           }),
-        force,
+        { force },
       ),
       req.signal,
       requestName(req),
@@ -252,13 +270,13 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   const send: AuthSend = async (req) => {
     const origin = req.url.origin;
-    let known = knownChallenge(req);
+    let known = await knownChallenge(req);
     const pending = known ? undefined : challenges.pending(origin);
     if (pending) {
       // The request finding out the challenge is another caller's: this one stops waiting at its
       // own abort, and that one's abort only hands the discovery on (release, below).
       await raceSignal(pending, req.signal, requestName(req));
-      known = knownChallenge(req);
+      known = await knownChallenge(req);
     }
     const release = known ? undefined : challenges.discover(origin);
     try {
@@ -291,11 +309,20 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     // Some registries (GCR) answer 401 with no challenge: the one from earlier still applies.
     const offered = pickChallenge(await challengesOf(req, first)) ?? known;
     if (!offered || (offered.scheme !== 'bearer' && offered.scheme !== 'basic')) return first;
-    const challenge = offered === known ? known : adopt(req, offered);
+    const challenge = offered === known ? known : await adopt(req, offered);
     learned();
     // The error body is small; reading it now keeps --trace in the seed's order (401, then token).
     const body = await first.bytes(MAX_CHALLENGE_BODY_BYTES).catch(() => Buffer.alloc(0));
     const extraScopes = (offered.params.scope ?? '').split(' ').filter((s) => s !== '');
+    // The registry names another resource than the path does (Artifactory drops a virtual
+    // repository's key): remember it, so the next request, or process, asks for it up front.
+    // Wider actions on the path's own resource are this request's business (insufficient_scope).
+    const resource = (scope: string) => scope.slice(0, scope.lastIndexOf(':'));
+    const resources = new Set(req.scopes.map((s) => resource(formatScope(s))));
+    const renamed = extraScopes.filter((s) => !resources.has(resource(s)));
+    if (challenge.scheme === 'bearer' && resources.size > 0 && renamed.length > 0) {
+      await challenges.learnScopeNames(req.url.origin, req.scopes.map(formatScope), renamed);
+    }
     options.trace?.({ kind: 'note', text: `${req.url.host} asks for ${offered.scheme} authorization` });
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
@@ -317,11 +344,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     const offered = await challengesOf(req, res);
     await res.dump();
     const picked = pickChallenge(offered);
-    return picked ? { status: 401, offered, challenge: adopt(req, picked) } : { status: 401, offered };
+    return picked ? { status: 401, offered, challenge: await adopt(req, picked) } : { status: 401, offered };
   };
 
   const token = async (req: AuthRequest): Promise<TokenInfo | undefined> => {
-    const challenge = knownChallenge(req) ?? (await probe(req)).challenge;
+    const challenge = (await knownChallenge(req)) ?? (await probe(req)).challenge;
     if (challenge?.scheme !== 'bearer') return undefined;
     const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     return bearerToken(req, challenge, found, [], false);
@@ -390,4 +417,19 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   };
 
   return { send, token, login };
+}
+
+/**
+ * Tells the caller's `onStoreError`, and notes in the trace which store method failed — never the
+ * error's text, which is the store's own and could hold anything it was given, a token included.
+ */
+export function storeErrorReporter(
+  onStoreError: OnStoreError | undefined,
+  trace: Tracer | undefined,
+): OnStoreError | undefined {
+  if (onStoreError === undefined && trace === undefined) return undefined;
+  return (error: unknown, operation: StoreOperation) => {
+    trace?.({ kind: 'note', text: `the token store's ${operation} failed; going on without it` });
+    onStoreError?.(error, operation);
+  };
 }

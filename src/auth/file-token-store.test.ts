@@ -216,6 +216,47 @@ describe('FileTokenStore', () => {
   });
 });
 
+describe('FileTokenStore scope names', () => {
+  it('keeps the scopes a registry named, for another instance, and drops them with the origin', () => {
+    const origin = 'https://registry.example';
+    const a = new FileTokenStore(file, { now: () => T0 });
+    a.saveChallenge(origin, challenge);
+    a.saveScopeNames(origin, 'repository:virtual/alpine:pull', ['repository:alpine:pull']);
+    const b = new FileTokenStore(file, { now: () => T0 });
+    expect(b.loadScopeNames(origin, 'repository:virtual/alpine:pull')).toEqual(['repository:alpine:pull']);
+    expect(b.loadScopeNames('https://other.example', 'repository:virtual/alpine:pull')).toBeUndefined();
+    b.forgetChallenge(origin);
+    expect(
+      new FileTokenStore(file, { now: () => T0 }).loadScopeNames(origin, 'repository:virtual/alpine:pull'),
+    ).toBeUndefined();
+  });
+
+  it('reads a file without scope names, and drops damaged ones', async () => {
+    await mkdir(join(dir, 'cache', 'regauth'), { recursive: true, mode: 0o700 });
+    const salt = Buffer.alloc(16, 1).toString('base64');
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 2,
+        salt,
+        challenges: {},
+        tokens: {},
+        scopeNames: { 'https://a': { r: ['n'] }, 'https://b': { r: [1] }, 'https://c': null },
+      }),
+      { mode: 0o600 },
+    );
+    const store = new FileTokenStore(file, { now: () => T0 });
+    expect(store.loadScopeNames('https://a', 'r')).toEqual(['n']);
+    expect(store.loadScopeNames('https://b', 'r')).toBeUndefined();
+    expect(store.loadScopeNames('https://c', 'r')).toBeUndefined();
+    await writeFile(file, JSON.stringify({ version: 2, salt, challenges: {}, tokens: {} }), { mode: 0o600 });
+    const old = new FileTokenStore(file, { now: () => T0 });
+    expect(old.loadScopeNames('https://a', 'r')).toBeUndefined();
+    old.saveScopeNames('https://a', 'r', ['m']);
+    expect(new FileTokenStore(file, { now: () => T0 }).loadScopeNames('https://a', 'r')).toEqual(['m']);
+  });
+});
+
 describe('defaultTokenStorePath', () => {
   it('uses XDG_CACHE_HOME when set, else ~/.cache', () => {
     expect(defaultTokenStorePath({ XDG_CACHE_HOME: '/x/cache', HOME: '/home/a' })).toBe(

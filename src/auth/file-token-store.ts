@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ChallengeStore } from './challenge-cache.js';
+import { type ChallengeStore, isChallenge, MAX_SCOPE_NAMES_PER_ORIGIN } from './challenge-cache.js';
 import type { Challenge } from './parse-challenge.js';
 import type { TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
@@ -23,6 +23,11 @@ interface FileShape {
   salt: string;
   challenges: Record<string, Challenge>;
   tokens: Record<string, StoredToken>;
+  /**
+   * By origin, then by requested scopes (ChallengeStore.saveScopeNames): the scopes the
+   * registry's challenge named instead. Added later within version 2: older files have none.
+   */
+  scopeNames?: Record<string, Record<string, string[]>>;
 }
 
 function isStoredToken(t: unknown): t is StoredToken {
@@ -36,15 +41,11 @@ function isStoredToken(t: unknown): t is StoredToken {
   );
 }
 
-function isChallenge(c: unknown): c is Challenge {
-  const v = c as Partial<Challenge> | null;
+function isScopeNames(n: unknown): n is Record<string, string[]> {
   return (
-    typeof v === 'object' &&
-    v !== null &&
-    typeof v.scheme === 'string' &&
-    typeof v.params === 'object' &&
-    v.params !== null &&
-    Object.values(v.params).every((p) => typeof p === 'string')
+    typeof n === 'object' &&
+    n !== null &&
+    Object.values(n).every((v) => Array.isArray(v) && v.every((s) => typeof s === 'string'))
   );
 }
 
@@ -146,6 +147,11 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
             Object.entries(parsed.challenges ?? {}).filter(([, c]) => isChallenge(c)),
           ),
           tokens: Object.fromEntries(Object.entries(parsed.tokens ?? {}).filter(([, t]) => isStoredToken(t))),
+          scopeNames: Object.fromEntries(
+            Object.entries(typeof parsed.scopeNames === 'object' ? (parsed.scopeNames ?? {}) : {}).filter(
+              ([, n]) => isScopeNames(n),
+            ),
+          ),
         };
       }
     } catch {
@@ -196,8 +202,25 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
 
   forgetChallenge(origin: string): void {
     const data = this.#load();
-    if (!(origin in data.challenges)) return;
+    if (!(origin in data.challenges) && !(origin in (data.scopeNames ?? {}))) return;
     delete data.challenges[origin];
+    delete data.scopeNames?.[origin];
+    this.#save();
+  }
+
+  loadScopeNames(origin: string, requested: string): string[] | undefined {
+    return this.#load().scopeNames?.[origin]?.[requested];
+  }
+
+  saveScopeNames(origin: string, requested: string, named: readonly string[]): void {
+    const data = this.#load();
+    data.scopeNames ??= {};
+    const names = data.scopeNames[origin] ?? {};
+    data.scopeNames[origin] = names;
+    delete names[requested];
+    names[requested] = [...named];
+    const keys = Object.keys(names);
+    for (const old of keys.slice(0, Math.max(0, keys.length - MAX_SCOPE_NAMES_PER_ORIGIN))) delete names[old];
     this.#save();
   }
 
@@ -214,7 +237,10 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
         n++;
       }
     }
-    for (const origin of origins) delete data.challenges[origin];
+    for (const origin of origins) {
+      delete data.challenges[origin];
+      delete data.scopeNames?.[origin];
+    }
     this.#save();
     return n;
   }

@@ -1,4 +1,6 @@
 import { createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { parseScope } from '../scope/parse-scope.js';
+import { callStore, type MaybePromise, type OnStoreError } from './call-store.js';
 import type { Credential } from './credentials/credential.js';
 import type { TokenInfo } from './token-response.js';
 
@@ -16,24 +18,42 @@ export const DEFAULT_TOKEN_CACHE_MARGIN_S = 10;
  */
 const PASSWORD_HASH = { N: 1024, r: 8, p: 1, bytes: 16 } as const;
 
-/** Somewhere tokens outlive the process: the CLI's file in the user's cache directory. */
+/**
+ * Somewhere tokens outlive the process or are shared between clients: the CLI's file
+ * (FileTokenStore), memory shared by several clients (MemoryTokenStore), or a store of your own
+ * (Redis, a database). Every method may answer at once or with a promise. A method that throws or
+ * rejects never fails a request: a failed read is a miss, a failed write is not kept, and
+ * `onStoreError` is told.
+ */
 export interface TokenStore {
-  loadToken(key: string): TokenInfo | undefined;
-  saveToken(key: string, registry: string, token: TokenInfo): void;
+  /** The token kept under `key`, or undefined. Tokens past their `expiresAt` are never used. */
+  loadToken(key: string): MaybePromise<TokenInfo | undefined>;
+  /** Keeps `token` under `key`; `registry` (`docker.io`, `localhost:5000`) lets a logout find it. */
+  saveToken(key: string, registry: string, token: TokenInfo): MaybePromise<void>;
   /**
-   * Random bytes kept with the store and mixed into the hash of every secret in a token key:
-   * the same for every process sharing the store, different between stores. Left out: the
-   * cache draws its own, and its keys then match nothing stored by another process.
+   * Random bytes (at least 16) kept with the store and mixed into the hash of every secret in a
+   * token key: the same for every process sharing the store, different between stores. Left
+   * out, or failing: the cache draws its own, and its keys then match nothing stored by another
+   * process.
    */
-  keySalt?(): Uint8Array;
+  keySalt?(): MaybePromise<Uint8Array>;
 }
 
+/** How a TokenCache keeps tokens: `new TokenCache({ store })` is all most callers need. */
 export interface TokenCacheOptions {
   /** Left out: tokens live in memory only. */
   readonly store?: TokenStore;
   readonly now?: () => number;
   /** Left out: DEFAULT_TOKEN_CACHE_MARGIN_S. */
   readonly marginSeconds?: number;
+  /** Told when the store throws or rejects; the request goes on without it. Left out: nothing is told. */
+  readonly onStoreError?: OnStoreError | undefined;
+}
+
+/** Options of TokenCache.tokenFor. */
+export interface TokenForOptions {
+  /** Fetch a new token even when a fresh one is cached (the registry refused the cached one). */
+  readonly force?: boolean;
 }
 
 /** What a token is for: it serves a later request only when every part is the same. */
@@ -48,38 +68,109 @@ export interface TokenKeyParts {
 }
 
 /**
+ * At most this many narrower scope sets are remembered for one token (see TokenCache.tokenFor):
+ * a token for one repository's `pull,push,delete` covers 7; a mount's two repositories about as
+ * many. More would cost a store write each for sets no request is likely to ask for.
+ */
+const MAX_COVERED_SCOPE_SETS = 16;
+
+/** Actions of one resource beyond this many are not split into subsets (2^n of them). */
+const MAX_SPLIT_ACTIONS = 4;
+
+/**
+ * The single-resource scope sets a token for `scopes` also serves: each resource with every
+ * non-empty subset of its actions (a `pull,push` token serves a `pull`), except the set itself.
+ * A `*` action is not split: it already stands for every action.
+ */
+export function coveredScopeSets(scopes: readonly string[]): string[][] {
+  const out: string[][] = [];
+  const own = JSON.stringify([...scopes].sort());
+  const seen = new Set<string>([own]);
+  const add = (set: string[]) => {
+    const id = JSON.stringify([...set].sort());
+    if (seen.has(id) || out.length >= MAX_COVERED_SCOPE_SETS) return;
+    seen.add(id);
+    out.push(set);
+  };
+  for (const text of scopes) {
+    let parsed: ReturnType<typeof parseScope>;
+    try {
+      parsed = parseScope(text);
+    } catch {
+      continue;
+    }
+    const { actions } = parsed;
+    const prefix = text.slice(0, text.length - actions.join(',').length);
+    if (actions.includes('*') || actions.length > MAX_SPLIT_ACTIONS || !text.endsWith(actions.join(','))) {
+      add([text]);
+      continue;
+    }
+    for (let mask = 1; mask < 1 << actions.length; mask++) {
+      add([`${prefix}${actions.filter((_, i) => (mask & (1 << i)) !== 0).join(',')}`]);
+    }
+  }
+  return out;
+}
+
+function isTokenInfo(t: unknown): t is TokenInfo {
+  const v = t as Partial<TokenInfo> | null | undefined;
+  return (
+    typeof v === 'object' && v !== null && typeof v.token === 'string' && typeof v.expiresAt === 'number'
+  );
+}
+
+/**
  * Tokens keyed by registry origin, realm, service, identity (a salted hash of the secret, never
  * the user name alone) and scopes. Docker and containerd keep tokens per registry host; a second
  * registry that copies the first one's challenge, or the same user name with another password,
- * must not find them. One fetch in flight per key however many requests wait for it: parallel
- * blob requests share one token request.
+ * must not find them. One fetch in flight per key however many requests wait for it — also while
+ * the store is being read: parallel blob requests share one store read and one token request.
+ *
+ * One cache may serve several clients (createRegistryClients' `tokenCache` option): they then
+ * share tokens and in-flight fetches. `new TokenCache({ store })` is all it takes.
  */
 export class TokenCache {
   readonly #memory = new Map<string, TokenInfo>();
   readonly #inFlight = new Map<string, Promise<TokenInfo>>();
+  readonly #reading = new Map<string, Promise<TokenInfo | undefined>>();
   readonly #identities = new WeakMap<Credential, string>();
   readonly #store: TokenStore | undefined;
   readonly #now: () => number;
   readonly #marginMs: number;
-  #salt: Uint8Array | undefined;
+  readonly #onStoreError: OnStoreError | undefined;
+  #salt: Promise<Uint8Array> | undefined;
 
   constructor(options: TokenCacheOptions = {}) {
     this.#store = options.store;
     this.#now = options.now ?? Date.now;
     this.#marginMs = (options.marginSeconds ?? DEFAULT_TOKEN_CACHE_MARGIN_S) * 1000;
+    this.#onStoreError = options.onStoreError;
   }
 
-  #keySalt(): Uint8Array {
-    this.#salt ??= this.#store?.keySalt?.() ?? randomBytes(16);
+  /** The store this cache reads and writes, if any. */
+  get store(): TokenStore | undefined {
+    return this.#store;
+  }
+
+  #keySalt(): Promise<Uint8Array> {
+    this.#salt ??= (async () => {
+      const store = this.#store;
+      if (store?.keySalt === undefined) return randomBytes(16);
+      const salt = await callStore('keySalt', () => store.keySalt?.(), this.#onStoreError);
+      if (salt instanceof Uint8Array && salt.length >= 16) return salt;
+      if (salt !== undefined) {
+        this.#onStoreError?.(new TypeError('keySalt() must give at least 16 bytes'), 'keySalt');
+      }
+      return randomBytes(16);
+    })();
     return this.#salt;
   }
 
   /** Who a token was issued to, as a key part: the secret only as a salted hash. */
-  #identity(credential: Credential | undefined): string {
+  #identity(credential: Credential | undefined, salt: Uint8Array): string {
     if (!credential) return 'anonymous';
     const known = this.#identities.get(credential);
     if (known !== undefined) return known;
-    const salt = this.#keySalt();
     const mac = (secret: string) =>
       createHmac('sha256', salt).update(secret).digest('base64url').slice(0, 22);
     let identity = 'anonymous';
@@ -94,12 +185,14 @@ export class TokenCache {
     return identity;
   }
 
-  key(parts: TokenKeyParts): string {
+  /** The key a token for `parts` is kept under. Asynchronous: the salt may come from the store. */
+  async key(parts: TokenKeyParts): Promise<string> {
+    const salt = await this.#keySalt();
     return JSON.stringify([
       parts.origin,
       parts.realm,
       parts.service,
-      this.#identity(parts.credential),
+      this.#identity(parts.credential, salt),
       [...parts.scopes].sort(),
     ]);
   }
@@ -109,34 +202,88 @@ export class TokenCache {
     return token.expiresAt - this.#now() > this.#marginMs;
   }
 
+  /** The store's token for a key, read once however many callers ask at the same time. */
+  #read(key: string): Promise<TokenInfo | undefined> {
+    const store = this.#store;
+    if (!store) return Promise.resolve(undefined);
+    let reading = this.#reading.get(key);
+    if (!reading) {
+      reading = callStore('loadToken', () => store.loadToken(key), this.#onStoreError).then((stored) => {
+        if (this.#reading.get(key) === reading) this.#reading.delete(key);
+        if (!isTokenInfo(stored) || !this.#fresh(stored)) return undefined;
+        const token: TokenInfo = { token: stored.token, expiresAt: stored.expiresAt };
+        this.#memory.set(key, token);
+        return token;
+      });
+      this.#reading.set(key, reading);
+    }
+    return reading;
+  }
+
   /** A fresh cached token, or the result of `fetch` (shared by concurrent callers of the same key). */
-  async get(
-    key: string,
+  get(key: string, registry: string, fetch: () => Promise<TokenInfo>, force = false): Promise<TokenInfo> {
+    return this.#get(key, [], registry, fetch, force);
+  }
+
+  /**
+   * A fresh token for `parts`, from memory, the store, or `fetch`. A token fetched here is also
+   * kept for the narrower scope sets it covers (coveredScopeSets: a `pull,push` token serves a
+   * later `pull` of the same repository, in this process or the next), under keys that differ
+   * from its own only in the scopes. A registry may still refuse such a token (the realm granted
+   * less than was asked): the caller then asks again with `force` for the exact scopes.
+   */
+  async tokenFor(
+    parts: TokenKeyParts,
     registry: string,
     fetch: () => Promise<TokenInfo>,
-    force = false,
+    options: TokenForOptions = {},
+  ): Promise<TokenInfo> {
+    const key = await this.key(parts);
+    const covered = await Promise.all(
+      coveredScopeSets(parts.scopes).map((scopes) => this.key({ ...parts, scopes })),
+    );
+    return this.#get(key, covered, registry, fetch, options.force ?? false);
+  }
+
+  async #get(
+    key: string,
+    covered: readonly string[],
+    registry: string,
+    fetch: () => Promise<TokenInfo>,
+    force: boolean,
   ): Promise<TokenInfo> {
     if (!force) {
       const hit = this.#memory.get(key);
       if (this.#fresh(hit)) return hit;
-      const stored = this.#store?.loadToken(key);
-      if (this.#fresh(stored)) {
-        this.#memory.set(key, stored);
-        return stored;
-      }
+      const fetching = this.#inFlight.get(key);
+      if (fetching) return fetching;
+      const stored = await this.#read(key);
+      if (stored) return stored;
     }
+    // Nothing between here and the set below waits: whoever comes next finds this fetch.
     const pending = this.#inFlight.get(key);
     if (pending) return pending;
-    const promise = fetch().then((token) => {
+    const promise = (async () => {
+      const token = await fetch();
       this.#memory.set(key, token);
-      this.#store?.saveToken(key, registry, token);
+      // A covered set keeps a fresh token of its own: one fetched for exactly its scopes.
+      const extra = covered.filter((k) => !this.#fresh(this.#memory.get(k)));
+      for (const k of extra) this.#memory.set(k, token);
+      const store = this.#store;
+      if (store) {
+        await Promise.all(
+          [key, ...extra].map((k) =>
+            callStore('saveToken', () => store.saveToken(k, registry, token), this.#onStoreError),
+          ),
+        );
+      }
       return token;
-    });
+    })();
     this.#inFlight.set(key, promise);
     try {
       return await promise;
     } finally {
-      this.#inFlight.delete(key);
+      if (this.#inFlight.get(key) === promise) this.#inFlight.delete(key);
     }
   }
 

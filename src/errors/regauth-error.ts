@@ -20,6 +20,8 @@ export type RegauthErrorCode =
   // A file or folder could not be read or written (the path and the errno are in the message).
   | 'ERR_FILE_SYSTEM'
   | 'ERR_USAGE'
+  // Options that cannot work together, or one that would be ignored (createRegistryClients).
+  | 'ERR_INVALID_OPTIONS'
   // An optional peer dependency the server or keygen needs (bcrypt, yaml, @peculiar/x509) is not installed.
   | 'ERR_MISSING_DEPENDENCY'
   // An action that would remove more than was named (other tags of an image); its hint says what.
