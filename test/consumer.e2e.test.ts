@@ -384,6 +384,7 @@ describe('a strict TypeScript project using the packed tarball', () => {
     expect(all).toContain("also tagged [ 'v1.0' ]");
     expect(all).toContain(`deleted ${image.manifestDigest} with [ 'v1', 'v1.0' ]`);
     expect(all).toContain(`the pull of ${host}/alice/backup:v1 was aborted false`);
+    expect(all).toContain('token requests: 1\n');
     const manifest = JSON.parse(image.manifest) as { layers: { digest: string }[] };
     for (const [i, layer] of manifest.layers.entries()) {
       expect(sha256(await readFile(join(cwd, `layer-${i}.tar.gz`)))).toBe(layer.digest);

@@ -22,7 +22,7 @@ describe('createRegistry', () => {
   it('refuses caFile or retries with a send of the caller, which they could not reach', () => {
     for (const extra of [{ caFile: 'ca.pem' }, { retries: 2 }]) {
       expect(() => createRegistry({ send: unreachable, ...extra })).toThrow(
-        expect.objectContaining({ code: 'ERR_USAGE' }),
+        expect.objectContaining({ code: 'ERR_INVALID_OPTIONS' }),
       );
     }
   });
@@ -45,7 +45,7 @@ describe('createRegistry', () => {
           registry.pull('localhost:5000/alice/app:v1', dockerArchive('x.tar'), { allPlatforms: true }),
         )
       ).code,
-    ).toBe('ERR_USAGE');
+    ).toBe('ERR_INVALID_OPTIONS');
     expect((await refusal(registry.manifest('UPPER/case'))).code).toBe('ERR_INVALID_REFERENCE');
   });
 

@@ -67,12 +67,6 @@ function manifestJson(manifest: Manifest, what: string): AnyManifest {
  * ```
  */
 export function createRegistry(options: RegistryOptions = {}): Registry {
-  if (options.send !== undefined && (options.caFile !== undefined || options.retries !== undefined)) {
-    throw new RegauthError(
-      'ERR_USAGE',
-      'caFile and retries configure the built-in transport; with a send of your own, configure them in it',
-    );
-  }
   const given = options.credentials;
   const credentials =
     given === undefined || 'find' in given
@@ -85,6 +79,8 @@ export function createRegistry(options: RegistryOptions = {}): Registry {
   const clients = createRegistryClients({
     ...(credentials === undefined ? {} : { credentials }),
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.tokenCache === undefined ? {} : { tokenCache: options.tokenCache }),
+    ...(options.onStoreError === undefined ? {} : { onStoreError: options.onStoreError }),
     ...(options.send === undefined ? {} : { send: options.send }),
     ...(options.caFile === undefined ? {} : { caFile: options.caFile }),
     ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
@@ -228,7 +224,7 @@ function registryOver(clients: RegistryClients): Registry {
       if (destination.kind === 'docker-archive') {
         if (options.allPlatforms) {
           throw new RegauthError(
-            'ERR_USAGE',
+            'ERR_INVALID_OPTIONS',
             'a docker archive holds one image, so allPlatforms cannot go into one: pull into an OCI layout, or pick a platform',
           );
         }

@@ -1,6 +1,7 @@
+import type { OnStoreError } from '../auth/call-store.js';
 import type { ChallengeStore } from '../auth/challenge-cache.js';
 import type { CredentialSource } from '../auth/credentials/credential.js';
-import type { TokenStore } from '../auth/token-cache.js';
+import type { TokenCache, TokenStore } from '../auth/token-cache.js';
 import type { Send } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
 
@@ -25,8 +26,19 @@ export interface RegistryOptions {
    * its helpers, podman's auth.json), asked only when a registry wants credentials.
    */
   readonly credentials?: CredentialSource | UserPassword;
-  /** Keeps tokens and challenges, also across processes (FileTokenStore). Left out: memory only. */
+  /**
+   * Keeps tokens and challenges, also across processes: FileTokenStore, MemoryTokenStore, or a
+   * store of your own (its methods may return promises). Left out: memory only, this Registry's own.
+   */
   readonly store?: TokenStore & ChallengeStore;
+  /**
+   * A token cache shared with other Registries (and createRegistryClients sets): tokens and
+   * in-flight token fetches are shared, kept apart by registry, realm, service and secret.
+   * `new TokenCache({ store })`. With `store` too, it must be the cache's store.
+   */
+  readonly tokenCache?: TokenCache;
+  /** Told when the store fails; the request goes on without it (a miss, not kept). Left out: a trace note. */
+  readonly onStoreError?: OnStoreError;
   /** The HTTP transport. Left out: createTransport() with `caFile`, `retries` and `trace`. */
   readonly send?: Send;
   /** Extra CA certificates (PEM file) for HTTPS registries and token realms. Not with `send`. */
