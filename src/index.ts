@@ -1,4 +1,10 @@
-// regauth: the client library. The token server is `regauth/server`.
+/**
+ * regauth, the client library: references, challenges, tokens and their cache, every credential
+ * source docker and podman users have, manifests, blobs, pull, push and copy. Start with
+ * {@link createRegistry}. The token server is `regauth/server`.
+ *
+ * @module regauth
+ */
 
 export { createRegistry } from './api/create-registry.js';
 export type { DockerArchiveTarget, OciLayoutTarget, PullTarget } from './api/image-targets.js';
@@ -145,5 +151,12 @@ export type { ResourceScope } from './scope/parse-scope.js';
 export { parseScope, parseScopeList } from './scope/parse-scope.js';
 export type { TransportOptions } from './transport/create-transport.js';
 export { createTransport } from './transport/create-transport.js';
-export type { HeaderValue, HttpRequest, HttpResponse, RequestBody, Send } from './transport/http-types.js';
+export type {
+  HeaderValue,
+  HttpRequest,
+  HttpResponse,
+  ReplayableBody,
+  RequestBody,
+  Send,
+} from './transport/http-types.js';
 export type { TraceEvent, Tracer } from './transport/trace.js';

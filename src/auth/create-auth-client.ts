@@ -50,8 +50,14 @@ export interface AuthResponse extends HttpResponse {
   readonly sentAs?: SentAs;
 }
 
+/**
+ * The auth layer's send: a request with the registry and scopes it is for, answered with authorization added as the registry asks.
+ */
 export type AuthSend = (request: AuthRequest) => Promise<AuthResponse>;
 
+/**
+ * What AuthClient.login found out: how the registry authenticates, and a refresh token when the realm issued one.
+ */
 export interface LoginResult {
   /** `bearer`, `basic`, or `none` when the registry asked for no credentials at all. */
   readonly scheme: 'bearer' | 'basic' | 'none';
@@ -59,6 +65,9 @@ export interface LoginResult {
   readonly identityToken?: string;
 }
 
+/**
+ * The auth layer (see createAuthClient): one path from a registry's challenge to a token for every request, login included.
+ */
 export interface AuthClient {
   /** Sends a request with whatever authorization the registry asks for. */
   readonly send: AuthSend;
@@ -78,8 +87,13 @@ export interface AuthClient {
   login(request: AuthRequest): Promise<LoginResult>;
 }
 
+/**
+ * What the auth layer sends through, where credentials come from, and where tokens and challenges are kept.
+ */
 export interface AuthClientOptions {
+  /** The transport below (createTransport, or your own). */
   readonly send: Send;
+  /** Asked for a registry's credential only when its challenge wants one. */
   readonly credentials: CredentialSource;
   /** Left out: a memory-only cache for this client. */
   readonly tokenCache?: TokenCache;
@@ -91,8 +105,11 @@ export interface AuthClientOptions {
    * own store's errors (TokenCacheOptions.onStoreError).
    */
   readonly onStoreError?: OnStoreError;
+  /** The OAuth2 `client_id` sent to realms (docker sends `docker`). Left out: DEFAULT_CLIENT_ID. */
   readonly clientId?: string;
+  /** Receives the auth layer's notes (which credential, which token, from the cache or the realm). */
   readonly trace?: Tracer;
+  /** The clock, in milliseconds since the epoch. Left out: Date.now. */
   readonly now?: () => number;
 }
 

@@ -20,6 +20,7 @@ export interface FetchTokenOptions {
   /** Ask for a refresh token (docker login's offline_token=true / access_type=offline). */
   readonly offline?: boolean;
   readonly clientId?: string;
+  /** The clock the token's expiry is computed with. Left out: Date.now. */
   readonly now?: () => number;
   /** Ends the token request (ERR_ABORTED). */
   readonly signal?: AbortSignal;

@@ -57,7 +57,9 @@ export function defaultTokenStorePath(
   return join(base, 'regauth', 'tokens.json');
 }
 
+/** How a FileTokenStore keeps time and reports a cache it will not use. */
 export interface FileTokenStoreOptions {
+  /** The clock, in milliseconds since the epoch, for expiry. Left out: Date.now. */
   readonly now?: () => number;
   /**
    * Told once, with a sentence saying why, when the cache is not used: its folder or file

@@ -43,6 +43,7 @@ export interface TokenStore {
 export interface TokenCacheOptions {
   /** Left out: tokens live in memory only. */
   readonly store?: TokenStore;
+  /** The clock, in milliseconds since the epoch. Left out: Date.now. */
   readonly now?: () => number;
   /** Left out: DEFAULT_TOKEN_CACHE_MARGIN_S. */
   readonly marginSeconds?: number;

@@ -14,6 +14,7 @@ import type { Tracer } from '../transport/trace.js';
 import { RegistryClient, type RequestOptions } from './registry-client.js';
 import { RegistrySchemes } from './registry-schemes.js';
 
+/** How createRegistryClients wires the layers: credentials, token cache and store, transport. */
 export interface RegistryClientsOptions {
   /**
    * Where credentials come from. Left out: what docker and podman users have — REGAUTH_USERNAME
@@ -75,6 +76,7 @@ export interface RegistryClientsOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** The clients createRegistryClients made: the auth layer, and a RegistryClient per registry. */
 export interface RegistryClients {
   readonly auth: AuthClient;
   /** A client for one registry; all of them share connections, credentials and tokens. */

@@ -1,3 +1,10 @@
+/**
+ * regauth/server, the token server: distribution's token authentication (token.md) for the CNCF
+ * registry, as a standalone server ({@link createTokenServer}, what `regauth serve` runs) or a
+ * handler to mount in node:http, express, fastify or hono ({@link createTokenHandler}).
+ *
+ * @module regauth/server
+ */
 export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
 export type { TrustedProxy } from './client-address.js';
