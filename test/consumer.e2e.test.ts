@@ -216,6 +216,18 @@ describe('a strict TypeScript project using the packed tarball', () => {
     }
     const listed = await run('tar', ['-tf', tar]);
     expect(listed.stdout.split('\n')).toContain('manifest.json');
+    const repoTags = async (file: string) =>
+      (JSON.parse((await run('tar', ['-xOf', file, 'manifest.json'])).stdout) as { RepoTags: string[] }[])[0]
+        ?.RepoTags;
+    expect(await repoTags(tar)).toEqual([`${host}/alice/app:v1`]);
+    // By digest alone: docker load keeps it untagged rather than move the user's own :latest.
+    const byDigest = join(work, 'pulled-by-digest.tar');
+    await program('pull', [
+      `${host}/alice/app@${image.manifestDigest}`,
+      join(work, 'pulled-by-digest'),
+      byDigest,
+    ]);
+    expect(await repoTags(byDigest)).toEqual([]);
   });
 
   it('pushes from the layout it pulled, and lists the tags', async () => {

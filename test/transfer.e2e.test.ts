@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -218,6 +219,24 @@ describe('moving images with the real registry and skopeo', () => {
     const config = await skopeo.run(['inspect', '--config', '--raw', `docker-archive:${tar}`]);
     expect(config.code).toBe(0);
     expect(JSON.parse(config.stdout)).toEqual(JSON.parse(multi.images['linux/arm64/v8']?.config ?? ''));
+  });
+
+  it('names the tag pulled in a docker-archive, and none for a pull by digest alone', async () => {
+    const repoTags = async (ref: string, name: string) => {
+      const tar = join(work, name);
+      const res = await cli.run(['pull', ref, '--format', 'docker-archive', '--output', tar], { env: ALICE });
+      expect(res.code).toBe(0);
+      const listed = await skopeo.run(['inspect', '--raw', `docker-archive:${tar}`]);
+      expect(listed.code).toBe(0);
+      const manifest = await new Promise<string>((resolve, reject) =>
+        execFile('tar', ['-xOf', tar, 'manifest.json'], (err, out) => (err ? reject(err) : resolve(out))),
+      );
+      return (JSON.parse(manifest) as { RepoTags: string[] }[])[0]?.RepoTags;
+    };
+    const digest = multi.images['linux/arm64/v8']?.manifestDigest ?? '';
+    expect(await repoTags(`${host}/alice/multi:v1`, 'tagged.tar')).toEqual([`${host}/alice/multi:v1`]);
+    // docker load would otherwise move the user's own :latest to this image.
+    expect(await repoTags(`${host}/alice/multi@${digest}`, 'by-digest.tar')).toEqual([]);
   });
 
   it('streams one blob to stdout, verified', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
+import { parsePlatform } from '../registry/select-platform.js';
 import type { Send } from '../transport/http-types.js';
 import { createRegistry } from './create-registry.js';
 import { dockerArchive, ociLayout } from './image-targets.js';
@@ -47,6 +48,22 @@ describe('createRegistry', () => {
       ).code,
     ).toBe('ERR_INVALID_OPTIONS');
     expect((await refusal(registry.manifest('UPPER/case'))).code).toBe('ERR_INVALID_REFERENCE');
+    expect(
+      (
+        await refusal(
+          registry.manifest('localhost:5000/a:v1', { platform: parsePlatform('linux/amd64'), accept: [] }),
+        )
+      ).code,
+    ).toBe('ERR_INVALID_OPTIONS');
+    // A digest goes into the URL path: `../` must never reach the registry with the repository's token.
+    expect((await refusal(registry.blob('localhost:5000/alice/app', '../../../x'))).code).toBe(
+      'ERR_INVALID_DIGEST',
+    );
+    const both = `localhost:5000/alice/app:v1@sha256:${'a'.repeat(64)}`;
+    expect((await refusal(registry.push(ociLayout('dir'), both))).code).toBe('ERR_INVALID_REFERENCE');
+    expect((await refusal(registry.copy('localhost:5000/alice/app:v1', both))).code).toBe(
+      'ERR_INVALID_REFERENCE',
+    );
   });
 
   it('stops before the first request when the signal is already aborted', async () => {

@@ -1,4 +1,5 @@
 import { staticCredentials } from '../auth/credentials/static-credentials.js';
+import { parseDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { copyImage } from '../image/copy-image.js';
 import { deleteImage } from '../image/delete-image.js';
@@ -22,6 +23,21 @@ import { verifiedBlobStream } from './verified-blob-stream.js';
 
 /** The tag or digest a reference names, as the registry API takes it. */
 const target = (ref: ImageReference): string => ref.digest ?? ref.tag ?? 'latest';
+
+/**
+ * Where a push or copy puts an image: a tag, or a digest (pushed by digest, checked by the
+ * registry). A reference with both would leave the digest unchecked, so it is refused.
+ */
+function destination(text: string): ImageReference {
+  const ref = parseReference(text);
+  if (ref.tag !== undefined && ref.digest !== undefined) {
+    throw new RegauthError(
+      'ERR_INVALID_REFERENCE',
+      `${text} names a tag and a digest: push to ${ref.registry}/${ref.repository}:${ref.tag}, or to the digest alone`,
+    );
+  }
+  return ref;
+}
 
 /** A repository reference without tag or digest (`host/repo`), as tags() takes it. */
 function repositoryOnly(text: string, what: string): ImageReference {
@@ -104,6 +120,12 @@ function registryOver(clients: RegistryClients): Registry {
     clients,
 
     async manifest(text, { platform, accept, signal } = {}) {
+      if (platform !== undefined && accept !== undefined) {
+        throw new RegauthError(
+          'ERR_INVALID_OPTIONS',
+          'manifest() takes platform or accept, not both: platform asks for an index to pick from, accept for the media types you read',
+        );
+      }
       const { ref, client } = at(text);
       const manifest =
         platform === undefined
@@ -180,6 +202,7 @@ function registryOver(clients: RegistryClients): Registry {
 
     async blob(text, digest, { signal } = {}) {
       const ref = parseReference(text, { defaultTag: false });
+      parseDigest(digest);
       const client = clients.forRegistry(ref.registry);
       // The first answer says the size; readBlob goes on with it, resuming with Range should it break.
       const first = await client.getBlob(ref.repository, digest, 0, withSignal(signal));
@@ -218,7 +241,6 @@ function registryOver(clients: RegistryClients): Registry {
       const common = {
         ...withSignal(options.signal),
         ...(options.platform === undefined ? {} : { platform: options.platform }),
-        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
         ...(options.onProgress === undefined ? {} : { onEvent: options.onProgress }),
       };
       if (destination.kind === 'docker-archive') {
@@ -229,14 +251,21 @@ function registryOver(clients: RegistryClients): Registry {
           );
         }
         const { pullDockerArchive } = await import('../image/docker-archive.js');
+        // A tar is written front to back: its blobs come one after another, whatever `jobs` says.
         return pullDockerArchive(client, ref.repository, target(ref), destination.path, {
           ...common,
-          tag: `${ref.registry === 'docker.io' ? '' : `${ref.registry}/`}${ref.repository}:${ref.tag ?? 'latest'}`,
+          // A pull by digest alone names no tag: the image loads untagged, as `docker save ID` makes it.
+          ...(ref.tag === undefined
+            ? {}
+            : {
+                tag: `${ref.registry === 'docker.io' ? '' : `${ref.registry}/`}${ref.repository}:${ref.tag}`,
+              }),
         });
       }
       const refName = destination.refName ?? ref.tag;
       return pullImage(client, ref.repository, target(ref), destination.dir, {
         ...common,
+        ...(options.jobs === undefined ? {} : { jobs: options.jobs }),
         ...(options.allPlatforms ? { allPlatforms: true } : {}),
         ...(options.keepPartial === undefined ? {} : { keepPartial: options.keepPartial }),
         ...(refName === undefined ? {} : { refName }),
@@ -244,7 +273,7 @@ function registryOver(clients: RegistryClients): Registry {
     },
 
     async push(source, text, options = {}) {
-      const ref = parseReference(text);
+      const ref = destination(text);
       return pushImage(
         source.dir,
         clients.forRegistry(ref.registry),
@@ -262,7 +291,7 @@ function registryOver(clients: RegistryClients): Registry {
 
     async copy(sourceText, destinationText, options = {}): Promise<TransferSummary> {
       const src = parseReference(sourceText);
-      const dst = parseReference(destinationText);
+      const dst = destination(destinationText);
       const dstClients = options.to?.clients ?? clients;
       return copyImage(
         { client: clients.forRegistry(src.registry), repository: src.repository, reference: target(src) },

@@ -77,7 +77,7 @@ export interface BlobResult {
 }
 
 export interface TransferOptions extends CallOptions {
-  /** Blobs in flight at once. Left out: 4. */
+  /** Blobs in flight at once (a docker archive, written front to back, takes them one by one). Left out: 4. */
   readonly jobs?: number;
   /** Called for every step: blob started, bytes, resumed, done (sent, skipped, mounted), manifest. */
   readonly onProgress?: TransferListener;

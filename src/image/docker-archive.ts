@@ -14,10 +14,13 @@ import { readBlob } from './read-blob.js';
 import { summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
 
 export interface DockerArchiveOptions {
-  /** The `RepoTags` entry (`repo:tag`) docker load tags the image with. */
-  readonly tag: string;
+  /**
+   * The `RepoTags` entry (`repo:tag`) docker load tags the image with. Left out: none, and docker
+   * load keeps the image untagged, as for `docker save IMAGE_ID` (right for a pull by digest: a
+   * made-up `:latest` would move the user's own).
+   */
+  readonly tag?: string;
   readonly platform?: Platform;
-  readonly jobs?: number;
   readonly onEvent?: TransferListener;
   /**
    * Where the tar is written until it is complete and renamed to `output`; a caller that may be
@@ -162,7 +165,7 @@ async function pullArchive(
         JSON.stringify([
           {
             Config: blobName(config.digest),
-            RepoTags: [options.tag],
+            RepoTags: options.tag === undefined ? [] : [options.tag],
             Layers: layers.map((l) => blobName(l.digest)),
           },
         ]),
@@ -173,7 +176,11 @@ async function pullArchive(
       Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
-          manifests: [{ ...image.descriptor, annotations: { [REF_NAME_ANNOTATION]: options.tag } }],
+          manifests: [
+            options.tag === undefined
+              ? image.descriptor
+              : { ...image.descriptor, annotations: { [REF_NAME_ANNOTATION]: options.tag } },
+          ],
         }),
       ),
     );
@@ -196,7 +203,7 @@ async function pullArchive(
     await rm(temp, { force: true });
     throw fileSystemError(err, action, output);
   }
-  emit({ kind: 'manifest', digest: image.digest, reference: options.tag });
+  emit({ kind: 'manifest', digest: image.digest, reference: options.tag ?? image.digest });
   return {
     digest: image.digest,
     mediaType: image.mediaType,

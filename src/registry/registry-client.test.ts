@@ -435,3 +435,14 @@ describe('RegistryClient.putManifestDetailed', () => {
     });
   });
 });
+
+describe('RegistryClient blob requests', () => {
+  it('refuse a digest that is not one before sending: it would go into the URL path', async () => {
+    const { seen, client } = await registryWith((_req, res) => sendJson(res, 200, {}));
+    for (const bad of ['../../../x', 'sha256:..%2f..', 'sha256:abc']) {
+      await expect(client.getBlob('alice/app', bad)).rejects.toMatchObject({ code: 'ERR_INVALID_DIGEST' });
+      await expect(client.headBlob('alice/app', bad)).rejects.toMatchObject({ code: 'ERR_INVALID_DIGEST' });
+    }
+    expect(seen).toEqual([]);
+  });
+});

@@ -320,6 +320,7 @@ export class RegistryClient {
     digest: string,
     options: RequestOptions = {},
   ): Promise<{ exists: boolean; size?: number }> {
+    parseDigest(digest); // it goes into the URL path: never `../`
     const res = await this.#request(
       'HEAD',
       this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),
@@ -353,6 +354,7 @@ export class RegistryClient {
     offset = 0,
     options: RequestOptions = {},
   ): Promise<HttpResponse> {
+    parseDigest(digest); // it goes into the URL path: never `../`
     const res = await this.#request(
       'GET',
       this.#url(`/v2/${escapePath(repository)}/blobs/${digest}`),

@@ -86,9 +86,13 @@ export async function pullCommand(
     const forget = terminalSession().onRestore(() => rmSync(partialPath, { force: true }));
     const summary = await pullDockerArchive(client, reference.repository, target, destination, {
       partialPath,
-      tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag ?? 'latest'}`,
+      // A pull by digest alone names no tag: the image loads untagged, as `docker save ID` makes it.
+      ...(reference.tag === undefined
+        ? {}
+        : {
+            tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag}`,
+          }),
       ...(platform === undefined ? {} : { platform }),
-      ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
       ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
     });
     forget();
