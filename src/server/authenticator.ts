@@ -1,0 +1,75 @@
+import type { ResourceScope } from '../scope/parse-scope.js';
+
+/**
+ * Who a token is for, as an authenticator established it. The ACL matches on both parts, as
+ * docker_auth's `api.Labels` (cesanta/docker_auth auth_server/api/authn.go).
+ */
+export interface Identity {
+  /** The account: the token's `sub` claim and the ACL's `account`. */
+  readonly name: string;
+  /**
+   * Facts about the account an ACL rule can match (`labels: { group: 'ci-*' }`): LDAP groups,
+   * OIDC claims, what an external program printed. Left empty by htpasswd.
+   */
+  readonly labels: Readonly<Record<string, readonly string[]>>;
+}
+
+/** A user name and password to check, and where the request came from. */
+export interface PasswordCheckRequest {
+  readonly user: string;
+  readonly password: string;
+  /** The client's address (the socket peer, or what a trusted proxy forwarded). */
+  readonly address: string;
+}
+
+/**
+ * An authenticator's verdict. `unknown` hands the user to the next authenticator of the `authn:`
+ * list; the first that knows the user decides (docker_auth tries its authenticators in order the
+ * same way, auth_server/server/server.go authenticateUser).
+ */
+export type Authentication =
+  | {
+      readonly outcome: 'accepted';
+      readonly identity: Identity;
+      /**
+       * A short fingerprint of the credential as the backend holds it (a hash of the htpasswd
+       * entry): refresh tokens carry it, so changing the password revokes them. Left out: refresh
+       * tokens of this identity are checked only by their signature and expiry.
+       */
+      readonly fingerprint?: string;
+    }
+  /** The backend knows the user and the password is wrong. */
+  | { readonly outcome: 'refused' }
+  /** The backend does not know the user: the next authenticator is asked. */
+  | { readonly outcome: 'unknown' };
+
+/** One way of checking passwords: an htpasswd file, LDAP, an OIDC issuer's tokens, a program. */
+export interface Authenticator {
+  /** What it is, for logs and metrics: `htpasswd`, `ldap`, `oidc`, `ext_auth`. */
+  readonly kind: string;
+  authenticate(request: PasswordCheckRequest): Promise<Authentication>;
+  /** Releases connections and timers; called on shutdown and when a reload replaces it. */
+  close?(): Promise<void>;
+}
+
+/** What the request for a token asked about, besides who and which scopes. */
+export interface AuthorizationContext {
+  /** The service the token is for (the registry's `auth.token.service`). */
+  readonly service: string;
+  /** The client's address, as for PasswordCheckRequest. */
+  readonly address: string;
+}
+
+/**
+ * Decides what an identity gets of what it asked for: the granted scopes, never more actions
+ * than were asked (distribution docs/spec/auth/token.md). `identity` is undefined for an
+ * anonymous request.
+ */
+export interface Authorizer {
+  authorize(
+    identity: Identity | undefined,
+    requested: readonly ResourceScope[],
+    context: AuthorizationContext,
+  ): Promise<ResourceScope[]>;
+  close?(): Promise<void>;
+}
