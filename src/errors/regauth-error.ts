@@ -30,6 +30,8 @@ export type RegauthErrorCode =
   | 'ERR_ABORTED'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
+  // A token server's authentication backend (an external program, a directory) failed.
+  | 'ERR_AUTHENTICATOR'
   | 'ERR_UNAUTHORIZED'
   | 'ERR_DENIED'
   | 'ERR_TOKEN_RESPONSE'

@@ -43,11 +43,36 @@ export type Authentication =
   /** The backend does not know the user: the next authenticator is asked. */
   | { readonly outcome: 'unknown' };
 
+/** How the list runs an authenticator (see authenticateInOrder). */
+export interface AuthenticateOptions {
+  /**
+   * Whether no authenticator comes after this one. A backend that answers `unknown` quickly for
+   * names it does not hold (htpasswd) must then spend what a wrong password costs, or the answer
+   * time tells who exists. Left out: treat it as last.
+   */
+  readonly last?: boolean;
+}
+
 /** One way of checking passwords: an htpasswd file, LDAP, an OIDC issuer's tokens, a program. */
 export interface Authenticator {
   /** What it is, for logs and metrics: `htpasswd`, `ldap`, `oidc`, `ext_auth`. */
   readonly kind: string;
-  authenticate(request: PasswordCheckRequest): Promise<Authentication>;
+  /**
+   * Checks one user name and password. Throwing means the backend failed (down, timed out): the
+   * login is answered 503 and no later authenticator is asked in its place.
+   */
+  authenticate(request: PasswordCheckRequest, options?: AuthenticateOptions): Promise<Authentication>;
+  /**
+   * Whether `user` is an account this backend holds, answered without any I/O. Log lines name
+   * such users; anyone else by a keyed hash (a failed login's name is often a password typed
+   * into the wrong field). Left out: only accepted logins are named.
+   */
+  knows?(user: string): boolean;
+  /**
+   * The current fingerprint of `user`'s credential (see Authentication's `fingerprint`), without
+   * any I/O: cached logins and refresh tokens carrying another one are no longer honoured.
+   */
+  fingerprint?(user: string): string | undefined;
   /** Releases connections and timers; called on shutdown and when a reload replaces it. */
   close?(): Promise<void>;
 }
@@ -66,10 +91,12 @@ export interface AuthorizationContext {
  * anonymous request.
  */
 export interface Authorizer {
+  /** The granted scopes: a subset of `requested`, resources with nothing granted left out. */
   authorize(
     identity: Identity | undefined,
     requested: readonly ResourceScope[],
     context: AuthorizationContext,
   ): Promise<ResourceScope[]>;
+  /** Releases connections and timers; called on shutdown and when a reload replaces it. */
   close?(): Promise<void>;
 }

@@ -7,11 +7,26 @@
  */
 export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
+export { createAclAuthorizer } from './acl-authorizer.js';
+export type {
+  AuthenticateOptions,
+  Authentication,
+  Authenticator,
+  AuthorizationContext,
+  Authorizer,
+  Identity,
+  PasswordCheckRequest,
+} from './authenticator.js';
+export type { AuthnConfig } from './authn-config.js';
+export type { AuthenticatorsSource } from './authn-list.js';
 export type { TrustedProxy } from './client-address.js';
+export type { ExtAuthConfig } from './ext-auth-authenticator.js';
+export { createExtAuthAuthenticator, DEFAULT_EXT_AUTH_TIMEOUT_S } from './ext-auth-authenticator.js';
 export type { GenerateSigningKeyOptions, KeygenAlgorithm, SigningKeyPair } from './generate-signing-key.js';
 export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
 export type { HtpasswdEntry, PasswordCheck, UserStoreOptions } from './htpasswd.js';
 export { parseHtpasswd, UserStore } from './htpasswd.js';
+export { createHtpasswdAuthenticator } from './htpasswd-authenticator.js';
 export { libtrustKeyId } from './libtrust-key-id.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
 export type { TokenServerConfig } from './server-config.js';

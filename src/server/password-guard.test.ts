@@ -1,5 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import type { Authentication, Authenticator } from './authenticator.js';
 import { UserStore } from './htpasswd.js';
+import { createHtpasswdAuthenticator } from './htpasswd-authenticator.js';
 import { PasswordGuard, type PasswordGuardOptions } from './password-guard.js';
 import { htpasswdLine } from './testing/fixtures.js';
 
@@ -11,7 +13,7 @@ async function setup(options: Partial<PasswordGuardOptions> = {}) {
   );
   const verify = vi.spyOn(users, 'verify');
   const guard = new PasswordGuard({
-    users: () => users,
+    authenticators: () => [createHtpasswdAuthenticator(users)],
     cacheSeconds: 60,
     loginFailures: 2,
     loginWindow: 300,
@@ -142,5 +144,91 @@ describe('PasswordGuard', () => {
       recentLogins: 0,
       verifiedLogins: 0,
     });
+  });
+});
+
+describe('PasswordGuard in front of any authenticator', () => {
+  function program(answer: (user: string, password: string) => Authentication) {
+    const calls: string[] = [];
+    const authenticator: Authenticator = {
+      kind: 'ext_auth',
+      async authenticate({ user, password }) {
+        calls.push(user);
+        return answer(user, password);
+      },
+    };
+    const clock = { now: 1_700_000_000_000 };
+    const guard = new PasswordGuard({
+      authenticators: () => [authenticator],
+      cacheSeconds: 60,
+      loginFailures: 2,
+      loginWindow: 300,
+      backoffMaxSeconds: 300,
+      addressFailures: 100,
+      passwordChecks: 4,
+      passwordQueue: 8,
+      checksPerAddress: 4,
+      now: () => clock.now,
+    });
+    return { guard, calls, clock };
+  }
+
+  const decide = (user: string, password: string): Authentication => {
+    if (user === 'carol' && password === 'carol-pw') {
+      return { outcome: 'accepted', identity: { name: 'carol', labels: { group: ['ci'] } } };
+    }
+    if (user === 'carol') return { outcome: 'refused' };
+    return { outcome: 'unknown' };
+  };
+
+  it('backs a user off after failed logins, whether refused or unknown, without asking the backend', async () => {
+    const { guard, calls } = program(decide);
+    for (let i = 0; i < 3; i++) await guard.authenticate('carol', `guess-${i}`, `198.51.100.${i}`);
+    for (let i = 0; i < 3; i++) await guard.authenticate('nobody', `guess-${i}`, `198.51.100.${i}`);
+    const asked = calls.length;
+    expect(await guard.authenticate('carol', 'guess-x', '198.51.100.99')).toMatchObject({
+      reason: 'backoff',
+    });
+    expect(await guard.authenticate('nobody', 'guess-x', '198.51.100.99')).toMatchObject({
+      reason: 'backoff',
+    });
+    expect(calls.length).toBe(asked);
+  });
+
+  it('remembers a verified login with its labels, and asks the backend once for a burst', async () => {
+    const { guard, calls, clock } = program(decide);
+    const burst = await Promise.all(
+      Array.from({ length: 5 }, () => guard.authenticate('carol', 'carol-pw', '192.0.2.1')),
+    );
+    expect(burst[0]).toEqual({
+      ok: true,
+      identity: { name: 'carol', labels: { group: ['ci'] } },
+      by: 'ext_auth',
+    });
+    expect(await guard.authenticate('carol', 'carol-pw', '192.0.2.1')).toMatchObject({ ok: true });
+    expect(calls).toEqual(['carol']);
+    clock.now += 61_000;
+    expect(await guard.authenticate('carol', 'carol-pw', '192.0.2.1')).toMatchObject({ ok: true });
+    expect(calls).toEqual(['carol', 'carol']);
+  });
+
+  it('answers a failing backend as unavailable and counts no failed login for it', async () => {
+    const { guard } = program(() => {
+      throw new Error('ext_auth program /bin/x: exited with code 3');
+    });
+    for (let i = 0; i < 5; i++) {
+      expect(await guard.authenticate('carol', 'carol-pw', '192.0.2.1')).toEqual({
+        ok: false,
+        reason: 'unavailable',
+        retryAfter: 5,
+        error: 'ext_auth program /bin/x: exited with code 3',
+      });
+    }
+    expect(guard.stats()).toMatchObject({ backoffUsers: 0, addressBudgets: 0, verifiedLogins: 0 });
+  });
+
+  it('names in logs only users an authenticator says it holds', () => {
+    const { guard } = program(decide);
+    expect(guard.accountLabel('carol')).toMatch(/^unknown:[0-9a-f]{16}$/);
   });
 });

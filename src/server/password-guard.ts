@@ -1,6 +1,7 @@
 import { AddressBudget } from './address-budget.js';
+import { authenticateInOrder, type DecidedAuthentication } from './authenticate-in-order.js';
+import type { Authenticator, Identity } from './authenticator.js';
 import { addressKey } from './client-address.js';
-import type { PasswordCheck, UserStore } from './htpasswd.js';
 import { KeyedDigest } from './keyed-digest.js';
 import { PasswordCheckQueue, type PasswordCheckQueueStats } from './password-check-queue.js';
 import { RecentLogins } from './recent-logins.js';
@@ -15,7 +16,11 @@ import { VerifiedCache } from './verified-cache.js';
 export const MAX_TRACKED_ENTRIES = 100_000;
 
 export interface PasswordGuardOptions {
-  readonly users: () => UserStore;
+  /**
+   * The `authn:` list, tried in order (authenticateInOrder). A function: called per request, so
+   * a reload that replaces the list takes effect at the next one.
+   */
+  readonly authenticators: () => readonly Authenticator[];
   /** Seconds a verified login is remembered (0: never). */
   readonly cacheSeconds: number;
   /** Failed logins of one user before back-off starts (0: no back-off). */
@@ -36,8 +41,25 @@ export interface PasswordGuardOptions {
 }
 
 export type GuardResult =
-  | { readonly ok: true; readonly fingerprint: string }
+  | {
+      readonly ok: true;
+      readonly identity: Identity;
+      /** The credential's fingerprint, for refresh tokens; left out when the backend keeps none. */
+      readonly fingerprint?: string;
+      /** The kind of authenticator that accepted. */
+      readonly by: string;
+    }
   | { readonly ok: false; readonly reason: 'invalid' }
+  /**
+   * An authenticator failed (a program crashed or timed out, a directory is down): 503. Not
+   * counted as a failed login; `error` is for the log and never holds the password.
+   */
+  | {
+      readonly ok: false;
+      readonly reason: 'unavailable';
+      readonly retryAfter: number;
+      readonly error: string;
+    }
   /**
    * `backoff`: this user failed too often lately (429); `address`: this address failed too often,
    * or has too many checks in flight (429); `busy`: too many checks in flight overall (503).
@@ -54,6 +76,18 @@ export interface PasswordGuardStats {
 
 /** What a refused check tells the client to wait, in seconds: one check's time, give or take. */
 const BUSY_RETRY_AFTER_S = 1;
+/** What a client is told to wait when a backend failed: long enough for a restart of it. */
+const UNAVAILABLE_RETRY_AFTER_S = 5;
+
+/** What the check of one (user, password) pair came to; shared by identical requests in flight. */
+type CheckOutcome = DecidedAuthentication | { readonly outcome: 'error'; readonly error: string };
+
+/** A verified login as the cache keeps it: what the next request with the same pair gets. */
+interface Verified {
+  readonly identity: Identity;
+  readonly fingerprint?: string;
+  readonly by: string;
+}
 
 /**
  * Everything between a user name and password and a verdict on them, in the order that keeps
@@ -72,19 +106,19 @@ const BUSY_RETRY_AFTER_S = 1;
 export class PasswordGuard {
   readonly #options: PasswordGuardOptions;
   readonly #digest: KeyedDigest;
-  readonly #verified: VerifiedCache;
+  readonly #verified: VerifiedCache<Verified>;
   readonly #backoff: UserBackoff;
   readonly #budget: AddressBudget;
   readonly #recent: RecentLogins;
   readonly #queue: PasswordCheckQueue;
-  readonly #inFlight = new Map<string, Promise<PasswordCheck>>();
+  readonly #inFlight = new Map<string, Promise<CheckOutcome>>();
 
   constructor(options: PasswordGuardOptions) {
     this.#options = options;
     const now = options.now ?? Date.now;
     const maxEntries = options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES;
     this.#digest = options.digest ?? new KeyedDigest();
-    this.#verified = new VerifiedCache(options.cacheSeconds, now);
+    this.#verified = new VerifiedCache<Verified>(options.cacheSeconds, now);
     this.#backoff = new UserBackoff({
       freeFailures: options.loginFailures,
       quietSeconds: options.loginWindow,
@@ -106,13 +140,29 @@ export class PasswordGuard {
     });
   }
 
-  /** How a log line names this user: the name for a user of the file, else a keyed hash. */
+  /**
+   * How a log line names this user: the name when an authenticator holds it, else a keyed hash.
+   */
   accountLabel(username: string): string {
-    return this.#options.users().has(username) ? username : this.#digest.label(username);
+    return this.#options.authenticators().some((a) => a.knows?.(username) === true)
+      ? username
+      : this.#digest.label(username);
+  }
+
+  /**
+   * The current fingerprint of `user`'s credential: from the first authenticator that holds the
+   * user and keeps fingerprints; undefined when none does.
+   */
+  fingerprint(user: string): string | undefined {
+    for (const authenticator of this.#options.authenticators()) {
+      const fp = authenticator.fingerprint?.(user);
+      if (fp !== undefined) return fp;
+    }
+    return undefined;
   }
 
   async authenticate(username: string, password: string, address: string): Promise<GuardResult> {
-    const users = this.#options.users();
+    const authenticators = this.#options.authenticators();
     const userKey = this.#digest.key(username);
     const addrKey = addressKey(address);
 
@@ -120,9 +170,13 @@ export class PasswordGuard {
     if (spent > 0) return { ok: false, reason: 'address', retryAfter: spent };
 
     const mac = this.#verified.mac(userKey, password);
-    const fingerprint = users.fingerprint(username);
-    if (fingerprint !== undefined && this.#verified.lookup(userKey, mac) === fingerprint) {
-      return { ok: true, fingerprint };
+    const cached = this.#verified.lookup(userKey, mac);
+    // A cached login whose credential changed since (a new htpasswd entry) is checked again.
+    if (
+      cached !== undefined &&
+      (cached.fingerprint === undefined || this.fingerprint(username) === cached.fingerprint)
+    ) {
+      return { ok: true, ...cached };
     }
 
     const backoff = this.#backoff.retryAfter(userKey);
@@ -134,18 +188,24 @@ export class PasswordGuard {
 
     let pending = this.#inFlight.get(mac);
     if (!pending) {
-      const admitted = this.#queue.run(addrKey, this.#recent.knowsAddress(addrKey), () =>
-        users.verify(username, password),
+      const admitted = this.#queue.run(
+        addrKey,
+        this.#recent.knowsAddress(addrKey),
+        (): Promise<CheckOutcome> =>
+          authenticateInOrder(authenticators, { user: username, password, address }).catch(
+            (err: unknown) => ({ outcome: 'error', error: (err as Error)?.message ?? String(err) }),
+          ),
       );
       if (admitted.refused !== undefined) {
         return { ok: false, reason: admitted.refused, retryAfter: BUSY_RETRY_AFTER_S };
       }
       // Counted once per check, however many identical requests wait on it.
       pending = admitted.result.then((check) => {
-        if (check.ok && check.hashFingerprint !== undefined) {
-          this.#verified.remember(userKey, mac, check.hashFingerprint);
+        if (check.outcome === 'accepted') {
+          this.#verified.remember(userKey, mac, verifiedOf(check));
           this.#recent.remember(userKey, addrKey);
-        } else {
+        } else if (check.outcome !== 'error') {
+          // A backend that failed says nothing about the password: no failure is counted.
           this.#backoff.recordFailure(userKey);
           this.#budget.charge(addrKey);
         }
@@ -156,9 +216,11 @@ export class PasswordGuard {
       this.#inFlight.set(mac, pending);
     }
     const check = await pending;
-    return check.ok && check.hashFingerprint !== undefined
-      ? { ok: true, fingerprint: check.hashFingerprint }
-      : { ok: false, reason: 'invalid' };
+    if (check.outcome === 'accepted') return { ok: true, ...verifiedOf(check) };
+    if (check.outcome === 'error') {
+      return { ok: false, reason: 'unavailable', retryAfter: UNAVAILABLE_RETRY_AFTER_S, error: check.error };
+    }
+    return { ok: false, reason: 'invalid' };
   }
 
   stats(): PasswordGuardStats {
@@ -179,8 +241,16 @@ export class PasswordGuard {
     this.#recent.sweep();
   }
 
-  /** The user file changed: cached logins may name old passwords. */
+  /** The users changed (a reload): cached logins may name old passwords or removed users. */
   forgetVerified(): void {
     this.#verified.clear();
   }
+}
+
+function verifiedOf(check: DecidedAuthentication & { readonly outcome: 'accepted' }): Verified {
+  return {
+    identity: check.identity,
+    ...(check.fingerprint === undefined ? {} : { fingerprint: check.fingerprint }),
+    by: check.by ?? 'unknown',
+  };
 }

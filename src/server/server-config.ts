@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
+import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
 
@@ -65,7 +66,10 @@ export interface TokenServerConfig {
     readonly key: string;
     readonly certificate: string;
   };
+  /** `users.htpasswd` is the shorthand of `authn: [{ htpasswd: { file } }]`. */
   readonly users: { readonly htpasswd?: string; readonly cacheSeconds: number };
+  /** The `authn:` list, tried in order; left out when the file has none (then `users.htpasswd`). */
+  readonly authn?: readonly AuthnConfig[];
   readonly limits: {
     readonly loginFailures: number;
     readonly loginWindow: number;
@@ -85,7 +89,8 @@ export interface TokenServerConfig {
 
 type Obj = Record<string, unknown>;
 
-class ConfigReader {
+/** Reads a config document, naming the key path in every error (`authn[1].ext_auth.command`). */
+export class ConfigReader {
   constructor(
     readonly file: string,
     readonly baseDir: string,
@@ -205,7 +210,16 @@ export function parseServerConfig(
   baseDir: string = dirname(file),
 ): TokenServerConfig {
   const reader = new ConfigReader(file, baseDir);
-  const top = reader.object(raw, '', ['listen', 'tls', 'token', 'users', 'limits', 'trusted_proxies', 'acl']);
+  const top = reader.object(raw, '', [
+    'listen',
+    'tls',
+    'token',
+    'users',
+    'authn',
+    'limits',
+    'trusted_proxies',
+    'acl',
+  ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
     'service',
@@ -229,6 +243,14 @@ export function parseServerConfig(
     'max_scopes',
   ]);
   const htpasswd = reader.optionalString(users, 'htpasswd', 'users.');
+  const authn =
+    top.authn === undefined || top.authn === null ? undefined : parseAuthnConfig(reader, top.authn);
+  if (authn !== undefined && htpasswd !== undefined) {
+    reader.fail(
+      'users.htpasswd',
+      'is the shorthand of a one-item authn list and cannot stand beside authn; move the file into authn as { htpasswd: { file: … } }',
+    );
+  }
   const config: TokenServerConfig = {
     file,
     listen: parseListen(reader, top.listen ?? '127.0.0.1:5001'),
@@ -257,6 +279,7 @@ export function parseServerConfig(
       ...(htpasswd === undefined ? {} : { htpasswd: resolve(baseDir, htpasswd) }),
       cacheSeconds: reader.integer(users, 'cache_seconds', 'users.', DEFAULT_VERIFIED_CACHE_S, 0),
     },
+    ...(authn === undefined ? {} : { authn }),
     limits: {
       loginFailures: reader.integer(limits, 'login_failures', 'limits.', DEFAULT_LOGIN_FAILURES, 0),
       loginWindow: reader.integer(limits, 'login_window', 'limits.', DEFAULT_LOGIN_WINDOW_S, 1),

@@ -2,7 +2,10 @@ import { readFile } from 'node:fs/promises';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { AclRuleConfig } from './acl.js';
+import type { AuthnConfig } from './authn-config.js';
+import type { AuthenticatorsSource, AuthnSource } from './authn-list.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
+import { createExtAuthAuthenticator } from './ext-auth-authenticator.js';
 import {
   DEFAULT_ADDRESS_FAILURES,
   DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -70,6 +73,15 @@ export interface TokenHandlerConfig {
     readonly reuse?: number;
   };
   readonly users?: UsersSource;
+  /**
+   * Your own authenticators (createHtpasswdAuthenticator, or any object implementing
+   * Authenticator: a directory, an SSO, your application's user table), asked in order after
+   * the `users` entries; the first that knows the user decides. Or a function returning them,
+   * called at creation and again by `reloadUsers()` (authenticators it no longer returns are
+   * closed). Every one of them runs behind the same lock-outs, address budgets, login cache and
+   * bounded check queue as htpasswd.
+   */
+  readonly authenticators?: AuthenticatorsSource;
   readonly limits?: TokenLimits;
   /** Proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed. Left out: none. */
   readonly trustedProxies?: readonly (string | TrustedProxy)[];
@@ -87,6 +99,10 @@ export interface CheckedHandlerConfig {
   readonly users:
     | { readonly htpasswd: string; readonly cacheSeconds: number }
     | { readonly entries: ValueSource; readonly cacheSeconds: number };
+  /** The `authn:` list of a YAML file: when given, it takes the place of `users`' source. */
+  readonly authn?: readonly AuthnSource[];
+  /** Asked after the sources (TokenHandlerConfig.authenticators). */
+  readonly authenticators?: AuthenticatorsSource;
   readonly limits: TokenServerConfig['limits'];
   readonly trustedProxies: readonly TrustedProxy[];
   readonly acl: readonly AclRuleConfig[];
@@ -147,6 +163,17 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
   } else {
     fail('users', 'must be { htpasswd: path } or { entries: text | () => text }');
   }
+  const authenticators = config.authenticators;
+  if (
+    authenticators !== undefined &&
+    typeof authenticators !== 'function' &&
+    !(Array.isArray(authenticators) && authenticators.every((a) => typeof a?.authenticate === 'function'))
+  ) {
+    fail(
+      'authenticators',
+      'must be a list of Authenticators (objects with an authenticate method), or a function returning one',
+    );
+  }
   const limits = config.limits ?? {};
   const limit = (key: keyof TokenLimits, fallback: number, min: number) =>
     integer(limits[key], `limits.${key}`, fallback, min);
@@ -172,6 +199,7 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
       reuse: integer(token.reuse, 'token.reuse', DEFAULT_TOKEN_REUSE_S, 0),
     },
     users: checkedUsers,
+    ...(authenticators === undefined ? {} : { authenticators }),
     limits: {
       loginFailures: limit('loginFailures', DEFAULT_LOGIN_FAILURES, 0),
       loginWindow: limit('loginWindow', DEFAULT_LOGIN_WINDOW_S, 1),
@@ -209,10 +237,18 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
       config.users.htpasswd === undefined
         ? { entries: '', cacheSeconds: config.users.cacheSeconds }
         : { htpasswd: config.users.htpasswd, cacheSeconds: config.users.cacheSeconds },
+    ...(config.authn === undefined ? {} : { authn: config.authn.map(authnSource) }),
     limits: config.limits,
     trustedProxies: config.trustedProxies,
     acl: config.acl,
   };
+}
+
+/** How one entry of a YAML `authn:` list is built. A new backend adds its line here. */
+function authnSource(entry: AuthnConfig): AuthnSource {
+  if ('htpasswd' in entry) return { htpasswd: entry.htpasswd.file };
+  const config = entry.ext_auth;
+  return { create: () => createExtAuthAuthenticator(config) };
 }
 
 /** Reads a key or certificate; a file's failure names the config key and the path. */

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
+import { createAclAuthorizer } from './acl-authorizer.js';
+import { createAuthnList } from './authn-list.js';
 import { createClientAddressResolver } from './client-address.js';
-import { UserStore } from './htpasswd.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import { loadSigningMaterial, type SigningMaterial } from './signing-key.js';
@@ -12,7 +11,6 @@ import {
   checkHandlerConfig,
   type PemSource,
   readPem,
-  readValue,
   type TokenHandlerConfig,
 } from './token-handler-config.js';
 import { TokenIssuer } from './token-issuer.js';
@@ -72,14 +70,15 @@ export interface TokenHandler {
    */
   fetch(request: Request, info?: FetchInfo): Promise<Response | undefined>;
   /**
-   * Reads the users again (the htpasswd file, or calls the `entries` function). When the new
-   * entries are broken, only the users they hold unchanged stay; when they cannot be read, all
-   * users stay. Either way it logs an error.
+   * Reads the users again (every htpasswd file of the list, or calls the `entries` function),
+   * and calls the `authenticators` function again when one was given. When the new entries are
+   * broken, only the users they hold unchanged stay; when they cannot be read, all users stay.
+   * Either way it logs an error.
    */
   reloadUsers(): Promise<void>;
   /** Sizes of the handler's tables and queues now. */
   stats(): TokenHandlerStats;
-  /** Stops the timers; requests in flight still finish. */
+  /** Stops the timers and closes the authenticators; requests in flight still finish. */
   close(): void;
 }
 
@@ -151,19 +150,6 @@ function sourceName(source: PemSource, key: string): string {
   return 'file' in source ? source.file : key;
 }
 
-async function loadUsers(users: CheckedHandlerConfig['users']): Promise<{ text: string; label: string }> {
-  if ('htpasswd' in users) {
-    const file = users.htpasswd;
-    const text = await withFileSystemErrors('read the users file (users.htpasswd)', file, () =>
-      readFile(file, 'utf8'),
-    );
-    return { text, label: file };
-  }
-  // No users at all (the YAML file without `users.htpasswd`) is logged as no file.
-  const label = users.entries === '' ? '' : 'users.entries';
-  return { text: await readValue(users.entries, 'users (users.entries)'), label };
-}
-
 /**
  * Creates the token endpoint from a config object: reads the key, certificate and users now, so
  * a broken config fails here and not at the first request. `createTokenServer` is this handler
@@ -198,27 +184,21 @@ export async function createCheckedTokenHandler(
   if (signing.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
     log({ msg: 'certificate expires soon', level: 'warn', notAfter: signing.notAfter.toISOString() });
   }
-  const initial = await loadUsers(config.users);
-  let users = initial.text === '' ? UserStore.empty() : await UserStore.fromText(initial.text, initial.label);
-  const warnCosts = (store: UserStore, label: string): void => {
-    const costs = store.costs();
-    if (costs.size < 2) return;
-    const lowest = [...costs.keys()][0];
-    log({
-      msg: 'bcrypt costs differ',
-      level: 'warn',
-      file: label,
-      costs: Object.fromEntries(costs),
-      hint: `answer times group users by cost, which tells an observer something; re-hash every entry at one cost (htpasswd -B -C ${lowest} or higher)`,
-    });
-  };
-  warnCosts(users, initial.label);
+  // The `authn:` list, or the `users` entries as a one-item list; then the caller's own.
+  const authn = await createAuthnList(
+    config.authn ?? [
+      'htpasswd' in config.users ? { htpasswd: config.users.htpasswd } : { entries: config.users.entries },
+    ],
+    config.authenticators,
+    log,
+  );
   for (const rule of anonymousWriteRules(config.acl)) {
     log({ msg: 'acl lets anonymous users write', level: 'warn', rule: rule.index, actions: rule.actions });
   }
   const acl: Acl = compileAcl(config.acl);
+  const authorizer = createAclAuthorizer(acl);
   const guard = new PasswordGuard({
-    users: () => users,
+    authenticators: authn.current,
     cacheSeconds: config.users.cacheSeconds,
     loginFailures: config.limits.loginFailures,
     loginWindow: config.limits.loginWindow,
@@ -235,8 +215,7 @@ export async function createCheckedTokenHandler(
   const service = createTokenService({
     service: config.token.service,
     maxScopes: config.limits.maxScopes,
-    acl: () => acl,
-    users: () => users,
+    authorizer: () => authorizer,
     guard,
     reuse,
     issuer: new TokenIssuer({
@@ -358,40 +337,7 @@ export async function createCheckedTokenHandler(
   sweeper.unref();
 
   const reloadUsers = async (): Promise<void> => {
-    let loaded: { text: string; label: string };
-    try {
-      loaded = await loadUsers(config.users);
-    } catch (err) {
-      // Nothing is known about the new entries (a file may be mid-rename): keep serving everyone.
-      log({
-        msg: 'reload failed',
-        level: 'error',
-        error: (err as Error).message,
-        kept: users.size,
-        dropped: 0,
-      });
-      return;
-    }
-    try {
-      users = loaded.text === '' ? UserStore.empty() : await UserStore.fromText(loaded.text, loaded.label);
-      log({ msg: 'users reloaded', users: users.size, file: loaded.label });
-      warnCosts(users, loaded.label);
-    } catch (err) {
-      // The entries changed and are broken. Refusing everyone would turn a typo into an outage;
-      // keeping everyone would keep a user the operator just removed — often removed because a
-      // password leaked — or a changed password's old value working until someone notices.
-      // So the users whose entry the new text holds unchanged stay; removed, changed and broken
-      // entries are refused; and the error says how many of each, at error level.
-      const kept = users.retainUnchanged(loaded.text);
-      log({
-        msg: 'reload failed',
-        level: 'error',
-        error: (err as Error).message,
-        kept: kept.size,
-        dropped: users.size - kept.size,
-      });
-      users = kept;
-    }
+    await authn.reload();
     guard.forgetVerified();
     reuse.clear();
   };
@@ -402,6 +348,9 @@ export async function createCheckedTokenHandler(
     fetch: fetchHandler,
     reloadUsers,
     stats: () => ({ ...guard.stats(), reusableTokens: reuse.size, reusableTokenBytes: reuse.bytes }),
-    close: () => clearInterval(sweeper),
+    close: () => {
+      clearInterval(sweeper);
+      void authn.close();
+    },
   };
 }

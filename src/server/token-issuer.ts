@@ -19,8 +19,13 @@ export interface IssuedToken {
 export interface RefreshClaims {
   readonly sub: string;
   readonly service: string;
-  /** Fingerprint of the user's password hash when the token was issued. */
-  readonly fp: string;
+  /**
+   * Fingerprint of the user's credential when the token was issued (the htpasswd entry's hash):
+   * a change revokes the token. Left out when the authenticator keeps none.
+   */
+  readonly fp?: string;
+  /** The identity's labels when it logged in: the ACL matches on them again at each refresh. */
+  readonly labels?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface TokenIssuerOptions {
@@ -116,7 +121,10 @@ export class TokenIssuer {
       JSON.stringify({
         sub: claims.sub,
         svc: claims.service,
-        fp: claims.fp,
+        ...(claims.fp === undefined ? {} : { fp: claims.fp }),
+        ...(claims.labels === undefined || Object.keys(claims.labels).length === 0
+          ? {}
+          : { lb: claims.labels }),
         iat,
         exp: iat + this.#options.refreshExpiration,
         jti: randomBytes(12).toString('base64url'),
@@ -140,20 +148,35 @@ export class TokenIssuer {
       return undefined;
     }
     if (typeof body !== 'object' || body === null) return undefined;
-    const { sub, svc, fp, exp } = body as Record<string, unknown>;
+    const { sub, svc, fp, lb, exp } = body as Record<string, unknown>;
     if (
       typeof sub !== 'string' ||
       typeof svc !== 'string' ||
-      typeof fp !== 'string' ||
+      (fp !== undefined && typeof fp !== 'string') ||
+      (lb !== undefined && !isLabels(lb)) ||
       typeof exp !== 'number'
     ) {
       return undefined;
     }
     if (exp * 1000 <= this.#now()) return undefined;
-    return { sub, service: svc, fp };
+    return {
+      sub,
+      service: svc,
+      ...(fp === undefined ? {} : { fp }),
+      ...(lb === undefined ? {} : { labels: lb }),
+    };
   }
 
   #mac(payload: string): string {
     return createHmac('sha256', this.#refreshKey).update(payload).digest('base64url');
   }
+}
+
+function isLabels(value: unknown): value is Record<string, string[]> {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.values(value).every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))
+  );
 }

@@ -134,17 +134,23 @@ export async function createTokenServer(
     exempt: isTrustedProxy,
   });
 
-  let watcher: FSWatcher | undefined;
+  const watchers: FSWatcher[] = [];
   let reloadTimer: NodeJS.Timeout | undefined;
-  const htpasswd = config.users.htpasswd;
-  if (options.watchUsers && htpasswd !== undefined) {
+  const htpasswdFiles =
+    config.authn === undefined
+      ? config.users.htpasswd === undefined
+        ? []
+        : [config.users.htpasswd]
+      : config.authn.flatMap((entry) => ('htpasswd' in entry ? [entry.htpasswd.file] : []));
+  for (const htpasswd of options.watchUsers ? htpasswdFiles : []) {
     // Watch the folder, not the file: tools replace the file by renaming a new one over it.
-    watcher = watch(dirname(htpasswd), (_event, name) => {
+    const watcher = watch(dirname(htpasswd), (_event, name) => {
       if (name !== null && name !== basename(htpasswd)) return;
       clearTimeout(reloadTimer);
       reloadTimer = setTimeout(() => void tokens.reloadUsers(), RELOAD_DEBOUNCE_MS);
     });
     watcher.unref();
+    watchers.push(watcher);
   }
 
   return {
@@ -165,7 +171,7 @@ export async function createTokenServer(
       }),
     close: () =>
       new Promise((resolve) => {
-        watcher?.close();
+        for (const watcher of watchers) watcher.close();
         clearTimeout(reloadTimer);
         tokens.close();
         if (!server.listening) {

@@ -1,7 +1,10 @@
 import { decodeJwt } from 'jose';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { compileAcl } from './acl.js';
+import { createAclAuthorizer } from './acl-authorizer.js';
+import type { Authenticator, AuthorizationContext, Authorizer, Identity } from './authenticator.js';
 import { UserStore } from './htpasswd.js';
+import { createHtpasswdAuthenticator } from './htpasswd-authenticator.js';
 import { KeyedDigest } from './keyed-digest.js';
 import { PasswordGuard } from './password-guard.js';
 import { htpasswdLine, testSigning } from './testing/fixtures.js';
@@ -40,10 +43,9 @@ async function setup(options: { failures?: number; service?: string } = {}) {
   const handle = createTokenService({
     service: options.service ?? 'unit-registry',
     maxScopes: 4,
-    acl: () => acl,
-    users: () => state.users,
+    authorizer: () => createAclAuthorizer(acl),
     guard: new PasswordGuard({
-      users: () => state.users,
+      authenticators: () => [createHtpasswdAuthenticator(() => state.users)],
       cacheSeconds: 60,
       loginFailures: options.failures ?? 3,
       loginWindow: 300,
@@ -343,6 +345,7 @@ describe('token endpoint, GET (token.md)', () => {
       granted: ['repository:alice/app:pull,push'],
       outcome: 'issued',
       status: 200,
+      authn: 'htpasswd',
     });
     const line = JSON.stringify(t.logs);
     expect(line).not.toContain(PASSWORDS.alice);
@@ -453,5 +456,105 @@ describe('token endpoint, POST (oauth.md)', () => {
     const res = await t.handle({ method: 'PUT', query: new URLSearchParams(), address: '10.0.0.1' });
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, POST');
+  });
+});
+
+describe('token endpoint with another authenticator and authorizer', () => {
+  async function setupWith(authenticate: Authenticator['authenticate']) {
+    const issuer = new TokenIssuer({
+      signing: await testSigning(),
+      issuer: 'unit-issuer',
+      expiration: 300,
+      refreshExpiration: 3600,
+    });
+    const seen: { identity: Identity | undefined; context: AuthorizationContext }[] = [];
+    const authorizer: Authorizer = {
+      async authorize(identity, requested, context) {
+        seen.push({ identity, context });
+        return identity?.labels.group?.includes('ci') ? [...requested] : [];
+      },
+    };
+    const logs: TokenLogEntry[] = [];
+    const handle = createTokenService({
+      service: 'unit-registry',
+      maxScopes: 4,
+      authorizer: () => authorizer,
+      guard: new PasswordGuard({
+        authenticators: () => [{ kind: 'ext_auth', authenticate }],
+        cacheSeconds: 60,
+        loginFailures: 3,
+        loginWindow: 300,
+        backoffMaxSeconds: 300,
+        addressFailures: 30,
+        passwordChecks: 4,
+        passwordQueue: 32,
+        checksPerAddress: 4,
+      }),
+      issuer,
+      log: (e) => logs.push(e),
+    });
+    const post = (form: Record<string, string>) =>
+      handle({
+        method: 'POST',
+        query: new URLSearchParams(),
+        body: new URLSearchParams(form).toString(),
+        contentType: 'application/x-www-form-urlencoded',
+        address: '10.0.0.9',
+      });
+    return { handle, post, seen, logs };
+  }
+
+  it('hands the identity and its labels to the authorizer, and label names to the log', async () => {
+    const t = await setupWith(async ({ user }) => ({
+      outcome: 'accepted',
+      identity: { name: `ci:${user}`, labels: { group: ['ci'], secretish: ['value-not-logged'] } },
+    }));
+    const res = await t.post({
+      grant_type: 'password',
+      username: 'runner',
+      password: 'runner-pw',
+      access_type: 'offline',
+      scope: 'repository:app:push',
+    });
+    expect(res.status).toBe(200);
+    expect(claimsOf(res).sub).toBe('ci:runner');
+    expect(claimsOf(res).access).toEqual([{ type: 'repository', name: 'app', actions: ['push'] }]);
+    expect(t.seen[0]).toEqual({
+      identity: { name: 'ci:runner', labels: { group: ['ci'], secretish: ['value-not-logged'] } },
+      context: { service: 'unit-registry', address: '10.0.0.9' },
+    });
+    expect(t.logs[0]).toMatchObject({
+      account: 'ci:runner',
+      authn: 'ext_auth',
+      labels: ['group', 'secretish'],
+    });
+    expect(JSON.stringify(t.logs)).not.toMatch(/runner-pw|value-not-logged/);
+
+    // The refresh token keeps the labels: the authorizer sees them again without the backend.
+    const renewed = await t.post({
+      grant_type: 'refresh_token',
+      refresh_token: json(res).refresh_token as string,
+      scope: 'repository:app:pull',
+    });
+    expect(renewed.status).toBe(200);
+    expect(claimsOf(renewed).access).toEqual([{ type: 'repository', name: 'app', actions: ['pull'] }]);
+    expect(t.seen[1]?.identity).toEqual(t.seen[0]?.identity);
+    expect(t.logs[1]).toMatchObject({ grantType: 'refresh_token', authn: 'refresh_token' });
+  });
+
+  it('answers 503 with Retry-After when the authenticator fails, and logs why without the password', async () => {
+    const t = await setupWith(async () => {
+      throw new Error('ext_auth program /opt/check: exited with code 3; the login was not decided');
+    });
+    const res = await t.post({ grant_type: 'password', username: 'runner', password: 'runner-pw' });
+    expect(res.status).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(json(res).error).toBe('temporarily_unavailable');
+    expect(JSON.stringify(json(res))).not.toContain('/opt/check');
+    expect(t.logs[0]).toMatchObject({
+      outcome: 'unavailable',
+      reason: expect.stringContaining('exited with code 3'),
+    });
+    expect(JSON.stringify(t.logs)).not.toContain('runner-pw');
   });
 });

@@ -1,9 +1,9 @@
 import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import { parseScopeList, type ResourceScope } from '../scope/parse-scope.js';
-import type { Acl } from './acl.js';
-import type { UserStore } from './htpasswd.js';
+import type { Authorizer, Identity } from './authenticator.js';
 import type { PasswordGuard } from './password-guard.js';
+import { createRefreshTokenAuthenticator } from './refresh-token-authenticator.js';
 import type { TokenIssuer } from './token-issuer.js';
 import { TokenReuse } from './token-reuse.js';
 import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
@@ -49,16 +49,23 @@ export interface TokenLogEntry {
   readonly outcome: 'issued' | 'bad_request' | 'unauthorized' | 'throttled' | 'unavailable' | 'error';
   readonly status: number;
   readonly reason?: string;
+  /** The kind of authenticator that accepted the login (`htpasswd`, `ext_auth`, `refresh_token`…). */
+  readonly authn?: string;
+  /** The names of the identity's labels (never their values, which a backend may fill with anything). */
+  readonly labels?: readonly string[];
 }
 
 /** What createTokenService needs: the pieces createTokenHandler builds from a TokenHandlerConfig. */
 export interface TokenServiceDeps {
   readonly service: string;
   readonly maxScopes: number;
-  readonly acl: () => Acl;
-  readonly users: () => UserStore;
-  /** Checks user name and password: bounded work, back-off, budgets (password-guard.ts). */
-  readonly guard: Pick<PasswordGuard, 'authenticate' | 'accountLabel'>;
+  /** Decides what an identity gets (the ACL, createAclAuthorizer); called per request, so a reload can swap it. */
+  readonly authorizer: () => Authorizer;
+  /**
+   * Checks user name and password against the `authn:` list: bounded work, back-off, budgets,
+   * the login cache (password-guard.ts).
+   */
+  readonly guard: Pick<PasswordGuard, 'authenticate' | 'accountLabel' | 'fingerprint'>;
   readonly issuer: TokenIssuer;
   /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
   readonly reuse?: TokenReuse;
@@ -72,6 +79,8 @@ class Refusal extends Error {
     readonly oauthError: string,
     message: string,
     readonly headers: Record<string, string> = {},
+    /** What the log says instead of the message, when the client must not learn it. */
+    readonly logReason?: string,
   ) {
     super(message);
   }
@@ -177,16 +186,30 @@ function checkUserName(name: string, field: string): void {
   }
 }
 
-/**
- * The token endpoint's logic, free of HTTP plumbing: GET per distribution's
- * docs/spec/auth/token.md (Basic or anonymous) and POST per docs/spec/auth/oauth.md (password
- * and refresh_token grants); RFC 6749 §5 for the answers.
- */
-export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) => Promise<TokenResponse> {
-  const basicChallenge = {
-    'www-authenticate': `Basic realm=${JSON.stringify(deps.service)}, charset="UTF-8"`,
-  };
+/** What the parse step read from a request: docker_auth's authRequest (server.go ParseRequest). */
+interface ParsedTokenRequest {
+  readonly grantType: TokenLogEntry['grantType'];
+  readonly clientId?: string;
+  readonly scopes: ResourceScope[];
+  /** Whether a refresh token was asked for (`offline_token=true`, `access_type=offline`). */
+  readonly offline: boolean;
+  /** Basic or password-grant credentials; left out for anonymous and refresh requests. */
+  readonly credentials?: Credentials;
+  readonly refreshToken?: string;
+  /** The GET `account` parameter: must name the user whose credentials came. */
+  readonly account?: string;
+}
 
+/**
+ * Step 1, parse: GET per distribution's docs/spec/auth/token.md (Basic or anonymous), POST per
+ * docs/spec/auth/oauth.md (password and refresh_token grants). `onScopes` hands the parsed
+ * parts to the log before a later check refuses the request.
+ */
+function parseTokenRequest(
+  req: TokenRequest,
+  deps: Pick<TokenServiceDeps, 'service' | 'maxScopes'>,
+  seen: (parsed: Partial<ParsedTokenRequest>) => void,
+): ParsedTokenRequest {
   const checkService = (service: string | null): void => {
     if (service !== null && service !== '' && service !== deps.service) {
       throw new Refusal(
@@ -196,10 +219,113 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       );
     }
   };
+  const common = (params: URLSearchParams) => {
+    checkService(params.get('service'));
+    const clientId = params.get('client_id');
+    if (clientId !== null) seen({ clientId });
+    const scopes = parseScopes(params.getAll('scope'), deps.maxScopes);
+    seen({ scopes });
+    return { ...(clientId === null ? {} : { clientId }), scopes };
+  };
 
-  const authenticate = async (creds: Credentials, address: string): Promise<string> => {
+  if (req.method === 'GET') {
+    const q = req.query;
+    const { clientId, scopes } = common(q);
+    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
+    const account = q.get('account');
+    if (account !== null) checkUserName(account, 'account parameter');
+    if (req.authorization === undefined || req.authorization === '') {
+      seen({ grantType: 'anonymous' });
+      return { ...base, grantType: 'anonymous', offline: false, ...(account === null ? {} : { account }) };
+    }
+    seen({ grantType: 'basic' });
+    const credentials = parseBasic(req.authorization);
+    seen({ credentials });
+    checkUserName(credentials.username, 'user name');
+    return {
+      ...base,
+      grantType: 'basic',
+      offline: q.get('offline_token') === 'true',
+      credentials,
+      ...(account === null ? {} : { account }),
+    };
+  }
+  if (req.method === 'POST') {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(req.contentType ?? '')) {
+      throw new Refusal(
+        415,
+        'invalid_request',
+        'POST /token takes an application/x-www-form-urlencoded body (RFC 6749)',
+      );
+    }
+    const form = new URLSearchParams(req.body ?? '');
+    const { clientId, scopes } = common(form);
+    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
+    const grantType = form.get('grant_type');
+    if (grantType === 'password') {
+      seen({ grantType: 'password' });
+      const username = form.get('username') ?? '';
+      const password = form.get('password') ?? '';
+      if (username === '' || password === '') {
+        throw new Refusal(400, 'invalid_request', 'grant_type=password needs username and password');
+      }
+      const credentials = { username, password };
+      seen({ credentials });
+      checkUserName(username, 'user name');
+      return { ...base, grantType: 'password', offline: form.get('access_type') === 'offline', credentials };
+    }
+    if (grantType === 'refresh_token') {
+      seen({ grantType: 'refresh_token' });
+      // A refresh grant renews access; the client already holds its refresh token.
+      return {
+        ...base,
+        grantType: 'refresh_token',
+        offline: false,
+        refreshToken: form.get('refresh_token') ?? '',
+      };
+    }
+    throw new Refusal(
+      400,
+      'unsupported_grant_type',
+      `grant_type must be password or refresh_token, not ${JSON.stringify((grantType ?? '').slice(0, 40))}`,
+    );
+  }
+  throw new Refusal(405, 'invalid_request', 'use GET or POST on /token', { allow: 'GET, POST' });
+}
+
+/** Who the authenticate step found: undefined identity for an anonymous request. */
+interface Authenticated {
+  readonly identity: Identity | undefined;
+  readonly fingerprint?: string;
+  readonly by?: string;
+}
+
+/**
+ * The token endpoint, in docker_auth's four steps (cesanta/docker_auth auth_server/server/server.go
+ * doAuth): parse the request, authenticate it (the `authn:` list behind the PasswordGuard, or
+ * the refresh token), authorize the scopes (one Authorizer), issue the token. A new backend is
+ * an Authenticator or Authorizer; nothing here changes for it. RFC 6749 §5 for the answers.
+ */
+export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) => Promise<TokenResponse> {
+  const basicChallenge = {
+    'www-authenticate': `Basic realm=${JSON.stringify(deps.service)}, charset="UTF-8"`,
+  };
+  const refresh = createRefreshTokenAuthenticator({
+    issuer: deps.issuer,
+    service: deps.service,
+    fingerprint: (user) => deps.guard.fingerprint(user),
+  });
+
+  /** Step 2 for user and password: the guard runs the authenticator list. */
+  const authenticatePassword = async (creds: Credentials, address: string): Promise<Authenticated> => {
     const result = await deps.guard.authenticate(creds.username, creds.password, address);
-    if (result.ok) return result.fingerprint;
+    if (result.ok) {
+      return {
+        identity: result.identity,
+        by: result.by,
+        ...(result.fingerprint === undefined ? {} : { fingerprint: result.fingerprint }),
+      };
+    }
     switch (result.reason) {
       case 'invalid':
         throw new Refusal(
@@ -225,6 +351,15 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           `the token server is checking too many passwords at once; try again in ${result.retryAfter} s`,
           { 'retry-after': String(result.retryAfter) },
         );
+      case 'unavailable':
+        // The backend's failure goes to the log (the reason); the client learns only to retry.
+        throw new Refusal(
+          503,
+          'temporarily_unavailable',
+          `the token server could not check the password; try again in ${result.retryAfter} s`,
+          { 'retry-after': String(result.retryAfter) },
+          `authenticator failed: ${result.error}`,
+        );
     }
   };
 
@@ -235,6 +370,8 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       clientId?: string;
       requested: string[];
       granted: string[];
+      authn?: string;
+      labels?: string[];
     } = { grantType: 'unknown', account: '', requested: [], granted: [] };
     const finish = (
       response: TokenResponse,
@@ -253,122 +390,86 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         outcome,
         status: response.status,
         ...(reason === undefined ? {} : { reason: forLog(reason) }),
+        ...(log.authn === undefined ? {} : { authn: log.authn }),
+        ...(log.labels === undefined || log.labels.length === 0 ? {} : { labels: log.labels.map(forLog) }),
       });
       return response;
     };
 
     try {
-      let subject: string;
-      let scopes: ResourceScope[];
-      let offline: boolean;
-      let refreshFingerprint: string | undefined;
+      // 1. parse
+      const parsed = parseTokenRequest(req, deps, (part) => {
+        if (part.grantType !== undefined) log.grantType = part.grantType;
+        if (part.clientId !== undefined) log.clientId = part.clientId;
+        if (part.scopes !== undefined) log.requested = part.scopes.map(formatScope);
+        if (part.credentials !== undefined) log.account = deps.guard.accountLabel(part.credentials.username);
+      });
 
-      if (req.method === 'GET') {
-        const q = req.query;
-        checkService(q.get('service'));
-        const clientId = q.get('client_id');
-        if (clientId !== null) log.clientId = clientId;
-        scopes = parseScopes(q.getAll('scope'), deps.maxScopes);
-        log.requested = scopes.map(formatScope);
-        offline = q.get('offline_token') === 'true';
-        const account = q.get('account');
-        if (account !== null) checkUserName(account, 'account parameter');
-        if (req.authorization === undefined || req.authorization === '') {
-          log.grantType = 'anonymous';
-          if (account !== null && account !== '') {
-            throw new Refusal(
-              401,
-              'invalid_client',
-              `credentials are needed to act as the account named; ${UNAUTHORIZED_HINT}`,
-              basicChallenge,
-            );
-          }
-          // A request with neither credentials nor scope is a login probe: answer it as a failed login.
-          if (scopes.length === 0) {
-            throw new Refusal(
-              401,
-              'invalid_client',
-              `authentication required; ${UNAUTHORIZED_HINT}`,
-              basicChallenge,
-            );
-          }
-          subject = '';
-          offline = false;
-        } else {
-          log.grantType = 'basic';
-          const creds = parseBasic(req.authorization);
-          log.account = deps.guard.accountLabel(creds.username);
-          checkUserName(creds.username, 'user name');
-          refreshFingerprint = await authenticate(creds, req.address);
-          if (account !== null && account !== '' && account !== creds.username) {
-            throw new Refusal(
-              400,
-              'invalid_request',
-              'the account parameter does not name the user whose credentials were sent',
-            );
-          }
-          subject = creds.username;
-        }
-      } else if (req.method === 'POST') {
-        if (!/^application\/x-www-form-urlencoded\b/i.test(req.contentType ?? '')) {
-          throw new Refusal(
-            415,
-            'invalid_request',
-            'POST /token takes an application/x-www-form-urlencoded body (RFC 6749)',
-          );
-        }
-        const form = new URLSearchParams(req.body ?? '');
-        checkService(form.get('service'));
-        const clientId = form.get('client_id');
-        if (clientId !== null) log.clientId = clientId;
-        scopes = parseScopes(form.getAll('scope'), deps.maxScopes);
-        log.requested = scopes.map(formatScope);
-        offline = form.get('access_type') === 'offline';
-        const grantType = form.get('grant_type');
-        if (grantType === 'password') {
-          log.grantType = 'password';
-          const username = form.get('username') ?? '';
-          const password = form.get('password') ?? '';
-          if (username === '' || password === '') {
-            throw new Refusal(400, 'invalid_request', 'grant_type=password needs username and password');
-          }
-          log.account = deps.guard.accountLabel(username);
-          checkUserName(username, 'user name');
-          refreshFingerprint = await authenticate({ username, password }, req.address);
-          subject = username;
-        } else if (grantType === 'refresh_token') {
-          log.grantType = 'refresh_token';
-          const claims = deps.issuer.verifyRefreshToken(form.get('refresh_token') ?? '');
-          if (claims) log.account = claims.sub;
-          if (
-            !claims ||
-            claims.service !== deps.service ||
-            deps.users().fingerprint(claims.sub) !== claims.fp
-          ) {
-            throw new Refusal(
-              401,
-              'invalid_grant',
-              'the refresh token is invalid, expired, or revoked by a password change; log in again',
-              basicChallenge,
-            );
-          }
-          subject = claims.sub;
-          refreshFingerprint = claims.fp;
-          // A refresh grant renews access; the client already holds its refresh token.
-          offline = false;
-        } else {
+      // 2. authenticate
+      let who: Authenticated;
+      if (parsed.credentials !== undefined) {
+        who = await authenticatePassword(parsed.credentials, req.address);
+        if (
+          parsed.account !== undefined &&
+          parsed.account !== '' &&
+          parsed.account !== parsed.credentials.username
+        ) {
           throw new Refusal(
             400,
-            'unsupported_grant_type',
-            `grant_type must be password or refresh_token, not ${JSON.stringify((grantType ?? '').slice(0, 40))}`,
+            'invalid_request',
+            'the account parameter does not name the user whose credentials were sent',
           );
         }
+      } else if (parsed.refreshToken !== undefined) {
+        const result = refresh.authenticate(parsed.refreshToken);
+        if (result.outcome !== 'accepted') {
+          if (result.account !== undefined) log.account = result.account;
+          throw new Refusal(
+            401,
+            'invalid_grant',
+            'the refresh token is invalid, expired, or revoked by a password change; log in again',
+            basicChallenge,
+          );
+        }
+        who = {
+          identity: result.identity,
+          by: 'refresh_token',
+          ...(result.fingerprint === undefined ? {} : { fingerprint: result.fingerprint }),
+        };
       } else {
-        throw new Refusal(405, 'invalid_request', 'use GET or POST on /token', { allow: 'GET, POST' });
+        if (parsed.account !== undefined && parsed.account !== '') {
+          throw new Refusal(
+            401,
+            'invalid_client',
+            `credentials are needed to act as the account named; ${UNAUTHORIZED_HINT}`,
+            basicChallenge,
+          );
+        }
+        // A request with neither credentials nor scope is a login probe: answer it as a failed login.
+        if (parsed.scopes.length === 0) {
+          throw new Refusal(
+            401,
+            'invalid_client',
+            `authentication required; ${UNAUTHORIZED_HINT}`,
+            basicChallenge,
+          );
+        }
+        who = { identity: undefined };
+      }
+      const subject = who.identity?.name ?? '';
+      if (who.identity !== undefined) {
+        log.account = subject;
+        if (who.by !== undefined) log.authn = who.by;
+        log.labels = Object.keys(who.identity.labels);
       }
 
-      const granted = deps.acl().authorize(subject, scopes);
+      // 3. authorize
+      const granted = await deps
+        .authorizer()
+        .authorize(who.identity, parsed.scopes, { service: deps.service, address: req.address });
       log.granted = granted.map(formatScope);
+
+      // 4. issue
       const reuseKey = TokenReuse.key(subject, deps.service, granted);
       let issued = deps.reuse?.get(reuseKey);
       if (!issued) {
@@ -381,11 +482,12 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         expires_in: issued.expiresIn,
         issued_at: issued.issuedAt.toISOString(),
       };
-      if (offline && refreshFingerprint !== undefined) {
+      if (parsed.offline && who.identity !== undefined) {
         body.refresh_token = deps.issuer.issueRefreshToken({
           sub: subject,
           service: deps.service,
-          fp: refreshFingerprint,
+          ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
+          labels: who.identity.labels,
         });
       }
       return finish({ status: 200, headers: JSON_HEADERS, body: JSON.stringify(body) }, 'issued');
@@ -402,7 +504,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         return finish(
           errorResponse(err.status, err.oauthError, err.message, err.headers),
           outcome,
-          err.message,
+          err.logReason ?? err.message,
         );
       }
       return finish(

@@ -10,9 +10,9 @@ export const MAX_VERIFIED_ENTRIES = 10_000;
  * keyed by the user's table key (KeyedDigest) and keeps an HMAC of the pair under a key made at
  * start-up, never the password.
  */
-export class VerifiedCache {
+export class VerifiedCache<T = string> {
   readonly #key = randomBytes(32);
-  readonly #entries: ExpiringTable<{ mac: string; fingerprint: string }>;
+  readonly #entries: ExpiringTable<{ mac: string; value: T }>;
   readonly #ttlMs: number;
   readonly #now: () => number;
 
@@ -31,17 +31,17 @@ export class VerifiedCache {
     return createHmac('sha256', this.#key).update(userKey).update('\u0000').update(password).digest('base64');
   }
 
-  /** The stored hash's fingerprint when this pair was verified within the TTL. */
-  lookup(userKey: string, mac: string): string | undefined {
+  /** What was remembered for this pair (the login's identity) when it was verified within the TTL. */
+  lookup(userKey: string, mac: string): T | undefined {
     if (this.#ttlMs <= 0) return undefined;
     const entry = this.#entries.get(userKey);
     // Both sides are fixed-length HMACs of secret input: comparing them leaks nothing useful.
-    return entry?.mac === mac ? entry.fingerprint : undefined;
+    return entry?.mac === mac ? entry.value : undefined;
   }
 
-  remember(userKey: string, mac: string, fingerprint: string): void {
+  remember(userKey: string, mac: string, value: T): void {
     if (this.#ttlMs <= 0) return;
-    this.#entries.set(userKey, { mac, fingerprint }, this.#now() + this.#ttlMs);
+    this.#entries.set(userKey, { mac, value }, this.#now() + this.#ttlMs);
   }
 
   sweep(): void {

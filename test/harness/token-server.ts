@@ -43,6 +43,11 @@ export interface TokenServerSetup {
   readonly issuer?: string;
   /** Extra top-level config keys (limits, users.cache_seconds …), merged in. */
   readonly extra?: Record<string, unknown>;
+  /**
+   * An `authn:` list to serve instead of `users.htpasswd` (the htpasswd file of `users` is still
+   * written, at htpasswdFile, for entries to name).
+   */
+  readonly authn?: readonly unknown[];
   /** Runs the server with this file-descriptor limit (`ulimit -n`), to test running out of them. */
   readonly ulimitFiles?: number;
 }
@@ -85,7 +90,11 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
     listen: `127.0.0.1:${port}`,
     token: { issuer, service, expiration: 300, key: keyFile, certificate: certFile },
     ...extra,
-    users: { htpasswd: htpasswdFile, ...((extra.users as object | undefined) ?? {}) },
+    users: {
+      ...(setup.authn === undefined ? { htpasswd: htpasswdFile } : {}),
+      ...((extra.users as object | undefined) ?? {}),
+    },
+    ...(setup.authn === undefined ? {} : { authn: setup.authn }),
     acl: setup.acl ?? EXAMPLE_ACL,
   };
   const configFile = join(dir, 'serve.yml');
