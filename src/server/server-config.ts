@@ -85,7 +85,7 @@ export interface TokenServerConfig {
 
 type Obj = Record<string, unknown>;
 
-class ConfigReader {
+export class ConfigReader {
   constructor(
     readonly file: string,
     readonly baseDir: string,
