@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { RegauthError } from '../errors/regauth-error.js';
 import { compileClaimTemplate, lookupClaim } from './oidc-claim-template.js';
 import { parseOidcConfig } from './oidc-config.js';
@@ -109,6 +112,32 @@ describe('parseOidcConfig', () => {
     expect(failure({ ...GITHUB, issuer: 'http://127.example.com' })).toContain('must be an https:// URL');
   });
 });
+
+describe("the README's OIDC sample", () => {
+  it('parses every oidc entry, and each makes an authenticator', async () => {
+    const readme = readFileSync(resolve(import.meta.dirname, '../../README.md'), 'utf8');
+    const at = readme.indexOf('### CI workload identity (OIDC)');
+    const block = /```yaml\n([\s\S]*?)```/.exec(readme.slice(at))?.[1];
+    const doc = parseYaml(block ?? '') as { authn: { oidc: unknown }[] };
+    expect(doc.authn).toHaveLength(3);
+    const { createOidcAuthenticator } = await import('./oidc-authenticator.js');
+    const configs = doc.authn.map((entry, i) => parse_(entry.oidc, `authn[${i}].oidc`));
+    expect(configs.map((c) => c.name)).toEqual(['repo:${repository}', '${project_path}', '${sub}']);
+    // The cluster CA file does not exist here; the other two make authenticators.
+    for (const config of configs.slice(0, 2)) {
+      const auth = createOidcAuthenticator(config);
+      expect(auth.kind).toBe('oidc');
+      await auth.close?.();
+    }
+    expect(() =>
+      createOidcAuthenticator(configs[2] as Parameters<typeof createOidcAuthenticator>[0]),
+    ).toThrow(/cannot read ca_file \/etc\/regauth\/cluster-ca.pem: ENOENT/);
+  });
+});
+
+function parse_(raw: unknown, path: string) {
+  return parseOidcConfig(reader, raw, path);
+}
 
 describe('claim templates', () => {
   it('finds dotted keys by the longest match, and steps into objects', () => {
