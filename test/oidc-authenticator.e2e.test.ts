@@ -1,4 +1,4 @@
-import { base64url, SignJWT } from 'jose';
+import { base64url, decodeJwt, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegauthError } from '../src/errors/regauth-error.js';
 import type { Authentication, Authenticator } from '../src/server/authenticator.js';
@@ -68,10 +68,14 @@ describe('OIDC authenticator: accepted tokens', () => {
 
   it('accepts a GitHub Actions token and builds the identity from its claims', async () => {
     const { auth, reasons } = github(issuer);
-    const result = await login(auth, await issuer.sign(issuer.github()));
+    const token = await issuer.sign(issuer.github());
+    const result = await login(auth, token);
     expect(reasons).toEqual([]);
+    // The login is worth no more than the token: refresh tokens must not outlive it.
+    expect(result.outcome === 'accepted' && result.expiresAt).toBe((decodeJwt(token).exp as number) * 1000);
     expect(result).toEqual({
       outcome: 'accepted',
+      expiresAt: expect.any(Number),
       identity: {
         name: 'repo:octo-org/octo-repo',
         labels: { owner: ['octo-org'], ref: ['refs/heads/main'], environment: ['production'] },
@@ -86,6 +90,7 @@ describe('OIDC authenticator: accepted tokens', () => {
     const result = await login(auth, await issuer.sign(claims));
     expect(result).toEqual({
       outcome: 'accepted',
+      expiresAt: expect.any(Number),
       identity: {
         name: 'repo:octo-org/octo-repo',
         labels: { owner: ['octo-org'], ref: ['refs/heads/main'] },
@@ -107,6 +112,7 @@ describe('OIDC authenticator: accepted tokens', () => {
     const result = await login(auth, await issuer.sign(issuer.gitlab()), 'gitlab-ci-token');
     expect(result).toEqual({
       outcome: 'accepted',
+      expiresAt: expect.any(Number),
       identity: {
         name: 'my-group/my-project',
         labels: { namespace: ['my-group'], ref: ['main'], protected: ['true'], where: ['my-group@branch'] },
@@ -122,6 +128,7 @@ describe('OIDC authenticator: accepted tokens', () => {
     const result = await login(auth, await issuer.sign(issuer.kubernetes()));
     expect(result).toEqual({
       outcome: 'accepted',
+      expiresAt: expect.any(Number),
       identity: {
         name: 'system:serviceaccount:builds:pusher',
         labels: { namespace: ['builds'], sa: ['pusher'] },
@@ -448,6 +455,7 @@ describe('OIDC authenticator: hostile claims', () => {
     const token = await issuer.sign(issuer.github({ repository: '${repository_owner}' }));
     expect(await login(auth, token)).toMatchObject({
       outcome: 'accepted',
+      expiresAt: expect.any(Number),
       identity: { name: 'repo:${repository_owner}' },
     });
   });

@@ -37,6 +37,12 @@ export type Authentication =
        * tokens of this identity are checked only by their signature and expiry.
        */
       readonly fingerprint?: string;
+      /**
+       * When the credential itself stops being valid, in ms since the epoch: a CI job's OIDC token
+       * lives minutes. A refresh token for this login must not outlive it, or a 5-minute CI token
+       * would become a 90-day credential through `docker login`'s offline token.
+       */
+      readonly expiresAt?: number;
     }
   /** The backend knows the user and the password is wrong. */
   | { readonly outcome: 'refused' }

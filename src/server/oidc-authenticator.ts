@@ -207,7 +207,11 @@ export function createOidcAuthenticator(config: OidcAuthenticatorConfig): Authen
         return refused(refusal(error));
       }
       try {
-        return { outcome: 'accepted', identity: identityOf(payload) };
+        return {
+          outcome: 'accepted',
+          identity: identityOf(payload),
+          expiresAt: (payload.exp as number) * 1000,
+        };
       } catch (error) {
         if (error instanceof ClaimError) return refused(error.message);
         throw error;
