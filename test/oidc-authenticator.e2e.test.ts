@@ -71,6 +71,8 @@ describe('OIDC authenticator: accepted tokens', () => {
     const token = await issuer.sign(issuer.github());
     const result = await login(auth, token);
     expect(reasons).toEqual([]);
+    // Refusals are no guesses: per-user back-off must not lock out every job sharing the user name.
+    expect(auth.unguessable).toBe(true);
     // The login is worth no more than the token: refresh tokens must not outlive it.
     expect(result.outcome === 'accepted' && result.expiresAt).toBe((decodeJwt(token).exp as number) * 1000);
     expect(result).toEqual({

@@ -53,6 +53,12 @@ export type Authentication =
 export interface Authenticator {
   /** What it is, for logs and metrics: `htpasswd`, `ldap`, `oidc`, `ext_auth`. */
   readonly kind: string;
+  /**
+   * True when its credentials are signed tokens nobody can guess (OIDC): a refusal is then no
+   * guess, and a per-user back-off would only let anyone lock out every CI job that logs in with
+   * the same user name (`github-actions`). The per-address budget still applies.
+   */
+  readonly unguessable?: boolean;
   authenticate(request: PasswordCheckRequest): Promise<Authentication>;
   /** Releases connections and timers; called on shutdown and when a reload replaces it. */
   close?(): Promise<void>;

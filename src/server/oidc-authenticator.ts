@@ -186,6 +186,7 @@ export function createOidcAuthenticator(config: OidcAuthenticatorConfig): Authen
 
   return {
     kind: 'oidc',
+    unguessable: true,
     async authenticate(request: PasswordCheckRequest): Promise<Authentication> {
       if (config.user !== undefined && request.user !== config.user) return { outcome: 'unknown' };
       const token = request.password;
