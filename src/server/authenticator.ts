@@ -37,6 +37,12 @@ export type Authentication =
        * tokens of this identity are checked only by their signature and expiry.
        */
       readonly fingerprint?: string;
+      /**
+       * When the credential itself stops being valid, in ms since the epoch: a CI job's OIDC token
+       * lives minutes. A refresh token for this login must not outlive it, or a 5-minute CI token
+       * would become a 90-day credential through `docker login`'s offline token.
+       */
+      readonly expiresAt?: number;
     }
   /** The backend knows the user and the password is wrong. */
   | { readonly outcome: 'refused' }
@@ -57,6 +63,12 @@ export interface AuthenticateOptions {
 export interface Authenticator {
   /** What it is, for logs and metrics: `htpasswd`, `ldap`, `oidc`, `ext_auth`. */
   readonly kind: string;
+  /**
+   * True when its credentials are signed tokens nobody can guess (OIDC): a refusal is then no
+   * guess, and a per-user back-off would only let anyone lock out every CI job that logs in with
+   * the same user name (`github-actions`). The per-address budget still applies.
+   */
+  readonly unguessable?: boolean;
   /**
    * Checks one user name and password. Throwing means the backend failed (down, timed out): the
    * login is answered 503 and no later authenticator is asked in its place.
