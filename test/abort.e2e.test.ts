@@ -19,6 +19,7 @@ import type { TransferEvent } from '../src/image/transfer-events.js';
 import { untag } from '../src/image/untag.js';
 import { createRegistryClients, RegistryClient } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
+import { startHoldProxy } from './harness/hold-proxy.js';
 import { buildOciLayout } from './harness/oci-layout.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
 
@@ -160,6 +161,29 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
     const err = await failure(untag(client, 'abort/app', 'v9', { signal: controller.signal }));
     expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
     expect(await resolveDigest(plain, 'abort/app', 'v9')).toBe(original);
+  });
+
+  it('untag aborted after the registry stored its placeholder, before the answer came, puts the tag back', async () => {
+    const plain = clients().forRegistry(registry.host);
+    const original = await resolveDigest(plain, 'abort/app', 'v1');
+    await tagImage(plain, 'abort/app', 'v1', ['v8']);
+    const controller = new AbortController();
+    // The registry has taken the placeholder under v8; the client is aborted while its answer is held.
+    const hold = await startHoldProxy(registry.host, {
+      match: (method, path) => method === 'PUT' && path === '/v2/abort/app/manifests/v8',
+      stage: 'reply',
+      onHeld: () => controller.abort(new Error('test abort')),
+    });
+    try {
+      const err = await failure(
+        untag(clients().forRegistry(hold.host), 'abort/app', 'v8', { signal: controller.signal }),
+      );
+      expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+      expect(hold.mostHeld()).toBe(1);
+    } finally {
+      await hold.close();
+    }
+    expect(await resolveDigest(plain, 'abort/app', 'v8')).toBe(original);
   });
 
   it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
