@@ -19,6 +19,7 @@ import type { TransferEvent } from '../src/image/transfer-events.js';
 import { untag } from '../src/image/untag.js';
 import { createRegistryClients, RegistryClient } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
+import { startForwardProxy } from './harness/forward-proxy.js';
 import { startHoldProxy } from './harness/hold-proxy.js';
 import { buildOciLayout } from './harness/oci-layout.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
@@ -207,6 +208,34 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
       expect(sha256(await readFile(join(dir, file)))).toBe(`sha256:${file.split('/').pop()}`);
     }
     expect(files).not.toContain(`blobs/sha256/${layerDigest.slice(7)}`);
+  });
+
+  it('through an HTTP proxy (HTTP_PROXY), a body aborted midway fails with ERR_ABORTED, not the raw reason', async () => {
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
+    const forward = await startForwardProxy();
+    try {
+      const client = createRegistryClients({
+        env: { HTTP_PROXY: forward.url, NO_PROXY: '' },
+        credentials: { find: async () => undefined },
+      }).forRegistry(proxy.host);
+      const controller = new AbortController();
+      const res = await client.getBlob('abort/app', layerDigest, 0, { signal: controller.signal });
+      const err = await failure(
+        (async () => {
+          for await (const _ of res.body) controller.abort(new Error('test abort'));
+        })(),
+      );
+      expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+      expect((err as Error).message).toBe(
+        `GET http://${proxy.host}/v2/abort/app/blobs/${layerDigest} was aborted`,
+      );
+      expect((err as Error).cause).toEqual(new Error('test abort'));
+      // It did go through the proxy.
+      expect(forward.log).toContain(`GET http://${proxy.host}/v2/abort/app/blobs/${layerDigest}`);
+    } finally {
+      proxy.clear();
+      await forward.close();
+    }
   });
 
   it('with keepPartial the unfinished blob stays, and the next pull resumes it with Range', async () => {
