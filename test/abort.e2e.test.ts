@@ -238,6 +238,32 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
     }
   });
 
+  it('a pull whose layer fails its digest while another stalls rejects with that error and stops the stalled download', async () => {
+    const a = randomBytes(300_000);
+    const b = randomBytes(300_000);
+    await buildOciLayout(join(work, 'two'), { tag: 'v1', rawLayers: [a, b] });
+    await pushImage(join(work, 'two'), clients().forRegistry(registry.host), 'abort/two', 'v1');
+    const stalled = `GET /v2/abort/two/blobs/${sha256(b)}`;
+    proxy.inject('GET', new RegExp(`/blobs/${sha256(a)}`), { kind: 'corrupt', at: 10 }, 10);
+    proxy.inject('GET', new RegExp(`/blobs/${sha256(b)}`), { kind: 'stall-after', bytes: 1000 }, 10);
+    // A deadline far beyond what the pull needs: the digest error must neither wait for it nor
+    // hide behind its ERR_ABORTED.
+    const signal = AbortSignal.timeout(20_000);
+    try {
+      const err = await failure(
+        pullImage(clients().forRegistry(proxy.host), 'abort/two', 'v1', join(work, 'two-out'), { signal }),
+      );
+      expect(isRegauthError(err, 'ERR_DIGEST_MISMATCH')).toBe(true);
+      // The stalled download was torn down by the failure, not left to the deadline.
+      for (let i = 0; i < 100 && !proxy.torn.includes(stalled); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(proxy.torn).toContain(stalled);
+      expect(signal.aborted).toBe(false);
+    } finally {
+      proxy.clear();
+    }
+  });
+
   it('with keepPartial the unfinished blob stays, and the next pull resumes it with Range', async () => {
     proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
     const controller = new AbortController();
