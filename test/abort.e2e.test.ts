@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../src/errors/regauth-error.js';
 import { copyImage } from '../src/image/copy-image.js';
+import { deleteImage } from '../src/image/delete-image.js';
 import { pullDockerArchive } from '../src/image/docker-archive.js';
 import { getImageConfig, getPlatformManifest } from '../src/image/get-image-config.js';
 import { manifestForPlatform } from '../src/image/manifest-for-platform.js';
@@ -185,6 +187,49 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
       await hold.close();
     }
     expect(await resolveDigest(plain, 'abort/app', 'v8')).toBe(original);
+  });
+
+  it("a delete's tag lookups hold one listener on the caller's signal, however many HEADs are in flight", async () => {
+    const plain = clients().forRegistry(registry.host);
+    await tagImage(
+      plain,
+      'abort/app',
+      'v1',
+      Array.from({ length: 12 }, (_, i) => `many${i}`),
+    );
+    const controller = new AbortController();
+    const listeners: number[] = [];
+    // Twelve lookup HEADs of the two deletes (up to eight each) are held at the proxy, in flight,
+    // while the listeners are counted; the deletes' own HEADs of many0 and many1 pass.
+    const hold = await startHoldProxy(registry.host, {
+      match: (method, path) =>
+        method === 'HEAD' && /^\/v2\/abort\/app\/manifests\/(v1|many([2-9]|1[01]))$/.test(path),
+      stage: 'request',
+      count: 12,
+      onHeld: () => listeners.push(getEventListeners(controller.signal, 'abort').length),
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const digest = await resolveDigest(plain, 'abort/app', 'v1');
+      // A client each: nothing shared between the two deletes' requests.
+      const deletes = ['many0', 'many1'].map((tag) =>
+        failure(
+          deleteImage(clients().forRegistry(hold.host), 'abort/app', { tag }, { signal: controller.signal }),
+        ),
+      );
+      for (const err of await Promise.all(deletes)) expect(isRegauthError(err, 'ERR_REFUSED')).toBe(true);
+      expect(hold.mostHeld()).toBe(12);
+      expect(listeners).toHaveLength(1);
+      expect(listeners[0]).toBeLessThanOrEqual(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      expect(await resolveDigest(plain, 'abort/app', 'many0')).toBe(digest);
+    } finally {
+      process.off('warning', onWarning);
+      await hold.close();
+    }
   });
 
   it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
