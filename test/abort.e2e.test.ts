@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../src/errors/regauth-error.js';
 import { copyImage } from '../src/image/copy-image.js';
+import { deleteImage } from '../src/image/delete-image.js';
 import { pullDockerArchive } from '../src/image/docker-archive.js';
 import { getImageConfig, getPlatformManifest } from '../src/image/get-image-config.js';
 import { manifestForPlatform } from '../src/image/manifest-for-platform.js';
@@ -19,6 +21,8 @@ import type { TransferEvent } from '../src/image/transfer-events.js';
 import { untag } from '../src/image/untag.js';
 import { createRegistryClients, RegistryClient } from '../src/index.js';
 import { type FaultProxy, startFaultProxy } from './harness/fault-proxy.js';
+import { startForwardProxy } from './harness/forward-proxy.js';
+import { startHoldProxy } from './harness/hold-proxy.js';
 import { buildOciLayout } from './harness/oci-layout.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
 
@@ -162,6 +166,72 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
     expect(await resolveDigest(plain, 'abort/app', 'v9')).toBe(original);
   });
 
+  it('untag aborted after the registry stored its placeholder, before the answer came, puts the tag back', async () => {
+    const plain = clients().forRegistry(registry.host);
+    const original = await resolveDigest(plain, 'abort/app', 'v1');
+    await tagImage(plain, 'abort/app', 'v1', ['v8']);
+    const controller = new AbortController();
+    // The registry has taken the placeholder under v8; the client is aborted while its answer is held.
+    const hold = await startHoldProxy(registry.host, {
+      match: (method, path) => method === 'PUT' && path === '/v2/abort/app/manifests/v8',
+      stage: 'reply',
+      onHeld: () => controller.abort(new Error('test abort')),
+    });
+    try {
+      const err = await failure(
+        untag(clients().forRegistry(hold.host), 'abort/app', 'v8', { signal: controller.signal }),
+      );
+      expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+      expect(hold.mostHeld()).toBe(1);
+    } finally {
+      await hold.close();
+    }
+    expect(await resolveDigest(plain, 'abort/app', 'v8')).toBe(original);
+  });
+
+  it("a delete's tag lookups hold one listener on the caller's signal, however many HEADs are in flight", async () => {
+    const plain = clients().forRegistry(registry.host);
+    await tagImage(
+      plain,
+      'abort/app',
+      'v1',
+      Array.from({ length: 12 }, (_, i) => `many${i}`),
+    );
+    const controller = new AbortController();
+    const listeners: number[] = [];
+    // Twelve lookup HEADs of the two deletes (up to eight each) are held at the proxy, in flight,
+    // while the listeners are counted; the deletes' own HEADs of many0 and many1 pass.
+    const hold = await startHoldProxy(registry.host, {
+      match: (method, path) =>
+        method === 'HEAD' && /^\/v2\/abort\/app\/manifests\/(v1|many([2-9]|1[01]))$/.test(path),
+      stage: 'request',
+      count: 12,
+      onHeld: () => listeners.push(getEventListeners(controller.signal, 'abort').length),
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const digest = await resolveDigest(plain, 'abort/app', 'v1');
+      // A client each: nothing shared between the two deletes' requests.
+      const deletes = ['many0', 'many1'].map((tag) =>
+        failure(
+          deleteImage(clients().forRegistry(hold.host), 'abort/app', { tag }, { signal: controller.signal }),
+        ),
+      );
+      for (const err of await Promise.all(deletes)) expect(isRegauthError(err, 'ERR_REFUSED')).toBe(true);
+      expect(hold.mostHeld()).toBe(12);
+      expect(listeners).toHaveLength(1);
+      expect(listeners[0]).toBeLessThanOrEqual(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      expect(await resolveDigest(plain, 'abort/app', 'many0')).toBe(digest);
+    } finally {
+      process.off('warning', onWarning);
+      await hold.close();
+    }
+  });
+
   it('a pull aborted mid-blob rejects with ERR_ABORTED and leaves no partial file, only verified blobs', async () => {
     proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
     const controller = new AbortController();
@@ -183,6 +253,60 @@ describe('abort: every transfer takes a signal and leaves nothing half-done (rea
       expect(sha256(await readFile(join(dir, file)))).toBe(`sha256:${file.split('/').pop()}`);
     }
     expect(files).not.toContain(`blobs/sha256/${layerDigest.slice(7)}`);
+  });
+
+  it('through an HTTP proxy (HTTP_PROXY), a body aborted midway fails with ERR_ABORTED, not the raw reason', async () => {
+    proxy.inject('GET', layerPath, { kind: 'stall-after', bytes: 200_000 }, 1);
+    const forward = await startForwardProxy();
+    try {
+      const client = createRegistryClients({
+        env: { HTTP_PROXY: forward.url, NO_PROXY: '' },
+        credentials: { find: async () => undefined },
+      }).forRegistry(proxy.host);
+      const controller = new AbortController();
+      const res = await client.getBlob('abort/app', layerDigest, 0, { signal: controller.signal });
+      const err = await failure(
+        (async () => {
+          for await (const _ of res.body) controller.abort(new Error('test abort'));
+        })(),
+      );
+      expect(isRegauthError(err, 'ERR_ABORTED')).toBe(true);
+      expect((err as Error).message).toBe(
+        `GET http://${proxy.host}/v2/abort/app/blobs/${layerDigest} was aborted`,
+      );
+      expect((err as Error).cause).toEqual(new Error('test abort'));
+      // It did go through the proxy.
+      expect(forward.log).toContain(`GET http://${proxy.host}/v2/abort/app/blobs/${layerDigest}`);
+    } finally {
+      proxy.clear();
+      await forward.close();
+    }
+  });
+
+  it('a pull whose layer fails its digest while another stalls rejects with that error and stops the stalled download', async () => {
+    const a = randomBytes(300_000);
+    const b = randomBytes(300_000);
+    await buildOciLayout(join(work, 'two'), { tag: 'v1', rawLayers: [a, b] });
+    await pushImage(join(work, 'two'), clients().forRegistry(registry.host), 'abort/two', 'v1');
+    const stalled = `GET /v2/abort/two/blobs/${sha256(b)}`;
+    proxy.inject('GET', new RegExp(`/blobs/${sha256(a)}`), { kind: 'corrupt', at: 10 }, 10);
+    proxy.inject('GET', new RegExp(`/blobs/${sha256(b)}`), { kind: 'stall-after', bytes: 1000 }, 10);
+    // A deadline far beyond what the pull needs: the digest error must neither wait for it nor
+    // hide behind its ERR_ABORTED.
+    const signal = AbortSignal.timeout(20_000);
+    try {
+      const err = await failure(
+        pullImage(clients().forRegistry(proxy.host), 'abort/two', 'v1', join(work, 'two-out'), { signal }),
+      );
+      expect(isRegauthError(err, 'ERR_DIGEST_MISMATCH')).toBe(true);
+      // The stalled download was torn down by the failure, not left to the deadline.
+      for (let i = 0; i < 100 && !proxy.torn.includes(stalled); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(proxy.torn).toContain(stalled);
+      expect(signal.aborted).toBe(false);
+    } finally {
+      proxy.clear();
+    }
   });
 
   it('with keepPartial the unfinished blob stays, and the next pull resumes it with Range', async () => {

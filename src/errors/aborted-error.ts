@@ -86,24 +86,57 @@ export function followSignal(signal: AbortSignal | undefined): {
   return { signal: own.signal, done: () => signal.removeEventListener('abort', onAbort) };
 }
 
+/** A task abortable runs: its own controller, and the failure that stopped it, if one did. */
+interface Task {
+  readonly controller: AbortController;
+  failure?: { readonly reason: unknown };
+}
+
+/** The tasks abortable is running, by the signal it gave each: how a job's failure stops the rest. */
+const tasks = new WeakMap<AbortSignal, Task>();
+
 /**
- * Runs a task with a signal that follows the caller's. When the caller aborted, the task
- * rejects with ERR_ABORTED naming it, whatever error the abort caused inside it (a request torn
- * down, a job stopped): the caller asked for that outcome and gets one code for it.
+ * Ends the task that `signal` was given by abortable, because one of its jobs failed with
+ * `reason`: the signal aborts, so the jobs still running stop at once instead of finishing work
+ * whose result is thrown away (or hanging on a stalled download), and the task fails with
+ * `reason`, even should its caller abort later. Does nothing once that signal has aborted (the
+ * caller's abort or another failure came first), or for a signal that no task owns.
+ */
+export function stopTask(signal: AbortSignal | undefined, reason: unknown): void {
+  const task = signal === undefined ? undefined : tasks.get(signal);
+  if (task === undefined || task.controller.signal.aborted) return;
+  task.failure = { reason };
+  task.controller.abort(reason);
+}
+
+/**
+ * Runs a task with a signal of its own that follows the caller's (one listener on the caller's
+ * signal, as followSignal) and that stopTask aborts on a job's failure. When the caller aborted
+ * first, the task rejects with ERR_ABORTED naming it, whatever error the abort caused inside it
+ * (a request torn down, a job stopped): the caller asked for that outcome and gets one code for
+ * it. A failure that stopped the task before the caller aborted is what it rejects with: a
+ * deadline that passes while the jobs wind down must not hide why they were stopped.
  */
 export async function abortable<T>(
   signal: AbortSignal | undefined,
   what: string,
-  task: (signal: AbortSignal | undefined) => Promise<T>,
+  task: (signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
   throwIfAborted(signal, what);
-  const follow = followSignal(signal);
+  const own: Task = { controller: new AbortController() };
+  // Every job and request of the task listens to this one; their number is bounded by the task.
+  setMaxListeners(0, own.controller.signal);
+  tasks.set(own.controller.signal, own);
+  const onAbort = () => own.controller.abort(signal?.reason);
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    return await task(follow.signal);
+    return await task(own.controller.signal);
   } catch (err) {
+    // Jobs torn down by stopTask fail with ERR_ABORTED: the failure that stopped them is the outcome.
+    if (own.failure !== undefined) throw isAbortedError(err) ? own.failure.reason : err;
     if (signal?.aborted) throw abortedError(what, signal);
     throw err;
   } finally {
-    follow.done();
+    signal?.removeEventListener('abort', onAbort);
   }
 }

@@ -1,3 +1,4 @@
+import { abortable } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ListOptions, RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import { resolveDigest } from './resolve-digest.js';
@@ -31,12 +32,24 @@ export async function tagsPointingAt(
   digest: string,
   options: TagsPointingAtOptions = {},
 ): Promise<string[]> {
+  // Up to `jobs` HEADs at once: under a signal of the lookup's own, so the caller's signal gets
+  // one listener (not one per request), and a failed HEAD stops the others.
+  return abortable(options.signal, `the tag lookup in ${client.registry}/${repository}`, (signal) =>
+    lookup(client, repository, digest, options, signal),
+  );
+}
+
+async function lookup(
+  client: RegistryClient,
+  repository: string,
+  digest: string,
+  options: TagsPointingAtOptions,
+  signal: AbortSignal,
+): Promise<string[]> {
+  const request: RequestOptions = { signal };
   let tags: string[];
   try {
-    tags = await client.listTags(repository, {
-      ...options.list,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
+    tags = await client.listTags(repository, { ...options.list, ...request });
   } catch (err) {
     // distribution answers NAME_UNKNOWN for a repository that has no tags left.
     if (err instanceof RegauthError && err.code === 'ERR_NAME_UNKNOWN') return [];
@@ -48,7 +61,6 @@ export async function tagsPointingAt(
     if (known !== undefined) digests.set(tag, known);
     return known === undefined;
   });
-  const request: RequestOptions = options.signal === undefined ? {} : { signal: options.signal };
   await forEachLimit(
     ask,
     options.jobs ?? DEFAULT_TAG_LOOKUP_JOBS,

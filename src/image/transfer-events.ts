@@ -1,4 +1,4 @@
-import { abortedError, isAbortedError } from '../errors/aborted-error.js';
+import { abortedError, isAbortedError, stopTask } from '../errors/aborted-error.js';
 
 /** What moving an image reports as it goes: the CLI draws progress from these. */
 export type TransferEvent =
@@ -58,7 +58,9 @@ export function summarize(listener?: TransferListener): {
 export interface ForEachLimitOptions {
   /**
    * No job starts once it is aborted, and the call then rejects with ERR_ABORTED (whatever the
-   * jobs in flight, which should heed the same signal, failed with). Left out: never aborted.
+   * jobs in flight, which should heed the same signal, failed with), unless a job had failed
+   * before the abort: that failure is thrown. A task's signal from abortable is aborted by the
+   * first failure (stopTask), so the jobs still running stop at once. Left out: never aborted.
    */
   readonly signal?: AbortSignal;
   /** Names the work in the abort error. Left out: "the work". */
@@ -75,19 +77,24 @@ export async function forEachLimit<T>(
   const { signal } = options;
   let next = 0;
   // The first failure in time, not the first worker's: a later one may only be a consequence.
-  let failure: { readonly reason: unknown } | undefined;
+  // One that came before any abort is a real one, and what the call fails with.
+  let failure: { readonly reason: unknown; readonly beforeAbort: boolean } | undefined;
   const worker = async () => {
     while (!failure && next < items.length && !signal?.aborted) {
       const item = items[next++] as T;
       try {
         await work(item);
       } catch (reason) {
-        failure ??= { reason };
+        if (failure === undefined) {
+          failure = { reason, beforeAbort: !signal?.aborted };
+          if (failure.beforeAbort) stopTask(signal, reason);
+        }
         return;
       }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(jobs, items.length)) }, worker));
+  if (failure?.beforeAbort) throw failure.reason;
   // Jobs torn down by the abort fail with whatever that caused: the caller gets the abort.
   if (signal?.aborted) {
     throw failure !== undefined && isAbortedError(failure.reason)

@@ -104,4 +104,15 @@ describe('untag', () => {
       `/v2/a/b/manifests/${placeholders[1]}`,
     ]);
   });
+  it('puts nothing back when the registry refused the placeholder with an answer: the tag never moved', async () => {
+    const { handler } = registry(405);
+    const { client, server } = await registryWith((req, res, raw) => {
+      if (req.method !== 'PUT') return handler(req, res, raw);
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}');
+    });
+    const err = await rejection(untag(client, 'a/b', 'v1'));
+    expect(err).toMatchObject({ code: 'ERR_MANIFEST_INVALID', status: 400 });
+    expect(server.requests.filter((r) => r.method === 'PUT')).toHaveLength(1);
+  });
 });

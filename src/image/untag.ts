@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { computeDigest } from '../digest/digest.js';
+import { isAbortedError } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_MANIFEST } from '../registry/media-types.js';
 import type { RegistryClient, RequestOptions } from '../registry/registry-client.js';
@@ -50,8 +51,9 @@ function placeholderManifest(tag: string, now: Date): Buffer {
  * The registry's tag delete where it has one; otherwise regclient's technique (TagDelete in
  * https://github.com/regclient/regclient/blob/main/scheme/reg/tag.go): the tag is pointed at a
  * placeholder manifest nothing else names, and that placeholder is deleted by digest, which
- * takes the tag with it. Should that delete fail (deletion disabled), the tag is put back on
- * the original manifest before the error is thrown.
+ * takes the tag with it. Should that delete fail (deletion disabled), or the call be aborted once
+ * the placeholder was sent, the tag is put back on the original manifest before the error
+ * (ERR_ABORTED for an abort) is thrown.
  */
 export async function untag(
   client: RegistryClient,
@@ -88,19 +90,34 @@ export async function untag(
     request,
   );
   const placeholder = placeholderManifest(tag, (options.now ?? (() => new Date()))());
-  const placeholderDigest = await client.putManifest(repository, tag, placeholder, OCI_MANIFEST, request);
+  const placeholderDigest = computeDigest(placeholder);
+  // From the moment the placeholder PUT is sent the tag may name the placeholder: an abort that
+  // lands after the registry stored it but before its answer arrived leaves no sign of that
+  // here, so any failure from now on puts the original back before it is thrown.
+  let stored = false;
   try {
+    await client.putManifest(repository, tag, placeholder, OCI_MANIFEST, request);
+    stored = true;
     await client.deleteManifest(repository, placeholderDigest, request);
   } catch (err) {
+    // A PUT the registry answered with a refusal changed nothing: the tag still names the image.
+    // One aborted or cut off before its answer may have been stored.
+    const refused =
+      err instanceof RegauthError &&
+      err.status !== undefined &&
+      !isAbortedError(err) &&
+      !options.signal?.aborted;
+    if (!stored && refused) throw err;
     const name = `${client.registry}/${repository}`;
     try {
-      // Not under the caller's signal: an abort right here must still put the tag back.
+      // Not under the caller's signal: an abort right here must still put the tag back. The
+      // transport's connect and idle timeouts bound it.
       await client.putManifest(repository, tag, original.bytes, original.mediaType);
     } catch {
       throw new RegauthError(
         err instanceof RegauthError ? err.code : 'ERR_REGISTRY',
-        `${err instanceof Error ? err.message : String(err)}; ${name}:${tag} now names the placeholder ` +
-          `${placeholderDigest} and putting it back to ${original.digest} failed`,
+        `${err instanceof Error ? err.message : String(err)}; ${name}:${tag} ${stored ? 'now names' : 'may now name'} ` +
+          `the placeholder ${placeholderDigest} and putting it back to ${original.digest} failed`,
         { cause: err, hint: { kind: 'restore-tag', source: `${name}@${original.digest}`, tag } },
       );
     }

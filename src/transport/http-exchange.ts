@@ -165,17 +165,35 @@ export function proxyExchange(
   );
   return async (req) => {
     const { request } = await import('undici');
-    const res = await request(req.url, {
-      method: req.method as 'GET',
-      headers: req.headers,
-      body: req.body ?? null,
-      dispatcher: await agent,
-      ...(req.signal === undefined ? {} : { signal: req.signal }),
-    });
-    return {
-      status: res.statusCode,
-      headers: res.headers as Record<string, HeaderValue>,
-      body: res.body as unknown as Readable,
-    };
+    // undici ends a request, and destroys its body, with its signal's raw reason: it gets a
+    // signal of the exchange's own, aborted with the caller's error (`aborted`, ERR_ABORTED naming
+    // the request) as nodeHttpExchange fails with, so a body cut off midway says it was aborted.
+    const { signal, aborted } = req;
+    const own = signal === undefined ? undefined : new AbortController();
+    const onAbort = () =>
+      own?.abort(
+        aborted?.() ??
+          Object.assign(new Error('the request was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }),
+      );
+    const detach = () => signal?.removeEventListener('abort', onAbort);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    let res: Awaited<ReturnType<typeof request>>;
+    try {
+      res = await request(req.url, {
+        method: req.method as 'GET',
+        headers: req.headers,
+        body: req.body ?? null,
+        dispatcher: await agent,
+        ...(own === undefined ? {} : { signal: own.signal }),
+      });
+    } catch (err) {
+      detach();
+      throw err;
+    }
+    const body = res.body as unknown as Readable;
+    // The body stays under the signal until it is done with (read, or destroyed).
+    if (signal !== undefined) body.once('close', detach);
+    return { status: res.statusCode, headers: res.headers as Record<string, HeaderValue>, body };
   };
 }

@@ -21,6 +21,8 @@ export interface FaultProxy {
   readonly host: string;
   /** Every request that passed, as `METHOD path` with its Range header when there was one. */
   readonly log: string[];
+  /** Requests whose client went away before their answer ended, as `METHOD path`, in that order. */
+  readonly torn: string[];
   inject(method: string, path: RegExp, fault: Fault, times?: number): void;
   /** Drops every fault not used up yet. */
   clear(): void;
@@ -37,10 +39,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const [targetHost = '127.0.0.1', targetPort = '80'] = target.split(':');
   const rules: Rule[] = [];
   const log: string[] = [];
+  const torn: string[] = [];
   const sockets = new Set<import('node:net').Socket>();
   const server: Server = createServer((req: IncomingMessage, res) => {
     const path = req.url ?? '/';
     log.push(`${req.method} ${path}${req.headers.range ? ` [${req.headers.range}]` : ''}`);
+    res.on('close', () => {
+      if (!res.writableFinished) torn.push(`${req.method} ${path}`);
+    });
     const rule = rules.find((r) => r.remaining > 0 && r.method === req.method && r.path.test(path));
     if (rule) rule.remaining--;
     const fault = rule?.fault;
@@ -98,6 +104,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     host: `127.0.0.1:${port}`,
     log,
+    torn,
     inject(method, path, fault, times = 1) {
       rules.push({ method, path, fault, remaining: times });
     },
