@@ -85,7 +85,8 @@ export interface TokenServerConfig {
 
 type Obj = Record<string, unknown>;
 
-class ConfigReader {
+/** Reads one config document; every error names the key path. */
+export class ConfigReader {
   constructor(
     readonly file: string,
     readonly baseDir: string,
