@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { Client } from 'ldapts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegauthError } from '../src/errors/regauth-error.js';
@@ -216,6 +216,58 @@ describe('createLdapAuthenticator against slapd', () => {
     expect(results.map((r) => r.outcome)).toEqual(
       Array.from({ length: rounds * users.length }, (_, i) => (i % 3 === 0 ? 'refused' : 'accepted')),
     );
+  });
+
+  it('reuses its connections, and replaces them when the server drops them', async () => {
+    const target = Number(new URL(slapd.url).port);
+    const open = new Set<Socket>();
+    let connections = 0;
+    const sent: Buffer[] = [];
+    // A TCP relay in front of slapd that counts connections and can cut them all.
+    const relay = createServer((client) => {
+      connections++;
+      const upstream = connect(target, '127.0.0.1');
+      client.on('data', (chunk: Buffer) => sent.push(chunk));
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+        a.pipe(b);
+      }
+      open.add(client);
+      client.on('close', () => open.delete(client));
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = relay.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      const a = await ldap({ url: `ldap://127.0.0.1:${port}` });
+      for (let i = 0; i < 10; i++) {
+        const user = i % 2 === 0 ? ALICE : BOB;
+        expect((await check(a, user.uid, i === 5 ? 'wrong' : user.password)).outcome).toBe(
+          i === 5 ? 'refused' : 'accepted',
+        );
+      }
+      // One connection for searches as the service account, one for user binds, both reused.
+      expect(connections).toBe(2);
+
+      for (const socket of open) socket.destroy();
+      const deadline = Date.now() + 5000;
+      while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(open.size).toBe(0);
+      expect((await check(a, 'alice', ALICE.password)).outcome).toBe('accepted');
+      expect(connections).toBe(4);
+      // StartTLS held throughout: no password crossed the relay readable.
+      const wire = Buffer.concat(sent);
+      expect(wire.length).toBeGreaterThan(0);
+      expect(wire.includes(ALICE.password)).toBe(false);
+      expect(wire.includes(slapd.servicePassword)).toBe(false);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 
   it('works over ldaps:// with the CA', async () => {

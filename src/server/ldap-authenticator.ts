@@ -1,4 +1,5 @@
-import { isIP } from 'node:net';
+import { isIP, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type { Client, ClientOptions, Entry } from 'ldapts';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { Authentication, Authenticator, PasswordCheckRequest } from './authenticator.js';
@@ -208,7 +209,26 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
         );
 
   const open = async (): Promise<Client> => {
-    const client = new ldapts.Client(clientOptions);
+    // ldapts reconnects a dropped client on its next operation, without StartTLS and without the
+    // bind: a password would then cross in plain text, or a search run anonymously and find
+    // nobody. Each client gets one connection (and one TLS layer); a dropped one is replaced here.
+    // ldapts also misses the close of a connection upgraded by StartTLS (it listens on the TLS
+    // layer only): the socket's own close marks the client dead.
+    const state = { closed: false };
+    const watch = <S extends NodeJS.EventEmitter>(socket: S): S => {
+      socket.once('close', () => {
+        state.closed = true;
+      });
+      return socket;
+    };
+    const client = new ldapts.Client({
+      ...clientOptions,
+      createConnection: once(((...args: Parameters<typeof netConnect>) =>
+        watch(netConnect(...args))) as typeof netConnect),
+      createSecureConnection: once(((...args: Parameters<typeof tlsConnect>) =>
+        watch(tlsConnect(...args))) as typeof tlsConnect),
+    });
+    states.set(client, state);
     try {
       if (config.startTls) await withTimeout(client.startTLS(tlsOptions), timeoutMs, 'StartTLS');
       return client;
@@ -218,7 +238,17 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     }
   };
 
+  const states = new WeakMap<Client, { closed: boolean }>();
+  /** Connected and not closed under ldapts' feet. */
+  const alive = (client: Client): boolean => client.isConnected && states.get(client)?.closed !== true;
+  let serviceReady: Client | undefined;
+
   const serviceClient = (): Promise<Client> => {
+    if (serviceReady !== undefined && !alive(serviceReady)) {
+      void discard(serviceReady);
+      serviceReady = undefined;
+      service = undefined;
+    }
     service ??= (async () => {
       const client = await open();
       if (config.bindDn !== undefined && bindPassword !== undefined) {
@@ -235,6 +265,7 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
           throw err;
         }
       }
+      serviceReady = client;
       return client;
     })();
     const pending = service;
@@ -259,6 +290,7 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
         // idle connection, which is routine).
         const broken = service;
         service = undefined;
+        serviceReady = undefined;
         if (broken) void broken.then(discard, () => {});
         if (attempt >= 1 || client === undefined) throw unreachable(err, doing);
       }
@@ -266,32 +298,37 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
   };
 
   const userBind = async (dn: string, password: string): Promise<boolean> => {
-    let client = idle.pop();
-    if (client !== undefined && !client.isConnected) {
-      await discard(client);
-      client = undefined;
-    }
-    try {
-      client ??= await open();
-    } catch (err) {
-      throw unreachable(err, 'connecting');
-    }
-    try {
-      await client.bind(dn, password);
-    } catch (err) {
-      if (err instanceof ldapts.InvalidCredentialsError) {
-        release(client);
-        return false;
+    for (let attempt = 0; ; attempt++) {
+      let client = idle.pop();
+      const reused = client !== undefined;
+      if (client !== undefined && !alive(client)) {
+        void discard(client);
+        client = undefined;
       }
-      await discard(client);
-      throw unreachable(err, 'checking a password');
+      try {
+        client ??= await open();
+      } catch (err) {
+        throw unreachable(err, 'connecting');
+      }
+      try {
+        await client.bind(dn, password);
+      } catch (err) {
+        if (err instanceof ldapts.InvalidCredentialsError) {
+          release(client);
+          return false;
+        }
+        void discard(client);
+        // An idle connection the server closed meanwhile fails on first use: once more on a new one.
+        if (reused && attempt === 0 && !(err instanceof ldapts.ResultCodeError)) continue;
+        throw unreachable(err, 'checking a password');
+      }
+      release(client);
+      return true;
     }
-    release(client);
-    return true;
   };
 
   const release = (client: Client): void => {
-    if (!closed && idle.length < idleLimit && client.isConnected) idle.push(client);
+    if (!closed && idle.length < idleLimit && alive(client)) idle.push(client);
     else void discard(client);
   };
 
@@ -377,6 +414,7 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
       closed = true;
       const pending = service;
       service = undefined;
+      serviceReady = undefined;
       const clients = idle.splice(0);
       if (pending) clients.push(await pending.catch(() => undefined as unknown as Client));
       await Promise.all(clients.filter(Boolean).map(discard));
@@ -399,8 +437,19 @@ function attributeValues(entry: Entry, attribute: string): string[] {
 }
 
 async function discard(client: Client): Promise<void> {
-  // unbind closes the socket; on a broken connection it may fail, which changes nothing.
+  // unbind closes the socket; on a broken connection it may fail, which changes nothing. Callers
+  // do not wait for a dead one: ldapts may wait for its operation timeout to give up on it.
   await client.unbind().catch(() => {});
+}
+
+/** `connect` for one use; later calls fail, so a dropped connection is never silently remade. */
+function once<F extends (...args: never[]) => unknown>(connect: F): F {
+  let used = false;
+  return ((...args: Parameters<F>) => {
+    if (used) throw new Error('the connection was closed');
+    used = true;
+    return connect(...args);
+  }) as F;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
