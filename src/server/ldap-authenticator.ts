@@ -230,7 +230,8 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     });
     states.set(client, state);
     try {
-      if (config.startTls) await withTimeout(client.startTLS(tlsOptions), timeoutMs, 'StartTLS');
+      // A copy: ldapts writes the socket into the options it is given.
+      if (config.startTls) await withTimeout(client.startTLS({ ...tlsOptions }), timeoutMs, 'StartTLS');
       return client;
     } catch (err) {
       await discard(client);
