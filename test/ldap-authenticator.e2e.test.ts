@@ -264,6 +264,13 @@ describe('createLdapAuthenticator against slapd', () => {
       expect(wire.length).toBeGreaterThan(0);
       expect(wire.includes(ALICE.password)).toBe(false);
       expect(wire.includes(slapd.servicePassword)).toBe(false);
+
+      // close() (shutdown, or a reload replacing it) leaves no connection behind.
+      expect(open.size).toBe(2);
+      await a.close?.();
+      const closeDeadline = Date.now() + 5000;
+      while (open.size > 0 && Date.now() < closeDeadline) await new Promise((r) => setTimeout(r, 10));
+      expect(open.size).toBe(0);
     } finally {
       for (const socket of open) socket.destroy();
       await new Promise<void>((resolve) => relay.close(() => resolve()));
