@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The tests run the real CNCF registry (Debian's docker-registry), the real skopeo, and tmux
-// (a real terminal for the CLI's interactive paths).
+// The tests run the real CNCF registry (Debian's docker-registry), the real skopeo, tmux
+// (a real terminal for the CLI's interactive paths), and OpenLDAP's slapd with ldap-utils (the
+// LDAP authenticator's directory, seeded with ldapadd).
 // Installs them when they are missing and we are root; otherwise says what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -8,6 +9,8 @@ const needed = [
   { command: 'docker-registry', pkg: 'docker-registry' },
   { command: 'skopeo', pkg: 'skopeo' },
   { command: 'tmux', pkg: 'tmux' },
+  { command: 'slapd', pkg: 'slapd' },
+  { command: 'ldapadd', pkg: 'ldap-utils' },
 ];
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
