@@ -18,6 +18,8 @@ export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
 export { loadSigningMaterial } from './signing-key.js';
+export type { ConfiguredSigningKey, SigningKeySource } from './signing-keys.js';
+export { certificateBundle, loadSigningKeys } from './signing-keys.js';
 export type {
   FetchInfo,
   TokenHandler,

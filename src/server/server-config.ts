@@ -62,8 +62,15 @@ export interface TokenServerConfig {
     readonly refreshExpiration: number;
     /** Seconds an issued token is handed out again for the same subject and grant (0: never). */
     readonly reuse: number;
+    /** The signing key: the first of `keys`. */
     readonly key: string;
+    /** Its certificate: the first of `keys`. */
     readonly certificate: string;
+    /**
+     * Every key and certificate, the signing one first; `path` says where the pair sits in the
+     * file for messages (`token` for the `key`/`certificate` shorthand, else `token.keys[1]`).
+     */
+    readonly keys: readonly { readonly key: string; readonly certificate: string; readonly path: string }[];
   };
   readonly users: { readonly htpasswd?: string; readonly cacheSeconds: number };
   readonly limits: {
@@ -198,6 +205,34 @@ function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
   return rules;
 }
 
+/** `key` and `certificate`, or a `keys` list of them for a rotation (the first signs). */
+function parseSigningKeys(reader: ConfigReader, token: Obj): TokenServerConfig['token']['keys'] {
+  if (token.keys === undefined) {
+    return [
+      {
+        key: reader.path(token, 'key', 'token.'),
+        certificate: reader.path(token, 'certificate', 'token.'),
+        path: 'token',
+      },
+    ];
+  }
+  if (token.key !== undefined || token.certificate !== undefined) {
+    reader.fail('token.keys', 'give either key and certificate or keys, not both');
+  }
+  if (!Array.isArray(token.keys) || token.keys.length === 0) {
+    reader.fail('token.keys', 'must be a list of { key, certificate }, the signing one first');
+  }
+  return token.keys.map((item, i) => {
+    const path = `token.keys[${i}]`;
+    const pair = reader.object(item, path, ['key', 'certificate']);
+    return {
+      key: reader.path(pair, 'key', `${path}.`),
+      certificate: reader.path(pair, 'certificate', `${path}.`),
+      path,
+    };
+  });
+}
+
 /** Checks a parsed config document and fills in defaults; paths resolve against `baseDir`. */
 export function parseServerConfig(
   raw: unknown,
@@ -214,7 +249,9 @@ export function parseServerConfig(
     'reuse_seconds',
     'key',
     'certificate',
+    'keys',
   ]);
+  const keys = parseSigningKeys(reader, token);
   const users = reader.object(top.users ?? {}, 'users', ['htpasswd', 'cache_seconds']);
   const limits = reader.object(top.limits ?? {}, 'limits', [
     'login_failures',
@@ -250,8 +287,9 @@ export function parseServerConfig(
         60,
       ),
       reuse: reader.integer(token, 'reuse_seconds', 'token.', DEFAULT_TOKEN_REUSE_S, 0),
-      key: reader.path(token, 'key', 'token.'),
-      certificate: reader.path(token, 'certificate', 'token.'),
+      key: (keys[0] as (typeof keys)[number]).key,
+      certificate: (keys[0] as (typeof keys)[number]).certificate,
+      keys,
     },
     users: {
       ...(htpasswd === undefined ? {} : { htpasswd: resolve(baseDir, htpasswd) }),

@@ -16,7 +16,13 @@ export type ServerLogEntry =
       readonly dropped: number;
     }
   | { readonly msg: 'bad request target'; readonly address: string; readonly status: 400 }
-  | { readonly msg: 'certificate expires soon'; readonly level: 'warn'; readonly notAfter: string }
+  | {
+      readonly msg: 'certificate expires soon';
+      readonly level: 'warn';
+      readonly notAfter: string;
+      /** Which one, as a config key path: `token.certificate` or `token.keys[1].certificate`. */
+      readonly certificate: string;
+    }
   | {
       readonly msg: 'bcrypt costs differ';
       readonly level: 'warn';

@@ -6,12 +6,11 @@ import { createClientAddressResolver } from './client-address.js';
 import { UserStore } from './htpasswd.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
-import { loadSigningMaterial, type SigningMaterial } from './signing-key.js';
+import type { SigningMaterial } from './signing-key.js';
+import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
 import {
   type CheckedHandlerConfig,
   checkHandlerConfig,
-  type PemSource,
-  readPem,
   readValue,
   type TokenHandlerConfig,
 } from './token-handler-config.js';
@@ -146,11 +145,6 @@ export function sendNode(res: ServerResponse, response: TokenResponse): void {
   res.end(response.body);
 }
 
-/** How messages name a key or certificate: its file, or the config key that held the value. */
-function sourceName(source: PemSource, key: string): string {
-  return 'file' in source ? source.file : key;
-}
-
 async function loadUsers(users: CheckedHandlerConfig['users']): Promise<{ text: string; label: string }> {
   if ('htpasswd' in users) {
     const file = users.htpasswd;
@@ -182,22 +176,18 @@ export async function createCheckedTokenHandler(
 ): Promise<TokenHandler> {
   const log = options.log ?? (() => {});
   const now = options.now ?? Date.now;
-  const [keyPem, certPem] = await Promise.all([
-    readPem(config.token.key, 'signing key (token.key)'),
-    readPem(config.token.certificate, 'signing certificate (token.certificate)'),
-  ]);
-  const signing: SigningMaterial = loadSigningMaterial(
-    keyPem,
-    certPem,
-    {
-      key: sourceName(config.token.key, 'token.key'),
-      certificate: sourceName(config.token.certificate, 'token.certificate'),
-    },
-    new Date(now()),
-  );
-  if (signing.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
-    log({ msg: 'certificate expires soon', level: 'warn', notAfter: signing.notAfter.toISOString() });
-  }
+  const keys = await loadSigningKeys(config.token.keys, new Date(now()));
+  keys.forEach((key, i) => {
+    if (key.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
+      const certificate = `${(config.token.keys[i] as ConfiguredSigningKey).path}.certificate`;
+      log({
+        msg: 'certificate expires soon',
+        level: 'warn',
+        notAfter: key.notAfter.toISOString(),
+        certificate,
+      });
+    }
+  });
   const initial = await loadUsers(config.users);
   let users = initial.text === '' ? UserStore.empty() : await UserStore.fromText(initial.text, initial.label);
   const warnCosts = (store: UserStore, label: string): void => {
@@ -240,7 +230,8 @@ export async function createCheckedTokenHandler(
     guard,
     reuse,
     issuer: new TokenIssuer({
-      signing,
+      signing: keys[0] as SigningMaterial,
+      previous: keys.slice(1),
       issuer: config.token.issuer,
       expiration: config.token.expiration,
       refreshExpiration: config.token.refreshExpiration,
