@@ -20,6 +20,7 @@ const SERVER_AND_CLI_ONLY = [
   'commander',
   'cli-progress',
   'yaml',
+  'prom-client',
 ];
 
 interface PackedFile {

@@ -13,6 +13,9 @@ export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
 export type { HtpasswdEntry, PasswordCheck, UserStoreOptions } from './htpasswd.js';
 export { parseHtpasswd, UserStore } from './htpasswd.js';
 export { libtrustKeyId } from './libtrust-key-id.js';
+export type { MetricsConfig } from './metrics-config.js';
+export type { MetricsEndpointOptions } from './metrics-endpoint.js';
+export { createMetricsEndpoint } from './metrics-endpoint.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
 export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
@@ -34,6 +37,14 @@ export type {
   UsersSource,
   ValueSource,
 } from './token-handler-config.js';
+export type {
+  AuthenticationResult,
+  GrantResult,
+  LockoutReason,
+  RefusalReason,
+  TokenMetrics,
+} from './token-metrics.js';
+export { createTokenMetrics } from './token-metrics.js';
 export type { ServerLogEntry, TokenServer, TokenServerOptions, TokenServerStats } from './token-server.js';
 export { createTokenServer } from './token-server.js';
 export type { TokenLogEntry } from './token-service.js';

@@ -338,6 +338,32 @@ describe('parseServerConfig', () => {
     expect(configError(withToken(token)).message).toMatch(message);
   });
 
+  it('reads the metrics section, off by default, paths resolved', () => {
+    expect(parseServerConfig(minimal(), FILE).metrics).toBeUndefined();
+    expect(
+      parseServerConfig(
+        { ...minimal(), metrics: { enabled: true, bearer_token_file: 'metrics.token' } },
+        FILE,
+      ).metrics,
+    ).toEqual({ enabled: true, path: '/metrics', bearerTokenFile: '/etc/regauth/metrics.token' });
+    expect(
+      parseServerConfig(
+        { ...minimal(), metrics: { enabled: true, listen: '127.0.0.1:9100', path: '/m' } },
+        FILE,
+      ).metrics,
+    ).toEqual({ enabled: true, path: '/m', listen: { host: '127.0.0.1', port: 9100 } });
+  });
+
+  it.each([
+    [{ enabled: true }, /metrics: an enabled endpoint needs bearer_token_file .* or listen/],
+    [{ enabled: 'yes', listen: ':9100' }, /metrics\.enabled: must be true or false/],
+    [{ enabled: true, listen: 'nowhere' }, /metrics\.listen: "nowhere" is not "host:port"/],
+    [{ enabled: true, listen: ':9100', path: '/token' }, /metrics\.path: "\/token" is not a free URL path/],
+    [{ enabled: true, listen: ':9100', token: 'x' }, /metrics\.token: unknown key/],
+  ])('rejects a metrics section that would expose or break something: %j', (metrics, message) => {
+    expect(configError({ ...minimal(), metrics }).message).toMatch(message);
+  });
+
   it('gives a rule without match a catch-all match on repositories', () => {
     expect(parseServerConfig({ ...minimal(), acl: [{ actions: ['pull'] }] }, FILE).acl).toEqual([
       { match: { type: 'repository' }, actions: ['pull'] },

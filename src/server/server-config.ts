@@ -5,6 +5,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
+import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -88,11 +89,14 @@ export interface TokenServerConfig {
   /** Reverse proxies whose `X-Forwarded-For` is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly TrustedProxy[];
   readonly acl: readonly AclRuleConfig[];
+  /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
+  readonly metrics?: MetricsConfig;
 }
 
 type Obj = Record<string, unknown>;
 
-class ConfigReader {
+/** Reads values out of a parsed config document; every failure names the file and the key path. */
+export class ConfigReader {
   constructor(
     readonly file: string,
     readonly baseDir: string,
@@ -137,11 +141,16 @@ class ConfigReader {
   }
 }
 
-function parseListen(reader: ConfigReader, value: unknown): { host: string; port: number } {
-  if (typeof value !== 'string') reader.fail('listen', 'must be "host:port", such as 127.0.0.1:5001');
+/** A `host:port` listen address; an empty host means all IPv4 addresses. */
+export function parseListen(
+  reader: ConfigReader,
+  value: unknown,
+  path = 'listen',
+): { host: string; port: number } {
+  if (typeof value !== 'string') reader.fail(path, 'must be "host:port", such as 127.0.0.1:5001');
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
   const port = Number(match?.[3]);
-  if (!match || port > 65535) reader.fail('listen', `"${value}" is not "host:port", such as 127.0.0.1:5001`);
+  if (!match || port > 65535) reader.fail(path, `"${value}" is not "host:port", such as 127.0.0.1:5001`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
@@ -240,7 +249,16 @@ export function parseServerConfig(
   baseDir: string = dirname(file),
 ): TokenServerConfig {
   const reader = new ConfigReader(file, baseDir);
-  const top = reader.object(raw, '', ['listen', 'tls', 'token', 'users', 'limits', 'trusted_proxies', 'acl']);
+  const top = reader.object(raw, '', [
+    'listen',
+    'tls',
+    'token',
+    'users',
+    'limits',
+    'trusted_proxies',
+    'acl',
+    'metrics',
+  ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
     'service',
@@ -321,6 +339,9 @@ export function parseServerConfig(
     },
     trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
     acl: parseAcl(reader, top.acl),
+    ...(top.metrics === undefined || top.metrics === null
+      ? {}
+      : { metrics: parseMetricsConfig(reader, top.metrics) }),
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);

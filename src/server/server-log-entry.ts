@@ -4,6 +4,13 @@ import type { TokenLogEntry } from './token-service.js';
 export type ServerLogEntry =
   | TokenLogEntry
   | { readonly msg: 'listening'; readonly url: string }
+  | { readonly msg: 'metrics listening'; readonly url: string }
+  | {
+      readonly msg: 'plain HTTP on a network address';
+      readonly level: 'warn';
+      readonly url: string;
+      readonly hint: string;
+    }
   | { readonly msg: 'users reloaded'; readonly users: number; readonly file: string }
   | { readonly msg: 'request failed'; readonly level: 'error'; readonly error: string }
   | {

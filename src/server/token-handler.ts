@@ -15,6 +15,7 @@ import {
   type TokenHandlerConfig,
 } from './token-handler-config.js';
 import { TokenIssuer } from './token-issuer.js';
+import { instrumentGuard, instrumentIssuer, type TokenMetrics } from './token-metrics.js';
 import { TokenReuse } from './token-reuse.js';
 import { createTokenService, errorResponse, type TokenResponse } from './token-service.js';
 
@@ -37,6 +38,8 @@ export interface TokenHandlerOptions {
   readonly sweepIntervalMs?: number;
   /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
   readonly maxTrackedEntries?: number;
+  /** Counts requests, decisions, lock-outs and latencies (createTokenMetrics). Left out: nothing is counted. */
+  readonly metrics?: TokenMetrics;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -174,7 +177,14 @@ export async function createCheckedTokenHandler(
   config: CheckedHandlerConfig,
   options: TokenHandlerOptions = {},
 ): Promise<TokenHandler> {
-  const log = options.log ?? (() => {});
+  const metrics = options.metrics;
+  const log: (entry: ServerLogEntry) => void =
+    metrics === undefined
+      ? (options.log ?? (() => {}))
+      : (entry) => {
+          metrics.observe(entry);
+          options.log?.(entry);
+        };
   const now = options.now ?? Date.now;
   const keys = await loadSigningKeys(config.token.keys, new Date(now()));
   keys.forEach((key, i) => {
@@ -222,21 +232,25 @@ export async function createCheckedTokenHandler(
   });
   // Never longer than a tenth of the token's life: clients still get most of it.
   const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
+  const instrumentedIssuer = (issuer: TokenIssuer) =>
+    metrics === undefined ? issuer : instrumentIssuer(issuer, metrics);
   const service = createTokenService({
     service: config.token.service,
     maxScopes: config.limits.maxScopes,
     acl: () => acl,
     users: () => users,
-    guard,
+    guard: metrics === undefined ? guard : instrumentGuard(guard, metrics),
     reuse,
-    issuer: new TokenIssuer({
-      signing: keys[0] as SigningMaterial,
-      previous: keys.slice(1),
-      issuer: config.token.issuer,
-      expiration: config.token.expiration,
-      refreshExpiration: config.token.refreshExpiration,
-      now,
-    }),
+    issuer: instrumentedIssuer(
+      new TokenIssuer({
+        signing: keys[0] as SigningMaterial,
+        previous: keys.slice(1),
+        issuer: config.token.issuer,
+        expiration: config.token.expiration,
+        refreshExpiration: config.token.refreshExpiration,
+        now,
+      }),
+    ),
     log,
   });
   const clientAddress = createClientAddressResolver(config.trustedProxies);

@@ -1,3 +1,4 @@
+import { checkConfigFiles } from '../../server/config-files.js';
 import { loadServerConfig } from '../../server/server-config.js';
 import { certificateBundle, loadSigningKeys } from '../../server/signing-keys.js';
 import { handlerConfigFromServerConfig } from '../../server/token-handler-config.js';
@@ -24,6 +25,7 @@ function writeLog(entry: ServerLogEntry): void {
 export async function serveCommand(opts: { config: string; printBundle?: boolean }): Promise<void> {
   const config = await loadServerConfig(opts.config);
   if (opts.printBundle) {
+    await checkConfigFiles(config);
     const keys = await loadSigningKeys(handlerConfigFromServerConfig(config).token.keys);
     process.stdout.write(certificateBundle(keys));
     return;
