@@ -89,7 +89,7 @@ describe('regauth serve as a process', () => {
       const res = await run(['serve', '--config', file]);
       expect(res.code).toBe(1);
       expect(res.stderr).toBe(
-        `regauth: error: ${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, reuse_seconds, key, certificate)\n`,
+        `regauth: error: ${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, reuse_seconds, key, certificate, keys)\n`,
       );
     } finally {
       await rm(dir, { recursive: true, force: true });

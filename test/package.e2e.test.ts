@@ -21,6 +21,7 @@ const SERVER_AND_CLI_ONLY = [
   'cli-progress',
   'yaml',
   'ldapts',
+  'prom-client',
 ];
 
 interface PackedFile {

@@ -56,7 +56,11 @@ function buildProgram(): Command {
     .command('serve')
     .description('run the token server that a registry trusts (realm: http(s)://<listen>/token)')
     .requiredOption('-c, --config <file>', 'YAML config file (see README: token server)')
-    .action(async (opts: { config: string }) => {
+    .option(
+      '--print-bundle',
+      "check the signing keys, print their certificates' PEM bundle (the registry's rootcertbundle) and exit",
+    )
+    .action(async (opts: { config: string; printBundle?: boolean }) => {
       const { serveCommand } = await import('./commands/serve.js');
       await serveCommand(opts);
     });

@@ -28,11 +28,16 @@ export type { HtpasswdEntry, PasswordCheck, UserStoreOptions } from './htpasswd.
 export { parseHtpasswd, UserStore } from './htpasswd.js';
 export { createHtpasswdAuthenticator } from './htpasswd-authenticator.js';
 export { libtrustKeyId } from './libtrust-key-id.js';
+export type { MetricsConfig } from './metrics-config.js';
+export type { MetricsEndpointOptions } from './metrics-endpoint.js';
+export { createMetricsEndpoint } from './metrics-endpoint.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
 export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
 export { loadSigningMaterial } from './signing-key.js';
+export type { ConfiguredSigningKey, SigningKeySource } from './signing-keys.js';
+export { certificateBundle, loadSigningKeys } from './signing-keys.js';
 export type {
   FetchInfo,
   TokenHandler,
@@ -47,6 +52,14 @@ export type {
   UsersSource,
   ValueSource,
 } from './token-handler-config.js';
+export type {
+  AuthenticationResult,
+  GrantResult,
+  LockoutReason,
+  RefusalReason,
+  TokenMetrics,
+} from './token-metrics.js';
+export { createTokenMetrics } from './token-metrics.js';
 export type { ServerLogEntry, TokenServer, TokenServerOptions, TokenServerStats } from './token-server.js';
 export { createTokenServer } from './token-server.js';
 export type { TokenLogEntry } from './token-service.js';

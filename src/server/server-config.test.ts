@@ -41,6 +41,7 @@ describe('parseServerConfig', () => {
         reuse: 5,
         key: '/etc/regauth/key.pem',
         certificate: '/etc/regauth/cert.pem',
+        keys: [{ key: '/etc/regauth/key.pem', certificate: '/etc/regauth/cert.pem', path: 'token' }],
       },
       users: { cacheSeconds: 60 },
       limits: {
@@ -104,6 +105,7 @@ describe('parseServerConfig', () => {
         reuse: 0,
         key: '/keys/key.pem',
         certificate: '/etc/regauth/cert.pem',
+        keys: [{ key: '/keys/key.pem', certificate: '/etc/regauth/cert.pem', path: 'token' }],
       },
       users: { htpasswd: '/etc/regauth/users.htpasswd', cacheSeconds: 0 },
       limits: {
@@ -293,6 +295,75 @@ describe('parseServerConfig', () => {
     );
   });
 
+  it('takes several signing keys for a rotation, the first signing, paths resolved', () => {
+    const base = minimal().token as Record<string, unknown>;
+    const config = parseServerConfig(
+      {
+        token: {
+          issuer: base.issuer,
+          service: base.service,
+          keys: [
+            { key: 'k2.pem', certificate: 'c2.pem' },
+            { key: '/old/k1.pem', certificate: '/old/c1.pem' },
+          ],
+        },
+      },
+      FILE,
+    );
+    expect(config.token.keys).toEqual([
+      { key: '/etc/regauth/k2.pem', certificate: '/etc/regauth/c2.pem', path: 'token.keys[0]' },
+      { key: '/old/k1.pem', certificate: '/old/c1.pem', path: 'token.keys[1]' },
+    ]);
+    expect([config.token.key, config.token.certificate]).toEqual([
+      '/etc/regauth/k2.pem',
+      '/etc/regauth/c2.pem',
+    ]);
+  });
+
+  it.each([
+    [
+      { keys: [{ key: 'k', certificate: 'c' }] },
+      /token\.keys: give either key and certificate or keys, not both/,
+    ],
+    [{ key: undefined, certificate: undefined, keys: [] }, /token\.keys: must be a list/],
+    [
+      { key: undefined, certificate: undefined, keys: [{ key: 'k' }] },
+      /token\.keys\[0\]\.certificate: must be/,
+    ],
+    [
+      { key: undefined, certificate: undefined, keys: [{ key: 'k', certificate: 'c', cert: 'x' }] },
+      /token\.keys\[0\]\.cert: unknown key/,
+    ],
+  ])('rejects a malformed key list, naming the key path: %j', (token, message) => {
+    expect(configError(withToken(token)).message).toMatch(message);
+  });
+
+  it('reads the metrics section, off by default, paths resolved', () => {
+    expect(parseServerConfig(minimal(), FILE).metrics).toBeUndefined();
+    expect(
+      parseServerConfig(
+        { ...minimal(), metrics: { enabled: true, bearer_token_file: 'metrics.token' } },
+        FILE,
+      ).metrics,
+    ).toEqual({ enabled: true, path: '/metrics', bearerTokenFile: '/etc/regauth/metrics.token' });
+    expect(
+      parseServerConfig(
+        { ...minimal(), metrics: { enabled: true, listen: '127.0.0.1:9100', path: '/m' } },
+        FILE,
+      ).metrics,
+    ).toEqual({ enabled: true, path: '/m', listen: { host: '127.0.0.1', port: 9100 } });
+  });
+
+  it.each([
+    [{ enabled: true }, /metrics: an enabled endpoint needs bearer_token_file .* or listen/],
+    [{ enabled: 'yes', listen: ':9100' }, /metrics\.enabled: must be true or false/],
+    [{ enabled: true, listen: 'nowhere' }, /metrics\.listen: "nowhere" is not "host:port"/],
+    [{ enabled: true, listen: ':9100', path: '/token' }, /metrics\.path: "\/token" is not a free URL path/],
+    [{ enabled: true, listen: ':9100', token: 'x' }, /metrics\.token: unknown key/],
+  ])('rejects a metrics section that would expose or break something: %j', (metrics, message) => {
+    expect(configError({ ...minimal(), metrics }).message).toMatch(message);
+  });
+
   it('gives a rule without match a catch-all match on repositories', () => {
     expect(parseServerConfig({ ...minimal(), acl: [{ actions: ['pull'] }] }, FILE).acl).toEqual([
       { match: { type: 'repository' }, actions: ['pull'] },
@@ -361,7 +432,7 @@ describe('loadServerConfig', () => {
     await writeFile(file, 'token:\n  issuer: a\n  service: b\n  key: k\n  certificate: c\n  expiry: 60\n');
     await expect(loadServerConfig(file)).rejects.toMatchObject({
       code: 'ERR_INVALID_CONFIG',
-      message: `${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, reuse_seconds, key, certificate)`,
+      message: `${file}: token.expiry: unknown key (known here: issuer, service, expiration, refresh_expiration, reuse_seconds, key, certificate, keys)`,
     });
   });
 });

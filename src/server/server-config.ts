@@ -6,6 +6,7 @@ import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAc
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
+import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -63,8 +64,15 @@ export interface TokenServerConfig {
     readonly refreshExpiration: number;
     /** Seconds an issued token is handed out again for the same subject and grant (0: never). */
     readonly reuse: number;
+    /** The signing key: the first of `keys`. */
     readonly key: string;
+    /** Its certificate: the first of `keys`. */
     readonly certificate: string;
+    /**
+     * Every key and certificate, the signing one first; `path` says where the pair sits in the
+     * file for messages (`token` for the `key`/`certificate` shorthand, else `token.keys[1]`).
+     */
+    readonly keys: readonly { readonly key: string; readonly certificate: string; readonly path: string }[];
   };
   /** `users.htpasswd` is the shorthand of `authn: [{ htpasswd: { file } }]`. */
   readonly users: { readonly htpasswd?: string; readonly cacheSeconds: number };
@@ -85,6 +93,8 @@ export interface TokenServerConfig {
   /** Reverse proxies whose `X-Forwarded-For` is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly TrustedProxy[];
   readonly acl: readonly AclRuleConfig[];
+  /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
+  readonly metrics?: MetricsConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -135,11 +145,16 @@ export class ConfigReader {
   }
 }
 
-function parseListen(reader: ConfigReader, value: unknown): { host: string; port: number } {
-  if (typeof value !== 'string') reader.fail('listen', 'must be "host:port", such as 127.0.0.1:5001');
+/** A `host:port` listen address; an empty host means all IPv4 addresses. */
+export function parseListen(
+  reader: ConfigReader,
+  value: unknown,
+  path = 'listen',
+): { host: string; port: number } {
+  if (typeof value !== 'string') reader.fail(path, 'must be "host:port", such as 127.0.0.1:5001');
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(value);
   const port = Number(match?.[3]);
-  if (!match || port > 65535) reader.fail('listen', `"${value}" is not "host:port", such as 127.0.0.1:5001`);
+  if (!match || port > 65535) reader.fail(path, `"${value}" is not "host:port", such as 127.0.0.1:5001`);
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
@@ -203,6 +218,34 @@ function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
   return rules;
 }
 
+/** `key` and `certificate`, or a `keys` list of them for a rotation (the first signs). */
+function parseSigningKeys(reader: ConfigReader, token: Obj): TokenServerConfig['token']['keys'] {
+  if (token.keys === undefined) {
+    return [
+      {
+        key: reader.path(token, 'key', 'token.'),
+        certificate: reader.path(token, 'certificate', 'token.'),
+        path: 'token',
+      },
+    ];
+  }
+  if (token.key !== undefined || token.certificate !== undefined) {
+    reader.fail('token.keys', 'give either key and certificate or keys, not both');
+  }
+  if (!Array.isArray(token.keys) || token.keys.length === 0) {
+    reader.fail('token.keys', 'must be a list of { key, certificate }, the signing one first');
+  }
+  return token.keys.map((item, i) => {
+    const path = `token.keys[${i}]`;
+    const pair = reader.object(item, path, ['key', 'certificate']);
+    return {
+      key: reader.path(pair, 'key', `${path}.`),
+      certificate: reader.path(pair, 'certificate', `${path}.`),
+      path,
+    };
+  });
+}
+
 /** Checks a parsed config document and fills in defaults; paths resolve against `baseDir`. */
 export function parseServerConfig(
   raw: unknown,
@@ -219,6 +262,7 @@ export function parseServerConfig(
     'limits',
     'trusted_proxies',
     'acl',
+    'metrics',
   ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
@@ -228,7 +272,9 @@ export function parseServerConfig(
     'reuse_seconds',
     'key',
     'certificate',
+    'keys',
   ]);
+  const keys = parseSigningKeys(reader, token);
   const users = reader.object(top.users ?? {}, 'users', ['htpasswd', 'cache_seconds']);
   const limits = reader.object(top.limits ?? {}, 'limits', [
     'login_failures',
@@ -272,8 +318,9 @@ export function parseServerConfig(
         60,
       ),
       reuse: reader.integer(token, 'reuse_seconds', 'token.', DEFAULT_TOKEN_REUSE_S, 0),
-      key: reader.path(token, 'key', 'token.'),
-      certificate: reader.path(token, 'certificate', 'token.'),
+      key: (keys[0] as (typeof keys)[number]).key,
+      certificate: (keys[0] as (typeof keys)[number]).certificate,
+      keys,
     },
     users: {
       ...(htpasswd === undefined ? {} : { htpasswd: resolve(baseDir, htpasswd) }),
@@ -306,6 +353,9 @@ export function parseServerConfig(
     },
     trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
     acl: parseAcl(reader, top.acl),
+    ...(top.metrics === undefined || top.metrics === null
+      ? {}
+      : { metrics: parseMetricsConfig(reader, top.metrics) }),
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);

@@ -4,6 +4,13 @@ import type { TokenLogEntry } from './token-service.js';
 export type ServerLogEntry =
   | TokenLogEntry
   | { readonly msg: 'listening'; readonly url: string }
+  | { readonly msg: 'metrics listening'; readonly url: string }
+  | {
+      readonly msg: 'plain HTTP on a network address';
+      readonly level: 'warn';
+      readonly url: string;
+      readonly hint: string;
+    }
   | { readonly msg: 'users reloaded'; readonly users: number; readonly file: string }
   | { readonly msg: 'request failed'; readonly level: 'error'; readonly error: string }
   | {
@@ -16,7 +23,13 @@ export type ServerLogEntry =
       readonly dropped: number;
     }
   | { readonly msg: 'bad request target'; readonly address: string; readonly status: 400 }
-  | { readonly msg: 'certificate expires soon'; readonly level: 'warn'; readonly notAfter: string }
+  | {
+      readonly msg: 'certificate expires soon';
+      readonly level: 'warn';
+      readonly notAfter: string;
+      /** Which one, as a config key path: `token.certificate` or `token.keys[1].certificate`. */
+      readonly certificate: string;
+    }
   | {
       readonly msg: 'bcrypt costs differ';
       readonly level: 'warn';

@@ -24,6 +24,7 @@ import {
   MIN_TOKEN_EXPIRATION_S,
   type TokenServerConfig,
 } from './server-config.js';
+import type { ConfiguredSigningKey, SigningKeySource } from './signing-keys.js';
 
 /** A value given directly, or a function that fetches it (from a secret store, say) at start-up. */
 export type ValueSource = string | (() => string | Promise<string>);
@@ -61,10 +62,16 @@ export interface TokenHandlerConfig {
     readonly issuer: string;
     /** The `aud` claim; the registry's `auth.token.service` must be the same. */
     readonly service: string;
-    /** The signing key (PKCS#8 or SEC1/PKCS#1 PEM). */
-    readonly key: PemSource;
+    /** The signing key (PKCS#8 or SEC1/PKCS#1 PEM): shorthand for `keys: [{ key, certificate }]`. */
+    readonly key?: PemSource;
     /** The certificate of that key, sent as `x5c`; the registry's `rootcertbundle` must hold it. */
-    readonly certificate: PemSource;
+    readonly certificate?: PemSource;
+    /**
+     * Several keys, for a rotation: the first signs, every one is checked at start-up, and the
+     * registry's `rootcertbundle` holds all their certificates (see certificateBundle). Give
+     * either this or `key` and `certificate`.
+     */
+    readonly keys?: readonly SigningKeySource[];
     /** Access token lifetime in seconds, at least 60. Left out: DEFAULT_TOKEN_EXPIRATION_S. */
     readonly expiration?: number;
     /** Refresh token lifetime in seconds. Left out: DEFAULT_REFRESH_EXPIRATION_S. */
@@ -92,9 +99,9 @@ export interface TokenHandlerConfig {
 /** The config with every default filled in and every value checked, sources not yet read. */
 export interface CheckedHandlerConfig {
   readonly basePath: string;
-  readonly token: Omit<TokenServerConfig['token'], 'key' | 'certificate'> & {
-    readonly key: PemSource;
-    readonly certificate: PemSource;
+  readonly token: Omit<TokenServerConfig['token'], 'key' | 'certificate' | 'keys'> & {
+    /** The signing keys, the first signs; never empty. */
+    readonly keys: readonly ConfiguredSigningKey[];
   };
   readonly users:
     | { readonly htpasswd: string; readonly cacheSeconds: number }
@@ -141,6 +148,33 @@ function checkPem(source: PemSource | undefined, path: string): PemSource {
   return source;
 }
 
+function checkKeys(token: TokenHandlerConfig['token']): ConfiguredSigningKey[] {
+  if (token.keys === undefined) {
+    return [
+      {
+        path: 'token',
+        key: checkPem(token.key, 'token.key'),
+        certificate: checkPem(token.certificate, 'token.certificate'),
+      },
+    ];
+  }
+  if (token.key !== undefined || token.certificate !== undefined) {
+    fail('token.keys', 'give either key and certificate or keys, not both');
+  }
+  if (!Array.isArray(token.keys) || token.keys.length === 0) {
+    fail('token.keys', 'must be a list of { key, certificate }, the signing one first');
+  }
+  return token.keys.map((pair, i) => {
+    const path = `token.keys[${i}]`;
+    if (typeof pair !== 'object' || pair === null) fail(path, 'must be { key, certificate }');
+    return {
+      path,
+      key: checkPem(pair.key, `${path}.key`),
+      certificate: checkPem(pair.certificate, `${path}.certificate`),
+    };
+  });
+}
+
 /** Checks a programmatic config and fills in defaults, before anything is read. */
 export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerConfig {
   const token = config.token;
@@ -182,8 +216,7 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
     token: {
       issuer: token.issuer,
       service: token.service,
-      key: checkPem(token.key, 'token.key'),
-      certificate: checkPem(token.certificate, 'token.certificate'),
+      keys: checkKeys(token),
       expiration: integer(
         token.expiration,
         'token.expiration',
@@ -229,9 +262,16 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
   return {
     basePath: '',
     token: {
-      ...config.token,
-      key: { file: config.token.key },
-      certificate: { file: config.token.certificate },
+      issuer: config.token.issuer,
+      service: config.token.service,
+      expiration: config.token.expiration,
+      refreshExpiration: config.token.refreshExpiration,
+      reuse: config.token.reuse,
+      keys: config.token.keys.map((pair) => ({
+        path: pair.path,
+        key: { file: pair.key },
+        certificate: { file: pair.certificate },
+      })),
     },
     users:
       config.users.htpasswd === undefined

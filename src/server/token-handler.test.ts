@@ -196,6 +196,41 @@ describe('createTokenHandler', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it('signs with the first of several keys given as values or functions', async () => {
+    const [es, rsa] = await Promise.all([testKeyPair('ES256'), testKeyPair('RS256')]);
+    const config = await handlerConfig();
+    const tokens = await createTokenHandler({
+      ...config,
+      token: {
+        issuer: config.token.issuer,
+        service: config.token.service,
+        keys: [
+          { key: { pem: async () => rsa.keyPem }, certificate: { pem: rsa.certPem } },
+          { key: { pem: es.keyPem }, certificate: { pem: () => es.certPem } },
+        ],
+      },
+    });
+    cleanups.push(() => tokens.close());
+    const url = await mount(tokens);
+    const res = await fetch(`${url}/auth/token?service=unit-registry&scope=repository:alice/app:pull`, {
+      headers: { authorization: basic('alice', 'alice-pw') },
+    });
+    const { token } = (await res.json()) as { token: string };
+    expect(JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).alg).toBe('RS256');
+  });
+
+  it.each([
+    [{ keys: [] }, /token\.keys: must be a list/],
+    [{ keys: [{ key: { pem: 'k' } }] }, /token\.keys\[0\]\.certificate: must be/],
+    [{ key: { pem: 'k' }, keys: [{ key: { pem: 'k' }, certificate: { pem: 'c' } }] }, /not both/],
+  ])('checks the key list: %j', async (keys, message) => {
+    const config = await handlerConfig();
+    const token = { issuer: 'i', service: 's', ...keys } as unknown as TokenHandlerConfig['token'];
+    const error = await createTokenHandler({ ...config, token }).catch((e: unknown) => e);
+    expect(isRegauthError(error) && error.code).toBe('ERR_INVALID_CONFIG');
+    expect((error as Error).message).toMatch(message);
+  });
+
   it('names the config key when a PEM value is not a key', async () => {
     const config = await handlerConfig();
     const error = await createTokenHandler({

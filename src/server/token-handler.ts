@@ -5,24 +5,26 @@ import { createAuthnList } from './authn-list.js';
 import { createClientAddressResolver } from './client-address.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
-import { loadSigningMaterial, type SigningMaterial } from './signing-key.js';
+import type { SigningMaterial } from './signing-key.js';
+import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
 import {
   type CheckedHandlerConfig,
   checkHandlerConfig,
-  type PemSource,
-  readPem,
   type TokenHandlerConfig,
 } from './token-handler-config.js';
 import { TokenIssuer } from './token-issuer.js';
+import {
+  instrumentAuthenticators,
+  instrumentGuard,
+  instrumentIssuer,
+  type TokenMetrics,
+} from './token-metrics.js';
 import { TokenReuse } from './token-reuse.js';
 import { createTokenService, errorResponse, type TokenResponse } from './token-service.js';
 
 /** OAuth2 form bodies are a few hundred bytes; anything near this is not a token request. */
 export const MAX_BODY_BYTES = 64 * 1024;
-/** How often expired entries leave the per-user and per-address tables. */
-/**
- * How often expired entries leave the failure, reuse and cache tables: often enough that memory follows load.
- */
+/** How often expired entries leave the failure, reuse and cache tables: often enough that memory follows load. */
 export const SWEEP_INTERVAL_MS = 30_000;
 const CERT_WARNING_DAYS = 30;
 
@@ -36,6 +38,8 @@ export interface TokenHandlerOptions {
   readonly sweepIntervalMs?: number;
   /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
   readonly maxTrackedEntries?: number;
+  /** Counts requests, decisions, lock-outs and latencies (createTokenMetrics). Left out: nothing is counted. */
+  readonly metrics?: TokenMetrics;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -145,11 +149,6 @@ export function sendNode(res: ServerResponse, response: TokenResponse): void {
   res.end(response.body);
 }
 
-/** How messages name a key or certificate: its file, or the config key that held the value. */
-function sourceName(source: PemSource, key: string): string {
-  return 'file' in source ? source.file : key;
-}
-
 /**
  * Creates the token endpoint from a config object: reads the key, certificate and users now, so
  * a broken config fails here and not at the first request. `createTokenServer` is this handler
@@ -166,24 +165,27 @@ export async function createCheckedTokenHandler(
   config: CheckedHandlerConfig,
   options: TokenHandlerOptions = {},
 ): Promise<TokenHandler> {
-  const log = options.log ?? (() => {});
+  const metrics = options.metrics;
+  const log: (entry: ServerLogEntry) => void =
+    metrics === undefined
+      ? (options.log ?? (() => {}))
+      : (entry) => {
+          metrics.observe(entry);
+          options.log?.(entry);
+        };
   const now = options.now ?? Date.now;
-  const [keyPem, certPem] = await Promise.all([
-    readPem(config.token.key, 'signing key (token.key)'),
-    readPem(config.token.certificate, 'signing certificate (token.certificate)'),
-  ]);
-  const signing: SigningMaterial = loadSigningMaterial(
-    keyPem,
-    certPem,
-    {
-      key: sourceName(config.token.key, 'token.key'),
-      certificate: sourceName(config.token.certificate, 'token.certificate'),
-    },
-    new Date(now()),
-  );
-  if (signing.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
-    log({ msg: 'certificate expires soon', level: 'warn', notAfter: signing.notAfter.toISOString() });
-  }
+  const keys = await loadSigningKeys(config.token.keys, new Date(now()));
+  keys.forEach((key, i) => {
+    if (key.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
+      const certificate = `${(config.token.keys[i] as ConfiguredSigningKey).path}.certificate`;
+      log({
+        msg: 'certificate expires soon',
+        level: 'warn',
+        notAfter: key.notAfter.toISOString(),
+        certificate,
+      });
+    }
+  });
   // The `authn:` list, or the `users` entries as a one-item list; then the caller's own.
   const authn = await createAuthnList(
     config.authn ?? [
@@ -198,7 +200,7 @@ export async function createCheckedTokenHandler(
   const acl: Acl = compileAcl(config.acl);
   const authorizer = createAclAuthorizer(acl);
   const guard = new PasswordGuard({
-    authenticators: authn.current,
+    authenticators: metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics),
     cacheSeconds: config.users.cacheSeconds,
     loginFailures: config.limits.loginFailures,
     loginWindow: config.limits.loginWindow,
@@ -212,19 +214,24 @@ export async function createCheckedTokenHandler(
   });
   // Never longer than a tenth of the token's life: clients still get most of it.
   const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
+  const instrumentedIssuer = (issuer: TokenIssuer) =>
+    metrics === undefined ? issuer : instrumentIssuer(issuer, metrics);
   const service = createTokenService({
     service: config.token.service,
     maxScopes: config.limits.maxScopes,
     authorizer: () => authorizer,
-    guard,
+    guard: metrics === undefined ? guard : instrumentGuard(guard, metrics),
     reuse,
-    issuer: new TokenIssuer({
-      signing,
-      issuer: config.token.issuer,
-      expiration: config.token.expiration,
-      refreshExpiration: config.token.refreshExpiration,
-      now,
-    }),
+    issuer: instrumentedIssuer(
+      new TokenIssuer({
+        signing: keys[0] as SigningMaterial,
+        previous: keys.slice(1),
+        issuer: config.token.issuer,
+        expiration: config.token.expiration,
+        refreshExpiration: config.token.refreshExpiration,
+        now,
+      }),
+    ),
     log,
   });
   const clientAddress = createClientAddressResolver(config.trustedProxies);

@@ -114,6 +114,21 @@ describe('TokenIssuer refresh tokens', () => {
     expect(other.issuer.verifyRefreshToken(token)).toBeUndefined();
   });
 
+  it('keeps refresh tokens of a previous key valid after a rotation, and only while that key is listed', async () => {
+    const [oldKey, newKey] = await Promise.all([testSigning('ES256'), testSigning('RS256')]);
+    const options = { issuer: 'unit-issuer', expiration: 300, refreshExpiration: 3600, now: () => NOW };
+    const before = new TokenIssuer({ ...options, signing: oldKey });
+    const token = before.issueRefreshToken({ sub: 'alice', service: 's', fp: 'f' });
+    const rotated = new TokenIssuer({ ...options, signing: newKey, previous: [oldKey] });
+    expect(rotated.verifyRefreshToken(token)?.sub).toBe('alice');
+    // New refresh tokens come from the new key: the old key alone does not accept them.
+    const fresh = rotated.issueRefreshToken({ sub: 'bob', service: 's', fp: 'f' });
+    expect(before.verifyRefreshToken(fresh)).toBeUndefined();
+    const dropped = new TokenIssuer({ ...options, signing: newKey });
+    expect(dropped.verifyRefreshToken(token)).toBeUndefined();
+    expect(dropped.verifyRefreshToken(fresh)?.sub).toBe('bob');
+  });
+
   it('cannot pass for an access token, nor an access token for a refresh token', async () => {
     const { issuer: tokens } = await issuer();
     const refresh = tokens.issueRefreshToken({ sub: 'alice', service: 's', fp: 'f' });

@@ -29,7 +29,13 @@ export interface RefreshClaims {
 }
 
 export interface TokenIssuerOptions {
+  /** The key access and refresh tokens are signed with. */
   readonly signing: SigningMaterial;
+  /**
+   * Keys that signed before (a rotation lists the new key first): refresh tokens under them stay
+   * valid, so `docker login`'s identity tokens survive a rotation. Left out: none.
+   */
+  readonly previous?: readonly SigningMaterial[];
   readonly issuer: string;
   /** Seconds an access token lives; the registry allows 60 s of clock skew on top. */
   readonly expiration: number;
@@ -54,6 +60,8 @@ const REFRESH_PREFIX = 'rt1';
 export class TokenIssuer {
   readonly #options: TokenIssuerOptions;
   readonly #refreshKey: Buffer;
+  /** The refresh key of every key, the signing one first. */
+  readonly #refreshKeys: readonly Buffer[];
   readonly #now: () => number;
   /** The protected header never changes: encoded once (its x5c is most of a token's size). */
   readonly #header: string;
@@ -65,8 +73,8 @@ export class TokenIssuer {
   constructor(options: TokenIssuerOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    const der = options.signing.privateKey.export({ type: 'pkcs8', format: 'der' });
-    this.#refreshKey = Buffer.from(hkdfSync('sha256', der, Buffer.alloc(0), 'regauth refresh token v1', 32));
+    this.#refreshKeys = [options.signing, ...(options.previous ?? [])].map(refreshKeyOf);
+    this.#refreshKey = this.#refreshKeys[0] as Buffer;
     const { signing } = options;
     this.#header = Buffer.from(
       JSON.stringify({ alg: signing.algorithm, typ: 'JWT', kid: signing.kid, x5c: signing.x5c }),
@@ -138,9 +146,12 @@ export class TokenIssuer {
     const parts = token.split('.');
     if (parts.length !== 3 || parts[0] !== REFRESH_PREFIX) return undefined;
     const [, payload = '', mac = ''] = parts;
-    const expected = Buffer.from(this.#mac(payload));
     const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    const valid = this.#refreshKeys.some((key) => {
+      const expected = Buffer.from(macWith(key, payload));
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
+    if (!valid) return undefined;
     let body: unknown;
     try {
       body = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
@@ -168,7 +179,7 @@ export class TokenIssuer {
   }
 
   #mac(payload: string): string {
-    return createHmac('sha256', this.#refreshKey).update(payload).digest('base64url');
+    return macWith(this.#refreshKey, payload);
   }
 }
 
@@ -179,4 +190,13 @@ function isLabels(value: unknown): value is Record<string, string[]> {
     !Array.isArray(value) &&
     Object.values(value).every((v) => Array.isArray(v) && v.every((x) => typeof x === 'string'))
   );
+}
+
+function refreshKeyOf(signing: SigningMaterial): Buffer {
+  const der = signing.privateKey.export({ type: 'pkcs8', format: 'der' });
+  return Buffer.from(hkdfSync('sha256', der, Buffer.alloc(0), 'regauth refresh token v1', 32));
+}
+
+function macWith(key: Buffer, payload: string): string {
+  return createHmac('sha256', key).update(payload).digest('base64url');
 }

@@ -37,6 +37,48 @@ async function until(check: () => Promise<boolean>, timeoutMs = 3000): Promise<b
   return false;
 }
 
+describe('createTokenServer start-up warnings and file errors', () => {
+  it('warns when it serves plain HTTP on an address reachable from elsewhere, and not on loopback', async () => {
+    const files = await testServerFiles({ alice: 'alice-pw' });
+    const logs: ServerLogEntry[] = [];
+    // Bound to all addresses for a moment only; nothing connects to it.
+    const config = parseServerConfig({ ...files.raw, listen: '0.0.0.0:0' }, `${files.dir}/serve.yml`);
+    const server = await createTokenServer(config, { log: (e) => logs.push(e) });
+    running = { server, dir: files.dir };
+    const url = await server.listen();
+    expect(logs.find((e) => e.msg === 'plain HTTP on a network address')).toMatchObject({
+      level: 'warn',
+      url,
+      hint: expect.stringContaining('passwords travel in Basic headers'),
+    });
+    await server.close();
+    await rm(files.dir, { recursive: true, force: true });
+    running = undefined;
+    const loopback = await start();
+    expect(loopback.logs.map((e) => e.msg)).toEqual(['listening']);
+  });
+
+  it.each([
+    ['token', 'key', 'token.key'],
+    ['token', 'certificate', 'token.certificate'],
+    ['users', 'htpasswd', 'users.htpasswd'],
+  ])('names a missing %s.%s file by its key path and the config file', async (section, key, path) => {
+    const files = await testServerFiles({ alice: 'alice-pw' });
+    const raw = files.raw as Record<string, Record<string, unknown>>;
+    const missing = `${files.dir}/missing.pem`;
+    const config = parseServerConfig(
+      { ...raw, [section]: { ...raw[section], [key]: missing } },
+      `${files.dir}/serve.yml`,
+    );
+    const error = await createTokenServer(config).catch((e: unknown) => e);
+    await rm(files.dir, { recursive: true, force: true });
+    expect(error).toMatchObject({
+      code: 'ERR_INVALID_CONFIG',
+      message: `${files.dir}/serve.yml: ${path}: cannot read ${missing}: no such file or folder (ENOENT); check the path; the folder it is in must exist`,
+    });
+  });
+});
+
 describe('createTokenServer over real HTTP', () => {
   it('answers /healthz and reports where it listens', async () => {
     const { url, logs } = await start();

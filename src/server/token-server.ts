@@ -11,7 +11,10 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { createTrustedProxyCheck } from './client-address.js';
+import { checkConfigFiles } from './config-files.js';
 import { limitConnections } from './connection-limits.js';
+import { isLoopbackAddress } from './loopback-address.js';
+import { createConfiguredMetricsEndpoint, listenMetrics } from './metrics-server.js';
 import type { PasswordGuardStats } from './password-guard.js';
 import type { TokenServerConfig } from './server-config.js';
 import type { ServerLogEntry } from './server-log-entry.js';
@@ -89,12 +92,19 @@ export async function createTokenServer(
   options: TokenServerOptions = {},
 ): Promise<TokenServer> {
   const log = options.log ?? (() => {});
-  const tokens = await createCheckedTokenHandler(handlerConfigFromServerConfig(config), options);
+  await checkConfigFiles(config);
+  const metricsEndpoint = await createConfiguredMetricsEndpoint(config.metrics);
+  const tokens = await createCheckedTokenHandler(handlerConfigFromServerConfig(config), {
+    ...options,
+    ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
+  });
   const isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
+  const metricsHere = metricsEndpoint !== undefined && metricsEndpoint.listen === undefined;
 
   // Whatever the handler does not own: a target that is no path (RFC 9112 §3.2) is a 400.
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (tokens.handle(req, res)) return;
+    if (metricsHere && metricsEndpoint.handle(req, res)) return;
     const url = requestUrl(req.url);
     if (url === undefined) {
       log({ msg: 'bad request target', address: req.socket.remoteAddress ?? '', status: 400 });
@@ -134,6 +144,7 @@ export async function createTokenServer(
     exempt: isTrustedProxy,
   });
 
+  let metricsServer: { readonly close: () => Promise<void> } | undefined;
   const watchers: FSWatcher[] = [];
   let reloadTimer: NodeJS.Timeout | undefined;
   const htpasswdFiles =
@@ -166,11 +177,35 @@ export async function createTokenServer(
           const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           const url = `${config.tls ? 'https' : 'http'}://${host}:${address.port}`;
           log({ msg: 'listening', url });
-          resolve(url);
+          if (!config.tls && !isLoopbackAddress(address.address)) {
+            log({
+              msg: 'plain HTTP on a network address',
+              level: 'warn',
+              url,
+              hint: 'passwords travel in Basic headers and tokens in answers, readable on the network; set tls: { cert, key } in the config, or listen on 127.0.0.1 behind a reverse proxy that serves HTTPS',
+            });
+          }
+          const own = metricsEndpoint?.listen;
+          if (metricsEndpoint === undefined || own === undefined) {
+            resolve(url);
+            return;
+          }
+          listenMetrics({ ...metricsEndpoint, listen: own }).then(
+            (started) => {
+              metricsServer = started;
+              log({ msg: 'metrics listening', url: started.url });
+              resolve(url);
+            },
+            (err: unknown) => {
+              server.close();
+              reject(err);
+            },
+          );
         });
       }),
     close: () =>
       new Promise((resolve) => {
+        void metricsServer?.close();
         for (const watcher of watchers) watcher.close();
         clearTimeout(reloadTimer);
         tokens.close();

@@ -1,4 +1,7 @@
+import { checkConfigFiles } from '../../server/config-files.js';
 import { loadServerConfig } from '../../server/server-config.js';
+import { certificateBundle, loadSigningKeys } from '../../server/signing-keys.js';
+import { handlerConfigFromServerConfig } from '../../server/token-handler-config.js';
 import { createTokenServer, type ServerLogEntry } from '../../server/token-server.js';
 
 /**
@@ -19,8 +22,14 @@ function writeLog(entry: ServerLogEntry): void {
   pending.push(`${JSON.stringify({ time: new Date().toISOString(), ...entry, level })}\n`);
 }
 
-export async function serveCommand(opts: { config: string }): Promise<void> {
+export async function serveCommand(opts: { config: string; printBundle?: boolean }): Promise<void> {
   const config = await loadServerConfig(opts.config);
+  if (opts.printBundle) {
+    await checkConfigFiles(config);
+    const keys = await loadSigningKeys(handlerConfigFromServerConfig(config).token.keys);
+    process.stdout.write(certificateBundle(keys));
+    return;
+  }
   const server = await createTokenServer(config, { log: writeLog, watchUsers: true });
   await server.listen();
   await new Promise<void>((resolve) => {
