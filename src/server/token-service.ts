@@ -367,7 +367,12 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         throw new Refusal(405, 'invalid_request', 'use GET or POST on /token', { allow: 'GET, POST' });
       }
 
-      const granted = deps.acl().authorize(subject, scopes);
+      const granted = deps
+        .acl()
+        .authorize(subject === '' ? undefined : { name: subject, labels: {} }, scopes, {
+          service: deps.service,
+          address: req.address,
+        });
       log.granted = granted.map(formatScope);
       const reuseKey = TokenReuse.key(subject, deps.service, granted);
       let issued = deps.reuse?.get(reuseKey);
