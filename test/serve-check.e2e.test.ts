@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { htpasswdLine } from '../src/server/testing/fixtures.js';
@@ -114,6 +114,73 @@ describe('regauth serve --check', () => {
     expect(admin.stdout.toString()).toContain(
       '  registry:catalog:*: granted * (acl[0] { match: { account: "admin" }, actions: ["*"] } # admins do anything, the catalog included)\n',
     );
+  });
+
+  it("accepts the README's acl example and grants what its comments say", async () => {
+    const readme = await readFile(join(import.meta.dirname, '../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Access control: `acl`'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(block).toMatch(/^acl:\n/);
+    const file = join(cli.dir, 'readme-acl.yml');
+    await writeFile(file, HEAD + block);
+    const res = await cli.run([
+      'serve',
+      '--check',
+      '--config',
+      file,
+      '--account',
+      'carol',
+      '--label',
+      'group=ci-web',
+      '--label',
+      'project=web',
+      '--ip',
+      '10.1.2.3',
+      '--scope',
+      'repository:ci/app:pull,push',
+      '--scope',
+      'repository:web/site:push',
+      '--scope',
+      'repository:carol/x:delete',
+      '--scope',
+      'registry:catalog:*',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const lines = res.stdout.toString().split('\n');
+    expect(lines).toContain(`${file}: valid; 6 acl rules`);
+    expect(lines.filter((l) => l.startsWith('  ')).map((l) => l.replace(/ \(.*/, ''))).toEqual([
+      '  repository:ci/app:pull,push: granted pull,push',
+      '  repository:web/site:push: granted push',
+      '  repository:carol/x:delete: granted delete',
+      '  registry:catalog:*: denied',
+    ]);
+    const denied = await cli.run([
+      'serve',
+      '--check',
+      '--config',
+      file,
+      '--account',
+      'admin',
+      '--ip',
+      '192.0.2.9',
+      '--scope',
+      'registry:catalog:*',
+    ]);
+    expect(denied.stdout.toString()).toContain('  registry:catalog:*: granted * (acl[0]');
+    const blocked = await cli.run([
+      'serve',
+      '--check',
+      '--config',
+      file,
+      '--account',
+      'carol',
+      '--ip',
+      '192.0.2.9',
+      '--scope',
+      'repository:carol/x:pull',
+    ]);
+    expect(blocked.stdout.toString()).toContain('  repository:carol/x:pull: denied (acl[1]');
   });
 
   it('stops with exit 1 on an unknown action, naming the key path', async () => {

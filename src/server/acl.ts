@@ -105,12 +105,12 @@ function isRegexPattern(pattern: string): boolean {
 type GlobStyle = 'path' | 'text';
 
 function globSource(glob: string, style: GlobStyle): string {
-  const one = style === 'path' ? '[^/]' : '[^]';
+  const one = style === 'path' ? '[^/]' : '[\\s\\S]';
   let out = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i] as string;
     if (c === '*' && glob[i + 1] === '*') {
-      out += '[^]*';
+      out += '[\\s\\S]*';
       i++;
     } else if (c === '*') out += `${one}*`;
     else if (c === '?') out += one;

@@ -5,8 +5,9 @@
  *
  * @module regauth/server
  */
-export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
+export type { Acl, AclDecision, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
+export type { AuthorizationContext, Identity } from './authenticator.js';
 export type { TrustedProxy } from './client-address.js';
 export type { GenerateSigningKeyOptions, KeygenAlgorithm, SigningKeyPair } from './generate-signing-key.js';
 export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
