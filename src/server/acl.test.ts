@@ -283,9 +283,23 @@ describe('Acl.authorize', () => {
   const rule: fc.Arbitrary<AclRuleConfig> = fc.record({
     match: fc.record(
       {
-        account: fc.constantFrom('', 'admin', 'alice', '/.+/', 'a*', '/a.*/'),
-        name: fc.constantFrom('${account}/*', 'public/**', '**', 'catalog', '/.*/', '*/app'),
+        account: fc.constantFrom('', 'admin', 'alice', '/.+/', 'a*', '/a.*/', '${labels:g}'),
+        name: fc.constantFrom(
+          '${account}/*',
+          'public/**',
+          '**',
+          'catalog',
+          '/.*/',
+          '*/app',
+          '${labels:g}/**',
+        ),
         type: fc.constantFrom('repository' as const, 'registry' as const),
+        service: fc.constantFrom('registry.example.com', 'other', '${account}*'),
+        ip: fc.constantFrom('192.0.2.0/24', '10.0.0.0/8', '::1'),
+        labels: fc.dictionary(
+          fc.constantFrom('g', 'h'),
+          fc.constantFrom('*', 'alice', '/a|b/', '${account}'),
+        ),
       },
       { requiredKeys: [] },
     ),
@@ -297,9 +311,11 @@ describe('Acl.authorize', () => {
       fc.property(
         fc.array(rule, { maxLength: 6 }),
         fc.constantFrom('', 'admin', 'alice', 'bob', 'a.*'),
+        fc.array(fc.constantFrom('alice', 'public', 'a', '*', 'catalog'), { maxLength: 3 }),
         fc.array(scope, { maxLength: 6 }),
-        (rules, account, requested) => {
-          const granted = compile(rules).authorize(account, requested);
+        (rules, account, groups, requested) => {
+          const identity = account === '' ? undefined : { name: account, labels: { g: groups } };
+          const granted = compileAcl(rules).authorize(identity, requested, CONTEXT);
           const keys = new Set<string>();
           for (const g of granted) {
             const key = `${g.type} ${g.name}`;
@@ -603,5 +619,16 @@ describe('anonymousWriteRules with labels', () => {
         { match: { ip: '10.0.0.0/8' }, actions: ['push'] },
       ]),
     ).toEqual([{ index: 2, actions: ['push'] }]);
+  });
+});
+
+describe('anonymousWriteRules with a broken rule', () => {
+  it('leaves the report of a broken rule to compileAcl', () => {
+    const rules: AclRuleConfig[] = [
+      { match: { name: '/(/' }, actions: ['push'] },
+      { match: {}, actions: ['push'] },
+    ];
+    expect(anonymousWriteRules(rules)).toEqual([{ index: 1, actions: ['push'] }]);
+    expect(() => compileAcl(rules)).toThrow(/^acl\[0\]\.match\.name: bad pattern/);
   });
 });

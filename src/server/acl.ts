@@ -365,8 +365,14 @@ export function anonymousWriteRules(
   const anonymous: MatchInput = { account: '', labels: {}, service: '' };
   rules.forEach((rule, index) => {
     const account = rule.match.account;
-    if (account !== undefined && !compilePattern(account, 'text')('', anonymous)) return;
-    if (compileAclRule(rule).needsIdentity) return;
+    try {
+      if (account !== undefined && !compilePattern(account, 'text')('', anonymous)) return;
+      if (compileAclRule(rule).needsIdentity) return;
+    } catch (err) {
+      // compileAcl reports a broken rule, with its path; here it is no anonymous write.
+      if (err instanceof AclRuleError) return;
+      throw err;
+    }
     const actions = rule.actions.filter((a) => WRITE_ACTIONS.includes(a));
     if (actions.length > 0) found.push({ index, actions });
   });
