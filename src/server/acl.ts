@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import type { AuthorizationContext, Identity } from './authenticator.js';
-import { checkRegexSafety } from './check-regex-safety.js';
+import { checkGlobSafety, checkRegexSafety } from './check-regex-safety.js';
 import { normalizeAddress, parseTrustedProxy } from './client-address.js';
 
 /** A resource type a rule may name; anything else in a request is never granted. */
@@ -145,10 +145,8 @@ const PATTERN_CACHE_ENTRIES = 512;
 function compilePattern(pattern: string, style: GlobStyle): Matcher {
   const regex = isRegexPattern(pattern);
   const body = regex ? pattern.slice(1, -1) : pattern;
-  if (regex) {
-    const unsafe = checkRegexSafety(body);
-    if (unsafe !== undefined) throw new AclRuleError('', unsafe);
-  }
+  const unsafe = regex ? checkRegexSafety(body) : checkGlobSafety(body, style === 'path');
+  if (unsafe !== undefined) throw new AclRuleError('', unsafe);
   const toSource = regex ? (s: string) => s : (s: string) => globSource(s, style);
   const literals: string[] = [];
   const keys: string[] = [];

@@ -4,10 +4,12 @@
  * chooses the names the rules are matched against, so the constructs that backtrack without
  * bound are refused at start-up (docker_auth uses Go's RE2, which never backtracks):
  * back-references, look-arounds, and a group repeated by `*`, `+` or `{n,m}` that itself holds
- * a quantifier or an alternation (`(a+)+`, `(a|ab)*`). What is left backtracks at most
- * polynomially in the name, which the scope parser caps at 255 characters per name.
+ * a quantifier or an alternation (`(a+)+`, `(a|ab)*`), and more than MAX_UNBOUNDED_REPEATS
+ * repetitions. What is left backtracks at most about n^3 steps on a name of n characters,
+ * which the scope parser caps at 255.
  */
 export function checkRegexSafety(source: string): string | undefined {
+  let unbounded = 0;
   interface Group {
     quantified: boolean;
     alternation: boolean;
@@ -59,9 +61,44 @@ export function checkRegexSafety(source: string): string | undefined {
       parent.alternation ||= group.alternation;
     } else if (c === '*' || c === '+' || c === '?' || c === '{') {
       top().quantified = true;
+      if (c !== '?' && (c !== '{' || /^\{\d+,\}/.test(source.slice(i)))) unbounded++;
     } else if (c === '|') {
       top().alternation = true;
     }
+  }
+  if (unbounded > MAX_UNBOUNDED_REPEATS) {
+    return (
+      `${unbounded} unbounded repetitions (*, +, {n,}) can take seconds on a hostile name; ` +
+      `use at most ${MAX_UNBOUNDED_REPEATS}, or split the rule`
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Unbounded repetitions a pattern may hold. Even unnested, k of them that can match the same
+ * characters backtrack in about n^k steps on a name of n characters that almost matches: three
+ * take milliseconds on a 255-character name, four take seconds.
+ */
+export const MAX_UNBOUNDED_REPEATS = 3;
+
+/**
+ * The same bound for a glob: its `**` and its `*` count, except a `*` followed by a `/`
+ * before the next wildcard (it cannot cross that `/`, so it has only one way to match).
+ */
+export function checkGlobSafety(glob: string, pathStyle: boolean): string | undefined {
+  const runs = glob.split(/(\*\*|\*)/);
+  let counted = 0;
+  for (let i = 1; i < runs.length; i += 2) {
+    const following = runs[i + 1] ?? '';
+    if (pathStyle && runs[i] === '*' && following.includes('/')) continue;
+    counted++;
+  }
+  if (counted > MAX_UNBOUNDED_REPEATS) {
+    return (
+      `${counted} wildcards that can match the same characters can take seconds on a hostile name; ` +
+      `use at most ${MAX_UNBOUNDED_REPEATS}, or split the rule`
+    );
   }
   return undefined;
 }
