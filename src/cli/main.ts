@@ -1,5 +1,5 @@
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isRegauthError } from '../errors/regauth-error.js';
+import { isRegauthError, RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
 import { explainedMessage } from './explain-error.js';
@@ -23,6 +23,11 @@ export function positiveInteger(value: string): number {
     throw new InvalidArgumentError('expected a whole number of at least 1');
   }
   return n;
+}
+
+/** Gathers a repeated option's values. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 /** The flags of every command that talks to a registry. */
@@ -60,10 +65,46 @@ function buildProgram(): Command {
       '--print-bundle',
       "check the signing keys, print their certificates' PEM bundle (the registry's rootcertbundle) and exit",
     )
-    .action(async (opts: { config: string; printBundle?: boolean }) => {
-      const { serveCommand } = await import('./commands/serve.js');
-      await serveCommand(opts);
-    });
+    .option('--check', 'check the config, key and users file, then exit; with --scope: an ACL dry run')
+    .option('--account <name>', 'with --check: the account to check (left out: anonymous)')
+    .option('--label <name=value>', 'with --check: a label of the account (repeat)', collect, [])
+    .option('--ip <address>', "with --check: the client's address")
+    .option(
+      '--scope <scope>',
+      'with --check: a scope to check, such as repository:app:pull,push (repeat)',
+      collect,
+      [],
+    )
+    .action(
+      async (opts: {
+        config: string;
+        printBundle?: boolean;
+        check?: true;
+        account?: string;
+        label: string[];
+        ip?: string;
+        scope: string[];
+      }) => {
+        if (opts.check && opts.printBundle) {
+          throw new RegauthError('ERR_USAGE', '--check and --print-bundle are two separate runs: give one');
+        }
+        if (opts.check) {
+          const { serveCheckCommand } = await import('./commands/serve-check.js');
+          await serveCheckCommand(opts);
+          return;
+        }
+        if (
+          opts.account !== undefined ||
+          opts.ip !== undefined ||
+          opts.label.length > 0 ||
+          opts.scope.length > 0
+        ) {
+          throw new RegauthError('ERR_USAGE', '--account, --label, --ip and --scope go with --check');
+        }
+        const { serveCommand } = await import('./commands/serve.js');
+        await serveCommand(opts);
+      },
+    );
 
   program
     .command('keygen')

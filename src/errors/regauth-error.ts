@@ -28,6 +28,8 @@ export type RegauthErrorCode =
   | 'ERR_REFUSED'
   // The caller aborted the call through its AbortSignal.
   | 'ERR_ABORTED'
+  // A token server's backend (an external program, a directory) failed or broke its contract.
+  | 'ERR_AUTH_BACKEND'
   // Credentials and tokens.
   | 'ERR_CREDENTIAL_HELPER'
   // A token server's authentication backend (an external program, a directory) failed.

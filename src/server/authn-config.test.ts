@@ -7,7 +7,7 @@ const token = { issuer: 'regauth', service: 'registry.example.com', key: 'key.pe
 
 function configError(raw: Record<string, unknown>): string {
   try {
-    parseServerConfig({ token, ...raw }, FILE);
+    parseServerConfig({ token, acl: [], ...raw }, FILE);
   } catch (err) {
     expect(err).toBeInstanceOf(RegauthError);
     expect((err as RegauthError).code).toBe('ERR_INVALID_CONFIG');
@@ -21,6 +21,7 @@ describe('authn: in serve.yml', () => {
     const config = parseServerConfig(
       {
         token,
+        acl: [],
         users: { cache_seconds: 10 },
         authn: [
           { htpasswd: { file: 'users' } },
@@ -45,7 +46,7 @@ describe('authn: in serve.yml', () => {
   });
 
   it('keeps users.htpasswd as the shorthand, with no authn key', () => {
-    const config = parseServerConfig({ token, users: { htpasswd: 'users' } }, FILE);
+    const config = parseServerConfig({ token, acl: [], users: { htpasswd: 'users' } }, FILE);
     expect(config.authn).toBeUndefined();
     expect(config.users.htpasswd).toBe('/etc/regauth/users');
   });

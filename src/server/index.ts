@@ -5,7 +5,7 @@
  *
  * @module regauth/server
  */
-export type { Acl, AclResourceType, AclRuleConfig } from './acl.js';
+export type { Acl, AclDecision, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
 export { createAclAuthorizer } from './acl-authorizer.js';
 export type {

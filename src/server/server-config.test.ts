@@ -10,11 +10,12 @@ const FILE = '/etc/regauth/config.yml';
 function minimal(): Record<string, unknown> {
   return {
     token: { issuer: 'regauth', service: 'registry.example.com', key: 'key.pem', certificate: 'cert.pem' },
+    acl: [],
   };
 }
 
 function withToken(token: Record<string, unknown>): Record<string, unknown> {
-  return { token: { ...(minimal().token as object), ...token } };
+  return { ...minimal(), token: { ...(minimal().token as object), ...token } };
 }
 
 function configError(raw: unknown): RegauthError {
@@ -126,7 +127,7 @@ describe('parseServerConfig', () => {
         { address: '2001:db8::', prefix: 32, family: 'ipv6' },
         { address: '198.51.100.1', prefix: 32, family: 'ipv4' },
       ],
-      acl: [{ match: { account: 'admin', type: 'repository' }, actions: ['*'] }],
+      acl: [{ match: { account: 'admin' }, actions: ['*'], comment: 'admins' }],
     });
   });
 
@@ -157,9 +158,9 @@ describe('parseServerConfig', () => {
   });
 
   it('takes a YAML null as "left out"', () => {
-    const config = parseServerConfig({ ...minimal(), users: null, limits: null, acl: null }, FILE);
+    const config = parseServerConfig({ ...minimal(), users: null, limits: null }, FILE);
     expect(config.users).toEqual({ cacheSeconds: 60 });
-    expect(config.acl).toEqual([]);
+    expect(config.limits.maxScopes).toBe(32);
   });
 
   it('names the file in its messages', () => {
@@ -299,6 +300,7 @@ describe('parseServerConfig', () => {
     const base = minimal().token as Record<string, unknown>;
     const config = parseServerConfig(
       {
+        acl: [],
         token: {
           issuer: base.issuer,
           service: base.service,
@@ -364,10 +366,61 @@ describe('parseServerConfig', () => {
     expect(configError({ ...minimal(), metrics }).message).toMatch(message);
   });
 
-  it('gives a rule without match a catch-all match on repositories', () => {
+  it('gives a rule without match a catch-all match', () => {
     expect(parseServerConfig({ ...minimal(), acl: [{ actions: ['pull'] }] }, FILE).acl).toEqual([
-      { match: { type: 'repository' }, actions: ['pull'] },
+      { match: {}, actions: ['pull'] },
     ]);
+  });
+
+  it('refuses a config without acl, and says that acl: [] denies all', () => {
+    for (const acl of [undefined, null]) {
+      expect(configError({ ...minimal(), acl }).message).toBe(
+        `${FILE}: acl: missing: list the rules that grant access (first match wins; see the README), ` +
+          'or write `acl: []` to deny everything to everyone',
+      );
+    }
+    expect(parseServerConfig({ ...minimal(), acl: [] }, FILE).acl).toEqual([]);
+  });
+
+  it('reads every match condition and the comment', () => {
+    const rule = {
+      match: {
+        account: '/.+/',
+        type: 'registry',
+        name: 'catalog',
+        service: 'reg-*',
+        ip: '10.0.0.0/8',
+        labels: { group: 'ci-*', env: '/prod|staging/' },
+      },
+      actions: ['*'],
+      comment: 'CI lists the catalog from inside',
+    };
+    expect(parseServerConfig({ ...minimal(), acl: [rule] }, FILE).acl).toEqual([rule]);
+  });
+
+  it('names the key path of an unknown action, a bad ip, label or placeholder', () => {
+    const message = (rule: unknown) =>
+      configError({ ...minimal(), acl: [{ match: {}, actions: [] }, rule] }).message;
+    expect(message({ match: {}, actions: ['pull', 'pul'] })).toBe(
+      `${FILE}: acl[1].actions[1]: unknown action "pul"; the actions are pull, push, delete, *`,
+    );
+    expect(message({ match: { ip: '10.0.0.300' }, actions: [] })).toContain(
+      'acl[1].match.ip: "10.0.0.300" is not',
+    );
+    expect(message({ match: { ip: 10 }, actions: [] })).toContain('acl[1].match.ip: must be an address');
+    expect(message({ match: { labels: ['group'] }, actions: [] })).toContain(
+      'acl[1].match.labels: must be a mapping',
+    );
+    expect(message({ match: { labels: { group: 5 } }, actions: [] })).toContain(
+      'acl[1].match.labels.group: must be a string',
+    );
+    expect(message({ match: { labels: { group: '/(a|b)+/' } }, actions: [] })).toContain(
+      'acl[1].match.labels.group: the group ending at character 5 repeats',
+    );
+    expect(message({ match: { service: '${acount}' }, actions: [] })).toContain(
+      'acl[1].match.service: unknown placeholder ${acount}',
+    );
+    expect(message({ match: {}, actions: [], comment: 3 })).toContain('acl[1].comment: must be a string');
   });
 });
 
@@ -403,9 +456,7 @@ describe('loadServerConfig', () => {
     expect(config.file).toBe(file);
     expect(config.listen).toEqual({ host: '127.0.0.1', port: 5002 });
     expect(config.token.key).toBe(join(dir, 'key.pem'));
-    expect(config.acl).toEqual([
-      { match: { account: '', name: 'public/**', type: 'repository' }, actions: ['pull'] },
-    ]);
+    expect(config.acl).toEqual([{ match: { account: '', name: 'public/**' }, actions: ['pull'] }]);
   });
 
   it('reports a missing file as ERR_INVALID_CONFIG, naming it', async () => {

@@ -2,11 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
-import { ACL_RESOURCE_TYPES, type AclResourceType, type AclRuleConfig, compileAcl } from './acl.js';
+import type { AclRuleConfig } from './acl.js';
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
+import { parseAclRules } from './parse-acl-rules.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -176,46 +177,7 @@ function parseTrustedProxies(reader: ConfigReader, value: unknown): TrustedProxy
 }
 
 function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) reader.fail('acl', 'must be a list of rules');
-  const rules = value.map((item, i): AclRuleConfig => {
-    const path = `acl[${i}]`;
-    const rule = reader.object(item, path, ['match', 'actions', 'comment']);
-    const match = reader.object(rule.match ?? {}, `${path}.match`, ['account', 'name', 'type']);
-    for (const key of ['account', 'name'] as const) {
-      if (match[key] !== undefined && typeof match[key] !== 'string') {
-        reader.fail(`${path}.match.${key}`, 'must be a string (exact, glob or /regex/)');
-      }
-    }
-    const type = match.type ?? 'repository';
-    if (!(ACL_RESOURCE_TYPES as readonly unknown[]).includes(type)) {
-      reader.fail(`${path}.match.type`, `must be one of ${ACL_RESOURCE_TYPES.join(', ')}`);
-    }
-    const actions = rule.actions;
-    if (
-      !Array.isArray(actions) ||
-      !actions.every((a) => typeof a === 'string' && /^(?:[a-z]+|\*)$/.test(a))
-    ) {
-      reader.fail(`${path}.actions`, 'must be a list of actions such as [pull, push] or ["*"]');
-    }
-    const compiledMatch: { account?: string; name?: string; type: AclResourceType } = {
-      type: type as AclResourceType,
-    };
-    if (typeof match.account === 'string') compiledMatch.account = match.account;
-    if (typeof match.name === 'string') compiledMatch.name = match.name;
-    // Compile each pattern on its own so the message names the key that holds the bad one.
-    for (const key of ['account', 'name'] as const) {
-      const pattern = compiledMatch[key];
-      if (pattern === undefined) continue;
-      try {
-        compileAcl([{ match: key === 'account' ? { account: pattern } : { name: pattern }, actions: [] }]);
-      } catch (cause) {
-        reader.fail(`${path}.match.${key}`, `bad pattern: ${(cause as Error).message}`);
-      }
-    }
-    return { match: compiledMatch, actions: actions as string[] };
-  });
-  return rules;
+  return parseAclRules(value, (path, why) => reader.fail(path, why));
 }
 
 /** `key` and `certificate`, or a `keys` list of them for a rotation (the first signs). */
