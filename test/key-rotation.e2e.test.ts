@@ -169,6 +169,7 @@ describe('key rotation with the real registry', () => {
           service: SERVICE,
           keys: [pair(2), { key: pair(1).key, certificate: pair(2).certificate }],
         },
+        acl: [],
       }),
     );
     const result = await run(REGAUTH_BIN, ['serve', '--print-bundle', '--config', config]).then(

@@ -225,7 +225,7 @@ describe('regauth serve --check', () => {
     await writeFile(noKey, HEAD.replace('k.pem', 'missing.pem') + ACL);
     const res = await cli.run(['serve', '--check', '--config', noKey]);
     expect(res.code).toBe(1);
-    expect(res.stderr).toMatch(/^regauth: error: cannot read the signing key \(token\.key\) .*missing\.pem/);
+    expect(res.stderr).toMatch(/^regauth: error: .*no-key\.yml: token\.key: cannot read .*missing\.pem/);
   });
 
   it('refuses dry-run flags without --check or --scope, and bad labels, addresses and scopes, with exit 2', async () => {
