@@ -1,8 +1,10 @@
+import type { LdapLogEntry } from './ldap-authenticator.js';
 import type { TokenLogEntry } from './token-service.js';
 
 /** What the token server and handler log: token requests and lifecycle events. */
 export type ServerLogEntry =
   | TokenLogEntry
+  | LdapLogEntry
   | { readonly msg: 'listening'; readonly url: string }
   | { readonly msg: 'users reloaded'; readonly users: number; readonly file: string }
   | { readonly msg: 'request failed'; readonly level: 'error'; readonly error: string }
