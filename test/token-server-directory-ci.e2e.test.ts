@@ -9,10 +9,13 @@ import { SLAPD_PEOPLE, type SlapdHandle, startSlapd } from './harness/slapd.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const AUDIENCE = 'https://registry.example.test';
-const LDAP_USERS = {
-  alice: { password: 'alice-ldap-pw', groups: ['dev'] },
-  bob: { password: 'bob-ldap-pw', groups: ['ops'] },
+/** carol's entry lacks the name attribute (displayName): the directory's fault, which the log says. */
+const LDAP_USERS: Record<string, { password: string; groups: string[]; displayName?: string }> = {
+  alice: { password: 'alice-ldap-pw', groups: ['dev'], displayName: 'alice' },
+  bob: { password: 'bob-ldap-pw', groups: ['ops'], displayName: 'bob' },
+  carol: { password: 'carol-ldap-pw', groups: ['dev'] },
 };
+const pw = (uid: string) => LDAP_USERS[uid]?.password ?? '';
 
 /**
  * `regauth serve` with `authn: [ldap, oidc]` behind the real registry: directory users and CI
@@ -30,7 +33,12 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'regauth-dir-ci-'));
     slapd = await startSlapd({
-      users: Object.entries(LDAP_USERS).map(([uid, u]) => ({ uid, password: u.password, groups: u.groups })),
+      users: Object.entries(LDAP_USERS).map(([uid, u]) => ({
+        uid,
+        password: u.password,
+        groups: u.groups,
+        ...(u.displayName === undefined ? {} : { attributes: { displayName: u.displayName } }),
+      })),
     });
     const bindPasswordFile = join(slapd.dir, 'bind-password');
     await writeFile(bindPasswordFile, `${slapd.servicePassword}\n`);
@@ -44,6 +52,7 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
             bind_dn: slapd.serviceDn,
             bind_password_file: bindPasswordFile,
             base_dn: SLAPD_PEOPLE,
+            name_attribute: 'displayName',
             labels: { group: { attribute: 'memberOf', cn_only: true } },
             timeout_seconds: 10,
           },
@@ -92,7 +101,7 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
     stack.tokenServer.logEntries().filter((e) => e.msg === 'token' && e.account === account);
 
   it("lets an LDAP user push where the user's group may, with the group as a label", async () => {
-    const result = await push('alice', LDAP_USERS.alice.password, 'dev/app');
+    const result = await push('alice', pw('alice'), 'dev/app');
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     await stack.tokenServer.waitForLog((e) => e.msg === 'token' && e.account === 'alice');
@@ -102,10 +111,10 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
   });
 
   it('refuses an LDAP user elsewhere, a user of another group, and a wrong password', async () => {
-    const elsewhere = await push('alice', LDAP_USERS.alice.password, 'ops/app');
+    const elsewhere = await push('alice', pw('alice'), 'ops/app');
     expect(elsewhere.code).not.toBe(0);
     expect(elsewhere.stderr).toMatch(/unauthorized|authentication required|denied/i);
-    const ops = await push('bob', LDAP_USERS.bob.password, 'dev/app');
+    const ops = await push('bob', pw('bob'), 'dev/app');
     expect(ops.code).not.toBe(0);
     expect(ops.stderr).toMatch(/unauthorized|authentication required|denied/i);
     const wrong = await push('alice', 'not-alices-pw', 'dev/app');
@@ -119,6 +128,20 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
     const bob = tokenLines('bob').filter((e) => e.outcome === 'issued');
     expect(bob.length).toBeGreaterThan(0);
     expect(bob.every((e) => (e.granted as string[]).length === 0)).toBe(true);
+  });
+
+  it("writes the LDAP authenticator's warnings to the server log", async () => {
+    const result = await push('carol', pw('carol'), 'dev/app');
+    expect(result.code).not.toBe(0);
+    const entries = await stack.tokenServer.waitForLog((e) => e.msg === 'ldap entry has no name attribute');
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        msg: 'ldap entry has no name attribute',
+        level: 'warn',
+        attribute: 'displayName',
+        dn: `uid=carol,${SLAPD_PEOPLE}`,
+      }),
+    );
   });
 
   it("lets a CI token push to its own repository only, named from the token's claims", async () => {
@@ -160,12 +183,7 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
 
   it('never writes a password or token to its log', async () => {
     const output = stack.tokenServer.output();
-    for (const secret of [
-      LDAP_USERS.alice.password,
-      LDAP_USERS.bob.password,
-      'not-alices-pw',
-      slapd.servicePassword,
-    ]) {
+    for (const secret of [pw('alice'), pw('bob'), pw('carol'), 'not-alices-pw', slapd.servicePassword]) {
       expect(output).not.toContain(secret);
     }
     expect(output).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
