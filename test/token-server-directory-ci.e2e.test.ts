@@ -176,6 +176,15 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
     await stack.tokenServer.waitForLog(
       (e) => e.msg === 'token' && e.account === 'github-actions' && e.outcome === 'unauthorized',
     );
+    // The token line says only "unauthorized"; the operator's line says why.
+    await stack.tokenServer.waitForLog((e) => e.msg === 'oidc token refused');
+    expect(stack.tokenServer.logEntries()).toContainEqual(
+      expect.objectContaining({
+        msg: 'oidc token refused',
+        issuer: issuer.url,
+        reason: 'the token has expired',
+      }),
+    );
     const refused = tokenLines('github-actions').slice(before);
     expect(refused.length).toBeGreaterThanOrEqual(2);
     expect(refused.every((e) => e.outcome === 'unauthorized' && e.status === 401)).toBe(true);

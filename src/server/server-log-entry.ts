@@ -40,4 +40,10 @@ export type ServerLogEntry =
       readonly peer: string;
       readonly hint: string;
     }
+  | {
+      /** Why an OIDC issuer's token was refused (never the token or a claim's value). */
+      readonly msg: 'oidc token refused';
+      readonly issuer: string;
+      readonly reason: string;
+    }
   | { readonly msg: 'shutting down' };

@@ -250,7 +250,16 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
 function authnSource(entry: AuthnConfig): AuthnSource {
   if ('htpasswd' in entry) return { htpasswd: entry.htpasswd.file };
   if ('ldap' in entry) return { create: (log) => createLdapAuthenticator({ ...entry.ldap, log }) };
-  if ('oidc' in entry) return { create: () => createOidcAuthenticator(entry.oidc) };
+  if ('oidc' in entry) {
+    const { issuer } = entry.oidc;
+    return {
+      create: (log) =>
+        createOidcAuthenticator({
+          ...entry.oidc,
+          onRefused: (reason) => log({ msg: 'oidc token refused', issuer, reason }),
+        }),
+    };
+  }
   const config = entry.ext_auth;
   return { create: () => createExtAuthAuthenticator(config) };
 }
