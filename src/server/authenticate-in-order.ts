@@ -4,6 +4,8 @@ import type { Authentication, Authenticator, PasswordCheckRequest } from './auth
 export type DecidedAuthentication = Authentication & {
   /** The `kind` of the authenticator that decided; left out when none knew the user. */
   readonly by?: string;
+  /** The deciding authenticator's `unguessable`: its refusals are no guesses at a password. */
+  readonly unguessable?: boolean;
 };
 
 /**
@@ -19,7 +21,13 @@ export async function authenticateInOrder(
   for (let i = 0; i < authenticators.length; i++) {
     const authenticator = authenticators[i] as Authenticator;
     const result = await authenticator.authenticate(request, { last: i === authenticators.length - 1 });
-    if (result.outcome !== 'unknown') return { ...result, by: authenticator.kind };
+    if (result.outcome !== 'unknown') {
+      return {
+        ...result,
+        by: authenticator.kind,
+        ...(authenticator.unguessable === true ? { unguessable: true } : {}),
+      };
+    }
   }
   return { outcome: 'unknown' };
 }

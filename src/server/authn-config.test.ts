@@ -45,6 +45,43 @@ describe('authn: in serve.yml', () => {
     expect(config.users).toEqual({ cacheSeconds: 10 });
   });
 
+  it('reads ldap and oidc entries with their own parsers, in list order', () => {
+    const config = parseServerConfig(
+      {
+        token,
+        authn: [
+          {
+            ldap: {
+              url: 'ldap://127.0.0.1:3890',
+              base_dn: 'ou=people,dc=example,dc=org',
+              labels: { group: { attribute: 'memberOf', cn_only: true } },
+            },
+          },
+          {
+            oidc: {
+              issuer: 'https://token.actions.githubusercontent.com',
+              audience: 'https://registry.example.com',
+              user: 'github-actions',
+              name: 'repo:${repository}',
+            },
+          },
+        ],
+      },
+      FILE,
+    );
+    const [ldap, oidc] = config.authn ?? [];
+    expect(ldap).toMatchObject({
+      ldap: { url: 'ldap://127.0.0.1:3890', baseDn: 'ou=people,dc=example,dc=org' },
+    });
+    expect(oidc).toMatchObject({
+      oidc: {
+        issuer: 'https://token.actions.githubusercontent.com',
+        user: 'github-actions',
+        name: 'repo:${repository}',
+      },
+    });
+  });
+
   it('keeps users.htpasswd as the shorthand, with no authn key', () => {
     const config = parseServerConfig({ token, acl: [], users: { htpasswd: 'users' } }, FILE);
     expect(config.authn).toBeUndefined();
@@ -58,7 +95,10 @@ describe('authn: in serve.yml', () => {
     ],
     [{ authn: [] }, /authn: must be a non-empty list/],
     [{ authn: { htpasswd: { file: 'x' } } }, /authn: must be a non-empty list/],
-    [{ authn: [{ ldapp: {} }] }, /authn\[0\]\.ldapp: unknown key \(known here: htpasswd, ext_auth\)/],
+    [
+      { authn: [{ ldapp: {} }] },
+      /authn\[0\]\.ldapp: unknown key \(known here: htpasswd, ext_auth, ldap, oidc\)/,
+    ],
     [
       { authn: [{ htpasswd: { file: 'a' }, ext_auth: { command: ['x'] } }] },
       /authn\[0\]: must name exactly one backend/,
@@ -81,6 +121,26 @@ describe('authn: in serve.yml', () => {
       /authn\[0\]\.ext_auth\.env\.A-B: must be a variable name/,
     ],
     [{ authn: [{ ext_auth: { command: ['x'], shell: true } }] }, /authn\[0\]\.ext_auth\.shell: unknown key/],
+    [
+      { authn: [{ htpasswd: { file: 'a' } }, { ldap: { base_dn: 'dc=x' } }] },
+      /authn\[1\]\.ldap\.url: must be a non-empty string/,
+    ],
+    [
+      { authn: [{ ldap: { url: 'ldap://127.0.0.1', base_dn: 'dc=x', bind_password: 'p' } }] },
+      /authn\[0\]\.ldap\.bind_password: unknown key/,
+    ],
+    [
+      { authn: [{ ldap: { url: 'ldap://127.0.0.1', base_dn: 'dc=x' } }, { oidc: { audience: 'r' } }] },
+      /authn\[1\]\.oidc\.issuer/,
+    ],
+    [
+      {
+        authn: [
+          { oidc: { issuer: 'https://ci.example', audience: 'r', name: '${sub}', leeway_seconds: 600 } },
+        ],
+      },
+      /authn\[0\]\.oidc\.leeway_seconds/,
+    ],
   ])('names the key path of a bad list: %j', (raw, message) => {
     expect(configError(raw)).toMatch(message);
   });

@@ -1,14 +1,20 @@
 import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_EXT_AUTH_TIMEOUT_S, type ExtAuthConfig } from './ext-auth-authenticator.js';
+import type { LdapAuthenticatorConfig } from './ldap-authenticator.js';
+import { parseLdapConfig } from './ldap-config.js';
+import type { OidcAuthenticatorConfig } from './oidc-authenticator.js';
+import { parseOidcConfig } from './oidc-config.js';
 import type { ConfigReader } from './server-config.js';
 
 /** One entry of `serve.yml`'s `authn:` list: the backend's name is its only key. */
 export type AuthnConfig =
   | { readonly htpasswd: { readonly file: string } }
-  | { readonly ext_auth: ExtAuthConfig & { readonly timeoutSeconds: number } };
+  | { readonly ext_auth: ExtAuthConfig & { readonly timeoutSeconds: number } }
+  | { readonly ldap: LdapAuthenticatorConfig }
+  | { readonly oidc: OidcAuthenticatorConfig };
 
 /** The backends an `authn:` entry may name. */
-export const AUTHN_KINDS = ['htpasswd', 'ext_auth'] as const;
+export const AUTHN_KINDS = ['htpasswd', 'ext_auth', 'ldap', 'oidc'] as const;
 
 /** Longest ext_auth timeout: a login nobody waits minutes for. */
 const MAX_EXT_AUTH_TIMEOUT_S = 120;
@@ -61,7 +67,7 @@ function parseHtpasswdEntry(reader: ConfigReader, raw: unknown, path: string): A
 
 /**
  * Reads `authn:`: a list of one-key mappings, tried in order (`[{ htpasswd: { file: users } },
- * { ext_auth: { command: [...], timeout_seconds: 5 } }]`). Errors name the key path, such as
+ * { ext_auth: { command: [...], timeout_seconds: 5 } }, { ldap: {...} }, { oidc: {...} }]`). Errors name the key path, such as
  * `authn[1].ext_auth.command`.
  */
 export function parseAuthnConfig(reader: ConfigReader, raw: unknown, path = 'authn'): AuthnConfig[] {
@@ -80,8 +86,15 @@ export function parseAuthnConfig(reader: ConfigReader, raw: unknown, path = 'aut
     }
     const kind = keys[0] as (typeof AUTHN_KINDS)[number];
     const entryPath = `${itemPath}.${kind}`;
-    return kind === 'htpasswd'
-      ? parseHtpasswdEntry(reader, obj[kind], entryPath)
-      : parseExtAuth(reader, obj[kind], entryPath);
+    switch (kind) {
+      case 'htpasswd':
+        return parseHtpasswdEntry(reader, obj[kind], entryPath);
+      case 'ext_auth':
+        return parseExtAuth(reader, obj[kind], entryPath);
+      case 'ldap':
+        return { ldap: parseLdapConfig(reader, obj[kind], entryPath) };
+      default:
+        return { oidc: parseOidcConfig(reader, obj[kind], entryPath) };
+    }
   });
 }

@@ -14,7 +14,10 @@ import { readValue, type ValueSource } from './token-handler-config.js';
 export type AuthnSource =
   | { readonly htpasswd: string }
   | { readonly entries: ValueSource }
-  | { readonly create: () => Authenticator | Promise<Authenticator> };
+  | {
+      /** Builds the authenticator; `log` is the server's log, for what the backend must report. */
+      readonly create: (log: (entry: ServerLogEntry) => void) => Authenticator | Promise<Authenticator>;
+    };
 
 /** Authenticators given as values, or a function returning them (called again on reload). */
 export type AuthenticatorsSource =
@@ -135,7 +138,7 @@ export async function createAuthnList(
   const built: Authenticator[] = [];
   for (const source of sources) {
     if ('create' in source) {
-      built.push(await source.create());
+      built.push(await source.create(log));
     } else {
       const entry = new HtpasswdSource(source, log);
       await entry.load();

@@ -83,6 +83,7 @@ export interface LdapAuthenticatorConfig {
   readonly idleConnections?: number;
   /** Names this backend in messages, such as the config key path `authn[0].ldap`. */
   readonly source?: string;
+  /** Receives what an operator must fix in the directory; `regauth serve` writes it to its log. */
   readonly log?: (entry: LdapLogEntry) => void;
 }
 

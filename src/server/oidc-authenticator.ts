@@ -187,6 +187,9 @@ export function createOidcAuthenticator(config: OidcAuthenticatorConfig): Authen
   return {
     kind: 'oidc',
     unguessable: true,
+    // The configured user name is no secret (every CI job sends it): log lines may name it, and
+    // the guard knows which logins are this issuer's even when the password is junk.
+    knows: (user: string) => config.user !== undefined && user === config.user,
     async authenticate(request: PasswordCheckRequest): Promise<Authentication> {
       if (config.user !== undefined && request.user !== config.user) return { outcome: 'unknown' };
       const token = request.password;

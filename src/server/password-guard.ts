@@ -46,6 +46,8 @@ export type GuardResult =
       readonly identity: Identity;
       /** The credential's fingerprint, for refresh tokens; left out when the backend keeps none. */
       readonly fingerprint?: string;
+      /** When the credential expires (Authentication's `expiresAt`): nothing issued may outlive it. */
+      readonly expiresAt?: number;
       /** The kind of authenticator that accepted. */
       readonly by: string;
     }
@@ -86,6 +88,7 @@ type CheckOutcome = DecidedAuthentication | { readonly outcome: 'error'; readonl
 interface Verified {
   readonly identity: Identity;
   readonly fingerprint?: string;
+  readonly expiresAt?: number;
   readonly by: string;
 }
 
@@ -112,10 +115,12 @@ export class PasswordGuard {
   readonly #recent: RecentLogins;
   readonly #queue: PasswordCheckQueue;
   readonly #inFlight = new Map<string, Promise<CheckOutcome>>();
+  readonly #now: () => number;
 
   constructor(options: PasswordGuardOptions) {
     this.#options = options;
     const now = options.now ?? Date.now;
+    this.#now = now;
     const maxEntries = options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES;
     this.#digest = options.digest ?? new KeyedDigest();
     this.#verified = new VerifiedCache<Verified>(options.cacheSeconds, now);
@@ -161,8 +166,18 @@ export class PasswordGuard {
     return undefined;
   }
 
+  /**
+   * Whether the first authenticator that holds `user` takes only unguessable credentials (OIDC
+   * with its `user` set): a wrong one is then no guess at a password, and a per-user back-off
+   * would let anyone lock out every CI job logging in under that shared name.
+   */
+  #unguessableUser(authenticators: readonly Authenticator[], user: string): boolean {
+    return authenticators.find((a) => a.knows?.(user) === true)?.unguessable === true;
+  }
+
   async authenticate(username: string, password: string, address: string): Promise<GuardResult> {
     const authenticators = this.#options.authenticators();
+    const unguessable = this.#unguessableUser(authenticators, username);
     const userKey = this.#digest.key(username);
     const addrKey = addressKey(address);
 
@@ -174,12 +189,13 @@ export class PasswordGuard {
     // A cached login whose credential changed since (a new htpasswd entry) is checked again.
     if (
       cached !== undefined &&
-      (cached.fingerprint === undefined || this.fingerprint(username) === cached.fingerprint)
+      (cached.fingerprint === undefined || this.fingerprint(username) === cached.fingerprint) &&
+      (cached.expiresAt === undefined || cached.expiresAt > this.#now())
     ) {
       return { ok: true, ...cached };
     }
 
-    const backoff = this.#backoff.retryAfter(userKey);
+    const backoff = unguessable ? 0 : this.#backoff.retryAfter(userKey);
     if (backoff > 0 && !this.#recent.knows(userKey, addrKey)) {
       // A refused guess still spends the address's budget, or a back-off would be free to probe.
       this.#budget.charge(addrKey);
@@ -202,11 +218,12 @@ export class PasswordGuard {
       // Counted once per check, however many identical requests wait on it.
       pending = admitted.result.then((check) => {
         if (check.outcome === 'accepted') {
-          this.#verified.remember(userKey, mac, verifiedOf(check));
+          this.#verified.remember(userKey, mac, verifiedOf(check), check.expiresAt);
           this.#recent.remember(userKey, addrKey);
         } else if (check.outcome !== 'error') {
-          // A backend that failed says nothing about the password: no failure is counted.
-          this.#backoff.recordFailure(userKey);
+          // A backend that failed says nothing about the password: no failure is counted. The
+          // address pays for every failure; the user only for guessable ones.
+          if (!unguessable && check.unguessable !== true) this.#backoff.recordFailure(userKey);
           this.#budget.charge(addrKey);
         }
         return check;
@@ -216,7 +233,12 @@ export class PasswordGuard {
       this.#inFlight.set(mac, pending);
     }
     const check = await pending;
-    if (check.outcome === 'accepted') return { ok: true, ...verifiedOf(check) };
+    if (check.outcome === 'accepted') {
+      // Accepted within the backend's leeway, yet already expired: nothing may be issued for it.
+      if (check.expiresAt !== undefined && check.expiresAt <= this.#now())
+        return { ok: false, reason: 'invalid' };
+      return { ok: true, ...verifiedOf(check) };
+    }
     if (check.outcome === 'error') {
       return { ok: false, reason: 'unavailable', retryAfter: UNAVAILABLE_RETRY_AFTER_S, error: check.error };
     }
@@ -251,6 +273,7 @@ function verifiedOf(check: DecidedAuthentication & { readonly outcome: 'accepted
   return {
     identity: check.identity,
     ...(check.fingerprint === undefined ? {} : { fingerprint: check.fingerprint }),
+    ...(check.expiresAt === undefined ? {} : { expiresAt: check.expiresAt }),
     by: check.by ?? 'unknown',
   };
 }

@@ -1,8 +1,10 @@
+import type { LdapLogEntry } from './ldap-authenticator.js';
 import type { TokenLogEntry } from './token-service.js';
 
 /** What the token server and handler log: token requests and lifecycle events. */
 export type ServerLogEntry =
   | TokenLogEntry
+  | LdapLogEntry
   | { readonly msg: 'listening'; readonly url: string }
   | { readonly msg: 'metrics listening'; readonly url: string }
   | {
@@ -50,5 +52,11 @@ export type ServerLogEntry =
       readonly level: 'warn';
       readonly peer: string;
       readonly hint: string;
+    }
+  | {
+      /** Why an OIDC issuer's token was refused (never the token or a claim's value). */
+      readonly msg: 'oidc token refused';
+      readonly issuer: string;
+      readonly reason: string;
     }
   | { readonly msg: 'shutting down' };

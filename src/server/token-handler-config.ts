@@ -6,6 +6,8 @@ import type { AuthnConfig } from './authn-config.js';
 import type { AuthenticatorsSource, AuthnSource } from './authn-list.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { createExtAuthAuthenticator } from './ext-auth-authenticator.js';
+import { createLdapAuthenticator } from './ldap-authenticator.js';
+import { createOidcAuthenticator } from './oidc-authenticator.js';
 import {
   DEFAULT_ADDRESS_FAILURES,
   DEFAULT_CONNECTIONS_PER_ADDRESS,
@@ -287,6 +289,17 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
 /** How one entry of a YAML `authn:` list is built. A new backend adds its line here. */
 function authnSource(entry: AuthnConfig): AuthnSource {
   if ('htpasswd' in entry) return { htpasswd: entry.htpasswd.file };
+  if ('ldap' in entry) return { create: (log) => createLdapAuthenticator({ ...entry.ldap, log }) };
+  if ('oidc' in entry) {
+    const { issuer } = entry.oidc;
+    return {
+      create: (log) =>
+        createOidcAuthenticator({
+          ...entry.oidc,
+          onRefused: (reason) => log({ msg: 'oidc token refused', issuer, reason }),
+        }),
+    };
+  }
   const config = entry.ext_auth;
   return { create: () => createExtAuthAuthenticator(config) };
 }

@@ -22,6 +22,16 @@ async function issuer(algorithm: 'ES256' | 'RS256' = 'ES256', now = () => NOW) {
 }
 
 describe('TokenIssuer.issueAccessToken', () => {
+  it("ends no later than `notAfter` (the login credential's own expiry), never later than expiration", async () => {
+    const { issuer: tokens } = await issuer();
+    const nowS = Math.floor(NOW / 1000);
+    const short = await tokens.issueAccessToken('ci', 'unit-registry', [], (nowS + 42) * 1000 + 999);
+    expect(decodeJwt(short.token).exp).toBe(nowS + 42);
+    expect(short.expiresIn).toBe(42);
+    const long = await tokens.issueAccessToken('ci', 'unit-registry', [], NOW + 86_400_000);
+    expect(decodeJwt(long.token).exp).toBe(nowS + 300);
+  });
+
   it.each(['ES256', 'RS256'] as const)('signs a %s token in the shape distribution verifies', async (alg) => {
     const { signing, issuer: tokens } = await issuer(alg);
     const access = [{ type: 'repository', name: 'alice/app', actions: ['pull', 'push'] }];

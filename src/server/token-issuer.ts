@@ -90,9 +90,18 @@ export class TokenIssuer {
     subject: string,
     audience: string,
     access: readonly ResourceScope[],
+    /**
+     * When the login's credential expires, in ms since the epoch (Authentication's `expiresAt`):
+     * the token must not outlive it. Left out: the configured expiration.
+     */
+    notAfter?: number,
   ): Promise<IssuedToken> {
-    const { issuer, expiration } = this.#options;
+    const { issuer } = this.#options;
     const now = Math.floor(this.#now() / 1000);
+    const expiration =
+      notAfter === undefined
+        ? this.#options.expiration
+        : Math.max(0, Math.min(this.#options.expiration, Math.floor(notAfter / 1000) - now));
     const claims = {
       iss: issuer,
       sub: subject,

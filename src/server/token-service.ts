@@ -4,7 +4,7 @@ import { parseScopeList, type ResourceScope } from '../scope/parse-scope.js';
 import type { Authorizer, Identity } from './authenticator.js';
 import type { PasswordGuard } from './password-guard.js';
 import { createRefreshTokenAuthenticator } from './refresh-token-authenticator.js';
-import type { TokenIssuer } from './token-issuer.js';
+import type { IssuedToken, TokenIssuer } from './token-issuer.js';
 import { TokenReuse } from './token-reuse.js';
 import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
 
@@ -293,10 +293,17 @@ function parseTokenRequest(
   throw new Refusal(405, 'invalid_request', 'use GET or POST on /token', { allow: 'GET, POST' });
 }
 
+/** When an issued token ends, in ms since the epoch. */
+function endOf(issued: IssuedToken): number {
+  return issued.issuedAt.getTime() + issued.expiresIn * 1000;
+}
+
 /** Who the authenticate step found: undefined identity for an anonymous request. */
 interface Authenticated {
   readonly identity: Identity | undefined;
   readonly fingerprint?: string;
+  /** When the credential expires (ms since the epoch): the access token ends no later. */
+  readonly expiresAt?: number;
   readonly by?: string;
 }
 
@@ -324,6 +331,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         identity: result.identity,
         by: result.by,
         ...(result.fingerprint === undefined ? {} : { fingerprint: result.fingerprint }),
+        ...(result.expiresAt === undefined ? {} : { expiresAt: result.expiresAt }),
       };
     }
     switch (result.reason) {
@@ -472,9 +480,13 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       // 4. issue
       const reuseKey = TokenReuse.key(subject, deps.service, granted);
       let issued = deps.reuse?.get(reuseKey);
+      if (issued !== undefined && who.expiresAt !== undefined && endOf(issued) > who.expiresAt) {
+        issued = undefined;
+      }
       if (!issued) {
-        issued = await deps.issuer.issueAccessToken(subject, deps.service, granted);
-        deps.reuse?.remember(reuseKey, issued);
+        issued = await deps.issuer.issueAccessToken(subject, deps.service, granted, who.expiresAt);
+        // A token cut short by its credential is not handed to the next login of the same grant.
+        if (who.expiresAt === undefined) deps.reuse?.remember(reuseKey, issued);
       }
       const body: Record<string, unknown> = {
         token: issued.token,
@@ -482,7 +494,9 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         expires_in: issued.expiresIn,
         issued_at: issued.issuedAt.toISOString(),
       };
-      if (parsed.offline && who.identity !== undefined) {
+      // No refresh token for a credential that expires (a CI job's OIDC token): it would live
+      // for refreshExpiration, and a fingerprint-less identity's cannot be revoked.
+      if (parsed.offline && who.identity !== undefined && who.expiresAt === undefined) {
         body.refresh_token = deps.issuer.issueRefreshToken({
           sub: subject,
           service: deps.service,

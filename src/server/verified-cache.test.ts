@@ -18,6 +18,17 @@ const lookup = (cache: VerifiedCache, user: string, password: string) =>
   cache.lookup(user, cache.mac(user, password));
 
 describe('VerifiedCache', () => {
+  it('forgets a pair at `until` when that comes before the TTL (a credential that expires)', () => {
+    const { clock, now } = fakeClock();
+    const cache = new VerifiedCache(3600, now);
+    cache.remember('ci', cache.mac('ci', 'jwt'), 'fp', clock.now + 90_000);
+    expect(lookup(cache, 'ci', 'jwt')).toBe('fp');
+    clock.advance(90_001);
+    expect(lookup(cache, 'ci', 'jwt')).toBeUndefined();
+    cache.remember('old', cache.mac('old', 'jwt'), 'fp', clock.now - 1);
+    expect(lookup(cache, 'old', 'jwt')).toBeUndefined();
+  });
+
   it('returns the fingerprint for a pair it was told about', () => {
     const cache = new VerifiedCache(60, fakeClock().now);
     remember(cache, 'alice', 'alice-secret', 'fp-alice');

@@ -39,9 +39,12 @@ export class VerifiedCache<T = string> {
     return entry?.mac === mac ? entry.value : undefined;
   }
 
-  remember(userKey: string, mac: string, value: T): void {
+  /** `until` (ms since the epoch) ends the entry earlier: a credential that expires sooner. */
+  remember(userKey: string, mac: string, value: T, until?: number): void {
     if (this.#ttlMs <= 0) return;
-    this.#entries.set(userKey, { mac, value }, this.#now() + this.#ttlMs);
+    const end = Math.min(this.#now() + this.#ttlMs, until ?? Number.POSITIVE_INFINITY);
+    if (end <= this.#now()) return;
+    this.#entries.set(userKey, { mac, value }, end);
   }
 
   sweep(): void {
