@@ -118,6 +118,16 @@ describe('createLdapAuthenticator against slapd', () => {
     expect((await check(a, 'alice', ALICE.password)).outcome).toBe('accepted');
   });
 
+  it('logs in only the exact spelling of a name: the directory ignores case and spaces, the ACL and lock-outs do not', async () => {
+    const a = await ldap();
+    // slapd finds alice for each of these (uid is caseIgnoreMatch); none may log in as someone
+    // an ACL rule or a back-off for "alice" would not recognise.
+    for (const spelling of ['ALICE', 'Alice', ' alice', 'alice ', 'alice  ']) {
+      expect(await check(a, spelling, ALICE.password)).toEqual({ outcome: 'unknown' });
+    }
+    expect(await check(a, 'alice', ALICE.password)).toMatchObject({ outcome: 'accepted' });
+  });
+
   it('matches UTF-8 names exactly as they are', async () => {
     const a = await ldap();
     expect(await check(a, 'jürgen', JUERGEN.password)).toMatchObject({
@@ -183,24 +193,17 @@ describe('createLdapAuthenticator against slapd', () => {
     expect(JSON.stringify(logs)).not.toContain(BOB.password);
   });
 
-  it('names the identity by name_attribute: the variants the directory matches get one name', async () => {
-    // slapd matches uid case-insensitively and after Unicode compatibility folding, so these
-    // all find alice's entry; only name_attribute makes them one account for the ACL.
-    const variants = ['ALICE', 'Alice', '\uff41\uff4c\uff49\uff43\uff45'];
-    const plain = await ldap();
-    for (const user of variants) {
-      expect(await check(plain, user, ALICE.password)).toMatchObject({
-        outcome: 'accepted',
-        identity: { name: user },
-      });
-    }
+  it('names the identity by name_attribute, and still logs in only the exact spelling', async () => {
+    // slapd matches uid case-insensitively and after Unicode compatibility folding: these all
+    // find alice's entry, and none of them is alice's login name.
     const named = await ldap({ nameAttribute: 'uid' });
-    for (const user of variants) {
-      expect(await check(named, user, ALICE.password)).toMatchObject({
-        outcome: 'accepted',
-        identity: { name: 'alice' },
-      });
+    for (const user of ['ALICE', 'Alice', '\uff41\uff4c\uff49\uff43\uff45']) {
+      expect(await check(named, user, ALICE.password)).toEqual({ outcome: 'unknown' });
     }
+    expect(await check(named, 'alice', ALICE.password)).toMatchObject({
+      outcome: 'accepted',
+      identity: { name: 'alice' },
+    });
   });
 
   it('serves parallel logins over reused connections', async () => {

@@ -182,9 +182,11 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     ...(url.protocol === 'ldaps:' ? { tlsOptions } : {}),
   };
   const userFilter = config.userFilter ?? DEFAULT_LDAP_USER_FILTER;
+  const loginAttribute = loginAttributeOf(userFilter);
   const labels = Object.entries(config.labels ?? {});
   const attributes = [
     ...new Set([
+      ...(loginAttribute === undefined ? [] : [loginAttribute]),
       ...(config.nameAttribute ? [config.nameAttribute] : []),
       ...labels.flatMap(([, s]) => ('attribute' in s ? [s.attribute] : [])),
     ]),
@@ -392,6 +394,12 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
         return { outcome: 'refused' };
       }
       const entry = found[0] as Entry;
+      // Directory matching ignores case and surrounding spaces (uid is caseIgnoreMatch, RFC 4519):
+      // `ALICE` and ` alice` find alice. Only the exact spelling logs in, so an ACL rule or a
+      // lock-out for `alice` cannot be stepped around by writing the name another way.
+      if (loginAttribute !== undefined && !attributeValues(entry, loginAttribute).includes(user)) {
+        return { outcome: 'unknown' };
+      }
       // An empty password would be an unauthenticated bind, which many servers accept as
       // anonymous (RFC 4513 §5.1.2, §6.3.1): never send it.
       if (password === '') return { outcome: 'refused' };
@@ -422,6 +430,15 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
       await Promise.all(clients.filter(Boolean).map(discard));
     },
   };
+}
+
+/**
+ * The attribute the user filter compares with the login name (`uid` in `(uid=${user})`,
+ * `sAMAccountName` in `(&(objectClass=user)(sAMAccountName=${user}))`), whose value must then be
+ * the name exactly; undefined when the filter uses the name some other way.
+ */
+export function loginAttributeOf(filter: string): string | undefined {
+  return /\(([A-Za-z][A-Za-z0-9-]*)=\$\{user\}\)/.exec(filter)?.[1];
 }
 
 /** TLS server names must be host names; an IP address is checked against the certificate's IP SANs. */

@@ -107,6 +107,10 @@ describe('parseLdapConfig', () => {
     expect(configError({ ...minimal(), user_filter: '(&(uid=${user})(x=${dn}))' })).toContain(
       `${PATH}.user_filter: unknown placeholder \${dn}`,
     );
+    // The name must be compared with one attribute, whose value then must be the name exactly.
+    expect(configError({ ...minimal(), user_filter: '(|(uid=*${user}*)(mail=x))' })).toContain(
+      `${PATH}.user_filter: must compare one attribute with the login name`,
+    );
     expect(configError({ ...minimal(), timeout_seconds: 0 })).toContain(`${PATH}.timeout_seconds`);
     expect(configError({ ...minimal(), labels: { group: { attribute: 'memberOf', cn_only: 1 } } })).toContain(
       `${PATH}.labels.group.cn_only`,

@@ -6,6 +6,7 @@ import {
   DEFAULT_LDAP_TIMEOUT_S,
   type LdapAuthenticatorConfig,
   type LdapLabelSource,
+  loginAttributeOf,
 } from './ldap-authenticator.js';
 import type { ConfigReader } from './server-config.js';
 
@@ -96,6 +97,12 @@ export function parseLdapConfig(reader: ConfigReader, raw: unknown, path: string
     reader.fail(`${p}user_filter`, 'must use ${user} (the login name), such as (uid=${user})');
   }
   checkFilter(reader, userFilter, `${p}user_filter`, ['user']);
+  if (loginAttributeOf(userFilter) === undefined) {
+    reader.fail(
+      `${p}user_filter`,
+      'must compare one attribute with the login name, such as (uid=${user}) or (&(objectClass=user)(sAMAccountName=${user})): only that exact spelling logs in',
+    );
+  }
   const nameAttribute = reader.optionalString(obj, 'name_attribute', p);
   const timeoutSeconds = obj.timeout_seconds ?? DEFAULT_LDAP_TIMEOUT_S;
   if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
