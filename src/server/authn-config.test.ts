@@ -49,6 +49,7 @@ describe('authn: in serve.yml', () => {
     const config = parseServerConfig(
       {
         token,
+        acl: [],
         authn: [
           {
             ldap: {
