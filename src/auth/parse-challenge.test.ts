@@ -223,7 +223,9 @@ describe('parseChallenges', () => {
     ];
     const start = performance.now();
     for (const header of inputs) parseChallenges(header);
-    expect(performance.now() - start).toBeLessThan(200);
+    // Backtracking on these inputs would take seconds to hours; a loaded 2-core CI machine
+    // takes a few hundred milliseconds at worst for the linear parse, never 2 s.
+    expect(performance.now() - start).toBeLessThan(2000);
   });
 });
 

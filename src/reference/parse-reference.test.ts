@@ -342,7 +342,9 @@ describe('parseReference properties', () => {
     ];
     const start = performance.now();
     for (const text of inputs) referenceError(() => parseReference(text));
-    expect(performance.now() - start).toBeLessThan(200);
+    // Backtracking on these inputs would take seconds to hours; a loaded 2-core CI machine
+    // takes a few hundred milliseconds at worst for the linear parse, never 2 s.
+    expect(performance.now() - start).toBeLessThan(2000);
   });
 });
 

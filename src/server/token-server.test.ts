@@ -198,7 +198,10 @@ describe('createTokenServer over real HTTP', () => {
     const inFlight = fetch(`${url}/token?scope=repository:alice/app:pull`, {
       headers: { authorization: basic('alice', 'alice-pw') },
     });
-    await new Promise((r) => setTimeout(r, 5));
+    // Close once the server holds the connection (a fixed wait lost the race on a loaded machine).
+    for (let i = 0; i < 500 && server.stats().connections === 0; i++)
+      await new Promise((r) => setTimeout(r, 2));
+    expect(server.stats().connections).toBeGreaterThan(0);
     const closed = server.close();
     const res = await inFlight;
     expect(res.status).toBe(200);
