@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRegauthError } from '../errors/regauth-error.js';
+import { processEnded } from '../testing/process-ended.js';
 import type { Authenticator } from './authenticator.js';
 import { createExtAuthAuthenticator, EXT_AUTH_MAX_OUTPUT_BYTES } from './ext-auth-authenticator.js';
 
@@ -116,19 +117,8 @@ exit 0`,
     const authenticator = createExtAuthAuthenticator({ command: [file], timeoutSeconds: 1 });
     const error = await failureOf(ask(authenticator, 'alice'));
     expect(error.message).toMatch(/no answer within 1 s/);
-    const pid = Number(await readFile(pidFile, 'utf8'));
-    // The background sleep was in the group: it must be gone or a zombie no one reaped yet
-    // (bounded wait, 100 × 20 ms).
-    const running = async () => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-      return stat !== '' && !/^\d+ \(.*\) Z/.test(stat);
-    };
-    let alive = await running();
-    for (let i = 0; i < 100 && alive; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      alive = await running();
-    }
-    expect(alive).toBe(false);
+    // The background sleep was in the group: it must be gone too.
+    expect(await processEnded(Number(await readFile(pidFile, 'utf8')))).toBe(true);
   });
 
   it('kills a program that floods its output, past the cap', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResourceScope } from '../scope/parse-scope.js';
+import { processEnded } from '../testing/process-ended.js';
 import { createExtAuthorizer, DEFAULT_EXT_AUTHZ_TIMEOUT_S, parseExtAuthzConfig } from './ext-authorizer.js';
 
 const CONTEXT = { service: 'my-registry', address: '192.0.2.5' };
@@ -24,6 +25,27 @@ describe('createExtAuthorizer', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs the program with PATH only, never the server's environment, and kills its whole group on timeout", async () => {
+    const seen = join(dir, 'env.txt');
+    const grandchild = join(dir, 'grandchild.pid');
+    process.env.REGAUTH_EXT_AUTHZ_SECRET = 'server-secret-value';
+    try {
+      const program = await script('env.sh', `env > "${seen}"\nexit 0`);
+      await authorizer(program).authorize(undefined, [repo('a/app', 'pull')], CONTEXT);
+      const env = await readFile(seen, 'utf8');
+      expect(env).toContain('PATH=');
+      expect(env).not.toContain('server-secret-value');
+    } finally {
+      delete process.env.REGAUTH_EXT_AUTHZ_SECRET;
+    }
+    // A program that starts a helper and hangs: the timeout ends both.
+    const hung = await script('hang.sh', `sleep 30 &\necho $! > "${grandchild}"\nwait`);
+    await expect(
+      authorizer(hung, 1).authorize(undefined, [repo('a/app', 'pull')], CONTEXT),
+    ).rejects.toMatchObject({ code: 'ERR_AUTH_BACKEND' });
+    expect(await processEnded(Number((await readFile(grandchild, 'utf8')).trim()))).toBe(true);
   });
 
   it("hands the program docker_auth's AuthRequestInfo on stdin, once per resource", async () => {

@@ -57,14 +57,26 @@ interface AuthRequestInfo {
 
 function runOnce(config: ExtAuthzConfig, info: AuthRequestInfo): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(config.command, config.args, { stdio: ['pipe', 'ignore', 'ignore'] });
+    // Only PATH: the server's environment may hold secrets (bind_password_env, tokens). In its
+    // own process group, so a timeout ends whatever the program started too.
+    const child = spawn(config.command, config.args, {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin' },
+      detached: true,
+      shell: false,
+      windowsHide: true,
+    });
     const fail = (why: string) =>
       reject(new RegauthError('ERR_AUTH_BACKEND', `the ext_authz program ${config.command} ${why}`));
     // On time-out the request fails once the program is gone, never while it still runs.
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
     }, config.timeoutSeconds * 1000);
     child.on('error', (err) => {
       clearTimeout(timer);
