@@ -115,14 +115,16 @@ export class OidcKeySource {
 
   /**
    * Keys to try again because a token named a `kid` that `used` lacks: keys another login fetched
-   * meanwhile, else freshly fetched ones; undefined when `used` were fetched after `since` (a request that began at `since`) (they
-   * cannot be out of date) or a refresh for an unknown `kid` ran less than the cooldown ago.
+   * meanwhile, else freshly fetched ones; undefined when `used` were fetched at or after `since`
+   * (when the request began: they cannot be out of date) or a refresh for an unknown `kid` ran
+   * less than the cooldown ago.
    */
   async refreshForUnknownKid(used: JWTVerifyGetKey, since: number): Promise<JWTVerifyGetKey | undefined> {
     if (this.#inflight) return (await this.#inflight).getKey;
     const keys = this.#keys;
     if (keys && keys.getKey !== used) return keys.getKey;
-    if (keys && keys.fetchedAt > since) return undefined;
+    // Fetched since the request began (the same millisecond included): they cannot be out of date.
+    if (keys && keys.fetchedAt >= since) return undefined;
     const cooldown = this.#options.refreshCooldownMs ?? DEFAULT_OIDC_REFRESH_COOLDOWN_MS;
     if (this.#now() - this.#lastUnknownKidRefresh < cooldown) return undefined;
     this.#lastUnknownKidRefresh = this.#now();
