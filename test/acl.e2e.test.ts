@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOciLayout } from './harness/oci-layout.js';
+import { getWithToken } from './harness/seed-flow.js';
 import { createSkopeo, type Skopeo } from './harness/skopeo.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
@@ -16,26 +17,6 @@ const USERS = {
 const basic = (user: keyof typeof USERS) => ({
   authorization: `Basic ${Buffer.from(`${user}:${USERS[user]}`).toString('base64')}`,
 });
-
-/** The challenge, a token from the realm, and the request again with it. */
-async function getWithToken(url: string, user: keyof typeof USERS) {
-  const first = await fetch(url);
-  await first.arrayBuffer();
-  const challenge = first.headers.get('www-authenticate') ?? '';
-  const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-  const tokenUrl = new URL(params.realm ?? '');
-  tokenUrl.searchParams.set('service', params.service ?? '');
-  if (params.scope) tokenUrl.searchParams.set('scope', params.scope);
-  const tokenRes = await fetch(tokenUrl, { headers: basic(user) });
-  const { token } = (await tokenRes.json()) as { token: string };
-  const second = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  return {
-    scope: params.scope,
-    tokenStatus: tokenRes.status,
-    status: second.status,
-    body: await second.text(),
-  };
-}
 
 /** The `access` claim of a token the server issues for these scopes. */
 async function access(stack: TokenStack, user: keyof typeof USERS, ...scopes: string[]): Promise<unknown> {
@@ -91,13 +72,13 @@ describe('the ACL through regauth serve, behind the real registry', () => {
 
   it('lets { account: admin, actions: ["*"] } list the catalog, and no one whose rules name repositories', async () => {
     const url = `${stack.registry.url}/v2/_catalog`;
-    const admin = await getWithToken(url, 'admin');
-    expect(admin.scope).toBe('registry:catalog:*');
+    const admin = await getWithToken(url, { user: 'admin', password: USERS.admin });
+    expect(admin.challenge.scope).toBe('registry:catalog:*');
     expect(admin.tokenStatus).toBe(200);
     expect(admin.status).toBe(200);
     expect(JSON.parse(admin.body).repositories).toEqual(['alice/app']);
 
-    const alice = await getWithToken(url, 'alice');
+    const alice = await getWithToken(url, { user: 'alice', password: USERS.alice });
     expect(alice.tokenStatus).toBe(200);
     expect(alice.status).toBe(401);
   });

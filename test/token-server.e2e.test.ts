@@ -3,33 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildOciLayout } from './harness/oci-layout.js';
+import { getWithToken } from './harness/seed-flow.js';
 import { createSkopeo, type Skopeo } from './harness/skopeo.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
 
 const USERS = { admin: 'admin-secret-1', alice: 'alice-secret-2', bob: 'bob-secret-3' };
-
-/** The seed's flow by hand: 401 challenge, token from the realm, retry with the token. */
-async function getWithToken(url: string, creds?: { user: string; password: string }) {
-  const first = await fetch(url);
-  await first.arrayBuffer();
-  const challenge = first.headers.get('www-authenticate') ?? '';
-  const params = Object.fromEntries([...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-  const tokenUrl = new URL(params.realm ?? '');
-  tokenUrl.searchParams.set('service', params.service ?? '');
-  if (params.scope) tokenUrl.searchParams.set('scope', params.scope);
-  const headers: Record<string, string> = creds
-    ? { authorization: `Basic ${Buffer.from(`${creds.user}:${creds.password}`).toString('base64')}` }
-    : {};
-  const tokenRes = await fetch(tokenUrl, { headers });
-  const { token } = (await tokenRes.json()) as { token: string };
-  const second = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
-  return {
-    challenge: params,
-    tokenStatus: tokenRes.status,
-    status: second.status,
-    body: await second.text(),
-  };
-}
 
 describe.each(['ES256', 'RS256'] as const)('regauth serve (%s) behind the real registry', (algorithm) => {
   let stack: TokenStack;
