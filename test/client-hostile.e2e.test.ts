@@ -206,6 +206,7 @@ describe('terminal escape sequences from a hostile registry and realm', () => {
     const res = await cli.run(['referrers', `${host(registry)}/team/app@${sha256('x')}`]);
     expect(res.code).toBe(1);
     expectNoTerminalControl(res.stderr);
+    expect(res.stderr).toContain('the registry sent an answer that is not an image index (it is not JSON)');
   });
 
   it('lists hostile tag names one a line, their control characters escaped', async () => {

@@ -197,7 +197,7 @@ function registryOver(clients: RegistryClients): Registry {
       const digest =
         ref.digest ?? (await resolveDigest(client, ref.repository, target(ref), withSignal(signal)));
       const { manifests } = await client.referrers(ref.repository, digest, artifactType, withSignal(signal));
-      return manifests as Descriptor[];
+      return manifests;
     },
 
     async blob(text, digest, { signal } = {}) {

@@ -410,6 +410,25 @@ describe('RegistryClient.referrers', () => {
     ]);
   });
 
+  it('refuses a referrers answer that is no image index, naming the fallback tag it came from', async () => {
+    const { client } = await registryWith((req, res) => {
+      if (req.url.pathname.includes('/referrers/'))
+        return sendJson(res, 404, { errors: [{ code: 'NOT_FOUND' }] });
+      res.writeHead(200, { 'content-type': OCI_INDEX });
+      res.end(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: OCI_INDEX,
+          manifests: [{ ...sig, digest: 'sha256:zz' }],
+        }),
+      );
+    });
+    const err = await client.referrers('team/app', subject).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_REGISTRY' });
+    expect((err as Error).message).toContain(`(the sha256-${subject.slice(7)} tag)`);
+    expect((err as Error).message).toContain('manifests[0] has a digest that is not one');
+  });
+
   it('answers an empty list when neither the API nor the fallback tag exists', async () => {
     const { client } = await registryWith((_req, res) =>
       sendJson(res, 404, { errors: [{ code: 'MANIFEST_UNKNOWN' }] }),

@@ -7,6 +7,8 @@ import type { ResourceScope } from '../scope/parse-scope.js';
 import { httpErrorFacts } from '../transport/http-error-facts.js';
 import type { HttpRequest, HttpResponse } from '../transport/http-types.js';
 import { MANIFEST_ACCEPT, OCI_INDEX } from './media-types.js';
+import type { Descriptor } from './oci-types.js';
+import { parseReferrersIndex } from './parse-referrers-index.js';
 import { parseRateLimit, type RateLimit } from './rate-limit.js';
 import { referrersTag } from './referrers-tag.js';
 import { registryError } from './registry-error.js';
@@ -656,7 +658,7 @@ export class RegistryClient {
     digest: string,
     artifactType?: string,
     options: RequestOptions = {},
-  ): Promise<{ manifests: unknown[] }> {
+  ): Promise<{ manifests: Descriptor[] }> {
     parseDigest(digest);
     const url = this.#url(`/v2/${escapePath(repository)}/referrers/${digest}`);
     if (artifactType !== undefined) url.searchParams.set('artifactType', artifactType);
@@ -668,31 +670,28 @@ export class RegistryClient {
       undefined,
       options,
     );
-    let index: { manifests?: unknown } | undefined;
+    const what = `referrers of ${this.registry}/${repository}@${digest}`;
+    let all: Descriptor[];
     if (res.status === 200) {
-      index = JSON.parse((await res.bytes(MAX_MANIFEST_BYTES)).toString('utf8')) as { manifests?: unknown };
+      all = parseReferrersIndex(await res.bytes(MAX_MANIFEST_BYTES), what);
     } else if (res.status === 404) {
       await res.dump();
       try {
         const fallback = await this.getManifest(repository, referrersTag(digest), options);
-        index = JSON.parse(fallback.bytes.toString('utf8')) as { manifests?: unknown };
+        all = parseReferrersIndex(fallback.bytes, `${what} (the ${referrersTag(digest)} tag)`);
       } catch (err) {
-        if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') index = { manifests: [] };
+        if (err instanceof RegauthError && err.code === 'ERR_MANIFEST_UNKNOWN') all = [];
         else throw err;
       }
     } else {
-      throw await registryError(res, `referrers of ${this.registry}/${repository}@${digest}`, {
+      throw await registryError(res, what, {
         registry: this.registry,
         repository,
         action: 'pull',
       });
     }
-    const all = Array.isArray(index.manifests) ? index.manifests : [];
     // The server may ignore artifactType (it then omits OCI-Filters-Applied): filter here too.
-    const manifests =
-      artifactType === undefined
-        ? all
-        : all.filter((m) => (m as { artifactType?: unknown }).artifactType === artifactType);
+    const manifests = artifactType === undefined ? all : all.filter((m) => m.artifactType === artifactType);
     return { manifests };
   }
 
