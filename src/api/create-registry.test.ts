@@ -1,6 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
+import { OCI_MANIFEST } from '../registry/media-types.js';
 import { parsePlatform } from '../registry/select-platform.js';
+import { loopbackServers } from '../testing/loopback-server.js';
 import type { Send } from '../transport/http-types.js';
 import { createRegistry } from './create-registry.js';
 import { dockerArchive, ociLayout } from './image-targets.js';
@@ -94,5 +97,58 @@ describe('image targets', () => {
     expect(ociLayout('dir')).toEqual({ kind: 'oci-layout', dir: 'dir' });
     expect(ociLayout('dir', 'v1')).toEqual({ kind: 'oci-layout', dir: 'dir', refName: 'v1' });
     expect(dockerArchive('a.tar')).toEqual({ kind: 'docker-archive', path: 'a.tar' });
+  });
+});
+
+describe('createRegistry against a loopback registry', () => {
+  const servers = loopbackServers();
+  afterEach(() => servers.closeAll());
+  const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+  it('reads a single-platform image config once when it also checks the platform', async () => {
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'arm64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: {
+          mediaType: 'application/vnd.oci.image.config.v1+json',
+          digest: sha256(config),
+          size: config.length,
+        },
+        layers: [],
+      }),
+    );
+    const server = await servers.start((req, res) => {
+      if (req.url.pathname === '/v2/team/app/manifests/v1') {
+        res.writeHead(200, { 'content-type': OCI_MANIFEST, 'docker-content-digest': sha256(manifest) });
+        res.end(req.method === 'HEAD' ? undefined : manifest);
+      } else if (req.url.pathname === `/v2/team/app/blobs/${sha256(config)}`) {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(config);
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const registry = createRegistry({ env: {}, retries: 0 });
+    const got = await registry.config(`${server.host}/team/app:v1`, {
+      platform: parsePlatform('linux/arm64'),
+    });
+    expect(got.json.architecture).toBe('arm64');
+    expect(got.digest).toBe(sha256(config));
+    expect(server.requests.map((r) => `${r.method} ${r.url.pathname}`)).toEqual([
+      'GET /v2/team/app/manifests/v1',
+      `GET /v2/team/app/blobs/${sha256(config)}`,
+    ]);
+    // The platform check still refuses an image of another platform.
+    expect(
+      (
+        await refusal(
+          registry.config(`${server.host}/team/app:v1`, { platform: parsePlatform('linux/amd64') }),
+        )
+      ).code,
+    ).toBe('ERR_NO_MATCHING_PLATFORM');
   });
 });

@@ -3,7 +3,7 @@ import { parseDigest } from '../digest/digest.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { copyImage } from '../image/copy-image.js';
 import { deleteImage } from '../image/delete-image.js';
-import { getPlatformManifest } from '../image/get-image-config.js';
+import { getPlatformManifest, platformManifest } from '../image/get-image-config.js';
 import { parseManifest } from '../image/parse-manifest.js';
 import { pullImage } from '../image/pull-image.js';
 import { pushImage } from '../image/push-image.js';
@@ -15,7 +15,7 @@ import { untag } from '../image/untag.js';
 import { type ImageReference, parseReference, parseRegistry, TAG_RE } from '../reference/parse-reference.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import { DOCKER_MANIFEST_V1, DOCKER_MANIFEST_V1_SIGNED } from '../registry/media-types.js';
-import type { AnyManifest, Descriptor, ImageConfig } from '../registry/oci-types.js';
+import type { AnyManifest, ImageConfig } from '../registry/oci-types.js';
 import type { Manifest, RegistryClient, RequestOptions } from '../registry/registry-client.js';
 import type { Registry } from './registry.js';
 import type { RegistryOptions } from './registry-options.js';
@@ -164,7 +164,7 @@ function registryOver(clients: RegistryClients): Registry {
 
     async config(text, { platform, signal } = {}) {
       const { ref, client } = at(text);
-      const manifest = await getPlatformManifest(
+      const { manifest, config: fetched } = await platformManifest(
         client,
         ref.repository,
         target(ref),
@@ -179,12 +179,10 @@ function registryOver(clients: RegistryClients): Registry {
           `${where} has no config: it is ${json.schemaVersion === 1 ? 'a schema 1 manifest' : 'an index'}`,
         );
       }
-      const bytes = await client.getBlobBytes(
-        ref.repository,
-        json.config.digest,
-        undefined,
-        withSignal(signal),
-      );
+      // Checking a single-platform image's platform read (and verified) the config already.
+      const bytes =
+        fetched ??
+        (await client.getBlobBytes(ref.repository, json.config.digest, undefined, withSignal(signal)));
       return {
         digest: json.config.digest,
         bytes,

@@ -15,8 +15,11 @@ function parseJson(manifest: Manifest, what: string): Record<string, unknown> {
   throw new RegauthError('ERR_MANIFEST_INVALID', `${what} (${manifest.digest}) is not a JSON object`);
 }
 
-/** The manifest of one image, and its config when checking the platform fetched it already. */
-async function platformManifest(
+/**
+ * The manifest of one image (as getPlatformManifest picks it), and its config blob when checking
+ * the platform fetched it already: a caller that wants the config too need not fetch it again.
+ */
+export async function platformManifest(
   client: RegistryClient,
   repository: string,
   reference: string,
