@@ -32,6 +32,8 @@ const skipReason = podmanSkipReason();
  */
 describe.skipIf(skipReason !== undefined)(
   `podman against the real registry and regauth serve${skipReason === undefined ? '' : ` (skipped: ${skipReason})`}`,
+  // Several podman pulls and pushes per test, each allowed PODMAN_TIMEOUT_MS on a loaded machine.
+  { timeout: 240_000 },
   () => {
     let slapd: SlapdHandle;
     let issuer: OidcIssuer;
@@ -109,7 +111,7 @@ describe.skipIf(skipReason !== undefined)(
         { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work }, timeout: 60_000 },
       );
       seededConfig = await configDigest('public/base:v1');
-    });
+    }, 120_000);
 
     afterAll(async () => {
       await stack?.stop();
