@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect as connectTcp, createServer as createTcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -8,6 +9,7 @@ import { promisify } from 'node:util';
 import { decodeProtectedHeader } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { SLAPD_PEOPLE, startSlapd } from './harness/slapd.js';
 import { makeLoopbackTls } from './harness/tls.js';
 import {
   htpasswdLine,
@@ -315,5 +317,70 @@ describe('regauth serve reloads its whole config on SIGHUP', () => {
     expect(refused.error).toContain('tls');
     expect(refused.error).not.toContain('PRIVATE KEY');
     expect(await served()).toBe(fingerprint(second.certPem));
+  });
+
+  it('opens an LDAP backend added by a reload, and closes its connections when a reload removes it', async () => {
+    const slapd = await startSlapd({ users: [{ uid: 'dora', password: 'dora-ldap-pw', groups: ['dev'] }] });
+    const open = new Set<Socket>();
+    // A TCP relay in front of slapd that counts the connections regauth holds.
+    const relay = createTcpServer((client) => {
+      const upstream = connectTcp(Number(new URL(slapd.url).port), '127.0.0.1');
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        a.on('error', () => b.destroy());
+        a.on('close', () => b.destroy());
+        a.pipe(b);
+      }
+      open.add(client);
+      client.on('close', () => open.delete(client));
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    try {
+      const address = relay.address();
+      const relayUrl = `ldap://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+      const server = await start({
+        users: { alice: 'alice-pw' },
+        acl: [{ match: { account: '/.+/', name: 'shared/*' }, actions: ['pull'] }],
+      });
+      const bindPasswordFile = join(server.dir, 'bind-password');
+      await writeFile(bindPasswordFile, `${slapd.servicePassword}\n`);
+      expect((await token(server, 'dora', 'dora-ldap-pw', SHARED)).status).toBe(401);
+      await editConfig(server, (c) => {
+        c.users = {};
+        c.authn = [
+          { htpasswd: { file: server.htpasswdFile } },
+          {
+            ldap: {
+              url: relayUrl,
+              bind_dn: slapd.serviceDn,
+              bind_password_file: bindPasswordFile,
+              base_dn: SLAPD_PEOPLE,
+              timeout_seconds: 10,
+            },
+          },
+        ];
+      });
+      expect((await hup(server)).msg).toBe('config reloaded');
+      expect(await token(server, 'dora', 'dora-ldap-pw', SHARED)).toMatchObject({
+        status: 200,
+        access: pullOnly,
+      });
+      expect(open.size).toBeGreaterThan(0);
+      await editConfig(server, (c) => {
+        c.authn = [{ htpasswd: { file: server.htpasswdFile } }];
+      });
+      expect((await hup(server)).msg).toBe('config reloaded');
+      expect((await token(server, 'dora', 'dora-ldap-pw', SHARED)).status).toBe(401);
+      const deadline = Date.now() + 10_000;
+      while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(open.size).toBe(0);
+      expect(server.output()).not.toContain(slapd.servicePassword);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+      await slapd.stop();
+    }
   });
 });
