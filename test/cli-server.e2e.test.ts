@@ -114,7 +114,7 @@ describe('regauth serve as a process', () => {
     }
   });
 
-  it('reloads users on SIGHUP and drains, then exits 0, on SIGTERM', async () => {
+  it('reloads its config on SIGHUP and drains, then exits 0, on SIGTERM', async () => {
     const server = await startTokenServer({ users: { alice: 'pw-1' } });
     try {
       const until = async (what: string, check: () => boolean) => {
@@ -125,9 +125,9 @@ describe('regauth serve as a process', () => {
         }
       };
       server.process.kill('SIGHUP');
-      await until('reload', () => server.output().includes('"msg":"users reloaded"'));
+      await until('reload', () => server.output().includes('"msg":"config reloaded"'));
       expect(server.logEntries()).toContainEqual(
-        expect.objectContaining({ msg: 'users reloaded', users: 1 }),
+        expect.objectContaining({ msg: 'config reloaded', changed: [] }),
       );
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
       const exited = new Promise<number | null>((r) => server.process.once('exit', (code) => r(code)));

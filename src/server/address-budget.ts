@@ -20,10 +20,10 @@ export interface AddressBudgetOptions {
  */
 export class AddressBudget {
   readonly #entries: ExpiringTable<{ level: number; at: number }>;
-  readonly #options: AddressBudgetOptions;
+  #options: AddressBudgetOptions;
   readonly #now: () => number;
   /** Failures drained per millisecond. */
-  readonly #rate: number;
+  #rate: number;
 
   constructor(options: AddressBudgetOptions) {
     this.#options = options;
@@ -55,6 +55,15 @@ export class AddressBudget {
     const now = this.#now();
     const level = Math.min(this.#options.failures, this.#level(addressKey, now) + 1);
     this.#entries.set(addressKey, { level, at: now }, now + Math.ceil(level / this.#rate));
+  }
+
+  /**
+   * New numbers (a config reload). The spent levels stay and drain at the new rate; a level above
+   * a lowered budget just waits longer.
+   */
+  setLimits(limits: Pick<AddressBudgetOptions, 'failures' | 'windowSeconds'>): void {
+    this.#options = { ...this.#options, ...limits };
+    this.#rate = limits.failures / (limits.windowSeconds * 1000);
   }
 
   sweep(): void {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { isRegauthError } from '../errors/regauth-error.js';
+import { isRegauthError, RegauthError } from '../errors/regauth-error.js';
 import type { Authenticator } from './authenticator.js';
+import { createAuthnList } from './authn-list.js';
 import { htpasswdLine, testKeyPair } from './testing/fixtures.js';
 import { createTokenHandler, type TokenHandler } from './token-handler.js';
 import type { TokenHandlerConfig } from './token-handler-config.js';
@@ -81,5 +82,25 @@ describe('TokenHandlerConfig.authenticators', () => {
     const error = await handler({ authenticators: [{ kind: 'x' } as never] }).catch((e: unknown) => e);
     expect(isRegauthError(error) && error.code).toBe('ERR_INVALID_CONFIG');
     expect((error as Error).message).toMatch(/authenticators: must be a list of Authenticators/);
+  });
+});
+
+describe('createAuthnList on failure', () => {
+  it('closes the authenticators built before the entry that failed', async () => {
+    const closed: string[] = [];
+    const err = await createAuthnList(
+      [
+        { create: () => appUsers({ first: 'pw' }, closed) },
+        {
+          create: () => {
+            throw new RegauthError('ERR_INVALID_CONFIG', 'authn[1]: broken');
+          },
+        },
+      ],
+      undefined,
+      () => {},
+    ).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('authn[1]: broken');
+    expect(closed).toEqual(['first']);
   });
 });

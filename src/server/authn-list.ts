@@ -136,17 +136,25 @@ export async function createAuthnList(
 ): Promise<AuthnList> {
   const htpasswd: HtpasswdSource[] = [];
   const built: Authenticator[] = [];
-  for (const source of sources) {
-    if ('create' in source) {
-      built.push(await source.create(log));
-    } else {
-      const entry = new HtpasswdSource(source, log);
-      await entry.load();
-      htpasswd.push(entry);
-      built.push(entry.authenticator);
+  let added: readonly Authenticator[];
+  try {
+    for (const source of sources) {
+      if ('create' in source) {
+        built.push(await source.create(log));
+      } else {
+        const entry = new HtpasswdSource(source, log);
+        await entry.load();
+        htpasswd.push(entry);
+        built.push(entry.authenticator);
+      }
     }
+    added = extra === undefined ? [] : await readAuthenticators(extra);
+  } catch (err) {
+    // A later entry failed: the clients the earlier ones opened (LDAP) would otherwise stay open,
+    // once per failed start-up or config reload.
+    for (const authenticator of built) await authenticator.close?.().catch(() => {});
+    throw err;
   }
-  let added = extra === undefined ? [] : await readAuthenticators(extra);
   let list: readonly Authenticator[] = [...built, ...added];
 
   return {

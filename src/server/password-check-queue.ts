@@ -38,7 +38,7 @@ interface Waiter {
  * were working before they came.
  */
 export class PasswordCheckQueue {
-  readonly #options: PasswordCheckQueueOptions;
+  #options: PasswordCheckQueueOptions;
   readonly #preferred: Waiter[] = [];
   readonly #others: Waiter[] = [];
   readonly #perAddress = new Map<string, number>();
@@ -91,6 +91,17 @@ export class PasswordCheckQueue {
       else line.push({ start });
     });
     return { result };
+  }
+
+  /**
+   * New bounds (a config reload). Checks already running or waiting keep their place; more
+   * concurrency starts waiting ones now.
+   */
+  setLimits(options: PasswordCheckQueueOptions): void {
+    this.#options = options;
+    while (this.#running < this.#options.concurrency && this.#preferred.length + this.#others.length > 0) {
+      this.#next();
+    }
   }
 
   #next(): void {

@@ -40,6 +40,19 @@ export interface PasswordGuardOptions {
   readonly now?: () => number;
 }
 
+/** The numbers of PasswordGuardOptions that a config reload may change (PasswordGuard.setLimits). */
+export type PasswordGuardLimits = Pick<
+  PasswordGuardOptions,
+  | 'cacheSeconds'
+  | 'loginFailures'
+  | 'loginWindow'
+  | 'backoffMaxSeconds'
+  | 'addressFailures'
+  | 'passwordChecks'
+  | 'passwordQueue'
+  | 'checksPerAddress'
+>;
+
 export type GuardResult =
   | {
       readonly ok: true;
@@ -107,7 +120,7 @@ interface Verified {
  * back-offs must not tell who exists.
  */
 export class PasswordGuard {
-  readonly #options: PasswordGuardOptions;
+  #options: PasswordGuardOptions;
   readonly #digest: KeyedDigest;
   readonly #verified: VerifiedCache<Verified>;
   readonly #backoff: UserBackoff;
@@ -116,6 +129,11 @@ export class PasswordGuard {
   readonly #queue: PasswordCheckQueue;
   readonly #inFlight = new Map<string, Promise<CheckOutcome>>();
   readonly #now: () => number;
+  /**
+   * Counts forgetVerified calls: a check that began before one (against the users or the
+   * `authn:` list of then) neither fills the cleared cache nor answers a request that came after.
+   */
+  #epoch = 0;
 
   constructor(options: PasswordGuardOptions) {
     this.#options = options;
@@ -148,18 +166,16 @@ export class PasswordGuard {
   /**
    * How a log line names this user: the name when an authenticator holds it, else a keyed hash.
    */
-  accountLabel(username: string): string {
-    return this.#options.authenticators().some((a) => a.knows?.(username) === true)
-      ? username
-      : this.#digest.label(username);
+  accountLabel(username: string, authenticators = this.#options.authenticators()): string {
+    return authenticators.some((a) => a.knows?.(username) === true) ? username : this.#digest.label(username);
   }
 
   /**
    * The current fingerprint of `user`'s credential: from the first authenticator that holds the
    * user and keeps fingerprints; undefined when none does.
    */
-  fingerprint(user: string): string | undefined {
-    for (const authenticator of this.#options.authenticators()) {
+  fingerprint(user: string, authenticators = this.#options.authenticators()): string | undefined {
+    for (const authenticator of authenticators) {
       const fp = authenticator.fingerprint?.(user);
       if (fp !== undefined) return fp;
     }
@@ -175,8 +191,16 @@ export class PasswordGuard {
     return authenticators.find((a) => a.knows?.(user) === true)?.unguessable === true;
   }
 
-  async authenticate(username: string, password: string, address: string): Promise<GuardResult> {
-    const authenticators = this.#options.authenticators();
+  /**
+   * `authenticators`: the list this request uses from start to end (a config reload hands each
+   * request the list of its generation). Left out: the `authenticators` option's list now.
+   */
+  async authenticate(
+    username: string,
+    password: string,
+    address: string,
+    authenticators = this.#options.authenticators(),
+  ): Promise<GuardResult> {
     const unguessable = this.#unguessableUser(authenticators, username);
     const userKey = this.#digest.key(username);
     const addrKey = addressKey(address);
@@ -189,7 +213,8 @@ export class PasswordGuard {
     // A cached login whose credential changed since (a new htpasswd entry) is checked again.
     if (
       cached !== undefined &&
-      (cached.fingerprint === undefined || this.fingerprint(username) === cached.fingerprint) &&
+      (cached.fingerprint === undefined ||
+        this.fingerprint(username, authenticators) === cached.fingerprint) &&
       (cached.expiresAt === undefined || cached.expiresAt > this.#now())
     ) {
       return { ok: true, ...cached };
@@ -202,7 +227,9 @@ export class PasswordGuard {
       return { ok: false, reason: 'backoff', retryAfter: backoff };
     }
 
-    let pending = this.#inFlight.get(mac);
+    const epoch = this.#epoch;
+    const flightKey = `${epoch}:${mac}`;
+    let pending = this.#inFlight.get(flightKey);
     if (!pending) {
       const admitted = this.#queue.run(
         addrKey,
@@ -218,7 +245,8 @@ export class PasswordGuard {
       // Counted once per check, however many identical requests wait on it.
       pending = admitted.result.then((check) => {
         if (check.outcome === 'accepted') {
-          this.#verified.remember(userKey, mac, verifiedOf(check), check.expiresAt);
+          if (epoch === this.#epoch)
+            this.#verified.remember(userKey, mac, verifiedOf(check), check.expiresAt);
           this.#recent.remember(userKey, addrKey);
         } else if (check.outcome !== 'error') {
           // A backend that failed says nothing about the password: no failure is counted. The
@@ -228,9 +256,9 @@ export class PasswordGuard {
         }
         return check;
       });
-      const settled = pending.finally(() => this.#inFlight.delete(mac));
+      const settled = pending.finally(() => this.#inFlight.delete(flightKey));
       settled.catch(() => {});
-      this.#inFlight.set(mac, pending);
+      this.#inFlight.set(flightKey, pending);
     }
     const check = await pending;
     if (check.outcome === 'accepted') {
@@ -265,7 +293,29 @@ export class PasswordGuard {
 
   /** The users changed (a reload): cached logins may name old passwords or removed users. */
   forgetVerified(): void {
+    this.#epoch++;
     this.#verified.clear();
+  }
+
+  /**
+   * New limits from a config reload, applied to the tables as they are: failure counts, back-offs
+   * and spent budgets stay (a reload must not lift a lock-out) and are judged by the new numbers
+   * from the next request on; checks already admitted run to their end.
+   */
+  setLimits(limits: PasswordGuardLimits): void {
+    this.#options = { ...this.#options, ...limits };
+    this.#verified.setTtl(limits.cacheSeconds);
+    this.#backoff.setLimits({
+      freeFailures: limits.loginFailures,
+      quietSeconds: limits.loginWindow,
+      maxSeconds: limits.backoffMaxSeconds,
+    });
+    this.#budget.setLimits({ failures: limits.addressFailures, windowSeconds: limits.loginWindow });
+    this.#queue.setLimits({
+      concurrency: limits.passwordChecks,
+      maxWaiting: limits.passwordQueue,
+      perAddress: limits.checksPerAddress,
+    });
   }
 }
 

@@ -353,9 +353,9 @@ export async function loadServerConfig(file: string): Promise<TokenServerConfig>
   try {
     raw = parseYaml(text);
   } catch (cause) {
-    throw new RegauthError('ERR_INVALID_CONFIG', `${file}: not valid YAML: ${(cause as Error).message}`, {
-      cause,
-    });
+    // The parser's message ends with an excerpt of the file; logs get the position only.
+    const where = ((cause as Error).message.split('\n')[0] ?? '').replace(/:$/, '');
+    throw new RegauthError('ERR_INVALID_CONFIG', `${file}: not valid YAML: ${where}`, { cause });
   }
   return parseServerConfig(raw, file);
 }

@@ -59,4 +59,26 @@ export type ServerLogEntry =
       readonly issuer: string;
       readonly reason: string;
     }
+  | {
+      /** A config reload (SIGHUP) changed nothing: the old config keeps serving. */
+      readonly msg: 'config reload failed';
+      readonly level: 'error';
+      /** What was wrong, with the config file and key path. */
+      readonly error: string;
+      readonly hint: string;
+    }
+  | {
+      readonly msg: 'config reloaded';
+      /** Top-level sections whose content changed (names only, never values). */
+      readonly changed: readonly string[];
+      /** Present when the TLS certificate and key were loaded again. */
+      readonly tls?: 'reloaded';
+    }
+  | {
+      readonly msg: 'config change needs a restart';
+      readonly level: 'warn';
+      /** The key paths that keep their started value (RESTART_ONLY_KEYS). */
+      readonly keys: readonly string[];
+      readonly hint: string;
+    }
   | { readonly msg: 'shutting down' };

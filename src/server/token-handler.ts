@@ -1,32 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
-import { createAclAuthorizer } from './acl-authorizer.js';
-import { createAuthnList } from './authn-list.js';
-import { createClientAddressResolver } from './client-address.js';
+import { RegauthError } from '../errors/regauth-error.js';
+import type { Authenticator } from './authenticator.js';
+import { Generations } from './generations.js';
+import { buildHandlerGeneration, guardLimits, type HandlerGeneration } from './handler-generation.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
-import type { SigningMaterial } from './signing-key.js';
-import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
 import {
   type CheckedHandlerConfig,
   checkHandlerConfig,
   type TokenHandlerConfig,
 } from './token-handler-config.js';
-import { TokenIssuer } from './token-issuer.js';
-import {
-  instrumentAuthenticators,
-  instrumentGuard,
-  instrumentIssuer,
-  type TokenMetrics,
-} from './token-metrics.js';
-import { TokenReuse } from './token-reuse.js';
-import { createTokenService, errorResponse, type TokenResponse } from './token-service.js';
+import type { TokenMetrics } from './token-metrics.js';
+import { errorResponse, type TokenResponse } from './token-service.js';
 
 /** OAuth2 form bodies are a few hundred bytes; anything near this is not a token request. */
 export const MAX_BODY_BYTES = 64 * 1024;
 /** How often expired entries leave the failure, reuse and cache tables: often enough that memory follows load. */
 export const SWEEP_INTERVAL_MS = 30_000;
-const CERT_WARNING_DAYS = 30;
 
 /** How a TokenHandler logs and keeps time; its behaviour comes from TokenHandlerConfig. */
 export interface TokenHandlerOptions {
@@ -80,6 +70,20 @@ export interface TokenHandler {
    * Either way it logs an error.
    */
   reloadUsers(): Promise<void>;
+  /**
+   * Replaces the whole config at once: keys and token settings, users and authenticators, ACL,
+   * trusted proxies, limits and base path. Everything is built from `config` first (keys read,
+   * ACL compiled, authenticators opened); only when all of it succeeded does the next request
+   * use it, while requests already running finish on the config they started with. When
+   * anything fails it rejects with a RegauthError and the old config keeps serving, untouched.
+   *
+   * Failed-login counts, back-offs and address budgets stay (a reload must not lift a lock-out)
+   * and are judged by the new limits from then on; remembered logins and reusable tokens are
+   * dropped. Authenticators of the old config that the new one does not use are closed once
+   * the requests using them have finished (RETIRE_GRACE_MS at most). Reloads run one at a time,
+   * in the order they were called.
+   */
+  reload(config: TokenHandlerConfig): Promise<void>;
   /** Sizes of the handler's tables and queues now. */
   stats(): TokenHandlerStats;
   /** Stops the timers and closes the authenticators; requests in flight still finish. */
@@ -161,10 +165,15 @@ export async function createTokenHandler(
   return createCheckedTokenHandler(checkHandlerConfig(config), options);
 }
 
+/** A TokenHandler that also takes an already checked config (what createTokenServer reloads with). */
+export interface CheckedTokenHandler extends TokenHandler {
+  reloadChecked(config: CheckedHandlerConfig): Promise<void>;
+}
+
 export async function createCheckedTokenHandler(
   config: CheckedHandlerConfig,
   options: TokenHandlerOptions = {},
-): Promise<TokenHandler> {
+): Promise<CheckedTokenHandler> {
   const metrics = options.metrics;
   const log: (entry: ServerLogEntry) => void =
     metrics === undefined
@@ -174,83 +183,40 @@ export async function createCheckedTokenHandler(
           options.log?.(entry);
         };
   const now = options.now ?? Date.now;
-  const keys = await loadSigningKeys(config.token.keys, new Date(now()));
-  keys.forEach((key, i) => {
-    if (key.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
-      const certificate = `${(config.token.keys[i] as ConfiguredSigningKey).path}.certificate`;
-      log({
-        msg: 'certificate expires soon',
-        level: 'warn',
-        notAfter: key.notAfter.toISOString(),
-        certificate,
-      });
-    }
-  });
-  // The `authn:` list, or the `users` entries as a one-item list; then the caller's own.
-  const authn = await createAuthnList(
-    config.authn ?? [
-      'htpasswd' in config.users ? { htpasswd: config.users.htpasswd } : { entries: config.users.entries },
-    ],
-    config.authenticators,
-    log,
-  );
-  for (const rule of anonymousWriteRules(config.acl)) {
-    log({ msg: 'acl lets anonymous users write', level: 'warn', rule: rule.index, actions: rule.actions });
-  }
-  const acl: Acl = compileAcl(config.acl);
-  const authorizer = createAclAuthorizer(acl);
+  // The lock-out tables belong to the handler, not to a config: a reload must not lift a lock-out.
+  let authenticatorsNow: () => readonly Authenticator[] = () => [];
   const guard = new PasswordGuard({
-    authenticators: metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics),
-    cacheSeconds: config.users.cacheSeconds,
-    loginFailures: config.limits.loginFailures,
-    loginWindow: config.limits.loginWindow,
-    backoffMaxSeconds: config.limits.loginBackoffMax,
-    addressFailures: config.limits.addressFailures,
-    passwordChecks: config.limits.passwordChecks,
-    passwordQueue: config.limits.passwordQueue,
-    checksPerAddress: config.limits.passwordChecksPerAddress,
+    authenticators: () => authenticatorsNow(),
+    ...guardLimits(config),
     ...(options.maxTrackedEntries === undefined ? {} : { maxTrackedEntries: options.maxTrackedEntries }),
     now,
   });
-  // Never longer than a tenth of the token's life: clients still get most of it.
-  const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
-  const instrumentedIssuer = (issuer: TokenIssuer) =>
-    metrics === undefined ? issuer : instrumentIssuer(issuer, metrics);
-  const service = createTokenService({
-    service: config.token.service,
-    maxScopes: config.limits.maxScopes,
-    authorizer: () => authorizer,
-    guard: metrics === undefined ? guard : instrumentGuard(guard, metrics),
-    reuse,
-    issuer: instrumentedIssuer(
-      new TokenIssuer({
-        signing: keys[0] as SigningMaterial,
-        previous: keys.slice(1),
-        issuer: config.token.issuer,
-        expiration: config.token.expiration,
-        refreshExpiration: config.token.refreshExpiration,
-        now,
-      }),
-    ),
-    log,
-  });
-  const clientAddress = createClientAddressResolver(config.trustedProxies);
+  const context = { guard, log, now, ...(metrics === undefined ? {} : { metrics }) };
+  const generations = new Generations(await buildHandlerGeneration(config, context));
+  authenticatorsNow = () => generations.current.authenticators();
   let warnedForwarded = false;
-  const tokenPath = `${config.basePath}/token`;
-  const healthPath = `${config.basePath}/healthz`;
+  let closed = false;
 
   /** Which endpoint a target names, or undefined when the path is not ours. */
-  const own = (target: string): { url: URL; path: 'token' | 'healthz' } | undefined => {
+  const own = (
+    target: string,
+    generation: HandlerGeneration,
+  ): { url: URL; path: 'token' | 'healthz' } | undefined => {
     const url = requestUrl(target);
     if (url === undefined) return undefined;
-    if (url.pathname === tokenPath) return { url, path: 'token' };
-    if (url.pathname === healthPath) return { url, path: 'healthz' };
+    if (url.pathname === generation.tokenPath) return { url, path: 'token' };
+    if (url.pathname === generation.healthPath) return { url, path: 'healthz' };
     return undefined;
   };
 
-  const respond = async (req: WireRequest, url: URL, path: 'token' | 'healthz'): Promise<TokenResponse> => {
+  const respond = async (
+    generation: HandlerGeneration,
+    req: WireRequest,
+    url: URL,
+    path: 'token' | 'healthz',
+  ): Promise<TokenResponse> => {
     const forwardedFor = req.header('x-forwarded-for');
-    if (forwardedFor !== undefined && config.trustedProxies.length === 0 && !warnedForwarded) {
+    if (forwardedFor !== undefined && generation.config.trustedProxies.length === 0 && !warnedForwarded) {
       warnedForwarded = true;
       log({
         msg: 'X-Forwarded-For ignored',
@@ -271,10 +237,10 @@ export async function createCheckedTokenHandler(
     }
     const authorization = req.header('authorization');
     const contentType = req.header('content-type');
-    return service({
+    return generation.service({
       method: req.method,
       query: url.searchParams,
-      address: clientAddress(req.peer, forwardedFor),
+      address: generation.clientAddress(req.peer, forwardedFor),
       ...(authorization === undefined ? {} : { authorization }),
       ...(contentType === undefined ? {} : { contentType }),
       ...(body === undefined ? {} : { body }),
@@ -289,8 +255,10 @@ export async function createCheckedTokenHandler(
   const handle = (req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void): boolean => {
     // express rewrites req.url below its mount point; originalUrl keeps the full path.
     const target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-    const owned = own(target);
+    const entered = generations.enter();
+    const owned = own(target, entered.generation);
     if (owned === undefined) {
+      entered.leave();
       next?.();
       return false;
     }
@@ -303,25 +271,31 @@ export async function createCheckedTokenHandler(
       },
       body: () => readNodeBody(req),
     };
-    respond(wire, owned.url, owned.path).then(
-      (response) => {
-        sendNode(res, response);
-        // An oversized body was left unread: the connection cannot carry another request.
-        if (response.status === 413) req.destroy();
-      },
-      (err: unknown) => {
-        const response = failed(err);
-        if (!res.headersSent) sendNode(res, response);
-        else res.destroy();
-      },
-    );
+    respond(entered.generation, wire, owned.url, owned.path)
+      .then(
+        (response) => {
+          sendNode(res, response);
+          // An oversized body was left unread: the connection cannot carry another request.
+          if (response.status === 413) req.destroy();
+        },
+        (err: unknown) => {
+          const response = failed(err);
+          if (!res.headersSent) sendNode(res, response);
+          else res.destroy();
+        },
+      )
+      .finally(entered.leave);
     return true;
   };
 
   const fetchHandler = async (request: Request, info: FetchInfo = {}): Promise<Response | undefined> => {
     const url = new URL(request.url);
-    const owned = own(url.pathname + url.search);
-    if (owned === undefined) return undefined;
+    const entered = generations.enter();
+    const owned = own(url.pathname + url.search, entered.generation);
+    if (owned === undefined) {
+      entered.leave();
+      return undefined;
+    }
     const wire: WireRequest = {
       method: request.method,
       peer: info.address ?? '',
@@ -330,34 +304,87 @@ export async function createCheckedTokenHandler(
     };
     let response: TokenResponse;
     try {
-      response = await respond(wire, owned.url, owned.path);
+      response = await respond(entered.generation, wire, owned.url, owned.path);
     } catch (err) {
       response = failed(err);
+    } finally {
+      entered.leave();
     }
     return new Response(response.body, { status: response.status, headers: response.headers });
   };
 
   const sweeper = setInterval(() => {
     guard.sweep();
-    reuse.sweep();
+    generations.current.reuse.sweep();
   }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
   sweeper.unref();
 
   const reloadUsers = async (): Promise<void> => {
-    await authn.reload();
+    await generations.current.authn.reload();
     guard.forgetVerified();
-    reuse.clear();
+    generations.current.reuse.clear();
+  };
+
+  // One reload at a time: two overlapping ones would swap in whichever finished building last.
+  let reloads: Promise<unknown> = Promise.resolve();
+  const reload = (next: CheckedHandlerConfig): Promise<void> => {
+    const run = reloads.then(() => reloadNow(next));
+    reloads = run.catch(() => {});
+    return run;
+  };
+
+  const reloadNow = async (next: CheckedHandlerConfig): Promise<void> => {
+    if (closed) {
+      throw new RegauthError('ERR_INVALID_CONFIG', 'the token handler is closed; create a new one');
+    }
+    let built: HandlerGeneration;
+    try {
+      built = await buildHandlerGeneration(next, context);
+    } catch (err) {
+      if (err instanceof RegauthError) throw err;
+      throw new RegauthError(
+        'ERR_INVALID_CONFIG',
+        `the new config was not applied, the old one keeps serving: ${(err as Error)?.message ?? String(err)}`,
+        { cause: err },
+      );
+    }
+    if (closed) {
+      await built.authn.close();
+      throw new RegauthError('ERR_INVALID_CONFIG', 'the token handler was closed during the reload');
+    }
+    const old = generations.swap(built);
+    guard.setLimits(guardLimits(next));
+    // Logins verified and tokens issued under the old users and ACL must not be handed out again.
+    guard.forgetVerified();
+    void retire(old, built);
+  };
+
+  /** Closes what the old generation opened and the new one does not use, once it is idle. */
+  const retire = async (old: HandlerGeneration, kept: HandlerGeneration): Promise<void> => {
+    await generations.drained(old);
+    const still = new Set(kept.authn.current());
+    for (const authenticator of old.authn.current()) {
+      if (!still.has(authenticator)) await authenticator.close?.().catch(() => {});
+    }
   };
 
   return {
-    realmPath: tokenPath,
+    get realmPath() {
+      return generations.current.tokenPath;
+    },
     handle,
     fetch: fetchHandler,
     reloadUsers,
-    stats: () => ({ ...guard.stats(), reusableTokens: reuse.size, reusableTokenBytes: reuse.bytes }),
+    reload: async (next: TokenHandlerConfig) => reload(checkHandlerConfig(next)),
+    reloadChecked: reload,
+    stats: () => {
+      const { reuse } = generations.current;
+      return { ...guard.stats(), reusableTokens: reuse.size, reusableTokenBytes: reuse.bytes };
+    },
     close: () => {
+      closed = true;
       clearInterval(sweeper);
-      void authn.close();
+      void generations.current.authn.close();
     },
   };
 }

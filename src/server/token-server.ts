@@ -9,6 +9,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
+import type { SecureContextOptions } from 'node:tls';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { createTrustedProxyCheck } from './client-address.js';
 import { checkConfigFiles } from './config-files.js';
@@ -18,6 +19,7 @@ import { createConfiguredMetricsEndpoint, listenMetrics } from './metrics-server
 import type { PasswordGuardStats } from './password-guard.js';
 import type { TokenServerConfig } from './server-config.js';
 import type { ServerLogEntry } from './server-log-entry.js';
+import { createServerReload } from './server-reload.js';
 import { createCheckedTokenHandler, requestUrl, sendNode } from './token-handler.js';
 import { handlerConfigFromServerConfig } from './token-handler-config.js';
 import { errorResponse } from './token-service.js';
@@ -50,6 +52,8 @@ export interface TokenServerOptions {
   readonly now?: () => number;
   /** Left out: SWEEP_INTERVAL_MS. */
   readonly sweepIntervalMs?: number;
+  /** The config file reload() reads again. Left out: the config's `file`. */
+  readonly configFile?: string;
   /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
   readonly maxTrackedEntries?: number;
 }
@@ -76,6 +80,16 @@ export interface TokenServer {
    * error.
    */
   reloadUsers(): Promise<void>;
+  /**
+   * Re-reads the whole config file (what SIGHUP does): keys and token settings, `authn:`, ACL,
+   * trusted proxies, limits, and the TLS certificate and key files. Everything is built and
+   * checked first and swapped in at once; on any failure nothing changes and it logs
+   * `config reload failed` with the reason. Keys only a restart can change (listen, tls on or
+   * off, metrics, limits.max_connections, limits.connections_per_address, store) keep their
+   * value, with a warning. Lock-outs stay; remembered logins and reusable tokens are dropped.
+   * Calls during a reload fold into one more reload after it. Never rejects.
+   */
+  reload(): Promise<void>;
   /** Sizes of the server's tables, queues and connections now. */
   stats(): TokenServerStats;
   /** Stops accepting, lets requests in flight finish for up to SHUTDOWN_GRACE_MS, then closes. */
@@ -98,7 +112,7 @@ export async function createTokenServer(
     ...options,
     ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
   });
-  const isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
+  let isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
   const metricsHere = metricsEndpoint !== undefined && metricsEndpoint.listen === undefined;
 
   // Whatever the handler does not own: a target that is no path (RFC 9112 §3.2) is a 400.
@@ -128,45 +142,65 @@ export async function createTokenServer(
     connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
   };
   let server: Server;
+  let setSecureContext: ((options: SecureContextOptions) => void) | undefined;
   if (config.tls) {
     const tls = config.tls;
     const [cert, key] = await Promise.all([
       withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
       withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
     ]);
-    server = createHttpsServer({ ...serverOptions, cert, key }, handle);
+    const https = createHttpsServer({ ...serverOptions, cert, key }, handle);
+    setSecureContext = (secure) => https.setSecureContext(secure);
+    server = https;
   } else {
     server = createHttpServer(serverOptions, handle);
   }
   const openConnections = limitConnections(server, {
     maxConnections: config.limits.maxConnections,
     perAddress: config.limits.connectionsPerAddress,
-    exempt: isTrustedProxy,
+    exempt: (address) => isTrustedProxy(address),
   });
 
   let metricsServer: { readonly close: () => Promise<void> } | undefined;
   const watchers: FSWatcher[] = [];
   let reloadTimer: NodeJS.Timeout | undefined;
-  const htpasswdFiles =
-    config.authn === undefined
-      ? config.users.htpasswd === undefined
-        ? []
-        : [config.users.htpasswd]
-      : config.authn.flatMap((entry) => ('htpasswd' in entry ? [entry.htpasswd.file] : []));
-  for (const htpasswd of options.watchUsers ? htpasswdFiles : []) {
-    // Watch the folder, not the file: tools replace the file by renaming a new one over it.
-    const watcher = watch(dirname(htpasswd), (_event, name) => {
-      if (name !== null && name !== basename(htpasswd)) return;
-      clearTimeout(reloadTimer);
-      reloadTimer = setTimeout(() => void tokens.reloadUsers(), RELOAD_DEBOUNCE_MS);
-    });
-    watcher.unref();
-    watchers.push(watcher);
-  }
+  const watchUsers = (running: TokenServerConfig): void => {
+    for (const watcher of watchers.splice(0)) watcher.close();
+    if (!options.watchUsers) return;
+    const htpasswdFiles =
+      running.authn === undefined
+        ? running.users.htpasswd === undefined
+          ? []
+          : [running.users.htpasswd]
+        : running.authn.flatMap((entry) => ('htpasswd' in entry ? [entry.htpasswd.file] : []));
+    for (const htpasswd of htpasswdFiles) {
+      // Watch the folder, not the file: tools replace the file by renaming a new one over it.
+      const watcher = watch(dirname(htpasswd), (_event, name) => {
+        if (name !== null && name !== basename(htpasswd)) return;
+        clearTimeout(reloadTimer);
+        reloadTimer = setTimeout(() => void tokens.reloadUsers(), RELOAD_DEBOUNCE_MS);
+      });
+      watcher.unref();
+      watchers.push(watcher);
+    }
+  };
+  watchUsers(config);
+  const reload = createServerReload({
+    configFile: options.configFile ?? config.file,
+    started: config,
+    reloadHandler: tokens.reloadChecked,
+    ...(setSecureContext === undefined ? {} : { setSecureContext }),
+    applied: (running) => {
+      isTrustedProxy = createTrustedProxyCheck(running.trustedProxies);
+      watchUsers(running);
+    },
+    log,
+  });
 
   return {
     handle,
     reloadUsers: tokens.reloadUsers,
+    reload,
     stats: () => ({ ...tokens.stats(), connections: openConnections() }),
     listen: () =>
       new Promise((resolve, reject) => {

@@ -27,7 +27,7 @@ export interface UserBackoffOptions {
  */
 export class UserBackoff {
   readonly #entries: ExpiringTable<{ failures: number; last: number }>;
-  readonly #options: UserBackoffOptions;
+  #options: UserBackoffOptions;
   readonly #now: () => number;
 
   constructor(options: UserBackoffOptions) {
@@ -64,6 +64,11 @@ export class UserBackoff {
     const failures = (this.#entries.get(userKey)?.failures ?? 0) + 1;
     const expires = now + this.#delayMs(failures) + this.#options.quietSeconds * 1000;
     this.#entries.set(userKey, { failures, last: now }, expires);
+  }
+
+  /** New numbers (a config reload); the failures counted so far stay. */
+  setLimits(limits: Pick<UserBackoffOptions, 'freeFailures' | 'quietSeconds' | 'maxSeconds'>): void {
+    this.#options = { ...this.#options, ...limits };
   }
 
   sweep(): void {

@@ -13,7 +13,7 @@ export const MAX_VERIFIED_ENTRIES = 10_000;
 export class VerifiedCache<T = string> {
   readonly #key = randomBytes(32);
   readonly #entries: ExpiringTable<{ mac: string; value: T }>;
-  readonly #ttlMs: number;
+  #ttlMs: number;
   readonly #now: () => number;
 
   constructor(ttlSeconds: number, now: () => number = Date.now, maxEntries = MAX_VERIFIED_ENTRIES) {
@@ -45,6 +45,11 @@ export class VerifiedCache<T = string> {
     const end = Math.min(this.#now() + this.#ttlMs, until ?? Number.POSITIVE_INFINITY);
     if (end <= this.#now()) return;
     this.#entries.set(userKey, { mac, value }, end);
+  }
+
+  /** A new lifetime for entries remembered from now on (a config reload). */
+  setTtl(ttlSeconds: number): void {
+    this.#ttlMs = ttlSeconds * 1000;
   }
 
   sweep(): void {

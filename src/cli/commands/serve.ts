@@ -30,7 +30,11 @@ export async function serveCommand(opts: { config: string; printBundle?: boolean
     process.stdout.write(certificateBundle(keys));
     return;
   }
-  const server = await createTokenServer(config, { log: writeLog, watchUsers: true });
+  const server = await createTokenServer(config, {
+    log: writeLog,
+    watchUsers: true,
+    configFile: opts.config,
+  });
   await server.listen();
   await new Promise<void>((resolve) => {
     const stop = () => {
@@ -42,7 +46,8 @@ export async function serveCommand(opts: { config: string; printBundle?: boolean
         resolve();
       });
     };
-    const reload = () => void server.reloadUsers();
+    // The whole file, not only the users; reload() logs its failures and never rejects.
+    const reload = () => void server.reload();
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', reload);

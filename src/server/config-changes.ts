@@ -1,0 +1,68 @@
+import type { TokenServerConfig } from './server-config.js';
+
+/**
+ * What a config reload cannot apply to a running server: the socket and what is created once
+ * per server (the listening address, whether it speaks TLS, the connection caps set on the
+ * socket, the metrics endpoint with its own listener). Each entry is a `serve.yml` key path and
+ * how to read it; a section built once per server adds its line here and a reload then warns
+ * that it needs a restart instead of half applying it.
+ */
+export const RESTART_ONLY_KEYS: readonly {
+  readonly key: string;
+  readonly value: (config: TokenServerConfig) => unknown;
+}[] = [
+  { key: 'listen', value: (c) => c.listen },
+  // On or off only: new certificate and key files are loaded into the running server.
+  { key: 'tls', value: (c) => c.tls !== undefined },
+  { key: 'limits.max_connections', value: (c) => c.limits.maxConnections },
+  { key: 'limits.connections_per_address', value: (c) => c.limits.connectionsPerAddress },
+  { key: 'metrics', value: (c) => c.metrics },
+  // Shared state stores open their connections once per server.
+  { key: 'store', value: (c) => (c as { readonly store?: unknown }).store },
+];
+
+/** The top-level sections of `serve.yml`, as TokenServerConfig names them. */
+const SECTIONS: readonly { readonly key: string; readonly value: (config: TokenServerConfig) => unknown }[] =
+  [
+    { key: 'listen', value: (c) => c.listen },
+    { key: 'tls', value: (c) => c.tls },
+    { key: 'token', value: (c) => c.token },
+    { key: 'users', value: (c) => c.users },
+    { key: 'authn', value: (c) => c.authn },
+    { key: 'limits', value: (c) => c.limits },
+    { key: 'trusted_proxies', value: (c) => c.trustedProxies },
+    { key: 'acl', value: (c) => c.acl },
+    { key: 'metrics', value: (c) => c.metrics },
+    { key: 'store', value: (c) => (c as { readonly store?: unknown }).store },
+  ];
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** How a reloaded config differs from the running one, by key names only (never a value). */
+export interface ConfigChanges {
+  /** Top-level sections whose content changed (`acl`, `authn`, `token`…). */
+  readonly sections: readonly string[];
+  /** RESTART_ONLY_KEYS that differ from what the server was started with. */
+  readonly restartOnly: readonly string[];
+}
+
+/**
+ * Compares a new config with the one applied last (`applied`, for `sections`) and the one the
+ * server started with (`started`, for `restartOnly`: those stay as started until a restart, so
+ * every reload warns again while they differ). Files are compared by path only: a key or
+ * certificate rewritten in place is re-read by every reload anyway.
+ */
+export function configChanges(
+  started: TokenServerConfig,
+  applied: TokenServerConfig,
+  next: TokenServerConfig,
+): ConfigChanges {
+  return {
+    sections: SECTIONS.filter(({ value }) => !same(value(applied), value(next))).map(({ key }) => key),
+    restartOnly: RESTART_ONLY_KEYS.filter(({ value }) => !same(value(started), value(next))).map(
+      ({ key }) => key,
+    ),
+  };
+}
