@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
-import { createAclAuthorizer } from './acl-authorizer.js';
 import { createAuthnList } from './authn-list.js';
+import { createConfiguredAuthorizer } from './authorizer-chain.js';
 import { createClientAddressResolver } from './client-address.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
@@ -198,7 +198,11 @@ export async function createCheckedTokenHandler(
     log({ msg: 'acl lets anonymous users write', level: 'warn', rule: rule.index, actions: rule.actions });
   }
   const acl: Acl = compileAcl(config.acl);
-  const authorizer = createAclAuthorizer(acl);
+  const authorizer = createConfiguredAuthorizer(
+    acl,
+    config.authorizers,
+    metrics === undefined ? undefined : (...args) => metrics.observeAuthorization(...args),
+  );
   const guard = new PasswordGuard({
     authenticators: metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics),
     cacheSeconds: config.users.cacheSeconds,
@@ -358,6 +362,7 @@ export async function createCheckedTokenHandler(
     close: () => {
       clearInterval(sweeper);
       void authn.close();
+      void authorizer.close?.();
     },
   };
 }

@@ -98,6 +98,12 @@ const SPEC_CODES: Record<number, string> = {
   503: 'UNAVAILABLE',
 };
 
+/**
+ * Retry-After when an authorizer failed: as long as a login whose backend is down waits
+ * (password-guard.ts), short enough that a crashed program's restart is noticed quickly.
+ */
+export const AUTHORIZER_RETRY_AFTER_S = 5;
+
 /** Longest free text (client id, reason, one scope) a log line carries. */
 export const LOG_TEXT_CHARS = 200;
 
@@ -371,6 +377,29 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     }
   };
 
+  /**
+   * Step 3. An authorizer that fails (an ext_authz program crashed or timed out) is answered like
+   * an authenticator that is down: 503, never a grant; the reason goes to the log only.
+   */
+  const authorize = async (
+    authorizer: Authorizer,
+    identity: Identity | undefined,
+    scopes: readonly ResourceScope[],
+    address: string,
+  ): Promise<ResourceScope[]> => {
+    try {
+      return await authorizer.authorize(identity, scopes, { service: deps.service, address });
+    } catch (err) {
+      throw new Refusal(
+        503,
+        'temporarily_unavailable',
+        `the token server could not decide what to grant; try again in ${AUTHORIZER_RETRY_AFTER_S} s`,
+        { 'retry-after': String(AUTHORIZER_RETRY_AFTER_S) },
+        `authorizer failed: ${(err as Error).message}`,
+      );
+    }
+  };
+
   return async (req) => {
     const log: {
       grantType: TokenLogEntry['grantType'];
@@ -472,9 +501,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       }
 
       // 3. authorize
-      const granted = await deps
-        .authorizer()
-        .authorize(who.identity, parsed.scopes, { service: deps.service, address: req.address });
+      const granted = await authorize(deps.authorizer(), who.identity, parsed.scopes, req.address);
       log.granted = granted.map(formatScope);
 
       // 4. issue
