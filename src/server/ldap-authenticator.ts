@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Client, ClientOptions, Entry } from 'ldapts';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { Authentication, Authenticator, PasswordCheckRequest } from './authenticator.js';
+import type { Authentication, Authenticator, Identity, PasswordCheckRequest } from './authenticator.js';
 import { importOptional } from './import-optional.js';
 import { fillLdapFilter, firstRdnValue } from './ldap-escape.js';
 import { type PemSource, readPem, readValue, type ValueSource } from './token-handler-config.js';
@@ -361,39 +362,50 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     return result;
   };
 
+  /** The one entry `filter` finds; undefined for none, 'several' (logged) for an ambiguous filter. */
+  const searchUser = async (filter: string, user: string): Promise<Entry | undefined | 'several'> => {
+    const found = await asService(async (client) => {
+      try {
+        const result = await client.search(config.baseDn, {
+          scope: 'sub',
+          filter,
+          attributes: attributes.length === 0 ? ['1.1'] : attributes,
+          // Two are enough to know the filter is ambiguous.
+          sizeLimit: 2,
+        });
+        return result.searchEntries;
+      } catch (err) {
+        // The size limit hit means more than two entries matched: ambiguous all the same.
+        if (err instanceof ldapts.SizeLimitExceededError) return 'several' as const;
+        throw err;
+      }
+    }, 'searching the user');
+    if (found !== 'several' && found.length === 0) return undefined;
+    if (found === 'several' || found.length > 1) {
+      config.log?.({
+        msg: 'ldap user filter matched several entries',
+        level: 'warn',
+        user,
+        // More than the size limit of 2 when the server stopped counting.
+        entries: found === 'several' ? 3 : found.length,
+      });
+      return 'several';
+    }
+    return found[0] as Entry;
+  };
+
   return {
     kind: 'ldap',
+    id: `ldap:${createHash('sha256')
+      .update(JSON.stringify([clientOptions.url, config.baseDn, userFilter, config.nameAttribute ?? null]))
+      .digest('hex')
+      .slice(0, 16)}`,
     async authenticate({ user, password }: PasswordCheckRequest): Promise<Authentication> {
       if (closed) throw new RegauthError('ERR_ABORTED', `${where}: the LDAP authenticator was closed`);
       if (user === '') return { outcome: 'unknown' };
-      const found = await asService(async (client) => {
-        try {
-          const result = await client.search(config.baseDn, {
-            scope: 'sub',
-            filter: fillLdapFilter(userFilter, { user }),
-            attributes: attributes.length === 0 ? ['1.1'] : attributes,
-            // Two are enough to know the filter is ambiguous.
-            sizeLimit: 2,
-          });
-          return result.searchEntries;
-        } catch (err) {
-          // The size limit hit means more than two entries matched: ambiguous all the same.
-          if (err instanceof ldapts.SizeLimitExceededError) return 'several' as const;
-          throw err;
-        }
-      }, 'searching the user');
-      if (found !== 'several' && found.length === 0) return { outcome: 'unknown' };
-      if (found === 'several' || found.length > 1) {
-        config.log?.({
-          msg: 'ldap user filter matched several entries',
-          level: 'warn',
-          user,
-          // More than the size limit of 2 when the server stopped counting.
-          entries: found === 'several' ? 3 : found.length,
-        });
-        return { outcome: 'refused' };
-      }
-      const entry = found[0] as Entry;
+      const entry = await searchUser(fillLdapFilter(userFilter, { user }), user);
+      if (entry === undefined) return { outcome: 'unknown' };
+      if (entry === 'several') return { outcome: 'refused' };
       // Directory matching ignores case and surrounding spaces (uid is caseIgnoreMatch, RFC 4519):
       // `ALICE` and ` alice` find alice. Only the exact spelling logs in, so an ACL rule or a
       // lock-out for `alice` cannot be stepped around by writing the name another way.
@@ -419,6 +431,34 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
         name = value;
       }
       return { outcome: 'accepted', identity: { name, labels: await labelsOf(entry, user) } };
+    },
+    /**
+     * The account as the directory holds it now, for a refresh token: searched as the service
+     * account (no user bind: there is no password), by the name it logged in under (`name_attribute`
+     * when set, else the filter's attribute), groups read again. Gone, ambiguous, or spelled
+     * otherwise: undefined. A server that fails throws, as for a login.
+     */
+    async lookup(name: string): Promise<Identity | undefined> {
+      if (closed) throw new RegauthError('ERR_ABORTED', `${where}: the LDAP authenticator was closed`);
+      if (name === '') return undefined;
+      const attribute = config.nameAttribute ?? loginAttribute;
+      const filter =
+        config.nameAttribute === undefined
+          ? fillLdapFilter(userFilter, { user: name })
+          : fillLdapFilter(`(${config.nameAttribute}=\${user})`, { user: name });
+      const entry = await searchUser(filter, name);
+      if (entry === undefined || entry === 'several') return undefined;
+      // The same exact-spelling rule as a login: `ALICE` is not alice's refresh token.
+      if (attribute !== undefined) {
+        const values = attributeValues(entry, attribute);
+        if (!(config.nameAttribute === undefined ? values.includes(name) : values[0] === name))
+          return undefined;
+      }
+      const user =
+        config.nameAttribute === undefined || loginAttribute === undefined
+          ? name
+          : (attributeValues(entry, loginAttribute)[0] ?? name);
+      return { name, labels: await labelsOf(entry, user) };
     },
     async close(): Promise<void> {
       closed = true;

@@ -4,6 +4,7 @@ import { createAuthnList } from './authn-list.js';
 import { createConfiguredAuthorizer } from './authorizer-chain.js';
 import { createClientAddressResolver } from './client-address.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import { createRefreshLookup } from './refresh-token-authenticator.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import type { SigningMaterial } from './signing-key.js';
 import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
@@ -203,8 +204,10 @@ export async function createCheckedTokenHandler(
     config.authorizers,
     metrics === undefined ? undefined : (...args) => metrics.observeAuthorization(...args),
   );
+  const authenticators =
+    metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics);
   const guard = new PasswordGuard({
-    authenticators: metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics),
+    authenticators,
     cacheSeconds: config.users.cacheSeconds,
     loginFailures: config.limits.loginFailures,
     loginWindow: config.limits.loginWindow,
@@ -225,6 +228,7 @@ export async function createCheckedTokenHandler(
     maxScopes: config.limits.maxScopes,
     authorizer: () => authorizer,
     guard: metrics === undefined ? guard : instrumentGuard(guard, metrics),
+    lookup: createRefreshLookup(authenticators),
     reuse,
     issuer: instrumentedIssuer(
       new TokenIssuer({

@@ -227,7 +227,8 @@ export function instrumentAuthenticators(
         }
       },
     };
-    for (const method of ['knows', 'fingerprint', 'close'] as const) {
+    if (inner.id !== undefined) Object.assign(outer, { id: inner.id });
+    for (const method of ['knows', 'fingerprint', 'lookup', 'close'] as const) {
       const fn = inner[method];
       if (fn !== undefined) Object.assign(outer, { [method]: fn.bind(inner) });
     }
