@@ -1,9 +1,15 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Client, ClientOptions, Entry } from 'ldapts';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { Authentication, Authenticator, Identity, PasswordCheckRequest } from './authenticator.js';
+import type {
+  AuthenticateOptions,
+  Authentication,
+  Authenticator,
+  Identity,
+  PasswordCheckRequest,
+} from './authenticator.js';
 import { importOptional } from './import-optional.js';
 import { fillLdapFilter, firstRdnValue } from './ldap-escape.js';
 import { type PemSource, readPem, readValue, type ValueSource } from './token-handler-config.js';
@@ -362,6 +368,9 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     return result;
   };
 
+  /** An entry that is never there: binds to it cost a user bind and always fail. */
+  const absentDn = `cn=regauth-absent-${randomBytes(8).toString('hex')},${config.baseDn}`;
+
   /** The one entry `filter` finds; undefined for none, 'several' (logged) for an ambiguous filter. */
   const searchUser = async (filter: string, user: string): Promise<Entry | undefined | 'several'> => {
     const found = await asService(async (client) => {
@@ -400,17 +409,31 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
       .update(JSON.stringify([clientOptions.url, config.baseDn, userFilter, config.nameAttribute ?? null]))
       .digest('hex')
       .slice(0, 16)}`,
-    async authenticate({ user, password }: PasswordCheckRequest): Promise<Authentication> {
+    async authenticate(
+      { user, password }: PasswordCheckRequest,
+      options?: AuthenticateOptions,
+    ): Promise<Authentication> {
       if (closed) throw new RegauthError('ERR_ABORTED', `${where}: the LDAP authenticator was closed`);
       if (user === '') return { outcome: 'unknown' };
+      /**
+       * A name this directory does not hold is answered after a search and a user bind, as a
+       * wrong password is: without the bind it would come one round trip sooner and tell who
+       * exists. The bind names an entry that is not there, so it fails (RFC 4513 §6.3.1: a
+       * server answers invalidCredentials, whether the DN or the password is wrong). Not the
+       * last backend: the next one decides, and spends its own time.
+       */
+      const absent = async (outcome: 'unknown' | 'refused'): Promise<Authentication> => {
+        if (options?.last !== false && password !== '') await userBind(absentDn, password);
+        return { outcome };
+      };
       const entry = await searchUser(fillLdapFilter(userFilter, { user }), user);
-      if (entry === undefined) return { outcome: 'unknown' };
-      if (entry === 'several') return { outcome: 'refused' };
+      if (entry === undefined) return absent('unknown');
+      if (entry === 'several') return absent('refused');
       // Directory matching ignores case and surrounding spaces (uid is caseIgnoreMatch, RFC 4519):
       // `ALICE` and ` alice` find alice. Only the exact spelling logs in, so an ACL rule or a
       // lock-out for `alice` cannot be stepped around by writing the name another way.
       if (loginAttribute !== undefined && !attributeValues(entry, loginAttribute).includes(user)) {
-        return { outcome: 'unknown' };
+        return absent('unknown');
       }
       // An empty password would be an unauthenticated bind, which many servers accept as
       // anonymous (RFC 4513 §5.1.2, §6.3.1): never send it.
