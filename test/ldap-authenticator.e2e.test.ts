@@ -206,6 +206,33 @@ describe('createLdapAuthenticator against slapd', () => {
     });
   });
 
+  it('looks a user up without a password for a refresh token: current groups, the exact spelling only, escaped', async () => {
+    const a = await ldap();
+    expect(await a.lookup?.('alice')).toEqual({
+      name: 'alice',
+      labels: { group: ['dev', 'ops'], searched: ['dev', 'ops'] },
+    });
+    expect(await a.lookup?.('jürgen')).toEqual({
+      name: 'jürgen',
+      labels: { group: ['ops'], searched: ['ops'] },
+    });
+    for (const name of ['mallory', '', 'ALICE', ' alice', 'a*', '*', 'alice)(uid=*']) {
+      expect(await a.lookup?.(name), name).toBeUndefined();
+    }
+    // By name_attribute when the identity is named by it: mail is shared by bob and carol.
+    const byMail = await ldap({ nameAttribute: 'mail' });
+    expect(await byMail.lookup?.('team@example.org')).toBeUndefined();
+    const byCn = await ldap({ nameAttribute: 'cn' });
+    expect(await byCn.lookup?.('zoe')).toEqual({
+      name: 'zoe',
+      labels: { group: ['dev'], searched: ['dev'] },
+    });
+    // The id names the directory: the same settings give the same id, another base DN another.
+    expect(a.id).toMatch(/^ldap:[0-9a-f]{16}$/);
+    expect((await ldap()).id).toBe(a.id);
+    expect((await ldap({ baseDn: SLAPD_GROUPS })).id).not.toBe(a.id);
+  });
+
   it('serves parallel logins over reused connections', async () => {
     const a = await ldap({ idleConnections: 2 });
     const users = [ALICE, BOB, CAROL, ZOE, JUERGEN];

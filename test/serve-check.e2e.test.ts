@@ -201,6 +201,7 @@ describe('regauth serve --check', () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(
       `regauth: error: ${none}: acl: missing: list the rules that grant access (first match wins; see the README), ` +
+        'name an external authorizer (ext_authz: { command: … }), ' +
         'or write `acl: []` to deny everything to everyone\n',
     );
     const empty = join(cli.dir, 'empty-acl.yml');
@@ -268,5 +269,105 @@ describe('regauth serve --check', () => {
       expect({ args, code: res.code, stdout: res.stdout.toString() }).toEqual({ args, code: 2, stdout: '' });
       expect(res.stderr).toContain(`regauth: error: ${message}`);
     }
+  });
+  it('runs the ext_authz program for what no acl rule matches, as the server would, and exits 1 when it fails', async () => {
+    // docker_auth's ext_authz contract: AuthRequestInfo as JSON on stdin; 0 allows, 1 denies.
+    await writeFile(
+      join(cli.dir, 'authz.sh'),
+      [
+        '#!/bin/sh',
+        'input=$(cat)',
+        'case "$input" in',
+        '  *\'"Name":"broken/\'*) exit 3 ;;',
+        '  *\'"Account":"bob"\'*\'"group":["ops"]\'*) exit 0 ;;',
+        '  *) exit 1 ;;',
+        'esac',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const withExt = join(cli.dir, 'ext-authz.yml');
+    await writeFile(withExt, `${HEAD}${ACL}ext_authz: { command: ./authz.sh, timeout_seconds: 10 }\n`);
+    const program = join(cli.dir, 'authz.sh');
+    const run = (args: readonly string[]) => cli.run(['serve', '--check', '--config', withExt, ...args]);
+    const res = await run([
+      '--account',
+      'bob',
+      '--label',
+      'group=ops',
+      '--scope',
+      'repository:bob/app:pull',
+      '--scope',
+      'repository:ops/app:pull,push',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    expect(res.stdout.toString()).toBe(
+      [
+        `${withExt}: valid; 4 acl rules, then ext_authz ${program} for what no rule matches`,
+        'account "bob" with labels group=ops, from no address (rules with ip never match; give --ip), service "my-registry":',
+        '  repository:bob/app:pull: granted pull (acl[2] { match: { account: "/.+/", name: "${account}/*" }, actions: ["pull","push","delete"] })',
+        `  repository:ops/app:pull,push: granted pull,push (no acl rule matched; ext_authz ${program} decided)`,
+        '',
+      ].join('\n'),
+    );
+    const denied = await run(['--account', 'bob', '--scope', 'repository:ops/app:pull']);
+    expect(denied.stdout.toString()).toContain(
+      `  repository:ops/app:pull: denied (no acl rule matched; ext_authz ${program} decided)\n`,
+    );
+    const broken = await run(['--account', 'bob', '--scope', 'repository:broken/app:pull']);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toBe(
+      `regauth: error: the ext_authz program ${program} exited with 3; 0 grants, 1 denies; ` +
+        'the server would answer this token request 503\n',
+    );
+    const missing = join(cli.dir, 'ext-authz-missing.yml');
+    await writeFile(missing, `${HEAD}ext_authz: { command: ./no-such-program }\n`);
+    const gone = await cli.run(['serve', '--check', '--config', missing]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(
+      `regauth: error: ${missing}: ext_authz.command: "./no-such-program" is not an executable file; ` +
+        'give the path of the program (relative paths start at the config file)\n',
+    );
+  });
+  it("runs the README's ext_authz example and grants what its comments say", async () => {
+    const readme = await readFile(join(import.meta.dirname, '../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### External authorizer: `ext_authz`'));
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const script = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    expect(yaml).toMatch(/^acl:/);
+    expect(script).toMatch(/^#!\/bin\/sh\n/);
+    await writeFile(join(cli.dir, 'authorize'), script, { mode: 0o755 });
+    const file = join(cli.dir, 'readme-ext-authz.yml');
+    await writeFile(file, HEAD + yaml);
+    const run = async (...args: string[]) => {
+      const res = await cli.run(['serve', '--check', '--config', file, ...args]);
+      expect(res.stderr).toBe('');
+      expect(res.code).toBe(0);
+      return res.stdout.toString();
+    };
+    const decided = `(no acl rule matched; ext_authz ${join(cli.dir, 'authorize')} decided)`;
+    const ci = await run(
+      '--account',
+      'alice',
+      '--label',
+      'group=ci-builders',
+      '--scope',
+      'repository:ci/app:pull,push',
+    );
+    expect(ci).toContain(`  repository:ci/app:pull,push: granted pull,push ${decided}\n`);
+    const other = await run(
+      '--account',
+      'bob',
+      '--scope',
+      'repository:ci/app:pull,push',
+      '--scope',
+      'repository:web/site:pull',
+    );
+    expect(other).toContain(`  repository:ci/app:pull,push: denied ${decided}\n`);
+    expect(other).toContain(`  repository:web/site:pull: granted pull ${decided}\n`);
+    expect(await run('--account', 'admin', '--scope', 'repository:ci/app:delete')).toContain(
+      '  repository:ci/app:delete: granted delete (acl[0]',
+    );
   });
 });

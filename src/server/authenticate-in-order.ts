@@ -6,6 +6,8 @@ export type DecidedAuthentication = Authentication & {
   readonly by?: string;
   /** The deciding authenticator's `unguessable`: its refusals are no guesses at a password. */
   readonly unguessable?: boolean;
+  /** The deciding authenticator's `id`, for refresh tokens. */
+  readonly authenticatorId?: string;
 };
 
 /**
@@ -26,6 +28,7 @@ export async function authenticateInOrder(
         ...result,
         by: authenticator.kind,
         ...(authenticator.unguessable === true ? { unguessable: true } : {}),
+        ...(authenticator.id === undefined ? {} : { authenticatorId: authenticator.id }),
       };
     }
   }

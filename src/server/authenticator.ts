@@ -85,6 +85,21 @@ export interface Authenticator {
    * any I/O: cached logins and refresh tokens carrying another one are no longer honoured.
    */
   fingerprint?(user: string): string | undefined;
+  /**
+   * Names this backend for refresh tokens: one records the `id` of the backend that accepted
+   * the login, and the refresh grant asks that backend again (`lookup`). The same for the same
+   * settings across restarts; a backend whose settings change (another directory) gets another
+   * id, and refresh tokens naming the old one are refused. Left out: `lookup` is never called.
+   */
+  readonly id?: string;
+  /**
+   * Re-reads the account `name` (the name of an Identity this backend accepted) without a
+   * password, for a refresh token: its identity as the backend holds it now, with its current
+   * labels; undefined when the backend no longer holds it (deleted). Throwing means the backend
+   * failed (down, timed out): the refresh is answered 503, never granted on stale labels.
+   * Left out: refresh tokens of this backend live by their signature, expiry and fingerprint.
+   */
+  lookup?(name: string): Promise<Identity | undefined>;
   /** Releases connections and timers; called on shutdown and when a reload replaces it. */
   close?(): Promise<void>;
 }

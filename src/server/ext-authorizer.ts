@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { ResourceScope } from '../scope/parse-scope.js';
-import type { AuthorizationContext, Authorizer, Identity } from './authenticator.js';
+import type { Authorizer } from './authenticator.js';
+import { createAuthorizerChain, type ScopeAuthorizer } from './authorizer-chain.js';
 
 /**
  * How long one run of the program may take. A token request waits for it, and clients give up
@@ -95,47 +95,40 @@ function runOnce(config: ExtAuthzConfig, info: AuthRequestInfo): Promise<number>
 }
 
 /**
- * An Authorizer that asks a program, once per resource, under docker_auth's ext_authz
- * contract (auth_server/authz/ext_authz.go): the request as JSON on stdin; exit 0 grants every
- * action asked for the resource, exit 1 none; any other exit, a signal, or a run past the
- * timeout fails the request (docker_auth answers such a failure with an error, never a grant).
- * The program's output is not read. Resources are asked one after the other, so one token
- * request runs at most one program at a time.
+ * A link of an authorizer chain that asks a program, once per resource, under docker_auth's
+ * ext_authz contract (auth_server/authz/ext_authz.go): the request as JSON on stdin; exit 0
+ * grants every action asked for the resource, exit 1 none (a decision: no later authorizer is
+ * asked); any other exit, a signal, or a run past the timeout fails the request (docker_auth
+ * answers such a failure with an error, never a grant). The program's output is never read nor
+ * logged: it may print what it used to decide.
  */
-export function createExtAuthorizer(config: ExtAuthzConfig): Authorizer {
+export function createExtScopeAuthorizer(config: ExtAuthzConfig): ScopeAuthorizer {
   return {
-    async authorize(
-      identity: Identity | undefined,
-      requested: readonly ResourceScope[],
-      context: AuthorizationContext,
-    ): Promise<ResourceScope[]> {
-      const granted: ResourceScope[] = [];
-      const merged = new Map<string, ResourceScope & { actions: string[] }>();
-      for (const scope of requested) {
-        const key = `${scope.type}\u0000${scope.name}`;
-        const entry = merged.get(key);
-        if (entry) entry.actions.push(...scope.actions.filter((a) => !entry.actions.includes(a)));
-        else merged.set(key, { type: scope.type, name: scope.name, actions: [...new Set(scope.actions)] });
-      }
-      for (const scope of merged.values()) {
-        const code = await runOnce(config, {
-          Account: identity?.name ?? '',
-          Type: scope.type,
-          Name: scope.name,
-          Service: context.service,
-          IP: context.address === '' ? null : context.address,
-          Actions: scope.actions,
-          Labels: identity === undefined ? null : identity.labels,
-        });
-        if (code === 0) granted.push(scope);
-        else if (code !== 1) {
-          throw new RegauthError(
-            'ERR_AUTH_BACKEND',
-            `the ext_authz program ${config.command} exited with ${code}; 0 grants, 1 denies`,
-          );
-        }
-      }
-      return granted;
+    kind: 'ext_authz',
+    async decide(identity, scope, context) {
+      const code = await runOnce(config, {
+        Account: identity?.name ?? '',
+        Type: scope.type,
+        Name: scope.name,
+        Service: context.service,
+        IP: context.address === '' ? null : context.address,
+        Actions: scope.actions,
+        Labels: identity === undefined ? null : identity.labels,
+      });
+      if (code === 0) return { granted: scope.actions };
+      if (code === 1) return { granted: [] };
+      throw new RegauthError(
+        'ERR_AUTH_BACKEND',
+        `the ext_authz program ${config.command} exited with ${code}; 0 grants, 1 denies`,
+      );
     },
   };
+}
+
+/**
+ * An Authorizer that asks only the program (createExtScopeAuthorizer), per resource, one after
+ * the other, so one token request runs at most one program at a time.
+ */
+export function createExtAuthorizer(config: ExtAuthzConfig): Authorizer {
+  return createAuthorizerChain([createExtScopeAuthorizer(config)]);
 }

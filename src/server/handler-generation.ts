@@ -1,9 +1,10 @@
 import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
-import { createAclAuthorizer } from './acl-authorizer.js';
 import type { Authenticator } from './authenticator.js';
 import { type AuthnList, createAuthnList } from './authn-list.js';
+import { type AuthorizerChain, createConfiguredAuthorizer } from './authorizer-chain.js';
 import { createClientAddressResolver } from './client-address.js';
 import type { PasswordGuard } from './password-guard.js';
+import { createRefreshLookup } from './refresh-token-authenticator.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import type { SigningMaterial } from './signing-key.js';
 import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
@@ -30,6 +31,8 @@ export const CERT_WARNING_DAYS = 30;
 export interface HandlerGeneration {
   readonly config: CheckedHandlerConfig;
   readonly authn: AuthnList;
+  /** The ACL, then the configured authorizers (ext_authz). */
+  readonly authorizer: AuthorizerChain;
   /** The authenticators in use now (instrumented when metrics are on). */
   readonly authenticators: () => readonly Authenticator[];
   readonly service: (req: TokenRequest) => Promise<TokenResponse>;
@@ -74,7 +77,11 @@ export async function buildHandlerGeneration(
   for (const rule of anonymousWriteRules(config.acl)) {
     log({ msg: 'acl lets anonymous users write', level: 'warn', rule: rule.index, actions: rule.actions });
   }
-  const authorizer = createAclAuthorizer(acl);
+  const authorizer = createConfiguredAuthorizer(
+    acl,
+    config.authorizers,
+    metrics === undefined ? undefined : (...args) => metrics.observeAuthorization(...args),
+  );
   const clientAddress = createClientAddressResolver(config.trustedProxies);
   // The `authn:` list, or the `users` entries as a one-item list; then the caller's own.
   const authn = await createAuthnList(
@@ -108,6 +115,7 @@ export async function buildHandlerGeneration(
     maxScopes: config.limits.maxScopes,
     authorizer: () => authorizer,
     guard: metrics === undefined ? ownGuard : instrumentGuard(ownGuard, metrics),
+    lookup: createRefreshLookup(authenticators),
     reuse,
     issuer: metrics === undefined ? issuer : instrumentIssuer(issuer, metrics),
     log,
@@ -115,6 +123,7 @@ export async function buildHandlerGeneration(
   return {
     config,
     authn,
+    authorizer,
     authenticators: authn.current,
     service,
     reuse,

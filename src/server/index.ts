@@ -19,9 +19,23 @@ export type {
 } from './authenticator.js';
 export type { AuthnConfig } from './authn-config.js';
 export type { AuthenticatorsSource } from './authn-list.js';
+export type {
+  AuthorizationResult,
+  AuthorizerChain,
+  ChainDecision,
+  ScopeAuthorizer,
+  ScopeDecision,
+} from './authorizer-chain.js';
+export { createAuthorizerChain } from './authorizer-chain.js';
 export type { TrustedProxy } from './client-address.js';
 export type { ExtAuthConfig } from './ext-auth-authenticator.js';
 export { createExtAuthAuthenticator, DEFAULT_EXT_AUTH_TIMEOUT_S } from './ext-auth-authenticator.js';
+export type { ExtAuthzConfig } from './ext-authorizer.js';
+export {
+  createExtAuthorizer,
+  createExtScopeAuthorizer,
+  DEFAULT_EXT_AUTHZ_TIMEOUT_S,
+} from './ext-authorizer.js';
 export type { GenerateSigningKeyOptions, KeygenAlgorithm, SigningKeyPair } from './generate-signing-key.js';
 export { generateSigningKey, writeSigningKey } from './generate-signing-key.js';
 export type { HtpasswdEntry, PasswordCheck, UserStoreOptions } from './htpasswd.js';

@@ -1,8 +1,15 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { isIP, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Client, ClientOptions, Entry } from 'ldapts';
 import { RegauthError } from '../errors/regauth-error.js';
-import type { Authentication, Authenticator, PasswordCheckRequest } from './authenticator.js';
+import type {
+  AuthenticateOptions,
+  Authentication,
+  Authenticator,
+  Identity,
+  PasswordCheckRequest,
+} from './authenticator.js';
 import { importOptional } from './import-optional.js';
 import { fillLdapFilter, firstRdnValue } from './ldap-escape.js';
 import { type PemSource, readPem, readValue, type ValueSource } from './token-handler-config.js';
@@ -361,44 +368,72 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
     return result;
   };
 
+  /** An entry that is never there: binds to it cost a user bind and always fail. */
+  const absentDn = `cn=regauth-absent-${randomBytes(8).toString('hex')},${config.baseDn}`;
+
+  /** The one entry `filter` finds; undefined for none, 'several' (logged) for an ambiguous filter. */
+  const searchUser = async (filter: string, user: string): Promise<Entry | undefined | 'several'> => {
+    const found = await asService(async (client) => {
+      try {
+        const result = await client.search(config.baseDn, {
+          scope: 'sub',
+          filter,
+          attributes: attributes.length === 0 ? ['1.1'] : attributes,
+          // Two are enough to know the filter is ambiguous.
+          sizeLimit: 2,
+        });
+        return result.searchEntries;
+      } catch (err) {
+        // The size limit hit means more than two entries matched: ambiguous all the same.
+        if (err instanceof ldapts.SizeLimitExceededError) return 'several' as const;
+        throw err;
+      }
+    }, 'searching the user');
+    if (found !== 'several' && found.length === 0) return undefined;
+    if (found === 'several' || found.length > 1) {
+      config.log?.({
+        msg: 'ldap user filter matched several entries',
+        level: 'warn',
+        user,
+        // More than the size limit of 2 when the server stopped counting.
+        entries: found === 'several' ? 3 : found.length,
+      });
+      return 'several';
+    }
+    return found[0] as Entry;
+  };
+
   return {
     kind: 'ldap',
-    async authenticate({ user, password }: PasswordCheckRequest): Promise<Authentication> {
+    id: `ldap:${createHash('sha256')
+      .update(JSON.stringify([clientOptions.url, config.baseDn, userFilter, config.nameAttribute ?? null]))
+      .digest('hex')
+      .slice(0, 16)}`,
+    async authenticate(
+      { user, password }: PasswordCheckRequest,
+      options?: AuthenticateOptions,
+    ): Promise<Authentication> {
       if (closed) throw new RegauthError('ERR_ABORTED', `${where}: the LDAP authenticator was closed`);
       if (user === '') return { outcome: 'unknown' };
-      const found = await asService(async (client) => {
-        try {
-          const result = await client.search(config.baseDn, {
-            scope: 'sub',
-            filter: fillLdapFilter(userFilter, { user }),
-            attributes: attributes.length === 0 ? ['1.1'] : attributes,
-            // Two are enough to know the filter is ambiguous.
-            sizeLimit: 2,
-          });
-          return result.searchEntries;
-        } catch (err) {
-          // The size limit hit means more than two entries matched: ambiguous all the same.
-          if (err instanceof ldapts.SizeLimitExceededError) return 'several' as const;
-          throw err;
-        }
-      }, 'searching the user');
-      if (found !== 'several' && found.length === 0) return { outcome: 'unknown' };
-      if (found === 'several' || found.length > 1) {
-        config.log?.({
-          msg: 'ldap user filter matched several entries',
-          level: 'warn',
-          user,
-          // More than the size limit of 2 when the server stopped counting.
-          entries: found === 'several' ? 3 : found.length,
-        });
-        return { outcome: 'refused' };
-      }
-      const entry = found[0] as Entry;
+      /**
+       * A name this directory does not hold is answered after a search and a user bind, as a
+       * wrong password is: without the bind it would come one round trip sooner and tell who
+       * exists. The bind names an entry that is not there, so it fails (RFC 4513 §6.3.1: a
+       * server answers invalidCredentials, whether the DN or the password is wrong). Not the
+       * last backend: the next one decides, and spends its own time.
+       */
+      const absent = async (outcome: 'unknown' | 'refused'): Promise<Authentication> => {
+        if (options?.last !== false && password !== '') await userBind(absentDn, password);
+        return { outcome };
+      };
+      const entry = await searchUser(fillLdapFilter(userFilter, { user }), user);
+      if (entry === undefined) return absent('unknown');
+      if (entry === 'several') return absent('refused');
       // Directory matching ignores case and surrounding spaces (uid is caseIgnoreMatch, RFC 4519):
       // `ALICE` and ` alice` find alice. Only the exact spelling logs in, so an ACL rule or a
       // lock-out for `alice` cannot be stepped around by writing the name another way.
       if (loginAttribute !== undefined && !attributeValues(entry, loginAttribute).includes(user)) {
-        return { outcome: 'unknown' };
+        return absent('unknown');
       }
       // An empty password would be an unauthenticated bind, which many servers accept as
       // anonymous (RFC 4513 §5.1.2, §6.3.1): never send it.
@@ -419,6 +454,34 @@ export async function createLdapAuthenticator(config: LdapAuthenticatorConfig): 
         name = value;
       }
       return { outcome: 'accepted', identity: { name, labels: await labelsOf(entry, user) } };
+    },
+    /**
+     * The account as the directory holds it now, for a refresh token: searched as the service
+     * account (no user bind: there is no password), by the name it logged in under (`name_attribute`
+     * when set, else the filter's attribute), groups read again. Gone, ambiguous, or spelled
+     * otherwise: undefined. A server that fails throws, as for a login.
+     */
+    async lookup(name: string): Promise<Identity | undefined> {
+      if (closed) throw new RegauthError('ERR_ABORTED', `${where}: the LDAP authenticator was closed`);
+      if (name === '') return undefined;
+      const attribute = config.nameAttribute ?? loginAttribute;
+      const filter =
+        config.nameAttribute === undefined
+          ? fillLdapFilter(userFilter, { user: name })
+          : fillLdapFilter(`(${config.nameAttribute}=\${user})`, { user: name });
+      const entry = await searchUser(filter, name);
+      if (entry === undefined || entry === 'several') return undefined;
+      // The same exact-spelling rule as a login: `ALICE` is not alice's refresh token.
+      if (attribute !== undefined) {
+        const values = attributeValues(entry, attribute);
+        if (!(config.nameAttribute === undefined ? values.includes(name) : values[0] === name))
+          return undefined;
+      }
+      const user =
+        config.nameAttribute === undefined || loginAttribute === undefined
+          ? name
+          : (attributeValues(entry, loginAttribute)[0] ?? name);
+      return { name, labels: await labelsOf(entry, user) };
     },
     async close(): Promise<void> {
       closed = true;

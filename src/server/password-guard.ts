@@ -63,6 +63,8 @@ export type GuardResult =
       readonly expiresAt?: number;
       /** The kind of authenticator that accepted. */
       readonly by: string;
+      /** The `id` of the authenticator that accepted, when it has one: refresh tokens record it. */
+      readonly authenticatorId?: string;
     }
   | { readonly ok: false; readonly reason: 'invalid' }
   /**
@@ -103,6 +105,7 @@ interface Verified {
   readonly fingerprint?: string;
   readonly expiresAt?: number;
   readonly by: string;
+  readonly authenticatorId?: string;
 }
 
 /**
@@ -325,5 +328,6 @@ function verifiedOf(check: DecidedAuthentication & { readonly outcome: 'accepted
     ...(check.fingerprint === undefined ? {} : { fingerprint: check.fingerprint }),
     ...(check.expiresAt === undefined ? {} : { expiresAt: check.expiresAt }),
     by: check.by ?? 'unknown',
+    ...(check.authenticatorId === undefined ? {} : { authenticatorId: check.authenticatorId }),
   };
 }

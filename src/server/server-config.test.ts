@@ -376,6 +376,7 @@ describe('parseServerConfig', () => {
     for (const acl of [undefined, null]) {
       expect(configError({ ...minimal(), acl }).message).toBe(
         `${FILE}: acl: missing: list the rules that grant access (first match wins; see the README), ` +
+          'name an external authorizer (ext_authz: { command: … }), ' +
           'or write `acl: []` to deny everything to everyone',
       );
     }

@@ -4,10 +4,11 @@ import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { AclRuleConfig } from './acl.js';
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
+import { parseAuthzConfig } from './authz-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
+import type { ExtAuthzConfig } from './ext-authorizer.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
-import { parseAclRules } from './parse-acl-rules.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -93,7 +94,10 @@ export interface TokenServerConfig {
   };
   /** Reverse proxies whose `X-Forwarded-For` is believed; empty: the socket peer is the client. */
   readonly trustedProxies: readonly TrustedProxy[];
+  /** Empty when the file has only `ext_authz`. */
   readonly acl: readonly AclRuleConfig[];
+  /** docker_auth's `ext_authz`: a program asked for resources no `acl` rule matched. */
+  readonly extAuthz?: ExtAuthzConfig;
   /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
   readonly metrics?: MetricsConfig;
 }
@@ -176,10 +180,6 @@ function parseTrustedProxies(reader: ConfigReader, value: unknown): TrustedProxy
   });
 }
 
-function parseAcl(reader: ConfigReader, value: unknown): AclRuleConfig[] {
-  return parseAclRules(value, (path, why) => reader.fail(path, why));
-}
-
 /** `key` and `certificate`, or a `keys` list of them for a rotation (the first signs). */
 function parseSigningKeys(reader: ConfigReader, token: Obj): TokenServerConfig['token']['keys'] {
   if (token.keys === undefined) {
@@ -224,6 +224,7 @@ export function parseServerConfig(
     'limits',
     'trusted_proxies',
     'acl',
+    'ext_authz',
     'metrics',
   ]);
   const token = reader.object(top.token, 'token', [
@@ -314,7 +315,7 @@ export function parseServerConfig(
       maxScopes: reader.integer(limits, 'max_scopes', 'limits.', DEFAULT_MAX_SCOPES, 1),
     },
     trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
-    acl: parseAcl(reader, top.acl),
+    ...parseAuthzConfig(reader, top.acl, top.ext_authz),
     ...(top.metrics === undefined || top.metrics === null
       ? {}
       : { metrics: parseMetricsConfig(reader, top.metrics) }),

@@ -4,8 +4,10 @@ import { RegauthError } from '../errors/regauth-error.js';
 import type { AclRuleConfig } from './acl.js';
 import type { AuthnConfig } from './authn-config.js';
 import type { AuthenticatorsSource, AuthnSource } from './authn-list.js';
+import type { ScopeAuthorizer } from './authorizer-chain.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { createExtAuthAuthenticator } from './ext-auth-authenticator.js';
+import { createExtScopeAuthorizer } from './ext-authorizer.js';
 import { createLdapAuthenticator } from './ldap-authenticator.js';
 import { createOidcAuthenticator } from './oidc-authenticator.js';
 import {
@@ -96,6 +98,12 @@ export interface TokenHandlerConfig {
   readonly trustedProxies?: readonly (string | TrustedProxy)[];
   /** Rules in order, first match wins. Left out: nothing is granted to anyone. */
   readonly acl?: readonly AclRuleConfig[];
+  /**
+   * Asked in order, per resource, when no `acl` rule matched it (createExtScopeAuthorizer for
+   * docker_auth's `ext_authz`); the first with an opinion decides, a denial included, as in
+   * docker_auth. One that throws answers the request 503. Left out: only the ACL decides.
+   */
+  readonly authorizers?: readonly ScopeAuthorizer[];
 }
 
 /** The config with every default filled in and every value checked, sources not yet read. */
@@ -115,6 +123,8 @@ export interface CheckedHandlerConfig {
   readonly limits: TokenServerConfig['limits'];
   readonly trustedProxies: readonly TrustedProxy[];
   readonly acl: readonly AclRuleConfig[];
+  /** Asked after the ACL (TokenHandlerConfig.authorizers). */
+  readonly authorizers?: readonly ScopeAuthorizer[];
 }
 
 function fail(path: string, why: string): never {
@@ -210,6 +220,16 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
       'must be a list of Authenticators (objects with an authenticate method), or a function returning one',
     );
   }
+  const authorizers = config.authorizers;
+  if (
+    authorizers !== undefined &&
+    !(
+      Array.isArray(authorizers) &&
+      authorizers.every((a) => typeof a?.decide === 'function' && typeof a.kind === 'string')
+    )
+  ) {
+    fail('authorizers', 'must be a list of ScopeAuthorizers (objects with a kind and a decide method)');
+  }
   const limits = config.limits ?? {};
   const limit = (key: keyof TokenLimits, fallback: number, min: number) =>
     integer(limits[key], `limits.${key}`, fallback, min);
@@ -256,6 +276,7 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
       );
     }),
     acl: config.acl ?? [],
+    ...(authorizers === undefined ? {} : { authorizers }),
   };
 }
 
@@ -283,6 +304,7 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
     limits: config.limits,
     trustedProxies: config.trustedProxies,
     acl: config.acl,
+    ...(config.extAuthz === undefined ? {} : { authorizers: [createExtScopeAuthorizer(config.extAuthz)] }),
   };
 }
 

@@ -68,6 +68,48 @@ describe('createTokenHandler', () => {
     expect(await health.json()).toEqual({ status: 'ok' });
   });
 
+  it('asks the authorizers given for what no acl rule matched, and answers 503 when one fails', async () => {
+    const asked: string[] = [];
+    const tokens = await handler({
+      acl: [{ match: { name: 'frozen/*' }, actions: [] }],
+      authorizers: [
+        {
+          kind: 'custom',
+          async decide(identity, scope) {
+            asked.push(`${identity?.name ?? ''} ${scope.name}`);
+            if (scope.name === 'broken/app') throw new Error('the policy service is down');
+            return scope.name.startsWith(`${identity?.name}/`) ? { granted: ['pull', 'delete'] } : undefined;
+          },
+        },
+      ],
+    });
+    const url = await mount(tokens);
+    const get = (...scopes: string[]) =>
+      fetch(`${url}/auth/token?service=unit-registry&${scopes.map((s) => `scope=${s}`).join('&')}`, {
+        headers: { authorization: basic('alice', 'alice-pw') },
+      });
+    const res = await get(
+      'repository:alice/app:pull,push',
+      'repository:frozen/app:pull',
+      'repository:bob/app:pull',
+    );
+    expect(res.status).toBe(200);
+    const { token } = (await res.json()) as { token: string };
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
+      access: unknown;
+    };
+    // Never more than was asked: delete was not.
+    expect(claims.access).toEqual([{ type: 'repository', name: 'alice/app', actions: ['pull'] }]);
+    expect(asked).toEqual(['alice alice/app', 'alice bob/app']);
+    const failed = await get('repository:alice/app:pull', 'repository:broken/app:pull');
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get('retry-after')).toBe('5');
+    expect(JSON.stringify(await failed.json())).not.toContain('the policy service is down');
+    await expect(handler({ authorizers: [{ kind: 'x' } as never] })).rejects.toThrow(
+      'token handler config: authorizers: must be a list of ScopeAuthorizers (objects with a kind and a decide method)',
+    );
+  });
+
   it('falls through on every path it does not own, leaving the response to the app', async () => {
     const url = await mount(await handler());
     for (const path of [

@@ -366,6 +366,10 @@ export async function createCheckedTokenHandler(
     for (const authenticator of old.authn.current()) {
       if (!still.has(authenticator)) await authenticator.close?.().catch(() => {});
     }
+    const keptAuthorizers = new Set(kept.config.authorizers ?? []);
+    for (const authorizer of old.config.authorizers ?? []) {
+      if (!keptAuthorizers.has(authorizer)) await authorizer.close?.().catch(() => {});
+    }
   };
 
   return {
@@ -385,6 +389,7 @@ export async function createCheckedTokenHandler(
       closed = true;
       clearInterval(sweeper);
       void generations.current.authn.close();
+      void generations.current.authorizer.close?.();
     },
   };
 }

@@ -26,6 +26,12 @@ export interface RefreshClaims {
   readonly fp?: string;
   /** The identity's labels when it logged in: the ACL matches on them again at each refresh. */
   readonly labels?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The `id` of the authenticator that accepted the login (Authenticator.id): each refresh asks
+   * it again for the user and their current labels. Left out (tokens issued before, backends
+   * without `lookup`): the token lives by its signature, expiry and fingerprint.
+   */
+  readonly authn?: string;
 }
 
 export interface TokenIssuerOptions {
@@ -139,6 +145,7 @@ export class TokenIssuer {
         sub: claims.sub,
         svc: claims.service,
         ...(claims.fp === undefined ? {} : { fp: claims.fp }),
+        ...(claims.authn === undefined ? {} : { au: claims.authn }),
         ...(claims.labels === undefined || Object.keys(claims.labels).length === 0
           ? {}
           : { lb: claims.labels }),
@@ -168,11 +175,12 @@ export class TokenIssuer {
       return undefined;
     }
     if (typeof body !== 'object' || body === null) return undefined;
-    const { sub, svc, fp, lb, exp } = body as Record<string, unknown>;
+    const { sub, svc, fp, lb, au, exp } = body as Record<string, unknown>;
     if (
       typeof sub !== 'string' ||
       typeof svc !== 'string' ||
       (fp !== undefined && typeof fp !== 'string') ||
+      (au !== undefined && typeof au !== 'string') ||
       (lb !== undefined && !isLabels(lb)) ||
       typeof exp !== 'number'
     ) {
@@ -184,6 +192,7 @@ export class TokenIssuer {
       service: svc,
       ...(fp === undefined ? {} : { fp }),
       ...(lb === undefined ? {} : { labels: lb }),
+      ...(au === undefined ? {} : { authn: au }),
     };
   }
 

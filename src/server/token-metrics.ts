@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Authentication, Authenticator } from './authenticator.js';
+import type { AuthorizationResult } from './authorizer-chain.js';
 import { importOptional } from './import-optional.js';
 import type { GuardResult, PasswordGuard } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
@@ -63,6 +64,11 @@ export interface TokenMetrics {
   observe(entry: ServerLogEntry): void;
   /** One authenticator's check: its kind (`htpasswd`, …), what it decided and how long it took. */
   observeAuthentication(kind: string, result: AuthenticationResult, seconds: number): void;
+  /**
+   * One authorizer's decision about one resource: its kind (`acl`, `ext_authz`), what it
+   * decided (`no_match` hands the resource to the next) and how long it took.
+   */
+  observeAuthorization(kind: string, result: AuthorizationResult, seconds: number): void;
   /** A login refused by a lock-out before any password was checked. */
   observeLockout(reason: LockoutReason): void;
   /** The time one access token took to sign. */
@@ -133,6 +139,13 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
     buckets: AUTHENTICATION_BUCKETS,
     registers: [registry],
   });
+  const authorization = new prom.Histogram({
+    name: 'regauth_authorizer_duration_seconds',
+    help: 'Time an authorizer took to decide about one resource, by its kind and what it decided (no_match: the next authorizer was asked).',
+    labelNames: ['kind', 'result'],
+    buckets: AUTHENTICATION_BUCKETS,
+    registers: [registry],
+  });
   const issue = new prom.Histogram({
     name: 'regauth_token_issue_duration_seconds',
     help: 'Time signing an access token took.',
@@ -153,6 +166,9 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
     },
     observeAuthentication(kind, result, seconds) {
       authentication.observe({ kind, result }, seconds);
+    },
+    observeAuthorization(kind, result, seconds) {
+      authorization.observe({ kind, result }, seconds);
     },
     observeLockout(reason) {
       lockouts.inc({ reason });
@@ -211,7 +227,8 @@ export function instrumentAuthenticators(
         }
       },
     };
-    for (const method of ['knows', 'fingerprint', 'close'] as const) {
+    if (inner.id !== undefined) Object.assign(outer, { id: inner.id });
+    for (const method of ['knows', 'fingerprint', 'lookup', 'close'] as const) {
       const fn = inner[method];
       if (fn !== undefined) Object.assign(outer, { [method]: fn.bind(inner) });
     }

@@ -3,7 +3,7 @@ import { formatScope } from '../scope/format-scope.js';
 import { parseScopeList, type ResourceScope } from '../scope/parse-scope.js';
 import type { Authorizer, Identity } from './authenticator.js';
 import type { PasswordGuard } from './password-guard.js';
-import { createRefreshTokenAuthenticator } from './refresh-token-authenticator.js';
+import { createRefreshTokenAuthenticator, type RefreshLookup } from './refresh-token-authenticator.js';
 import type { IssuedToken, TokenIssuer } from './token-issuer.js';
 import { TokenReuse } from './token-reuse.js';
 import { exceedsUserNameLimit, MAX_USER_NAME_BYTES } from './user-name-limit.js';
@@ -67,6 +67,11 @@ export interface TokenServiceDeps {
    */
   readonly guard: Pick<PasswordGuard, 'authenticate' | 'accountLabel' | 'fingerprint'>;
   readonly issuer: TokenIssuer;
+  /**
+   * Asks the authenticator that accepted a login again at each refresh (createRefreshLookup).
+   * Left out: refresh tokens naming an authenticator are refused.
+   */
+  readonly lookup?: RefreshLookup;
   /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
   readonly reuse?: TokenReuse;
   readonly log: (entry: TokenLogEntry) => void;
@@ -97,6 +102,12 @@ const SPEC_CODES: Record<number, string> = {
   500: 'UNKNOWN',
   503: 'UNAVAILABLE',
 };
+
+/**
+ * Retry-After when an authorizer failed: as long as a login whose backend is down waits
+ * (password-guard.ts), short enough that a crashed program's restart is noticed quickly.
+ */
+export const AUTHORIZER_RETRY_AFTER_S = 5;
 
 /** Longest free text (client id, reason, one scope) a log line carries. */
 export const LOG_TEXT_CHARS = 200;
@@ -305,6 +316,8 @@ interface Authenticated {
   /** When the credential expires (ms since the epoch): the access token ends no later. */
   readonly expiresAt?: number;
   readonly by?: string;
+  /** The `id` of the authenticator that accepted: a refresh token records it. */
+  readonly authenticatorId?: string;
 }
 
 /**
@@ -321,6 +334,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     issuer: deps.issuer,
     service: deps.service,
     fingerprint: (user) => deps.guard.fingerprint(user),
+    ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
   });
 
   /** Step 2 for user and password: the guard runs the authenticator list. */
@@ -330,6 +344,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       return {
         identity: result.identity,
         by: result.by,
+        ...(result.authenticatorId === undefined ? {} : { authenticatorId: result.authenticatorId }),
         ...(result.fingerprint === undefined ? {} : { fingerprint: result.fingerprint }),
         ...(result.expiresAt === undefined ? {} : { expiresAt: result.expiresAt }),
       };
@@ -368,6 +383,29 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           { 'retry-after': String(result.retryAfter) },
           `authenticator failed: ${result.error}`,
         );
+    }
+  };
+
+  /**
+   * Step 3. An authorizer that fails (an ext_authz program crashed or timed out) is answered like
+   * an authenticator that is down: 503, never a grant; the reason goes to the log only.
+   */
+  const authorize = async (
+    authorizer: Authorizer,
+    identity: Identity | undefined,
+    scopes: readonly ResourceScope[],
+    address: string,
+  ): Promise<ResourceScope[]> => {
+    try {
+      return await authorizer.authorize(identity, scopes, { service: deps.service, address });
+    } catch (err) {
+      throw new Refusal(
+        503,
+        'temporarily_unavailable',
+        `the token server could not decide what to grant; try again in ${AUTHORIZER_RETRY_AFTER_S} s`,
+        { 'retry-after': String(AUTHORIZER_RETRY_AFTER_S) },
+        `authorizer failed: ${(err as Error).message}`,
+      );
     }
   };
 
@@ -429,14 +467,28 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           );
         }
       } else if (parsed.refreshToken !== undefined) {
-        const result = refresh.authenticate(parsed.refreshToken);
+        const result = await refresh.authenticate(parsed.refreshToken);
+        if (result.outcome === 'unavailable') {
+          log.account = result.account;
+          // As for a password check whose backend is down: retry later, never stale labels.
+          throw new Refusal(
+            503,
+            'temporarily_unavailable',
+            `the token server could not check the refresh token's user; try again in ${AUTHORIZER_RETRY_AFTER_S} s`,
+            { 'retry-after': String(AUTHORIZER_RETRY_AFTER_S) },
+            `authenticator failed: ${result.error}`,
+          );
+        }
         if (result.outcome !== 'accepted') {
           if (result.account !== undefined) log.account = result.account;
+          const message =
+            'the refresh token is invalid, expired, or revoked by a password change or by its user leaving the directory; log in again';
           throw new Refusal(
             401,
             'invalid_grant',
-            'the refresh token is invalid, expired, or revoked by a password change; log in again',
+            message,
             basicChallenge,
+            result.reason === undefined ? message : `refresh token refused: ${result.reason}`,
           );
         }
         who = {
@@ -472,9 +524,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       }
 
       // 3. authorize
-      const granted = await deps
-        .authorizer()
-        .authorize(who.identity, parsed.scopes, { service: deps.service, address: req.address });
+      const granted = await authorize(deps.authorizer(), who.identity, parsed.scopes, req.address);
       log.granted = granted.map(formatScope);
 
       // 4. issue
@@ -501,6 +551,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
           sub: subject,
           service: deps.service,
           ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
+          ...(who.authenticatorId === undefined ? {} : { authn: who.authenticatorId }),
           labels: who.identity.labels,
         });
       }

@@ -65,7 +65,13 @@ const LDAPADD_MS = 20_000;
  * accept a DN with an empty password (RFC 4513 §5.1.2), as some servers do by default.
  */
 export async function startSlapd(
-  options: { users?: readonly SlapdUser[]; tls?: boolean; allowUnauthenticatedBind?: boolean } = {},
+  options: {
+    users?: readonly SlapdUser[];
+    tls?: boolean;
+    allowUnauthenticatedBind?: boolean;
+    /** Log every operation (`-d stats`): `output()` then holds a `BIND dn="…"` line per bind. */
+    logOperations?: boolean;
+  } = {},
 ): Promise<SlapdHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'regauth-slapd-'));
   const dataDir = join(dir, 'data');
@@ -123,7 +129,14 @@ export async function startSlapd(
   const ldapsUrl = ldapsPort === undefined ? undefined : `ldaps://127.0.0.1:${ldapsPort}`;
   const listen = [`${url}/`, ...(ldapsUrl ? [`${ldapsUrl}/`] : [])].join(' ');
   // -d 0: stay in the foreground (so stop() owns the process) and log nothing but errors.
-  const spawned = spawnLogged(SLAPD, ['-f', confFile, '-h', listen, '-d', '0']);
+  const spawned = spawnLogged(SLAPD, [
+    '-f',
+    confFile,
+    '-h',
+    listen,
+    '-d',
+    options.logOperations ? 'stats' : '0',
+  ]);
   await waitFor('slapd', spawned, () => portOpen(port), SLAPD_START_MS);
 
   const ldapadd = async (ldif: string): Promise<void> => {

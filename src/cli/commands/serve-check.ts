@@ -4,8 +4,10 @@ import { formatScope } from '../../scope/format-scope.js';
 import { parseScopeList, type ResourceScope } from '../../scope/parse-scope.js';
 import { ACL_RESOURCE_TYPES, type AclRuleConfig, compileAcl } from '../../server/acl.js';
 import type { Identity } from '../../server/authenticator.js';
+import { type ChainDecision, createConfiguredAuthorizer } from '../../server/authorizer-chain.js';
 import { normalizeAddress } from '../../server/client-address.js';
 import { loadServerConfig } from '../../server/server-config.js';
+import { handlerConfigFromServerConfig } from '../../server/token-handler-config.js';
 import { createTokenServer, type ServerLogEntry } from '../../server/token-server.js';
 
 export interface ServeCheckOptions {
@@ -44,8 +46,9 @@ function describeRule(rule: AclRuleConfig): string {
 /**
  * `regauth serve --check`: everything `regauth serve` checks at start-up (the config, the key
  * and certificate, the users file), without listening; then, given scopes, what the ACL would
- * grant an account with those labels from that address, and which rule decided: a dry run an
- * operator can paste into a review.
+ * grant an account with those labels from that address, and which rule decided (or that the
+ * ext_authz program did: it is run, as the server would): a dry run an operator can paste into a
+ * review.
  */
 export async function serveCheckCommand(opts: ServeCheckOptions): Promise<void> {
   const labelEntries = opts.label ?? [];
@@ -88,9 +91,14 @@ export async function serveCheckCommand(opts: ServeCheckOptions): Promise<void> 
     const { msg, level: _level, ...details } = warning as ServerLogEntry & { level: string };
     out.push(`warning: ${msg} ${JSON.stringify(details)}`);
   }
+  const ext = config.extAuthz;
   out.push(
     `${opts.config}: valid; ${config.acl.length} acl rule${config.acl.length === 1 ? '' : 's'}` +
-      (config.acl.length === 0 ? ' (acl: [] denies everything to everyone)' : ''),
+      (ext !== undefined
+        ? `, then ext_authz ${ext.command} for what no rule matches`
+        : config.acl.length === 0
+          ? ' (acl: [] denies everything to everyone)'
+          : ''),
   );
 
   if (requested.length > 0) {
@@ -105,10 +113,21 @@ export async function serveCheckCommand(opts: ServeCheckOptions): Promise<void> 
       `${who}, from ${address === '' ? 'no address (rules with ip never match; give --ip)' : address}, ` +
         `service ${JSON.stringify(config.token.service)}:`,
     );
-    const decisions = compileAcl(config.acl).explain(identity, requested, {
-      service: config.token.service,
-      address,
-    });
+    // The chain the server runs, the ext_authz program included: a dry run that tells the truth.
+    const chain = createConfiguredAuthorizer(
+      compileAcl(config.acl),
+      handlerConfigFromServerConfig(config).authorizers,
+    );
+    let decisions: ChainDecision[];
+    try {
+      decisions = await chain.explain(identity, requested, { service: config.token.service, address });
+    } catch (err) {
+      process.stdout.write(`${out.join('\n')}\n`);
+      throw new RegauthError(
+        'ERR_AUTH_BACKEND',
+        `${(err as Error).message}; the server would answer this token request 503`,
+      );
+    }
     for (const decision of decisions) {
       const asked = formatScope(decision.requested);
       const verdict = decision.granted.length === 0 ? 'denied' : `granted ${decision.granted.join(',')}`;
@@ -116,9 +135,11 @@ export async function serveCheckCommand(opts: ServeCheckOptions): Promise<void> 
       const why =
         rule !== undefined
           ? `acl[${decision.rule}] ${describeRule(rule)}`
-          : (ACL_RESOURCE_TYPES as readonly string[]).includes(decision.requested.type)
-            ? 'no rule matched'
-            : `rules grant only ${ACL_RESOURCE_TYPES.join(' and ')} scopes`;
+          : decision.by === 'ext_authz' && ext !== undefined
+            ? `no acl rule matched; ext_authz ${ext.command} decided`
+            : (ACL_RESOURCE_TYPES as readonly string[]).includes(decision.requested.type)
+              ? 'no rule matched'
+              : `rules grant only ${ACL_RESOURCE_TYPES.join(' and ')} scopes`;
       out.push(`  ${asked}: ${verdict} (${why})`);
     }
   }
