@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The tests run the real CNCF registry (Debian's docker-registry), the real skopeo, tmux
 // (a real terminal for the CLI's interactive paths), and OpenLDAP's slapd with ldap-utils (the
-// LDAP authenticator's directory, seeded with ldapadd).
+// LDAP authenticator's directory, seeded with ldapadd), and redis-server (the shared store of
+// token server replicas).
 // Installs them when they are missing and we are root; otherwise says what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -11,6 +12,7 @@ const needed = [
   { command: 'tmux', pkg: 'tmux' },
   { command: 'slapd', pkg: 'slapd' },
   { command: 'ldapadd', pkg: 'ldap-utils' },
+  { command: 'redis-server', pkg: 'redis-server' },
 ];
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;

@@ -8,6 +8,7 @@ import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
 import { parseAclRules } from './parse-acl-rules.js';
+import { type CheckedStoreConfig, parseStoreConfig } from './store-config.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -96,6 +97,8 @@ export interface TokenServerConfig {
   readonly acl: readonly AclRuleConfig[];
   /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
   readonly metrics?: MetricsConfig;
+  /** The Redis the replicas share (`store:`); left out for `memory`, the default. */
+  readonly store?: CheckedStoreConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -225,6 +228,7 @@ export function parseServerConfig(
     'trusted_proxies',
     'acl',
     'metrics',
+    'store',
   ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
@@ -318,6 +322,7 @@ export function parseServerConfig(
     ...(top.metrics === undefined || top.metrics === null
       ? {}
       : { metrics: parseMetricsConfig(reader, top.metrics) }),
+    ...storeOf(parseStoreConfig(reader, top.store)),
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);
@@ -327,6 +332,10 @@ export function parseServerConfig(
     };
   }
   return config;
+}
+
+function storeOf(store: CheckedStoreConfig | undefined): { store?: CheckedStoreConfig } {
+  return store === undefined ? {} : { store };
 }
 
 /** Reads and checks a YAML config file. */

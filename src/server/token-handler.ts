@@ -3,8 +3,11 @@ import { type Acl, anonymousWriteRules, compileAcl } from './acl.js';
 import { createAclAuthorizer } from './acl-authorizer.js';
 import { createAuthnList } from './authn-list.js';
 import { createClientAddressResolver } from './client-address.js';
-import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import { MAX_TRACKED_ENTRIES, PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import { RedisLoginCounters } from './redis-login-counters.js';
 import type { ServerLogEntry } from './server-log-entry.js';
+import { sharedKeyedDigest } from './shared-keyed-digest.js';
+import { createRedisStore, type SharedStore } from './shared-store.js';
 import type { SigningMaterial } from './signing-key.js';
 import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
 import {
@@ -40,6 +43,12 @@ export interface TokenHandlerOptions {
   readonly maxTrackedEntries?: number;
   /** Counts requests, decisions, lock-outs and latencies (createTokenMetrics). Left out: nothing is counted. */
   readonly metrics?: TokenMetrics;
+  /**
+   * A shared store made once (createRedisStore) and kept across handlers, such as the handlers
+   * a server makes anew when its config is reloaded; the caller closes it. Left out: the handler
+   * makes one from `store` of its config, and closes it with itself.
+   */
+  readonly sharedStore?: SharedStore;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -199,7 +208,33 @@ export async function createCheckedTokenHandler(
   }
   const acl: Acl = compileAcl(config.acl);
   const authorizer = createAclAuthorizer(acl);
+  const ownStore = options.sharedStore === undefined && config.store !== undefined;
+  const store =
+    options.sharedStore ??
+    (config.store === undefined
+      ? undefined
+      : await createRedisStore(config.store, {
+          log,
+          ...(metrics === undefined ? {} : { observer: metrics }),
+          now,
+        }));
+  const maxEntries = options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES;
+  const counterLimits = {
+    loginFailures: config.limits.loginFailures,
+    loginWindow: config.limits.loginWindow,
+    backoffMaxSeconds: config.limits.loginBackoffMax,
+    addressFailures: config.limits.addressFailures,
+    maxEntries,
+    now,
+  };
+  // Replicas must hash a name alike to share its counters: a digest derived from the signing key.
+  const digest = store === undefined ? undefined : sharedKeyedDigest((keys[0] as SigningMaterial).privateKey);
+  const shared =
+    store === undefined || digest === undefined
+      ? {}
+      : { digest, counters: new RedisLoginCounters(store, digest, counterLimits) };
   const guard = new PasswordGuard({
+    ...shared,
     authenticators: metrics === undefined ? authn.current : instrumentAuthenticators(authn.current, metrics),
     cacheSeconds: config.users.cacheSeconds,
     loginFailures: config.limits.loginFailures,
@@ -260,7 +295,15 @@ export async function createCheckedTokenHandler(
       });
     }
     if (path === 'healthz') {
-      return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
+      // Still 200 when Redis is down: tokens are issued (with this replica's own counters), and
+      // a balancer that took every replica out over it would turn a degraded store into an outage.
+      const body =
+        store === undefined
+          ? '{"status":"ok"}'
+          : store.health() === 'up'
+            ? '{"status":"ok","store":"up"}'
+            : '{"status":"degraded","store":"unreachable"}';
+      return { status: 200, headers: { 'content-type': 'application/json' }, body };
     }
     let body: string | undefined;
     if (req.method === 'POST') {
@@ -358,6 +401,7 @@ export async function createCheckedTokenHandler(
     close: () => {
       clearInterval(sweeper);
       void authn.close();
+      if (ownStore) void store?.close();
     },
   };
 }
