@@ -173,6 +173,45 @@ describe('Redis login counters (real redis-server)', () => {
     expect(logs.some((e) => e.msg === 'store reachable again')).toBe(true);
   });
 
+  it('waits at most one timeout for a Redis that stopped answering, then skips it for a while', async () => {
+    const results: string[] = [];
+    // The store's clock stands still while Redis is paused: its pause after a timeout never ends.
+    let clock = Date.now();
+    const store = await createRedisStore(storeConfig(redis.url, { prefix: 'slow:', timeout: 0.2 }), {
+      observer: { observeStore: (_operation, result) => results.push(result), setStoreUp: () => {} },
+      now: () => clock,
+    });
+    stores.push(store);
+    const limits = {
+      loginFailures: 1,
+      loginWindow: 60,
+      backoffMaxSeconds: 60,
+      addressFailures: 3,
+      maxEntries: 10,
+    };
+    const counters = new RedisLoginCounters(store, digest, limits);
+    expect(await counters.waits(digest.key('frank'), '127.0.0.1')).toEqual({ user: 0, address: 0 });
+    expect(results).toEqual(['ok']);
+    redis.pause();
+    try {
+      // Answered from this process's counters once the timeout ran out; the failure still counts here.
+      await counters.recordFailure(digest.key('frank'), '127.0.0.1');
+      await counters.recordFailure(digest.key('frank'), '127.0.0.1');
+      expect((await counters.waits(digest.key('frank'), '127.0.0.1')).user).toBeGreaterThan(0);
+      // One command timed out; the others skipped Redis without waiting for it.
+      expect(results).toEqual(['ok', 'timeout']);
+      expect(store.health()).toBe('unreachable');
+    } finally {
+      redis.resume();
+    }
+    clock += STORE_RETRY_MS;
+    await until(async () => {
+      await new Promise((r) => setTimeout(r, 50));
+      await counters.waits(digest.key('frank'), '127.0.0.1');
+      return store.health() === 'up';
+    }, 'the store did not come back');
+  });
+
   it('never puts the Redis password in a log line', async () => {
     const guarded = await startRedis({ requirePassword: true });
     try {

@@ -41,8 +41,11 @@ export interface StoreClient {
 
 /** What the store reports about itself (createTokenMetrics implements it). */
 export interface StoreObserver {
-  /** One command: its operation (`login_waits`, …), how it ended and how long it took. */
-  observeStore(operation: string, result: StoreResult, seconds: number): void;
+  /**
+   * One command: its operation (`login_waits`, …), how it ended and how long it took; or, without
+   * `seconds`, a connection that failed or was lost (operation `connection`).
+   */
+  observeStore(operation: string, result: StoreResult, seconds?: number): void;
   /** The store became reachable (true) or unreachable (false). */
   setStoreUp(up: boolean): void;
 }
@@ -168,9 +171,14 @@ export async function createRedisStore(
     errorsSinceLog = 0;
   };
   // ioredis reports a lost connection as events: without a listener it would print them itself.
-  client.on('error', (err) => down((err as Error)?.message ?? String(err)));
+  client.on('error', (err) => {
+    if (!closed) observer?.observeStore('connection', 'error');
+    down((err as Error)?.message ?? String(err));
+  });
   client.on('close', () => {
-    if (health === 'up') down('connection closed');
+    if (health !== 'up' || closed) return;
+    observer?.observeStore('connection', 'error');
+    down('connection closed');
   });
   client.on('ready', up);
 

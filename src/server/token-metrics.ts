@@ -187,7 +187,7 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
       issue.observe(seconds);
     },
     observeStore(operation, result, seconds) {
-      storeDuration.observe({ operation }, seconds);
+      if (seconds !== undefined) storeDuration.observe({ operation }, seconds);
       if (result !== 'ok') storeErrors.inc({ kind: result });
     },
     setStoreUp(up) {

@@ -24,6 +24,10 @@ export interface RedisHandle {
   running(): boolean;
   /** Kills redis-server at once (SIGKILL): a crash, not a shutdown. Its data is gone. */
   kill(): Promise<void>;
+  /** Stops redis-server without closing its sockets (SIGSTOP): a Redis that no longer answers. */
+  pause(): void;
+  /** Lets a paused redis-server go on (SIGCONT). */
+  resume(): void;
   /** Starts redis-server again on the same port, empty. */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -86,12 +90,20 @@ export async function startRedis(options: { requirePassword?: boolean } = {}): P
     output: () => earlier + (spawned?.output() ?? ''),
     running,
     kill,
+    pause: () => {
+      spawned?.child.kill('SIGSTOP');
+    },
+    resume: () => {
+      spawned?.child.kill('SIGCONT');
+    },
     restart: async () => {
       await kill();
       earlier += spawned?.output() ?? '';
       await start();
     },
     stop: async () => {
+      // A paused process would not see SIGTERM until it went on.
+      spawned?.child.kill('SIGCONT');
       await spawned?.stop();
       await rm(dir, { recursive: true, force: true });
     },
