@@ -212,6 +212,25 @@ describe('Redis login counters (real redis-server)', () => {
     }, 'the store did not come back');
   });
 
+  it('speaks TLS to a rediss:// server whose CA it is given, and to none it cannot check', async () => {
+    const secure = await startRedis({ tls: true });
+    try {
+      const trusted = await createRedisStore(storeConfig(secure.url, { ca: { file: secure.caFile } }));
+      stores.push(trusted);
+      expect(trusted.health()).toBe('up');
+      expect(await trusted.run('ping', (client) => client.call('PING'))).toBe('PONG');
+      const logs: ServerLogEntry[] = [];
+      // Without the CA the certificate cannot be checked: no connection, and it says why.
+      const untrusted = await createRedisStore(storeConfig(secure.url), { log: (entry) => logs.push(entry) });
+      stores.push(untrusted);
+      expect(untrusted.health()).toBe('unreachable');
+      expect(await untrusted.run('ping', (client) => client.call('PING'))).toBeUndefined();
+      expect(JSON.stringify(logs)).toMatch(/certificate/i);
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('never puts the Redis password in a log line', async () => {
     const guarded = await startRedis({ requirePassword: true });
     try {

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { importOptional } from './import-optional.js';
@@ -126,8 +127,14 @@ export async function createRedisStore(
     connectTimeout: Math.max(timeoutMs, STORE_CONNECT_WAIT_MS),
     retryStrategy: () => STORE_RECONNECT_MS,
     ...(password === undefined ? {} : { password }),
+    // SNI carries host names only (RFC 6066 §3); the certificate is checked against an IP all the same.
     ...(parsed.protocol === 'rediss:'
-      ? { tls: { servername: parsed.hostname, ...(ca === undefined ? {} : { ca }) } }
+      ? {
+          tls: {
+            ...(isIP(parsed.hostname) === 0 ? { servername: parsed.hostname } : {}),
+            ...(ca === undefined ? {} : { ca }),
+          },
+        }
       : {}),
   }) as unknown as RedisConnection;
 

@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, type Spawned, spawnLogged, waitFor } from './processes.js';
+import { makeLoopbackTls } from './tls.js';
 
 /** Debian puts redis-server in /usr/bin; fall back to PATH elsewhere. */
 const REDIS_SERVER = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
@@ -12,8 +13,10 @@ const REDIS_SERVER = existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-serve
 const REDIS_START_MS = 20_000;
 
 export interface RedisHandle {
-  /** `redis://127.0.0.1:<port>/0`, without the password. */
+  /** `redis://127.0.0.1:<port>/0` (`rediss://` with TLS), without the password. */
   readonly url: string;
+  /** The file of the CA that signed the server's certificate, when started with TLS. */
+  readonly caFile?: string;
   readonly port: number;
   /** The `requirepass` password when started with one. */
   readonly password?: string;
@@ -39,12 +42,31 @@ export interface RedisHandle {
  * `requirePassword` a random `requirepass`. `kill` and `restart` let a test take it away and
  * bring it back on the same port.
  */
-export async function startRedis(options: { requirePassword?: boolean } = {}): Promise<RedisHandle> {
+export async function startRedis(
+  options: { requirePassword?: boolean; tls?: boolean } = {},
+): Promise<RedisHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'regauth-redis-'));
   const port = await freePort();
   const password = options.requirePassword ? randomBytes(12).toString('hex') : undefined;
+  const tlsLines: string[] = [];
+  let caFile: string | undefined;
+  if (options.tls) {
+    const material = await makeLoopbackTls();
+    caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, material.caPem);
+    await writeFile(join(dir, 'server.pem'), material.certPem);
+    await writeFile(join(dir, 'server.key'), material.keyPem, { mode: 0o600 });
+    tlsLines.push(
+      `tls-port ${port}`,
+      `tls-cert-file ${join(dir, 'server.pem')}`,
+      `tls-key-file ${join(dir, 'server.key')}`,
+      `tls-ca-cert-file ${caFile}`,
+      'tls-auth-clients no',
+    );
+  }
   const conf = [
-    `port ${port}`,
+    `port ${options.tls ? 0 : port}`,
+    ...tlsLines,
     'bind 127.0.0.1',
     'protected-mode yes',
     'save ""',
@@ -83,8 +105,9 @@ export async function startRedis(options: { requirePassword?: boolean } = {}): P
   };
   let earlier = '';
   return {
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}/0`,
     port,
+    ...(caFile === undefined ? {} : { caFile }),
     ...(password === undefined ? {} : { password }),
     dir,
     output: () => earlier + (spawned?.output() ?? ''),
