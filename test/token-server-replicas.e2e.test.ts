@@ -1,4 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './harness/processes.js';
 import { type RedisHandle, startRedis } from './harness/redis.js';
@@ -197,5 +199,43 @@ describe('token server replicas sharing a Redis store', () => {
     }
     const { status, body } = await ask(b, 'dave', PASSWORD, '127.0.0.78');
     expect(status, body).toBe(429);
+  });
+});
+
+describe('a Redis store that asks for a password', () => {
+  it('logs in with password_file, and never shows the password when it is wrong', async () => {
+    const redis = await startRedis({ requirePassword: true });
+    const servers: TokenServerHandle[] = [];
+    try {
+      const password = redis.password as string;
+      const right = join(redis.dir, 'redis.password');
+      const wrong = join(redis.dir, 'wrong.password');
+      await writeFile(right, `${password}\n`);
+      await writeFile(wrong, `${password}-not\n`);
+      const start = async (passwordFile: string) => {
+        const server = await startTokenServer({
+          users: { alice: PASSWORD },
+          extra: { store: { url: redis.url, password_file: passwordFile } },
+        });
+        servers.push(server);
+        return { server, metricsUrl: '' };
+      };
+      const good = await start(right);
+      expect(await health(good)).toEqual({ status: 'ok', store: 'up' });
+      expect((await ask(good, 'alice', PASSWORD)).status).toBe(200);
+
+      const bad = await start(wrong);
+      expect(await health(bad)).toEqual({ status: 'degraded', store: 'unreachable' });
+      // Logins go on without the store.
+      expect((await ask(bad, 'alice', PASSWORD)).status).toBe(200);
+      await bad.server.waitForLog((e) => e.msg === 'store unreachable');
+      const warning = bad.server.logEntries().find((e) => e.msg === 'store unreachable');
+      expect(warning).toMatchObject({ level: 'warn', store: redis.url });
+      expect(String(warning?.error)).toMatch(/WRONGPASS|NOAUTH|invalid/i);
+      for (const server of servers) expect(server.output()).not.toContain(password);
+    } finally {
+      for (const server of servers) await server.stop();
+      await redis.stop();
+    }
   });
 });
