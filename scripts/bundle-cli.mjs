@@ -45,7 +45,7 @@ await build({
   // bcrypt is native and cannot be bundled: an optional peer dependency, loaded by `serve` when
   // it checks a password. undici and tar-stream are the library's own dependencies, installed
   // anyway. Everything else the CLI uses (commander, cli-progress, yaml, @peculiar/x509, ldapts,
-  // prom-client) is inlined here, so those are devDependencies and a client-only `npm install regauth` skips them;
+  // prom-client, ioredis) is inlined here, so those are devDependencies and a client-only `npm install regauth` skips them;
   // a command's bundle still loads only when that command runs.
   external: ['bcrypt', 'undici', 'tar-stream'],
 });

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The tests run the real CNCF registry (Debian's docker-registry), the real skopeo, tmux
 // (a real terminal for the CLI's interactive paths), and OpenLDAP's slapd with ldap-utils (the
-// LDAP authenticator's directory, seeded with ldapadd), and podman (interop: login, pull, push
-// through the token server; it needs root here, so without root its tests skip instead).
+// LDAP authenticator's directory, seeded with ldapadd), redis-server (the shared store of
+// token server replicas), and podman (interop: login, pull, push through the token server; it
+// needs root here, so without root its tests skip instead).
 // Installs them when they are missing and we are root; otherwise says what to install.
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -13,6 +14,7 @@ const needed = [
   { command: 'slapd', pkg: 'slapd' },
   { command: 'ldapadd', pkg: 'ldap-utils' },
   { command: 'podman', pkg: 'podman', optional: true },
+  { command: 'redis-server', pkg: 'redis-server' },
 ];
 
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;

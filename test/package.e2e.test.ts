@@ -22,6 +22,7 @@ const SERVER_AND_CLI_ONLY = [
   'yaml',
   'ldapts',
   'prom-client',
+  'ioredis',
 ];
 
 interface PackedFile {

@@ -9,6 +9,28 @@ export interface AddressBudgetOptions {
   readonly now?: () => number;
 }
 
+/** What is left in the bucket of `entry` at `now`, draining at `rate` failures per millisecond. */
+export function budgetLevel(
+  entry: { readonly level: number; readonly at: number },
+  rate: number,
+  now: number,
+): number {
+  return Math.max(0, entry.level - (now - entry.at) * rate);
+}
+
+/**
+ * Seconds until an address whose bucket holds `level` may fail once more: the budget's maths,
+ * shared with the Redis counters (whose Lua script repeats the charge) so every store answers alike.
+ */
+export function budgetRetryAfter(
+  level: number,
+  options: Pick<AddressBudgetOptions, 'failures' | 'windowSeconds'>,
+): number {
+  const rate = options.failures / (options.windowSeconds * 1000);
+  const excess = level - (options.failures - 1);
+  return excess > 0 ? Math.max(1, Math.ceil(excess / rate / 1000)) : 0;
+}
+
 /**
  * A failure budget per client address, across all user names: a leaky bucket that holds
  * `failures` and drains completely in `windowSeconds`. It caps what one address can make the
@@ -38,15 +60,13 @@ export class AddressBudget {
 
   #level(addressKey: string, now: number): number {
     const entry = this.#entries.get(addressKey);
-    return entry ? Math.max(0, entry.level - (now - entry.at) * this.#rate) : 0;
+    return entry ? budgetLevel(entry, this.#rate, now) : 0;
   }
 
   /** Seconds until the address may fail once more, or 0 when it has budget left. */
   retryAfter(addressKey: string): number {
     if (this.#options.failures <= 0) return 0;
-    const now = this.#now();
-    const excess = this.#level(addressKey, now) - (this.#options.failures - 1);
-    return excess > 0 ? Math.max(1, Math.ceil(excess / this.#rate / 1000)) : 0;
+    return budgetRetryAfter(this.#level(addressKey, this.#now()), this.#options);
   }
 
   /** Spends one failure. */

@@ -52,10 +52,21 @@ export { createOidcAuthenticator } from './oidc-authenticator.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
 export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
+export type {
+  SharedStore,
+  StoreClient,
+  StoreHealth,
+  StoreObserver,
+  StoreResult,
+  StoreScript,
+} from './shared-store.js';
+export { createRedisStore, STORE_RETRY_MS } from './shared-store.js';
 export type { SigningAlgorithm, SigningMaterial } from './signing-key.js';
 export { loadSigningMaterial } from './signing-key.js';
 export type { ConfiguredSigningKey, SigningKeySource } from './signing-keys.js';
 export { certificateBundle, loadSigningKeys } from './signing-keys.js';
+export type { CheckedStoreConfig, RedisStoreConfig } from './store-config.js';
+export { DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT_S } from './store-config.js';
 export type {
   FetchInfo,
   TokenHandler,

@@ -1,11 +1,10 @@
-import { AddressBudget } from './address-budget.js';
 import { authenticateInOrder, type DecidedAuthentication } from './authenticate-in-order.js';
 import type { Authenticator, Identity } from './authenticator.js';
 import { addressKey } from './client-address.js';
 import { KeyedDigest } from './keyed-digest.js';
+import { type LoginCounters, type LoginWaits, MemoryLoginCounters } from './login-counters.js';
 import { PasswordCheckQueue, type PasswordCheckQueueStats } from './password-check-queue.js';
 import { RecentLogins } from './recent-logins.js';
-import { UserBackoff } from './user-backoff.js';
 import { VerifiedCache } from './verified-cache.js';
 
 /**
@@ -35,8 +34,16 @@ export interface PasswordGuardOptions {
   readonly checksPerAddress: number;
   /** Left out: MAX_TRACKED_ENTRIES. */
   readonly maxTrackedEntries?: number;
-  /** Left out: a key made at start-up. Tests pass one to get stable labels. */
+  /**
+   * Left out: a key made at start-up. Tests pass one to get stable labels; replicas that share
+   * counters pass one derived from what they share, so a name has one key on all of them.
+   */
   readonly digest?: KeyedDigest;
+  /**
+   * Where failed logins are counted. Left out: in this process (MemoryLoginCounters) with the
+   * limits above; RedisLoginCounters shares them between replicas.
+   */
+  readonly counters?: LoginCounters;
   readonly now?: () => number;
 }
 
@@ -126,8 +133,7 @@ export class PasswordGuard {
   #options: PasswordGuardOptions;
   readonly #digest: KeyedDigest;
   readonly #verified: VerifiedCache<Verified>;
-  readonly #backoff: UserBackoff;
-  readonly #budget: AddressBudget;
+  readonly #counters: LoginCounters;
   readonly #recent: RecentLogins;
   readonly #queue: PasswordCheckQueue;
   readonly #inFlight = new Map<string, Promise<CheckOutcome>>();
@@ -145,19 +151,16 @@ export class PasswordGuard {
     const maxEntries = options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES;
     this.#digest = options.digest ?? new KeyedDigest();
     this.#verified = new VerifiedCache<Verified>(options.cacheSeconds, now);
-    this.#backoff = new UserBackoff({
-      freeFailures: options.loginFailures,
-      quietSeconds: options.loginWindow,
-      maxSeconds: options.backoffMaxSeconds,
-      maxEntries,
-      now,
-    });
-    this.#budget = new AddressBudget({
-      failures: options.addressFailures,
-      windowSeconds: options.loginWindow,
-      maxEntries,
-      now,
-    });
+    this.#counters =
+      options.counters ??
+      new MemoryLoginCounters({
+        loginFailures: options.loginFailures,
+        loginWindow: options.loginWindow,
+        backoffMaxSeconds: options.backoffMaxSeconds,
+        addressFailures: options.addressFailures,
+        maxEntries,
+        now,
+      });
     this.#recent = new RecentLogins(maxEntries, now);
     this.#queue = new PasswordCheckQueue({
       concurrency: options.passwordChecks,
@@ -208,7 +211,11 @@ export class PasswordGuard {
     const userKey = this.#digest.key(username);
     const addrKey = addressKey(address);
 
-    const spent = this.#budget.retryAfter(addrKey);
+    // Both waits in one read (one round trip to a shared store), before the cache is looked at;
+    // in-process counters answer at once, without a turn of the event loop.
+    const read = this.#counters.waits(unguessable ? undefined : userKey, addrKey);
+    const waits: LoginWaits = read instanceof Promise ? await read : read;
+    const spent = waits.address;
     if (spent > 0) return { ok: false, reason: 'address', retryAfter: spent };
 
     const mac = this.#verified.mac(userKey, password);
@@ -223,10 +230,11 @@ export class PasswordGuard {
       return { ok: true, ...cached };
     }
 
-    const backoff = unguessable ? 0 : this.#backoff.retryAfter(userKey);
+    const backoff = waits.user;
     if (backoff > 0 && !this.#recent.knows(userKey, addrKey)) {
       // A refused guess still spends the address's budget, or a back-off would be free to probe.
-      this.#budget.charge(addrKey);
+      const charged = this.#counters.recordFailure(undefined, addrKey);
+      if (charged instanceof Promise) await charged;
       return { ok: false, reason: 'backoff', retryAfter: backoff };
     }
 
@@ -254,8 +262,12 @@ export class PasswordGuard {
         } else if (check.outcome !== 'error') {
           // A backend that failed says nothing about the password: no failure is counted. The
           // address pays for every failure; the user only for guessable ones.
-          if (!unguessable && check.unguessable !== true) this.#backoff.recordFailure(userKey);
-          this.#budget.charge(addrKey);
+          const recorded = this.#counters.recordFailure(
+            !unguessable && check.unguessable !== true ? userKey : undefined,
+            addrKey,
+          );
+          // Answered once recorded, so the next guess, at any replica, sees this failure.
+          if (recorded instanceof Promise) return recorded.then(() => check);
         }
         return check;
       });
@@ -278,8 +290,7 @@ export class PasswordGuard {
 
   stats(): PasswordGuardStats {
     return {
-      backoffUsers: this.#backoff.size,
-      addressBudgets: this.#budget.size,
+      ...this.#counters.sizes(),
       recentLogins: this.#recent.size,
       verifiedLogins: this.#verified.size,
       checks: this.#queue.stats(),
@@ -289,8 +300,7 @@ export class PasswordGuard {
   /** Drops expired entries from every table; the server calls this on a timer. */
   sweep(): void {
     this.#verified.sweep();
-    this.#backoff.sweep();
-    this.#budget.sweep();
+    this.#counters.sweep();
     this.#recent.sweep();
   }
 
@@ -308,12 +318,7 @@ export class PasswordGuard {
   setLimits(limits: PasswordGuardLimits): void {
     this.#options = { ...this.#options, ...limits };
     this.#verified.setTtl(limits.cacheSeconds);
-    this.#backoff.setLimits({
-      freeFailures: limits.loginFailures,
-      quietSeconds: limits.loginWindow,
-      maxSeconds: limits.backoffMaxSeconds,
-    });
-    this.#budget.setLimits({ failures: limits.addressFailures, windowSeconds: limits.loginWindow });
+    this.#counters.setLimits(limits);
     this.#queue.setLimits({
       concurrency: limits.passwordChecks,
       maxWaiting: limits.passwordQueue,

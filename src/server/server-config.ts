@@ -9,6 +9,8 @@ import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import type { ExtAuthzConfig } from './ext-authorizer.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
+import { parseAclRules } from './parse-acl-rules.js';
+import { type CheckedStoreConfig, parseStoreConfig } from './store-config.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
 export const MIN_TOKEN_EXPIRATION_S = 60;
@@ -100,6 +102,8 @@ export interface TokenServerConfig {
   readonly extAuthz?: ExtAuthzConfig;
   /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
   readonly metrics?: MetricsConfig;
+  /** The Redis the replicas share (`store:`); left out for `memory`, the default. */
+  readonly store?: CheckedStoreConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -226,6 +230,7 @@ export function parseServerConfig(
     'acl',
     'ext_authz',
     'metrics',
+    'store',
   ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
@@ -319,6 +324,7 @@ export function parseServerConfig(
     ...(top.metrics === undefined || top.metrics === null
       ? {}
       : { metrics: parseMetricsConfig(reader, top.metrics) }),
+    ...storeOf(parseStoreConfig(reader, top.store)),
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);
@@ -328,6 +334,10 @@ export function parseServerConfig(
     };
   }
   return config;
+}
+
+function storeOf(store: CheckedStoreConfig | undefined): { store?: CheckedStoreConfig } {
+  return store === undefined ? {} : { store };
 }
 
 /** Reads and checks a YAML config file. */

@@ -81,4 +81,16 @@ export type ServerLogEntry =
       readonly keys: readonly string[];
       readonly hint: string;
     }
+  | {
+      /** Redis failed or timed out: logged when it happens, then at most once per STORE_LOG_INTERVAL_MS. */
+      readonly msg: 'store unreachable';
+      readonly level: 'warn';
+      /** The store's URL without user or password. */
+      readonly store: string;
+      readonly error: string;
+      /** Failures since the last such line. */
+      readonly errors: number;
+      readonly hint: string;
+    }
+  | { readonly msg: 'store reachable again'; readonly store: string }
   | { readonly msg: 'shutting down' };

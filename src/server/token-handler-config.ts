@@ -29,6 +29,7 @@ import {
   type TokenServerConfig,
 } from './server-config.js';
 import type { ConfiguredSigningKey, SigningKeySource } from './signing-keys.js';
+import { type CheckedStoreConfig, checkStoreConfig, type RedisStoreConfig } from './store-config.js';
 
 /** A value given directly, or a function that fetches it (from a secret store, say) at start-up. */
 export type ValueSource = string | (() => string | Promise<string>);
@@ -104,6 +105,15 @@ export interface TokenHandlerConfig {
    * docker_auth. One that throws answers the request 503. Left out: only the ACL decides.
    */
   readonly authorizers?: readonly ScopeAuthorizer[];
+  /**
+   * Where failed-login counters live. `'memory'` (the default): in this process. A Redis URL
+   * (`redis://host:6379/0`, `rediss://…` for TLS) or a RedisStoreConfig: in Redis, shared by
+   * every handler or server that names the same Redis and prefix and signs with the same key
+   * (the key the user names are hashed with is derived from it), so a lock-out counts every
+   * replica's failures. When Redis is unreachable or slower than its timeout, logins go on with
+   * the counters of this process, and `/healthz` says `degraded`. Needs the `ioredis` package.
+   */
+  readonly store?: 'memory' | string | RedisStoreConfig;
 }
 
 /** The config with every default filled in and every value checked, sources not yet read. */
@@ -125,6 +135,8 @@ export interface CheckedHandlerConfig {
   readonly acl: readonly AclRuleConfig[];
   /** Asked after the ACL (TokenHandlerConfig.authorizers). */
   readonly authorizers?: readonly ScopeAuthorizer[];
+  /** The shared store; left out for the memory store. */
+  readonly store?: CheckedStoreConfig;
 }
 
 function fail(path: string, why: string): never {
@@ -277,7 +289,12 @@ export function checkHandlerConfig(config: TokenHandlerConfig): CheckedHandlerCo
     }),
     acl: config.acl ?? [],
     ...(authorizers === undefined ? {} : { authorizers }),
+    ...storeOf(checkStoreConfig(config.store, 'store', fail)),
   };
+}
+
+function storeOf(store: CheckedStoreConfig | undefined): { store?: CheckedStoreConfig } {
+  return store === undefined ? {} : { store };
 }
 
 /** The handler config a YAML file describes (paths stay paths; the server adds what it listens on). */
@@ -305,6 +322,7 @@ export function handlerConfigFromServerConfig(config: TokenServerConfig): Checke
     trustedProxies: config.trustedProxies,
     acl: config.acl,
     ...(config.extAuthz === undefined ? {} : { authorizers: [createExtScopeAuthorizer(config.extAuthz)] }),
+    ...storeOf(config.store),
   };
 }
 

@@ -3,8 +3,13 @@ import { RegauthError } from '../errors/regauth-error.js';
 import type { Authenticator } from './authenticator.js';
 import { Generations } from './generations.js';
 import { buildHandlerGeneration, guardLimits, type HandlerGeneration } from './handler-generation.js';
-import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import { MAX_TRACKED_ENTRIES, PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import { RedisLoginCounters } from './redis-login-counters.js';
 import type { ServerLogEntry } from './server-log-entry.js';
+import { sharedKeyedDigest } from './shared-keyed-digest.js';
+import { createRedisStore, type SharedStore } from './shared-store.js';
+import type { SigningMaterial } from './signing-key.js';
+import { loadSigningKeys } from './signing-keys.js';
 import {
   type CheckedHandlerConfig,
   checkHandlerConfig,
@@ -30,6 +35,12 @@ export interface TokenHandlerOptions {
   readonly maxTrackedEntries?: number;
   /** Counts requests, decisions, lock-outs and latencies (createTokenMetrics). Left out: nothing is counted. */
   readonly metrics?: TokenMetrics;
+  /**
+   * A shared store made once (createRedisStore) and kept across handlers, such as the handlers
+   * a server makes anew when its config is reloaded; the caller closes it. Left out: the handler
+   * makes one from `store` of its config, and closes it with itself.
+   */
+  readonly sharedStore?: SharedStore;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -183,9 +194,35 @@ export async function createCheckedTokenHandler(
           options.log?.(entry);
         };
   const now = options.now ?? Date.now;
-  // The lock-out tables belong to the handler, not to a config: a reload must not lift a lock-out.
+  // Server state, made once: the shared store and the lock-out tables outlive a config reload.
+  const ownStore = options.sharedStore === undefined && config.store !== undefined;
+  const store =
+    options.sharedStore ??
+    (config.store === undefined
+      ? undefined
+      : await createRedisStore(config.store, {
+          log,
+          ...(metrics === undefined ? {} : { observer: metrics }),
+          now,
+        }));
+  // Replicas must hash a name alike to share its counters: a digest derived from the signing key
+  // the handler starts with (a reload that rotates keys keeps it, as replicas still running do).
+  const shared =
+    store === undefined
+      ? {}
+      : await (async () => {
+          const [first] = await loadSigningKeys(config.token.keys, new Date(now()));
+          const digest = sharedKeyedDigest((first as SigningMaterial).privateKey);
+          const counters = new RedisLoginCounters(store, digest, {
+            ...guardLimits(config),
+            maxEntries: options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES,
+            now,
+          });
+          return { digest, counters };
+        })();
   let authenticatorsNow: () => readonly Authenticator[] = () => [];
   const guard = new PasswordGuard({
+    ...shared,
     authenticators: () => authenticatorsNow(),
     ...guardLimits(config),
     ...(options.maxTrackedEntries === undefined ? {} : { maxTrackedEntries: options.maxTrackedEntries }),
@@ -226,7 +263,15 @@ export async function createCheckedTokenHandler(
       });
     }
     if (path === 'healthz') {
-      return { status: 200, headers: { 'content-type': 'application/json' }, body: '{"status":"ok"}' };
+      // Still 200 when Redis is down: tokens are issued (with this replica's own counters), and
+      // a balancer that took every replica out over it would turn a degraded store into an outage.
+      const body =
+        store === undefined
+          ? '{"status":"ok"}'
+          : store.health() === 'up'
+            ? '{"status":"ok","store":"up"}'
+            : '{"status":"degraded","store":"unreachable"}';
+      return { status: 200, headers: { 'content-type': 'application/json' }, body };
     }
     let body: string | undefined;
     if (req.method === 'POST') {
@@ -390,6 +435,7 @@ export async function createCheckedTokenHandler(
       clearInterval(sweeper);
       void generations.current.authn.close();
       void generations.current.authorizer.close?.();
+      if (ownStore) void store?.close();
     },
   };
 }

@@ -4,6 +4,7 @@ import type { AuthorizationResult } from './authorizer-chain.js';
 import { importOptional } from './import-optional.js';
 import type { GuardResult, PasswordGuard } from './password-guard.js';
 import type { ServerLogEntry } from './server-log-entry.js';
+import type { StoreObserver } from './shared-store.js';
 import type { TokenIssuer } from './token-issuer.js';
 import type { TokenLogEntry } from './token-service.js';
 
@@ -39,6 +40,11 @@ export const AUTHENTICATION_BUCKETS = [
 ];
 /** Seconds: signing an ES256 token takes well under a millisecond, RS256 a few. */
 export const ISSUE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
+/**
+ * Seconds: a loopback or same-rack Redis answers in 0.1–1 ms; the store's timeout (0.25 s by
+ * default) caps the rest.
+ */
+export const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25, 1];
 
 const OUTCOMES: readonly TokenLogEntry['outcome'][] = [
   'issued',
@@ -59,7 +65,7 @@ const REFUSAL_REASONS: readonly RefusalReason[] = [
 ];
 
 /** The token server's Prometheus metrics (see createTokenMetrics). */
-export interface TokenMetrics {
+export interface TokenMetrics extends StoreObserver {
   /** Counts what a token request's log entry says happened; other entries are ignored. */
   observe(entry: ServerLogEntry): void;
   /** One authenticator's check: its kind (`htpasswd`, …), what it decided and how long it took. */
@@ -152,6 +158,26 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
     buckets: ISSUE_BUCKETS,
     registers: [registry],
   });
+  const storeUp = new prom.Gauge({
+    name: 'regauth_store_up',
+    help: 'Whether the shared store (Redis) answers: 1 up, 0 unreachable (logins use this replica’s own counters). Always 1 for the memory store.',
+    registers: [registry],
+  });
+  const storeErrors = new prom.Counter({
+    name: 'regauth_store_errors_total',
+    help: 'Commands to the shared store that failed (error) or got no answer within the timeout (timeout).',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  const storeDuration = new prom.Histogram({
+    name: 'regauth_store_duration_seconds',
+    help: 'Time a command to the shared store took, by operation.',
+    labelNames: ['operation'],
+    buckets: STORE_BUCKETS,
+    registers: [registry],
+  });
+  storeUp.set(1);
+  for (const kind of ['error', 'timeout'] as const) storeErrors.inc({ kind }, 0);
   // Every series from the start, at 0: a rate() over a series that appears late misses its first step.
   for (const outcome of OUTCOMES) requests.inc({ outcome }, 0);
   for (const result of ['granted', 'partial', 'denied'] as const) grants.inc({ result }, 0);
@@ -175,6 +201,13 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
     },
     observeIssue(seconds) {
       issue.observe(seconds);
+    },
+    observeStore(operation, result, seconds) {
+      if (seconds !== undefined) storeDuration.observe({ operation }, seconds);
+      if (result !== 'ok') storeErrors.inc({ kind: result });
+    },
+    setStoreUp(up) {
+      storeUp.set(up ? 1 : 0);
     },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };

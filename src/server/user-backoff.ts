@@ -15,6 +15,31 @@ export interface UserBackoffOptions {
 }
 
 /**
+ * Milliseconds a user waits after its `failures`-th failure: the back-off's maths, shared with
+ * the Redis counters (whose Lua script repeats it) so every store answers alike.
+ */
+export function backoffDelayMs(
+  failures: number,
+  options: Pick<UserBackoffOptions, 'freeFailures' | 'maxSeconds'>,
+): number {
+  const over = failures - options.freeFailures;
+  if (over <= 0) return 0;
+  // 2^30 s is far past any cap: stop doubling before the number grows silly.
+  const seconds = BACKOFF_START_S * 2 ** Math.min(over - 1, 30);
+  return Math.min(seconds, options.maxSeconds) * 1000;
+}
+
+/** Seconds until a user whose last failure (of `failures`) was at `last` may be checked again. */
+export function backoffRetryAfter(
+  entry: { readonly failures: number; readonly last: number },
+  options: Pick<UserBackoffOptions, 'freeFailures' | 'maxSeconds'>,
+  now: number,
+): number {
+  const until = entry.last + backoffDelayMs(entry.failures, options);
+  return until > now ? Math.ceil((until - now) / 1000) : 0;
+}
+
+/**
  * Per-user exponential back-off that does not care where the failures came from: rotating
  * source addresses gains an attacker nothing. After `freeFailures` failures each further one
  * makes the user wait BACKOFF_START_S, then twice that, up to `maxSeconds`: a guesser gets about
@@ -40,29 +65,19 @@ export class UserBackoff {
     return this.#entries.size;
   }
 
-  #delayMs(failures: number): number {
-    const over = failures - this.#options.freeFailures;
-    if (over <= 0) return 0;
-    // 2^30 s is far past any cap: stop doubling before the number grows silly.
-    const seconds = BACKOFF_START_S * 2 ** Math.min(over - 1, 30);
-    return Math.min(seconds, this.#options.maxSeconds) * 1000;
-  }
-
   /** Seconds until the user may be checked again, or 0 when there is no back-off. */
   retryAfter(userKey: string): number {
     if (this.#options.freeFailures <= 0) return 0;
     const entry = this.#entries.get(userKey);
     if (!entry) return 0;
-    const until = entry.last + this.#delayMs(entry.failures);
-    const now = this.#now();
-    return until > now ? Math.ceil((until - now) / 1000) : 0;
+    return backoffRetryAfter(entry, this.#options, this.#now());
   }
 
   recordFailure(userKey: string): void {
     if (this.#options.freeFailures <= 0) return;
     const now = this.#now();
     const failures = (this.#entries.get(userKey)?.failures ?? 0) + 1;
-    const expires = now + this.#delayMs(failures) + this.#options.quietSeconds * 1000;
+    const expires = now + backoffDelayMs(failures, this.#options) + this.#options.quietSeconds * 1000;
     this.#entries.set(userKey, { failures, last: now }, expires);
   }
 

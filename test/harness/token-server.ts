@@ -20,6 +20,7 @@ export interface TokenServerHandle {
   readonly service: string;
   readonly issuer: string;
   readonly dir: string;
+  readonly keyFile: string;
   readonly certFile: string;
   readonly htpasswdFile: string;
   /** The `regauth serve` process, for signals. */
@@ -50,6 +51,11 @@ export interface TokenServerSetup {
   readonly authn?: readonly unknown[];
   /** Runs the server with this file-descriptor limit (`ulimit -n`), to test running out of them. */
   readonly ulimitFiles?: number;
+  /**
+   * A replica: signs with this server's key and serves its htpasswd file (`users` is then
+   * ignored); only its own folder is removed by `stop`.
+   */
+  readonly replicaOf?: TokenServerHandle;
 }
 
 /** The ACL of the README's example: what the acceptance tests exercise. */
@@ -65,25 +71,28 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
   const dir = await mkdtemp(join(tmpdir(), 'regauth-token-'));
   const service = setup.service ?? 'test-registry';
   const issuer = setup.issuer ?? 'regauth-test';
-  const keyFile = join(dir, 'signing-key.pem');
-  const certFile = join(dir, 'signing-cert.pem');
-  await run(REGAUTH_BIN, [
-    'keygen',
-    '--key',
-    keyFile,
-    '--cert',
-    certFile,
-    '--algorithm',
-    setup.algorithm ?? 'ES256',
-  ]);
-  const htpasswdFile = join(dir, 'users.htpasswd');
-  const users = setup.users ?? {};
-  await writeFile(
-    htpasswdFile,
-    Object.entries(users)
-      .map(([u, p]) => `${htpasswdLine(u, p)}\n`)
-      .join(''),
-  );
+  const primary = setup.replicaOf;
+  const keyFile = primary?.keyFile ?? join(dir, 'signing-key.pem');
+  const certFile = primary?.certFile ?? join(dir, 'signing-cert.pem');
+  const htpasswdFile = primary?.htpasswdFile ?? join(dir, 'users.htpasswd');
+  if (primary === undefined) {
+    await run(REGAUTH_BIN, [
+      'keygen',
+      '--key',
+      keyFile,
+      '--cert',
+      certFile,
+      '--algorithm',
+      setup.algorithm ?? 'ES256',
+    ]);
+    const users = setup.users ?? {};
+    await writeFile(
+      htpasswdFile,
+      Object.entries(users)
+        .map(([u, p]) => `${htpasswdLine(u, p)}\n`)
+        .join(''),
+    );
+  }
   const port = await freePort();
   const extra = setup.extra ?? {};
   const config: Record<string, unknown> & { tls?: unknown } = {
@@ -124,6 +133,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
     service,
     issuer,
     dir,
+    keyFile,
     certFile,
     htpasswdFile,
     process: spawned.child,

@@ -1,0 +1,99 @@
+import { AddressBudget } from './address-budget.js';
+import { UserBackoff } from './user-backoff.js';
+
+/** Seconds a login must wait before its password is checked; 0: no wait. */
+export interface LoginWaits {
+  /** The user's back-off (0 when no user was asked about). */
+  readonly user: number;
+  /** The address's failure budget. */
+  readonly address: number;
+}
+
+/** The limits the counters apply; PasswordGuardOptions names them alike. */
+export interface LoginCounterLimits {
+  /** Failed logins of one user before back-off starts (0: no back-off). */
+  readonly loginFailures: number;
+  /** Quiet seconds after which a user's failure count, and an address's budget, start over. */
+  readonly loginWindow: number;
+  readonly backoffMaxSeconds: number;
+  /** Failures per client address across user names within loginWindow (0: no budget). */
+  readonly addressFailures: number;
+}
+
+/**
+ * The failed-login counters of the password guard: the per-user back-off (UserBackoff) and the
+ * per-address failure budget (AddressBudget), kept in this process (MemoryLoginCounters) or in a
+ * store the replicas share (RedisLoginCounters). Each call is at most one round trip to the
+ * store: a login reads both waits at once before any password check, and a failure is recorded
+ * for user and address at once. A store answers synchronously when it can, so the in-process
+ * counters add no turn of the event loop.
+ *
+ * `userKey` and `addressKey` are KeyedDigest keys and address keys (client-address.ts); an
+ * undefined `userKey` leaves the user out (a name whose credentials are unguessable).
+ */
+export interface LoginCounters {
+  waits(userKey: string | undefined, addressKey: string): LoginWaits | Promise<LoginWaits>;
+  recordFailure(userKey: string | undefined, addressKey: string): void | Promise<void>;
+  /** Entries held in this process: users in back-off and address budgets. */
+  sizes(): { readonly backoffUsers: number; readonly addressBudgets: number };
+  /** Drops expired entries held in this process. */
+  sweep(): void;
+  /**
+   * New limits from a config reload: counts and spent budgets stay, judged by the new numbers
+   * from the next call on.
+   */
+  setLimits(limits: LoginCounterLimits): void;
+}
+
+/** The counters of one process: what the guard always kept, and a store's fallback. */
+export class MemoryLoginCounters implements LoginCounters {
+  readonly #backoff: UserBackoff;
+  readonly #budget: AddressBudget;
+
+  constructor(limits: LoginCounterLimits & { readonly maxEntries: number; readonly now?: () => number }) {
+    const now = limits.now ?? Date.now;
+    this.#backoff = new UserBackoff({
+      freeFailures: limits.loginFailures,
+      quietSeconds: limits.loginWindow,
+      maxSeconds: limits.backoffMaxSeconds,
+      maxEntries: limits.maxEntries,
+      now,
+    });
+    this.#budget = new AddressBudget({
+      failures: limits.addressFailures,
+      windowSeconds: limits.loginWindow,
+      maxEntries: limits.maxEntries,
+      now,
+    });
+  }
+
+  waits(userKey: string | undefined, addressKey: string): LoginWaits {
+    return {
+      user: userKey === undefined ? 0 : this.#backoff.retryAfter(userKey),
+      address: this.#budget.retryAfter(addressKey),
+    };
+  }
+
+  recordFailure(userKey: string | undefined, addressKey: string): void {
+    if (userKey !== undefined) this.#backoff.recordFailure(userKey);
+    this.#budget.charge(addressKey);
+  }
+
+  sizes(): { backoffUsers: number; addressBudgets: number } {
+    return { backoffUsers: this.#backoff.size, addressBudgets: this.#budget.size };
+  }
+
+  sweep(): void {
+    this.#backoff.sweep();
+    this.#budget.sweep();
+  }
+
+  setLimits(limits: LoginCounterLimits): void {
+    this.#backoff.setLimits({
+      freeFailures: limits.loginFailures,
+      quietSeconds: limits.loginWindow,
+      maxSeconds: limits.backoffMaxSeconds,
+    });
+    this.#budget.setLimits({ failures: limits.addressFailures, windowSeconds: limits.loginWindow });
+  }
+}
