@@ -38,6 +38,13 @@ export interface PasswordGuardOptions {
   /** Left out: a key made at start-up. Tests pass one to get stable labels. */
   readonly digest?: KeyedDigest;
   readonly now?: () => number;
+  /**
+   * An account's revocation epoch in ms (RevocationStore.revokedBefore): a login verified
+   * before it is not taken from the cache, the password is checked again. Left out: none.
+   */
+  readonly revokedBefore?: (account: string) => number | undefined;
+  /** Called when a revocation sent a cached login back to its authenticator. */
+  readonly onRevokedLogin?: () => void;
 }
 
 export type GuardResult =
@@ -90,6 +97,8 @@ interface Verified {
   readonly fingerprint?: string;
   readonly expiresAt?: number;
   readonly by: string;
+  /** When the check that verified it began (ms): a revocation from after that time voids it. */
+  readonly verifiedAt: number;
 }
 
 /**
@@ -190,9 +199,11 @@ export class PasswordGuard {
     if (
       cached !== undefined &&
       (cached.fingerprint === undefined || this.fingerprint(username) === cached.fingerprint) &&
-      (cached.expiresAt === undefined || cached.expiresAt > this.#now())
+      (cached.expiresAt === undefined || cached.expiresAt > this.#now()) &&
+      !this.#revokedSince(cached)
     ) {
-      return { ok: true, ...cached };
+      const { verifiedAt: _, ...verified } = cached;
+      return { ok: true, ...verified };
     }
 
     const backoff = unguessable ? 0 : this.#backoff.retryAfter(userKey);
@@ -204,6 +215,11 @@ export class PasswordGuard {
 
     let pending = this.#inFlight.get(mac);
     if (!pending) {
+      // After a revocation in this same millisecond, the check counts as made after it.
+      const began = Math.max(
+        this.#now(),
+        this.#options.revokedBefore?.(username) ?? Number.NEGATIVE_INFINITY,
+      );
       const admitted = this.#queue.run(
         addrKey,
         this.#recent.knowsAddress(addrKey),
@@ -218,7 +234,7 @@ export class PasswordGuard {
       // Counted once per check, however many identical requests wait on it.
       pending = admitted.result.then((check) => {
         if (check.outcome === 'accepted') {
-          this.#verified.remember(userKey, mac, verifiedOf(check), check.expiresAt);
+          this.#verified.remember(userKey, mac, { ...verifiedOf(check), verifiedAt: began }, check.expiresAt);
           this.#recent.remember(userKey, addrKey);
         } else if (check.outcome !== 'error') {
           // A backend that failed says nothing about the password: no failure is counted. The
@@ -245,6 +261,14 @@ export class PasswordGuard {
     return { ok: false, reason: 'invalid' };
   }
 
+  /** Whether the account of a cached login was revoked after the login was verified. */
+  #revokedSince(cached: Verified): boolean {
+    const epoch = this.#options.revokedBefore?.(cached.identity.name);
+    if (epoch === undefined || cached.verifiedAt >= epoch) return false;
+    this.#options.onRevokedLogin?.();
+    return true;
+  }
+
   stats(): PasswordGuardStats {
     return {
       backoffUsers: this.#backoff.size,
@@ -269,7 +293,9 @@ export class PasswordGuard {
   }
 }
 
-function verifiedOf(check: DecidedAuthentication & { readonly outcome: 'accepted' }): Verified {
+function verifiedOf(
+  check: DecidedAuthentication & { readonly outcome: 'accepted' },
+): Omit<Verified, 'verifiedAt'> {
   return {
     identity: check.identity,
     ...(check.fingerprint === undefined ? {} : { fingerprint: check.fingerprint }),

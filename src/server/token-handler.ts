@@ -4,6 +4,7 @@ import { createAclAuthorizer } from './acl-authorizer.js';
 import { createAuthnList } from './authn-list.js';
 import { createClientAddressResolver } from './client-address.js';
 import { PasswordGuard, type PasswordGuardStats } from './password-guard.js';
+import type { RevocationStore } from './revocation-store.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import type { SigningMaterial } from './signing-key.js';
 import { type ConfiguredSigningKey, loadSigningKeys } from './signing-keys.js';
@@ -40,6 +41,12 @@ export interface TokenHandlerOptions {
   readonly maxTrackedEntries?: number;
   /** Counts requests, decisions, lock-outs and latencies (createTokenMetrics). Left out: nothing is counted. */
   readonly metrics?: TokenMetrics;
+  /**
+   * Revocation epochs per account (createMemoryRevocationStore): refresh tokens, cached logins
+   * and reusable tokens from before an account's epoch are refused. Made by the caller, so it
+   * outlives a handler rebuilt by a reload. Left out: nothing is revoked.
+   */
+  readonly revocations?: RevocationStore;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -174,6 +181,9 @@ export async function createCheckedTokenHandler(
           options.log?.(entry);
         };
   const now = options.now ?? Date.now;
+  const revocations = options.revocations;
+  const revokedBefore =
+    revocations === undefined ? undefined : (account: string) => revocations.revokedBefore(account);
   const keys = await loadSigningKeys(config.token.keys, new Date(now()));
   keys.forEach((key, i) => {
     if (key.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
@@ -211,6 +221,10 @@ export async function createCheckedTokenHandler(
     checksPerAddress: config.limits.passwordChecksPerAddress,
     ...(options.maxTrackedEntries === undefined ? {} : { maxTrackedEntries: options.maxTrackedEntries }),
     now,
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+    ...(metrics === undefined
+      ? {}
+      : { onRevokedLogin: () => metrics.observeRevocationRefusal('verified_login') }),
   });
   // Never longer than a tenth of the token's life: clients still get most of it.
   const reuse = new TokenReuse(Math.min(config.token.reuse, Math.floor(config.token.expiration / 10)), now);
@@ -222,6 +236,8 @@ export async function createCheckedTokenHandler(
     authorizer: () => authorizer,
     guard: metrics === undefined ? guard : instrumentGuard(guard, metrics),
     reuse,
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+    ...(metrics === undefined ? {} : { onRevoked: (what) => metrics.observeRevocationRefusal(what) }),
     issuer: instrumentedIssuer(
       new TokenIssuer({
         signing: keys[0] as SigningMaterial,
@@ -230,6 +246,7 @@ export async function createCheckedTokenHandler(
         expiration: config.token.expiration,
         refreshExpiration: config.token.refreshExpiration,
         now,
+        ...(revokedBefore === undefined ? {} : { revokedBefore }),
       }),
     ),
     log,

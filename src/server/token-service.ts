@@ -69,6 +69,13 @@ export interface TokenServiceDeps {
   readonly issuer: TokenIssuer;
   /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
   readonly reuse?: TokenReuse;
+  /**
+   * An account's revocation epoch in ms (RevocationStore.revokedBefore): its refresh tokens and
+   * reusable access tokens from before it are refused. Left out: nothing is revoked.
+   */
+  readonly revokedBefore?: (account: string) => number | undefined;
+  /** Called when a revocation refused something: a refresh token, or a token kept for reuse. */
+  readonly onRevoked?: (what: 'refresh_token' | 'reused_token') => void;
   readonly log: (entry: TokenLogEntry) => void;
 }
 
@@ -298,6 +305,11 @@ function endOf(issued: IssuedToken): number {
   return issued.issuedAt.getTime() + issued.expiresIn * 1000;
 }
 
+/** When an issued token was signed, in ms (a reused one keeps its own time). */
+function issuedAtMs(issued: IssuedToken): number {
+  return issued.issuedAtMs ?? issued.issuedAt.getTime();
+}
+
 /** Who the authenticate step found: undefined identity for an anonymous request. */
 interface Authenticated {
   readonly identity: Identity | undefined;
@@ -321,6 +333,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     issuer: deps.issuer,
     service: deps.service,
     fingerprint: (user) => deps.guard.fingerprint(user),
+    ...(deps.revokedBefore === undefined ? {} : { revokedBefore: deps.revokedBefore }),
   });
 
   /** Step 2 for user and password: the guard runs the authenticator list. */
@@ -432,11 +445,13 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         const result = refresh.authenticate(parsed.refreshToken);
         if (result.outcome !== 'accepted') {
           if (result.account !== undefined) log.account = result.account;
+          if (result.revoked) deps.onRevoked?.('refresh_token');
           throw new Refusal(
             401,
             'invalid_grant',
-            'the refresh token is invalid, expired, or revoked by a password change; log in again',
+            'the refresh token is invalid, expired, or revoked (by a password change or an admin); log in again',
             basicChallenge,
+            result.revoked ? 'revoked' : undefined,
           );
         }
         who = {
@@ -481,6 +496,11 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       const reuseKey = TokenReuse.key(subject, deps.service, granted);
       let issued = deps.reuse?.get(reuseKey);
       if (issued !== undefined && who.expiresAt !== undefined && endOf(issued) > who.expiresAt) {
+        issued = undefined;
+      }
+      const epoch = issued === undefined || subject === '' ? undefined : deps.revokedBefore?.(subject);
+      if (issued !== undefined && epoch !== undefined && issuedAtMs(issued) < epoch) {
+        deps.onRevoked?.('reused_token');
         issued = undefined;
       }
       if (!issued) {
