@@ -65,14 +65,15 @@ afterEach(() => {
 
 describe('a token handler with revocations', () => {
   async function setup(reuse = 0) {
-    // A fake clock inside one second: `iat` alone cannot tell these moments apart.
-    const clock = { now: Date.UTC(2026, 10, 30, 15, 0, 0, 200) };
+    const pair = await testKeyPair();
+    // A fake clock inside one second (`iat` alone cannot tell these moments apart), not before
+    // the test certificate's notBefore.
+    const clock = { now: Math.ceil(Date.now() / 1000) * 1000 + 200 };
     const revocations: RevocationStore = createMemoryRevocationStore({
       keepMs: 24 * HOUR,
       now: () => clock.now,
     });
     const counting = countingAuthenticator();
-    const pair = await testKeyPair();
     const tokens: TokenHandler = await createTokenHandler(
       {
         token: {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { AclRuleConfig } from './acl.js';
+import { type AdminConfig, parseAdminConfig } from './admin-config.js';
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import { importOptional } from './import-optional.js';
@@ -96,6 +97,8 @@ export interface TokenServerConfig {
   readonly acl: readonly AclRuleConfig[];
   /** The Prometheus endpoint; left out when the file has no `metrics:` section. */
   readonly metrics?: MetricsConfig;
+  /** The admin endpoints (revocations); left out when the file has no `admin:` section. */
+  readonly admin?: AdminConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -225,6 +228,7 @@ export function parseServerConfig(
     'trusted_proxies',
     'acl',
     'metrics',
+    'admin',
   ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
@@ -259,6 +263,8 @@ export function parseServerConfig(
       'is the shorthand of a one-item authn list and cannot stand beside authn; move the file into authn as { htpasswd: { file: … } }',
     );
   }
+  const metrics =
+    top.metrics === undefined || top.metrics === null ? undefined : parseMetricsConfig(reader, top.metrics);
   const config: TokenServerConfig = {
     file,
     listen: parseListen(reader, top.listen ?? '127.0.0.1:5001'),
@@ -315,9 +321,16 @@ export function parseServerConfig(
     },
     trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
     acl: parseAcl(reader, top.acl),
-    ...(top.metrics === undefined || top.metrics === null
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(top.admin === undefined || top.admin === null
       ? {}
-      : { metrics: parseMetricsConfig(reader, top.metrics) }),
+      : {
+          admin: parseAdminConfig(
+            reader,
+            top.admin,
+            metrics?.enabled && metrics.listen === undefined ? [metrics.path] : [],
+          ),
+        }),
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);

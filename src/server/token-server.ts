@@ -10,12 +10,14 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
+import { createConfiguredAdmin, listenAdmin } from './admin-server.js';
 import { createTrustedProxyCheck } from './client-address.js';
 import { checkConfigFiles } from './config-files.js';
 import { limitConnections } from './connection-limits.js';
 import { isLoopbackAddress } from './loopback-address.js';
 import { createConfiguredMetricsEndpoint, listenMetrics } from './metrics-server.js';
 import type { PasswordGuardStats } from './password-guard.js';
+import { createMemoryRevocationStore, type RevocationStore } from './revocation-store.js';
 import type { TokenServerConfig } from './server-config.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import { createCheckedTokenHandler, requestUrl, sendNode } from './token-handler.js';
@@ -52,6 +54,11 @@ export interface TokenServerOptions {
   readonly sweepIntervalMs?: number;
   /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
   readonly maxTrackedEntries?: number;
+  /**
+   * Where revocations are kept. Server state: made once, it outlives a handler rebuilt by a
+   * reload. Left out: in memory (createMemoryRevocationStore), kept for the refresh tokens' lifetime.
+   */
+  readonly revocations?: RevocationStore;
 }
 
 /** Sizes of the server's tables and queues: what bounds its memory and work. */
@@ -94,17 +101,33 @@ export async function createTokenServer(
   const log = options.log ?? (() => {});
   await checkConfigFiles(config);
   const metricsEndpoint = await createConfiguredMetricsEndpoint(config.metrics);
+  const ownRevocations = options.revocations === undefined;
+  const revocations =
+    options.revocations ??
+    createMemoryRevocationStore({
+      keepMs: config.token.refreshExpiration * 1000,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  const admin = await createConfiguredAdmin(config, {
+    revocations,
+    log,
+    ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const tokens = await createCheckedTokenHandler(handlerConfigFromServerConfig(config), {
     ...options,
+    revocations,
     ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
   });
   const isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
   const metricsHere = metricsEndpoint !== undefined && metricsEndpoint.listen === undefined;
+  const adminHere = admin !== undefined && admin.listen === undefined;
 
   // Whatever the handler does not own: a target that is no path (RFC 9112 §3.2) is a 400.
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (tokens.handle(req, res)) return;
     if (metricsHere && metricsEndpoint.handle(req, res)) return;
+    if (adminHere && admin.handle(req, res)) return;
     const url = requestUrl(req.url);
     if (url === undefined) {
       log({ msg: 'bad request target', address: req.socket.remoteAddress ?? '', status: 400 });
@@ -128,12 +151,14 @@ export async function createTokenServer(
     connectionsCheckingInterval: CONNECTIONS_CHECK_MS,
   };
   let server: Server;
+  let tlsFiles: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   if (config.tls) {
     const tls = config.tls;
     const [cert, key] = await Promise.all([
       withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
       withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
     ]);
+    tlsFiles = { cert, key };
     server = createHttpsServer({ ...serverOptions, cert, key }, handle);
   } else {
     server = createHttpServer(serverOptions, handle);
@@ -145,6 +170,22 @@ export async function createTokenServer(
   });
 
   let metricsServer: { readonly close: () => Promise<void> } | undefined;
+  let adminServer: { readonly close: () => Promise<void> } | undefined;
+  /** The listeners of their own the metrics and admin endpoints may have, started after the main one. */
+  const listenOthers = async (): Promise<void> => {
+    const own = metricsEndpoint?.listen;
+    if (metricsEndpoint !== undefined && own !== undefined) {
+      const started = await listenMetrics({ ...metricsEndpoint, listen: own });
+      metricsServer = started;
+      log({ msg: 'metrics listening', url: started.url });
+    }
+    const adminListen = admin?.listen;
+    if (admin !== undefined && adminListen !== undefined) {
+      const started = await listenAdmin({ ...admin, listen: adminListen }, tlsFiles);
+      adminServer = started;
+      log({ msg: 'admin listening', url: started.url });
+    }
+  };
   const watchers: FSWatcher[] = [];
   let reloadTimer: NodeJS.Timeout | undefined;
   const htpasswdFiles =
@@ -185,18 +226,11 @@ export async function createTokenServer(
               hint: 'passwords travel in Basic headers and tokens in answers, readable on the network; set tls: { cert, key } in the config, or listen on 127.0.0.1 behind a reverse proxy that serves HTTPS',
             });
           }
-          const own = metricsEndpoint?.listen;
-          if (metricsEndpoint === undefined || own === undefined) {
-            resolve(url);
-            return;
-          }
-          listenMetrics({ ...metricsEndpoint, listen: own }).then(
-            (started) => {
-              metricsServer = started;
-              log({ msg: 'metrics listening', url: started.url });
-              resolve(url);
-            },
+          listenOthers().then(
+            () => resolve(url),
             (err: unknown) => {
+              void metricsServer?.close();
+              void adminServer?.close();
               server.close();
               reject(err);
             },
@@ -206,6 +240,8 @@ export async function createTokenServer(
     close: () =>
       new Promise((resolve) => {
         void metricsServer?.close();
+        void adminServer?.close();
+        if (ownRevocations) void revocations.close();
         for (const watcher of watchers) watcher.close();
         clearTimeout(reloadTimer);
         tokens.close();

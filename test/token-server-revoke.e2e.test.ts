@@ -1,0 +1,209 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startTokenServer, type TokenServerHandle } from './harness/token-server.js';
+
+const USERS = { alice: 'alice-secret-1', bob: 'bob-secret-2' };
+const ADMIN_SECRET = '5b0f3c1e9d2a4f6b8c7e0d1a2b3c4d5e6f708192a3b4c5d6';
+const METRICS_TOKEN = 'c2f1e0d9b8a7968574635241302f1e0d';
+const basic = (user: string, password: string) =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+function sample(body: string, series: string): number | undefined {
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+const servers: TokenServerHandle[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.stop();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+/** A server with the admin endpoint, metrics, and a login cache long enough to see it at work. */
+async function startWithAdmin(extra: Record<string, unknown> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const adminFile = join(dir, 'admin.token');
+  await writeFile(adminFile, `${ADMIN_SECRET}\n`);
+  const metricsFile = join(dir, 'metrics.token');
+  await writeFile(metricsFile, `${METRICS_TOKEN}\n`);
+  const server = await startTokenServer({
+    users: USERS,
+    extra: {
+      users: { cache_seconds: 600 },
+      metrics: { enabled: true, bearer_token_file: metricsFile },
+      admin: { enabled: true, bearer_token_file: adminFile },
+      ...extra,
+    },
+  });
+  servers.push(server);
+  return { server, adminFile };
+}
+
+function client(server: TokenServerHandle) {
+  /** docker login: Basic credentials, and an offline (refresh) token asked for. */
+  const login = async (user: keyof typeof USERS = 'alice') => {
+    const url = new URL(`${server.url}/token`);
+    url.searchParams.set('service', server.service);
+    url.searchParams.set('scope', `repository:${user}/app:pull`);
+    url.searchParams.set('offline_token', 'true');
+    url.searchParams.set('client_id', 'docker');
+    const res = await fetch(url, { headers: { authorization: basic(user, USERS[user]) } });
+    const body = (await res.json()) as { refresh_token?: string };
+    return { status: res.status, refreshToken: body.refresh_token ?? '' };
+  };
+  /** What docker and containers/image do with the identity token on the next pull. */
+  const refresh = async (refreshToken: string) => {
+    const res = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        service: server.service,
+        client_id: 'docker',
+        scope: 'repository:alice/app:pull',
+      }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const revoke = async (body: unknown, secret = ADMIN_SECRET) => {
+    const res = await fetch(`${server.url}/admin/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${secret}` },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (await res.json()) as Record<string, string>,
+    };
+  };
+  const metrics = async () => {
+    const res = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    return res.text();
+  };
+  return { login, refresh, revoke, metrics };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('regauth serve: revoking an account', () => {
+  it("refuses the account's refresh tokens and cached login after a revocation; a new login works", async () => {
+    const { server } = await startWithAdmin();
+    const c = client(server);
+    const first = await c.login();
+    expect(first.status).toBe(200);
+    expect(await c.refresh(first.refreshToken)).toBe(200);
+    const bobs = await c.login('bob');
+    // The second login comes from the login cache: the htpasswd authenticator is asked once.
+    expect((await c.login()).status).toBe(200);
+    const checks = async () =>
+      sample(
+        await c.metrics(),
+        'regauth_authenticator_duration_seconds_count{kind="htpasswd",result="accepted"}',
+      );
+    expect(await checks()).toBe(2); // alice once, bob once
+
+    const revoked = await c.revoke({ account: 'alice' });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.account).toBe('alice');
+    expect(revoked.body.note).toMatch(
+      /access tokens already issued stay valid until they expire \(at most 300 s/,
+    );
+    expect(await c.refresh(first.refreshToken)).toBe(401);
+    expect(await c.refresh(bobs.refreshToken)).toBe(200);
+    const entries = await server.waitForLog((e) => e.msg === 'token' && e.reason === 'revoked');
+    expect(entries).toContainEqual(
+      expect.objectContaining({
+        msg: 'token',
+        grantType: 'refresh_token',
+        account: 'alice',
+        reason: 'revoked',
+      }),
+    );
+    expect(entries).toContainEqual(
+      expect.objectContaining({ msg: 'revocation recorded', account: 'alice', before: revoked.body.before }),
+    );
+
+    // The password is checked again (the cache's entry predates the revocation), then cached anew.
+    const again = await c.login();
+    expect(again.status).toBe(200);
+    expect(await checks()).toBe(3);
+    expect((await c.login()).status).toBe(200);
+    expect(await checks()).toBe(3);
+    expect(await c.refresh(again.refreshToken)).toBe(200);
+
+    const body = await c.metrics();
+    expect(sample(body, 'regauth_revocations_total')).toBe(1);
+    expect(sample(body, 'regauth_revocation_refusals_total{what="refresh_token"}')).toBe(1);
+    expect(sample(body, 'regauth_revocation_refusals_total{what="verified_login"}')).toBe(1);
+    expect(server.output()).not.toContain(ADMIN_SECRET);
+  }, 60_000);
+
+  it('spares refresh tokens issued after a `before` in the past', async () => {
+    const { server } = await startWithAdmin();
+    const c = client(server);
+    const older = await c.login();
+    await sleep(30);
+    const before = new Date().toISOString();
+    await sleep(30);
+    const newer = await c.login();
+    const revoked = await c.revoke({ account: 'alice', before });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.before).toBe(before);
+    expect(await c.refresh(older.refreshToken)).toBe(401);
+    expect(await c.refresh(newer.refreshToken)).toBe(200);
+  }, 60_000);
+
+  it('answers bad requests with 400 and wrong secrets with 401, then 429 once the budget is spent', async () => {
+    const { server } = await startWithAdmin();
+    const c = client(server);
+    const bad = await c.revoke({ account: 'alice', before: 'next tuesday' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatch(/RFC 3339/);
+    expect((await c.revoke('{"account":')).body.error).toMatch(/not JSON/);
+    expect((await c.revoke({ account: 'x'.repeat(400) })).body.error).toMatch(/longer than 256 bytes/);
+
+    const wrong = await c.revoke({ account: 'alice' }, 'f'.repeat(48));
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const res = await c.revoke({ account: 'alice' }, `guess-${i}-${'0'.repeat(40)}`);
+      statuses.push(res.status);
+      if (res.status === 429) break;
+    }
+    expect(statuses.at(-1)).toBe(429);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThan(20);
+    // The right secret waits too now: the budget tells a guesser nothing.
+    expect((await c.revoke({ account: 'alice' })).status).toBe(429);
+    expect(server.output()).not.toMatch(/guess-\d/);
+  }, 60_000);
+
+  it('has no admin endpoint unless enabled, and refuses to start with a short secret', async () => {
+    const plain = await startTokenServer({ users: USERS });
+    servers.push(plain);
+    const res = await fetch(`${plain.url}/admin/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_SECRET}` },
+      body: '{"account":"alice"}',
+    });
+    await res.arrayBuffer();
+    expect(res.status).toBe(404);
+
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const shortFile = join(dir, 'admin.token');
+    await writeFile(shortFile, 'hunter2-hunter2\n');
+    await expect(
+      startTokenServer({ users: USERS, extra: { admin: { enabled: true, bearer_token_file: shortFile } } }),
+    ).rejects.toThrow(/at least 32 random ones/);
+  }, 60_000);
+});
