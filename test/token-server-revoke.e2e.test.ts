@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createCliHome } from './harness/regauth-cli.js';
+import { makeLoopbackTls } from './harness/tls.js';
 import { startTokenServer, type TokenServerHandle } from './harness/token-server.js';
 
 const USERS = { alice: 'alice-secret-1', bob: 'bob-secret-2' };
@@ -23,9 +25,12 @@ afterEach(async () => {
 });
 
 /** A server with the admin endpoint, metrics, and a login cache long enough to see it at work. */
-async function startWithAdmin(extra: Record<string, unknown> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+async function startWithAdmin(extra: Record<string, unknown> = {}, dir?: string) {
+  if (dir === undefined) {
+    dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
+    const made = dir;
+    cleanups.push(() => rm(made, { recursive: true, force: true }));
+  }
   const adminFile = join(dir, 'admin.token');
   await writeFile(adminFile, `${ADMIN_SECRET}\n`);
   const metricsFile = join(dir, 'metrics.token');
@@ -40,7 +45,18 @@ async function startWithAdmin(extra: Record<string, unknown> = {}) {
     },
   });
   servers.push(server);
-  return { server, adminFile };
+  return { server, adminFile, configFile: join(server.dir, 'serve.yml') };
+}
+
+/** `regauth serve revoke`, as an operator runs it next to the server. */
+async function revokeCli(args: readonly string[]) {
+  const cli = await createCliHome();
+  try {
+    const result = await cli.run(['serve', 'revoke', ...args]);
+    return { code: result.code, stdout: result.stdout.toString(), stderr: result.stderr };
+  } finally {
+    await cli.dispose();
+  }
 }
 
 function client(server: TokenServerHandle) {
@@ -205,5 +221,115 @@ describe('regauth serve: revoking an account', () => {
     await expect(
       startTokenServer({ users: USERS, extra: { admin: { enabled: true, bearer_token_file: shortFile } } }),
     ).rejects.toThrow(/at least 32 random ones/);
+  }, 60_000);
+
+  it('regauth serve revoke sends the revocation to the running server and prints what it recorded', async () => {
+    const { server, configFile, adminFile } = await startWithAdmin();
+    const c = client(server);
+    const first = await c.login();
+    const done = await revokeCli(['--config', configFile, '--account', 'alice']);
+    expect(done.stderr).toBe('');
+    expect(done.code).toBe(0);
+    expect(done.stdout).toMatch(
+      /^revoked alice: refresh tokens, cached logins and reusable access tokens issued before \S+Z are refused/,
+    );
+    expect(done.stdout).toMatch(/note: access tokens already issued stay valid until they expire/);
+    expect(await c.refresh(first.refreshToken)).toBe(401);
+
+    const bad = await revokeCli(['--config', configFile, '--account', 'alice', '--before', 'tomorrow']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(
+      /^regauth: error: the server at http:\/\/127\.0\.0\.1:\d+ answered 400: before must be an RFC 3339 time/,
+    );
+
+    // The secret changed on disk, not in the running server: one line saying what to do.
+    await writeFile(adminFile, `${'e'.repeat(48)}\n`);
+    const refused = await revokeCli(['--config', configFile, '--account', 'alice']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^regauth: error: the server at \S+ refused the secret of admin\.bearer_token_file .*restart regauth serve/,
+    );
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+  }, 60_000);
+
+  it('regauth serve revoke says so when nothing listens, or the config has no admin endpoint', async () => {
+    const { server, configFile } = await startWithAdmin();
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const { readFile } = await import('node:fs/promises');
+    const { parse, stringify } = await import('yaml');
+    const config = parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+    // The same config, pointed at a port nothing listens on.
+    const port = Number(/:(\d+)$/.exec(server.url)?.[1]);
+    const { freePort } = await import('./harness/processes.js');
+    const unused = await freePort();
+    expect(unused).not.toBe(port);
+    const elsewhere = join(dir, 'elsewhere.yml');
+    await writeFile(elsewhere, stringify({ ...config, listen: `127.0.0.1:${unused}` }));
+    const down = await revokeCli(['--config', elsewhere, '--account', 'alice']);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toBe(
+      `regauth: error: nothing listens at http://127.0.0.1:${unused} (connection refused); start the server with regauth serve --config ${elsewhere}, or give its address with --url\n`,
+    );
+    const off = join(dir, 'off.yml');
+    const { admin: _, ...withoutAdmin } = config;
+    await writeFile(off, stringify(withoutAdmin));
+    const disabled = await revokeCli(['--config', off, '--account', 'alice']);
+    expect(disabled.code).toBe(1);
+    expect(disabled.stderr).toMatch(
+      /^regauth: error: \S+off\.yml: the admin endpoint is off; add admin: \{ enabled: true/,
+    );
+    // The running server has it off: 404, said in one line.
+    const plain = await startTokenServer({ users: USERS });
+    servers.push(plain);
+    const plainConfig = parse(await readFile(join(plain.dir, 'serve.yml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const mismatch = join(dir, 'mismatch.yml');
+    await writeFile(mismatch, stringify({ ...plainConfig, admin: config.admin }));
+    const missing = await revokeCli(['--config', mismatch, '--account', 'alice']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /^regauth: error: the server at \S+ has no admin endpoint at \/admin\/revoke; enable admin/,
+    );
+  }, 60_000);
+
+  it('regauth serve revoke reaches a TLS server by its pinned certificate, and sends nothing to another', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-tls-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // A certificate from a private CA the system does not trust, for 127.0.0.1.
+    const tls = await makeLoopbackTls();
+    await writeFile(join(dir, 'tls.crt'), tls.certPem);
+    await writeFile(join(dir, 'tls.key'), tls.keyPem);
+    const { server, configFile } = await startWithAdmin(
+      { tls: { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') } },
+      dir,
+    );
+    expect(server.url).toMatch(/^https:/);
+    const done = await revokeCli(['--config', configFile, '--account', 'alice']);
+    expect(done.stderr).toBe('');
+    expect(done.stdout).toMatch(/^revoked alice/);
+    const logs = await server.waitForLog((e) => e.msg === 'revocation recorded');
+    expect(logs).toContainEqual(expect.objectContaining({ msg: 'revocation recorded', account: 'alice' }));
+
+    // Another certificate in the config than the server presents: refused before the secret goes out.
+    const { readFile } = await import('node:fs/promises');
+    const other = await makeLoopbackTls();
+    const otherCert = join(dir, 'other.crt');
+    await writeFile(otherCert, other.certPem);
+    const text = (await readFile(configFile, 'utf8')).replace(join(dir, 'tls.crt'), otherCert);
+    const wrongConfig = join(dir, 'wrong-cert.yml');
+    await writeFile(wrongConfig, text);
+    const before = server
+      .logEntries()
+      .filter((e) => e.msg === 'admin unauthorized' || e.msg === 'revocation recorded');
+    const refused = await revokeCli(['--config', wrongConfig, '--account', 'bob']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/does not present the certificate of tls\.cert .*nothing was sent/);
+    const after = server
+      .logEntries()
+      .filter((e) => e.msg === 'admin unauthorized' || e.msg === 'revocation recorded');
+    expect(after).toHaveLength(before.length);
   }, 60_000);
 });
