@@ -332,4 +332,32 @@ describe('regauth serve: revoking an account', () => {
       .filter((e) => e.msg === 'admin unauthorized' || e.msg === 'revocation recorded');
     expect(after).toHaveLength(before.length);
   }, 60_000);
+
+  it("runs the README's admin sample and its regauth serve revoke line", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { parse } = await import('yaml');
+    const readme = await readFile(join(import.meta.dirname, '../README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf("### Revoking a user's tokens"));
+    const yamlBlock = /```yaml\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const shBlock = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? '';
+    const sample = parse(yamlBlock) as { admin: Record<string, unknown> };
+    expect(sample.admin).toEqual({ enabled: true, bearer_token_file: 'admin.token' });
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-readme-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'admin.token'), `${ADMIN_SECRET}\n`);
+    const server = await startTokenServer({
+      users: USERS,
+      extra: { admin: { ...sample.admin, bearer_token_file: join(dir, 'admin.token') } },
+    });
+    servers.push(server);
+    const line = shBlock.split('\n')[0]?.replace(/\s+#.*$/, '') ?? '';
+    expect(line).toBe('regauth serve revoke --config serve.yml --account alice');
+    const args = line
+      .split(' ')
+      .slice(3)
+      .map((a) => (a === 'serve.yml' ? join(server.dir, 'serve.yml') : a));
+    const done = await revokeCli(args);
+    expect(done.stderr).toBe('');
+    expect(done.stdout).toMatch(/^revoked alice/);
+  }, 60_000);
 });
