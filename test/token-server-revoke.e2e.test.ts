@@ -360,4 +360,41 @@ describe('regauth serve: revoking an account', () => {
     expect(done.stderr).toBe('');
     expect(done.stdout).toMatch(/^revoked alice/);
   }, 60_000);
+
+  it('serves the admin endpoint only on its own listen address when one is given; revocations survive a reload', async () => {
+    const { freePort } = await import('./harness/processes.js');
+    const port = await freePort();
+    const { server } = await startWithAdmin();
+    const c = client(server);
+    const first = await c.login();
+    // The same server again, with admin on a listen address of its own.
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-revoke-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'admin.token'), `${ADMIN_SECRET}\n`);
+    const own = await startTokenServer({
+      users: USERS,
+      extra: {
+        admin: { enabled: true, bearer_token_file: join(dir, 'admin.token'), listen: `127.0.0.1:${port}` },
+      },
+    });
+    servers.push(own);
+    await own.waitForLog((e) => e.msg === 'admin listening');
+    const onTokenPort = await client(own).revoke({ account: 'alice' });
+    expect(onTokenPort.status).toBe(404);
+    const res = await fetch(`http://127.0.0.1:${port}/admin/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_SECRET}` },
+      body: '{"account":"alice"}',
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { account: string }).account).toBe('alice');
+
+    // SIGHUP reloads the users; the revocation on the first server stays in force.
+    expect((await c.revoke({ account: 'alice' })).status).toBe(200);
+    expect(await c.refresh(first.refreshToken)).toBe(401);
+    server.process.kill('SIGHUP');
+    await server.waitForLog((e) => e.msg === 'users reloaded');
+    expect(await c.refresh(first.refreshToken)).toBe(401);
+    expect(await c.refresh((await c.login()).refreshToken)).toBe(200);
+  }, 60_000);
 });
