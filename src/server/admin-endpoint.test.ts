@@ -62,7 +62,14 @@ describe('createAdminEndpoint', () => {
     expect(t.revocations.revokedBefore('alice')).toBe(NOW + 1);
     const past = await t.post('{"account":"bob","before":"2026-11-30T14:00:00+00:00"}');
     expect(past.body.before).toBe('2026-11-30T14:00:00.000Z');
-    expect(t.revocations.revokedBefore('bob')).toBe(NOW - 3_600_000 + 0);
+    expect(t.revocations.revokedBefore('bob')).toBe(NOW - 3_600_000);
+    // Before anything still alive: said so, and nothing is kept.
+    const ancient = await t.post('{"account":"carol","before":"2020-01-01T00:00:00Z"}');
+    expect(ancient.status).toBe(200);
+    expect(ancient.body.refused).toMatch(
+      /^nothing: whatever was issued to carol before 2020-01-01T00:00:00\.000Z has expired already/,
+    );
+    expect(t.revocations.revokedBefore('carol')).toBeUndefined();
     const list = await fetch(`${t.url}/admin/revocations`, {
       headers: { authorization: `Bearer ${SECRET}` },
     });

@@ -141,12 +141,16 @@ function parseRevocation(text: string, now: number): { account: string; beforeMs
   return { account: checkAccount(fields.account), beforeMs: checkBefore(fields.before, now) };
 }
 
-function describe(revocation: Revocation, accessExpiration: number) {
+function describe(revocation: Revocation, accessExpiration: number, now: number) {
+  const before = new Date(revocation.beforeMs).toISOString();
   return {
     account: revocation.account,
-    before: new Date(revocation.beforeMs).toISOString(),
+    before,
     until: new Date(revocation.untilMs).toISOString(),
-    refused: `refresh tokens, cached logins and reusable access tokens of ${revocation.account} issued before ${new Date(revocation.beforeMs).toISOString()}`,
+    refused:
+      revocation.untilMs <= now
+        ? `nothing: whatever was issued to ${revocation.account} before ${before} has expired already`
+        : `refresh tokens, cached logins and reusable access tokens of ${revocation.account} issued before ${before}`,
     note: `access tokens already issued stay valid until they expire (at most ${accessExpiration} s, token.expiration): the registry checks them without asking the token server`,
   };
 }
@@ -217,7 +221,7 @@ export function createAdminEndpoint(
         return;
       }
       send(res, 200, {
-        revocations: options.revocations.list().map((r) => describe(r, options.accessExpiration)),
+        revocations: options.revocations.list().map((r) => describe(r, options.accessExpiration, now())),
       });
       return;
     }
@@ -238,7 +242,7 @@ export function createAdminEndpoint(
       before: new Date(recorded.beforeMs).toISOString(),
       address,
     });
-    send(res, 200, describe(recorded, options.accessExpiration));
+    send(res, 200, describe(recorded, options.accessExpiration, now()));
   };
 
   return (req, res) => {

@@ -107,7 +107,8 @@ interface Verified {
  *
  * 1. an address that spent its failure budget gets 429 and nothing else — not even a look at
  *    the login cache, which would otherwise answer guesses at HMAC speed;
- * 2. a pair verified within `cacheSeconds` is accepted, even during a back-off others caused;
+ * 2. a pair verified within `cacheSeconds` is accepted, even during a back-off others caused,
+ *    unless its account was revoked since (then the password is checked again);
  * 3. a user in back-off gets 429, unless this address logged that user in lately;
  * 4. the bcrypt check runs in a bounded queue (503/429 when full), one check for identical
  *    concurrent pairs; its failure counts against the user and the address.
