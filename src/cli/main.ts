@@ -59,14 +59,25 @@ function buildProgram(): Command {
 
   program
     .command('serve')
-    .description('run the token server that a registry trusts (realm: http(s)://<listen>/token)')
+    .description(
+      "run the token server that a registry trusts (realm: http(s)://<listen>/token); `serve revoke` revokes an account's tokens on the running server",
+    )
+    .argument('[action]', 'revoke: send a revocation of --account to the running server (admin endpoint)')
     .requiredOption('-c, --config <file>', 'YAML config file (see README: token server)')
     .option(
       '--print-bundle',
       "check the signing keys, print their certificates' PEM bundle (the registry's rootcertbundle) and exit",
     )
     .option('--check', 'check the config, key and users file, then exit; with --scope: an ACL dry run')
-    .option('--account <name>', 'with --check: the account to check (left out: anonymous)')
+    .option(
+      '--account <name>',
+      'with --check: the account to check (left out: anonymous); with revoke: the account to revoke',
+    )
+    .option(
+      '--before <time>',
+      'with revoke: refuse what was issued before this RFC 3339 time (left out: now)',
+    )
+    .option('--url <url>', "with revoke: the running server's base URL (left out: from the config)")
     .option('--label <name=value>', 'with --check: a label of the account (repeat)', collect, [])
     .option('--ip <address>', "with --check: the client's address")
     .option(
@@ -76,15 +87,34 @@ function buildProgram(): Command {
       [],
     )
     .action(
-      async (opts: {
-        config: string;
-        printBundle?: boolean;
-        check?: true;
-        account?: string;
-        label: string[];
-        ip?: string;
-        scope: string[];
-      }) => {
+      async (
+        action: string | undefined,
+        opts: {
+          config: string;
+          printBundle?: boolean;
+          check?: true;
+          account?: string;
+          before?: string;
+          url?: string;
+          label: string[];
+          ip?: string;
+          scope: string[];
+        },
+      ) => {
+        if (action !== undefined) {
+          if (action !== 'revoke') {
+            throw new RegauthError(
+              'ERR_USAGE',
+              `serve takes no ${JSON.stringify(action.slice(0, 40))}; the one action is revoke`,
+            );
+          }
+          const { serveRevokeCommand } = await import('./commands/serve-revoke.js');
+          await serveRevokeCommand(opts);
+          return;
+        }
+        if (opts.before !== undefined || opts.url !== undefined) {
+          throw new RegauthError('ERR_USAGE', '--before and --url go with serve revoke');
+        }
         if (opts.check && opts.printBundle) {
           throw new RegauthError('ERR_USAGE', '--check and --print-bundle are two separate runs: give one');
         }

@@ -18,7 +18,9 @@ export const RESTART_ONLY_KEYS: readonly {
   { key: 'limits.connections_per_address', value: (c) => c.limits.connectionsPerAddress },
   { key: 'metrics', value: (c) => c.metrics },
   // Shared state stores open their connections once per server.
-  { key: 'store', value: (c) => (c as { readonly store?: unknown }).store },
+  { key: 'store', value: (c) => c.store },
+  // The admin endpoint (and its own listener) is made once per server, with the revocations.
+  { key: 'admin', value: (c) => c.admin },
 ];
 
 /** The top-level sections of `serve.yml`, as TokenServerConfig names them. */
@@ -33,7 +35,9 @@ const SECTIONS: readonly { readonly key: string; readonly value: (config: TokenS
     { key: 'trusted_proxies', value: (c) => c.trustedProxies },
     { key: 'acl', value: (c) => c.acl },
     { key: 'metrics', value: (c) => c.metrics },
-    { key: 'store', value: (c) => (c as { readonly store?: unknown }).store },
+    { key: 'ext_authz', value: (c) => c.extAuthz },
+    { key: 'store', value: (c) => c.store },
+    { key: 'admin', value: (c) => c.admin },
   ];
 
 function same(a: unknown, b: unknown): boolean {

@@ -18,6 +18,9 @@ function configFiles(config: TokenServerConfig): { readonly path: string; readon
   if (config.metrics?.enabled && config.metrics.bearerTokenFile !== undefined) {
     files.push({ path: 'metrics.bearer_token_file', file: config.metrics.bearerTokenFile });
   }
+  if (config.admin?.enabled && config.admin.bearerTokenFile !== undefined) {
+    files.push({ path: 'admin.bearer_token_file', file: config.admin.bearerTokenFile });
+  }
   return files;
 }
 

@@ -49,6 +49,8 @@ export interface GenerationContext {
   readonly log: (entry: ServerLogEntry) => void;
   readonly now: () => number;
   readonly metrics?: TokenMetrics;
+  /** An account's revocation epoch in ms (RevocationStore.revokedBefore). Left out: none. */
+  readonly revokedBefore?: (account: string) => number | undefined;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function buildHandlerGeneration(
   config: CheckedHandlerConfig,
   context: GenerationContext,
 ): Promise<HandlerGeneration> {
-  const { guard, log, now, metrics } = context;
+  const { guard, log, now, metrics, revokedBefore } = context;
   const keys = await loadSigningKeys(config.token.keys, new Date(now()));
   keys.forEach((key, i) => {
     if (key.notAfter.getTime() - now() < CERT_WARNING_DAYS * 86_400_000) {
@@ -109,6 +111,7 @@ export async function buildHandlerGeneration(
     expiration: config.token.expiration,
     refreshExpiration: config.token.refreshExpiration,
     now,
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
   });
   const service = createTokenService({
     service: config.token.service,
@@ -117,6 +120,8 @@ export async function buildHandlerGeneration(
     guard: metrics === undefined ? ownGuard : instrumentGuard(ownGuard, metrics),
     lookup: createRefreshLookup(authenticators),
     reuse,
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+    ...(metrics === undefined ? {} : { onRevoked: (what) => metrics.observeRevocationRefusal(what) }),
     issuer: metrics === undefined ? issuer : instrumentIssuer(issuer, metrics),
     log,
   });

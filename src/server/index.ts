@@ -50,6 +50,12 @@ export { createMetricsEndpoint } from './metrics-endpoint.js';
 export type { OidcAuthenticatorConfig } from './oidc-authenticator.js';
 export { createOidcAuthenticator } from './oidc-authenticator.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
+export type {
+  MemoryRevocationStoreOptions,
+  Revocation,
+  RevocationStore,
+} from './revocation-store.js';
+export { createMemoryRevocationStore, MAX_REVOCATIONS } from './revocation-store.js';
 export type { TokenServerConfig } from './server-config.js';
 export { loadServerConfig, parseServerConfig } from './server-config.js';
 export type {
@@ -86,6 +92,7 @@ export type {
   GrantResult,
   LockoutReason,
   RefusalReason,
+  RevocationRefusal,
   TokenMetrics,
 } from './token-metrics.js';
 export { createTokenMetrics } from './token-metrics.js';

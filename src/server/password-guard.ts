@@ -45,6 +45,13 @@ export interface PasswordGuardOptions {
    */
   readonly counters?: LoginCounters;
   readonly now?: () => number;
+  /**
+   * An account's revocation epoch in ms (RevocationStore.revokedBefore): a login verified
+   * before it is not taken from the cache, the password is checked again. Left out: none.
+   */
+  readonly revokedBefore?: (account: string) => number | undefined;
+  /** Called when a revocation sent a cached login back to its authenticator. */
+  readonly onRevokedLogin?: () => void;
 }
 
 /** The numbers of PasswordGuardOptions that a config reload may change (PasswordGuard.setLimits). */
@@ -113,6 +120,8 @@ interface Verified {
   readonly expiresAt?: number;
   readonly by: string;
   readonly authenticatorId?: string;
+  /** When the check that verified it began (ms): a revocation from after that time voids it. */
+  readonly verifiedAt: number;
 }
 
 /**
@@ -121,7 +130,8 @@ interface Verified {
  *
  * 1. an address that spent its failure budget gets 429 and nothing else — not even a look at
  *    the login cache, which would otherwise answer guesses at HMAC speed;
- * 2. a pair verified within `cacheSeconds` is accepted, even during a back-off others caused;
+ * 2. a pair verified within `cacheSeconds` is accepted, even during a back-off others caused,
+ *    unless its account was revoked since (then the password is checked again);
  * 3. a user in back-off gets 429, unless this address logged that user in lately;
  * 4. the bcrypt check runs in a bounded queue (503/429 when full), one check for identical
  *    concurrent pairs; its failure counts against the user and the address.
@@ -225,9 +235,11 @@ export class PasswordGuard {
       cached !== undefined &&
       (cached.fingerprint === undefined ||
         this.fingerprint(username, authenticators) === cached.fingerprint) &&
-      (cached.expiresAt === undefined || cached.expiresAt > this.#now())
+      (cached.expiresAt === undefined || cached.expiresAt > this.#now()) &&
+      !this.#revokedSince(cached)
     ) {
-      return { ok: true, ...cached };
+      const { verifiedAt: _, ...verified } = cached;
+      return { ok: true, ...verified };
     }
 
     const backoff = waits.user;
@@ -242,6 +254,11 @@ export class PasswordGuard {
     const flightKey = `${epoch}:${mac}`;
     let pending = this.#inFlight.get(flightKey);
     if (!pending) {
+      // After a revocation in this same millisecond, the check counts as made after it.
+      const began = Math.max(
+        this.#now(),
+        this.#options.revokedBefore?.(username) ?? Number.NEGATIVE_INFINITY,
+      );
       const admitted = this.#queue.run(
         addrKey,
         this.#recent.knowsAddress(addrKey),
@@ -257,7 +274,12 @@ export class PasswordGuard {
       pending = admitted.result.then((check) => {
         if (check.outcome === 'accepted') {
           if (epoch === this.#epoch)
-            this.#verified.remember(userKey, mac, verifiedOf(check), check.expiresAt);
+            this.#verified.remember(
+              userKey,
+              mac,
+              { ...verifiedOf(check), verifiedAt: began },
+              check.expiresAt,
+            );
           this.#recent.remember(userKey, addrKey);
         } else if (check.outcome !== 'error') {
           // A backend that failed says nothing about the password: no failure is counted. The
@@ -286,6 +308,14 @@ export class PasswordGuard {
       return { ok: false, reason: 'unavailable', retryAfter: UNAVAILABLE_RETRY_AFTER_S, error: check.error };
     }
     return { ok: false, reason: 'invalid' };
+  }
+
+  /** Whether the account of a cached login was revoked after the login was verified. */
+  #revokedSince(cached: Verified): boolean {
+    const epoch = this.#options.revokedBefore?.(cached.identity.name);
+    if (epoch === undefined || cached.verifiedAt >= epoch) return false;
+    this.#options.onRevokedLogin?.();
+    return true;
   }
 
   stats(): PasswordGuardStats {
@@ -327,7 +357,9 @@ export class PasswordGuard {
   }
 }
 
-function verifiedOf(check: DecidedAuthentication & { readonly outcome: 'accepted' }): Verified {
+function verifiedOf(
+  check: DecidedAuthentication & { readonly outcome: 'accepted' },
+): Omit<Verified, 'verifiedAt'> {
   return {
     identity: check.identity,
     ...(check.fingerprint === undefined ? {} : { fingerprint: check.fingerprint }),

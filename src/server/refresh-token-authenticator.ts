@@ -4,8 +4,16 @@ import type { TokenIssuer } from './token-issuer.js';
 /** What a refresh token stands for, when it is still honoured. */
 export type RefreshAuthentication =
   | { readonly outcome: 'accepted'; readonly identity: Identity; readonly fingerprint?: string }
-  /** `account`: the subject of an intact token, for the log; left out for a forged or expired one. */
-  | { readonly outcome: 'refused'; readonly account?: string; readonly reason?: string }
+  /**
+   * `account`: the subject of an intact token, for the log; left out for a forged or expired one.
+   * `revoked`: intact, but issued before its account's revocation epoch.
+   */
+  | {
+      readonly outcome: 'refused';
+      readonly account?: string;
+      readonly reason?: string;
+      readonly revoked?: true;
+    }
   /** The backend that accepted the login failed to answer (`error` for the log): 503, no grant. */
   | { readonly outcome: 'unavailable'; readonly account: string; readonly error: string };
 
@@ -31,6 +39,8 @@ export interface RefreshTokenAuthenticatorOptions {
   readonly fingerprint: (user: string) => string | undefined;
   /** Left out: a token naming an authenticator is refused (nothing can check it again). */
   readonly lookup?: RefreshLookup;
+  /** The account's revocation epoch in ms (RevocationStore.revokedBefore). Left out: none. */
+  readonly revokedBefore?: (account: string) => number | undefined;
 }
 
 /**
@@ -42,6 +52,7 @@ export interface RefreshTokenAuthenticatorOptions {
  * loses that group's grants at the next refresh. One with neither (a program that keeps no
  * state, or a token issued before authenticators were named) lives by its signature and
  * expiry, with the labels it was issued with.
+ * Every kind is refused when issued before its account's revocation epoch.
  */
 export function createRefreshTokenAuthenticator(
   options: RefreshTokenAuthenticatorOptions,
@@ -55,6 +66,10 @@ export function createRefreshTokenAuthenticator(
         (claims.fp !== undefined && options.fingerprint(claims.sub) !== claims.fp)
       ) {
         return { outcome: 'refused', account: claims.sub };
+      }
+      const epoch = options.revokedBefore?.(claims.sub);
+      if (epoch !== undefined && (claims.issuedAtMs ?? 0) < epoch) {
+        return { outcome: 'refused', account: claims.sub, revoked: true };
       }
       const fingerprint = claims.fp === undefined ? {} : { fingerprint: claims.fp };
       if (claims.authn === undefined) {

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileSystemError } from '../errors/file-system-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { AclRuleConfig } from './acl.js';
+import { type AdminConfig, parseAdminConfig } from './admin-config.js';
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseAuthzConfig } from './authz-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
@@ -104,6 +105,8 @@ export interface TokenServerConfig {
   readonly metrics?: MetricsConfig;
   /** The Redis the replicas share (`store:`); left out for `memory`, the default. */
   readonly store?: CheckedStoreConfig;
+  /** The admin endpoints (revocations); left out when the file has no `admin:` section. */
+  readonly admin?: AdminConfig;
 }
 
 type Obj = Record<string, unknown>;
@@ -231,6 +234,7 @@ export function parseServerConfig(
     'ext_authz',
     'metrics',
     'store',
+    'admin',
   ]);
   const token = reader.object(top.token, 'token', [
     'issuer',
@@ -265,6 +269,8 @@ export function parseServerConfig(
       'is the shorthand of a one-item authn list and cannot stand beside authn; move the file into authn as { htpasswd: { file: … } }',
     );
   }
+  const metrics =
+    top.metrics === undefined || top.metrics === null ? undefined : parseMetricsConfig(reader, top.metrics);
   const config: TokenServerConfig = {
     file,
     listen: parseListen(reader, top.listen ?? '127.0.0.1:5001'),
@@ -321,9 +327,16 @@ export function parseServerConfig(
     },
     trustedProxies: parseTrustedProxies(reader, top.trusted_proxies),
     ...parseAuthzConfig(reader, top.acl, top.ext_authz),
-    ...(top.metrics === undefined || top.metrics === null
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(top.admin === undefined || top.admin === null
       ? {}
-      : { metrics: parseMetricsConfig(reader, top.metrics) }),
+      : {
+          admin: parseAdminConfig(
+            reader,
+            top.admin,
+            metrics?.enabled && metrics.listen === undefined ? [metrics.path] : [],
+          ),
+        }),
     ...storeOf(parseStoreConfig(reader, top.store)),
   };
   if (top.tls !== undefined) {

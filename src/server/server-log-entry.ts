@@ -7,6 +7,16 @@ export type ServerLogEntry =
   | LdapLogEntry
   | { readonly msg: 'listening'; readonly url: string }
   | { readonly msg: 'metrics listening'; readonly url: string }
+  | { readonly msg: 'admin listening'; readonly url: string }
+  /** A wrong or missing admin bearer secret (never the secret sent). */
+  | { readonly msg: 'admin unauthorized'; readonly level: 'warn'; readonly address: string }
+  | {
+      readonly msg: 'revocation recorded';
+      readonly account: string;
+      /** The epoch in force now, RFC 3339. */
+      readonly before: string;
+      readonly address: string;
+    }
   | {
       readonly msg: 'plain HTTP on a network address';
       readonly level: 'warn';

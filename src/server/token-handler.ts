@@ -5,6 +5,7 @@ import { Generations } from './generations.js';
 import { buildHandlerGeneration, guardLimits, type HandlerGeneration } from './handler-generation.js';
 import { MAX_TRACKED_ENTRIES, PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import { RedisLoginCounters } from './redis-login-counters.js';
+import type { RevocationStore } from './revocation-store.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import { sharedKeyedDigest } from './shared-keyed-digest.js';
 import { createRedisStore, type SharedStore } from './shared-store.js';
@@ -41,6 +42,12 @@ export interface TokenHandlerOptions {
    * makes one from `store` of its config, and closes it with itself.
    */
   readonly sharedStore?: SharedStore;
+  /**
+   * Revocation epochs per account (createMemoryRevocationStore): refresh tokens, cached logins
+   * and reusable tokens from before an account's epoch are refused. Made by the caller, so it
+   * outlives a handler rebuilt by a reload. Left out: nothing is revoked.
+   */
+  readonly revocations?: RevocationStore;
 }
 
 /** Sizes of the handler's tables and queues: what bounds its memory and work. */
@@ -194,6 +201,9 @@ export async function createCheckedTokenHandler(
           options.log?.(entry);
         };
   const now = options.now ?? Date.now;
+  const revocations = options.revocations;
+  const revokedBefore =
+    revocations === undefined ? undefined : (account: string) => revocations.revokedBefore(account);
   // Server state, made once: the shared store and the lock-out tables outlive a config reload.
   const ownStore = options.sharedStore === undefined && config.store !== undefined;
   const store =
@@ -227,8 +237,18 @@ export async function createCheckedTokenHandler(
     ...guardLimits(config),
     ...(options.maxTrackedEntries === undefined ? {} : { maxTrackedEntries: options.maxTrackedEntries }),
     now,
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+    ...(metrics === undefined
+      ? {}
+      : { onRevokedLogin: () => metrics.observeRevocationRefusal('verified_login') }),
   });
-  const context = { guard, log, now, ...(metrics === undefined ? {} : { metrics }) };
+  const context = {
+    guard,
+    log,
+    now,
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(revokedBefore === undefined ? {} : { revokedBefore }),
+  };
   const generations = new Generations(await buildHandlerGeneration(config, context));
   authenticatorsNow = () => generations.current.authenticators();
   let warnedForwarded = false;

@@ -91,7 +91,12 @@ describe('TokenIssuer refresh tokens', () => {
   it('round-trips subject, service and password fingerprint', async () => {
     const { issuer: tokens } = await issuer();
     const token = tokens.issueRefreshToken({ sub: 'alice', service: 'unit-registry', fp: 'abc' });
-    expect(tokens.verifyRefreshToken(token)).toEqual({ sub: 'alice', service: 'unit-registry', fp: 'abc' });
+    expect(tokens.verifyRefreshToken(token)).toEqual({
+      sub: 'alice',
+      service: 'unit-registry',
+      fp: 'abc',
+      issuedAtMs: 1_795_694_400_500,
+    });
   });
 
   it('rejects a token whose payload was changed', async () => {

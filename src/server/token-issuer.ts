@@ -14,6 +14,11 @@ export interface IssuedToken {
   readonly token: string;
   readonly expiresIn: number;
   readonly issuedAt: Date;
+  /**
+   * The moment it was signed, in ms: `iat` has whole seconds, too coarse to tell a token signed
+   * just before a revocation from one signed just after it in the same second.
+   */
+  readonly issuedAtMs?: number;
 }
 
 export interface RefreshClaims {
@@ -32,6 +37,11 @@ export interface RefreshClaims {
    * without `lookup`): the token lives by its signature, expiry and fingerprint.
    */
   readonly authn?: string;
+  /**
+   * When it was issued, in ms (verifyRefreshToken only). Tokens carry it in `ims`, as `iat`
+   * has whole seconds; one without `ims` counts from the start of its `iat` second.
+   */
+  readonly issuedAtMs?: number;
 }
 
 export interface TokenIssuerOptions {
@@ -48,6 +58,12 @@ export interface TokenIssuerOptions {
   /** Seconds a refresh token lives. */
   readonly refreshExpiration: number;
   readonly now?: () => number;
+  /**
+   * The revocation epoch of an account (RevocationStore.revokedBefore): a refresh token issued
+   * now is stamped no earlier than it, so a login just after a revocation, in the same
+   * millisecond even, yields a token the revocation spares. Left out: none.
+   */
+  readonly revokedBefore?: (account: string) => number | undefined;
 }
 
 const REFRESH_PREFIX = 'rt1';
@@ -103,7 +119,8 @@ export class TokenIssuer {
     notAfter?: number,
   ): Promise<IssuedToken> {
     const { issuer } = this.#options;
-    const now = Math.floor(this.#now() / 1000);
+    const nowMs = this.#now();
+    const now = Math.floor(nowMs / 1000);
     const expiration =
       notAfter === undefined
         ? this.#options.expiration
@@ -124,6 +141,9 @@ export class TokenIssuer {
       token: `${input}.${signature.toString('base64url')}`,
       expiresIn: expiration,
       issuedAt: new Date(now * 1000),
+      // Stamped like a refresh token (see revokedBefore): one signed after a revocation is
+      // never taken for one signed before it.
+      issuedAtMs: Math.max(nowMs, this.#options.revokedBefore?.(subject) ?? Number.NEGATIVE_INFINITY),
     };
   }
 
@@ -138,8 +158,9 @@ export class TokenIssuer {
     return id;
   }
 
-  issueRefreshToken(claims: RefreshClaims): string {
-    const iat = Math.floor(this.#now() / 1000);
+  issueRefreshToken(claims: Omit<RefreshClaims, 'issuedAtMs'>): string {
+    const ims = Math.max(this.#now(), this.#options.revokedBefore?.(claims.sub) ?? Number.NEGATIVE_INFINITY);
+    const iat = Math.floor(ims / 1000);
     const payload = Buffer.from(
       JSON.stringify({
         sub: claims.sub,
@@ -150,6 +171,7 @@ export class TokenIssuer {
           ? {}
           : { lb: claims.labels }),
         iat,
+        ims,
         exp: iat + this.#options.refreshExpiration,
         jti: randomBytes(12).toString('base64url'),
       }),
@@ -175,14 +197,16 @@ export class TokenIssuer {
       return undefined;
     }
     if (typeof body !== 'object' || body === null) return undefined;
-    const { sub, svc, fp, lb, au, exp } = body as Record<string, unknown>;
+    const { sub, svc, fp, lb, au, exp, iat, ims } = body as Record<string, unknown>;
     if (
       typeof sub !== 'string' ||
       typeof svc !== 'string' ||
       (fp !== undefined && typeof fp !== 'string') ||
       (au !== undefined && typeof au !== 'string') ||
       (lb !== undefined && !isLabels(lb)) ||
-      typeof exp !== 'number'
+      typeof exp !== 'number' ||
+      (ims !== undefined && typeof ims !== 'number') ||
+      (iat !== undefined && typeof iat !== 'number')
     ) {
       return undefined;
     }
@@ -193,6 +217,8 @@ export class TokenIssuer {
       ...(fp === undefined ? {} : { fp }),
       ...(lb === undefined ? {} : { labels: lb }),
       ...(au === undefined ? {} : { authn: au }),
+      // Without either, the token counts as issued at the dawn of time: any revocation covers it.
+      issuedAtMs: ims ?? (iat === undefined ? 0 : iat * 1000),
     };
   }
 

@@ -27,7 +27,12 @@ export type GrantResult = 'granted' | 'partial' | 'denied';
 /** Which lock-out refused a login: the user's back-off, or the client address's failure budget. */
 export type LockoutReason = 'user_backoff' | 'address';
 
-/** What an authenticator decided, for its latency histogram. */
+/**
+ * What a revocation refused: a refresh token, a cached login (its password is checked again),
+ * or an access token kept for reuse (a new one is signed).
+ */
+export type RevocationRefusal = 'refresh_token' | 'verified_login' | 'reused_token';
+
 /** What an authenticator decided, or `error` when it failed (down, timed out). */
 export type AuthenticationResult = 'accepted' | 'refused' | 'unknown' | 'error';
 
@@ -79,6 +84,10 @@ export interface TokenMetrics extends StoreObserver {
   observeLockout(reason: LockoutReason): void;
   /** The time one access token took to sign. */
   observeIssue(seconds: number): void;
+  /** An account's revocation recorded (the admin endpoint). */
+  observeRevocation(): void;
+  /** Something issued or verified before its account's revocation epoch, refused. */
+  observeRevocationRefusal(what: RevocationRefusal): void;
   /** The Prometheus text exposition of every metric, and its content type. */
   scrape(): Promise<{ readonly contentType: string; readonly body: string }>;
 }
@@ -178,11 +187,26 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
   });
   storeUp.set(1);
   for (const kind of ['error', 'timeout'] as const) storeErrors.inc({ kind }, 0);
+  const revocations = new prom.Counter({
+    name: 'regauth_revocations_total',
+    help: "Accounts' revocations recorded through the admin endpoint.",
+    registers: [registry],
+  });
+  const revocationRefusals = new prom.Counter({
+    name: 'regauth_revocation_refusals_total',
+    help: 'What a revocation refused: refresh tokens, cached logins checked again, access tokens not reused.',
+    labelNames: ['what'],
+    registers: [registry],
+  });
   // Every series from the start, at 0: a rate() over a series that appears late misses its first step.
   for (const outcome of OUTCOMES) requests.inc({ outcome }, 0);
   for (const result of ['granted', 'partial', 'denied'] as const) grants.inc({ result }, 0);
   for (const reason of REFUSAL_REASONS) refusals.inc({ reason }, 0);
   for (const reason of ['user_backoff', 'address'] as const) lockouts.inc({ reason }, 0);
+  revocations.inc(0);
+  for (const what of ['refresh_token', 'verified_login', 'reused_token'] as const) {
+    revocationRefusals.inc({ what }, 0);
+  }
   return {
     observe(entry) {
       if (entry.msg !== 'token') return;
@@ -208,6 +232,12 @@ export async function createTokenMetrics(): Promise<TokenMetrics> {
     },
     setStoreUp(up) {
       storeUp.set(up ? 1 : 0);
+    },
+    observeRevocation() {
+      revocations.inc();
+    },
+    observeRevocationRefusal(what) {
+      revocationRefusals.inc({ what });
     },
     async scrape() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -11,12 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
+import { createConfiguredAdmin, listenAdmin } from './admin-server.js';
 import { createTrustedProxyCheck } from './client-address.js';
 import { checkConfigFiles } from './config-files.js';
 import { limitConnections } from './connection-limits.js';
 import { isLoopbackAddress } from './loopback-address.js';
 import { createConfiguredMetricsEndpoint, listenMetrics } from './metrics-server.js';
 import type { PasswordGuardStats } from './password-guard.js';
+import { createMemoryRevocationStore, type RevocationStore } from './revocation-store.js';
 import type { TokenServerConfig } from './server-config.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import { createServerReload } from './server-reload.js';
@@ -56,6 +58,11 @@ export interface TokenServerOptions {
   readonly configFile?: string;
   /** Entries per user or address table. Left out: MAX_TRACKED_ENTRIES (password-guard.ts). */
   readonly maxTrackedEntries?: number;
+  /**
+   * Where revocations are kept. Server state: made once, it outlives a handler rebuilt by a
+   * reload. Left out: in memory (createMemoryRevocationStore), kept for the refresh tokens' lifetime.
+   */
+  readonly revocations?: RevocationStore;
 }
 
 /** Sizes of the server's tables and queues: what bounds its memory and work. */
@@ -108,17 +115,33 @@ export async function createTokenServer(
   const log = options.log ?? (() => {});
   await checkConfigFiles(config);
   const metricsEndpoint = await createConfiguredMetricsEndpoint(config.metrics);
+  const ownRevocations = options.revocations === undefined;
+  const revocations =
+    options.revocations ??
+    createMemoryRevocationStore({
+      keepMs: config.token.refreshExpiration * 1000,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+  const admin = await createConfiguredAdmin(config, {
+    revocations,
+    log,
+    ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
+    ...(options.now === undefined ? {} : { now: options.now }),
+  });
   const tokens = await createCheckedTokenHandler(handlerConfigFromServerConfig(config), {
     ...options,
+    revocations,
     ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
   });
   let isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
   const metricsHere = metricsEndpoint !== undefined && metricsEndpoint.listen === undefined;
+  const adminHere = admin !== undefined && admin.listen === undefined;
 
   // Whatever the handler does not own: a target that is no path (RFC 9112 §3.2) is a 400.
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     if (tokens.handle(req, res)) return;
     if (metricsHere && metricsEndpoint.handle(req, res)) return;
+    if (adminHere && admin.handle(req, res)) return;
     const url = requestUrl(req.url);
     if (url === undefined) {
       log({ msg: 'bad request target', address: req.socket.remoteAddress ?? '', status: 400 });
@@ -143,12 +166,14 @@ export async function createTokenServer(
   };
   let server: Server;
   let setSecureContext: ((options: SecureContextOptions) => void) | undefined;
+  let tlsFiles: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   if (config.tls) {
     const tls = config.tls;
     const [cert, key] = await Promise.all([
       withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
       withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
     ]);
+    tlsFiles = { cert, key };
     const https = createHttpsServer({ ...serverOptions, cert, key }, handle);
     setSecureContext = (secure) => https.setSecureContext(secure);
     server = https;
@@ -162,6 +187,22 @@ export async function createTokenServer(
   });
 
   let metricsServer: { readonly close: () => Promise<void> } | undefined;
+  let adminServer: { readonly close: () => Promise<void> } | undefined;
+  /** The listeners of their own the metrics and admin endpoints may have, started after the main one. */
+  const listenOthers = async (): Promise<void> => {
+    const own = metricsEndpoint?.listen;
+    if (metricsEndpoint !== undefined && own !== undefined) {
+      const started = await listenMetrics({ ...metricsEndpoint, listen: own });
+      metricsServer = started;
+      log({ msg: 'metrics listening', url: started.url });
+    }
+    const adminListen = admin?.listen;
+    if (admin !== undefined && adminListen !== undefined) {
+      const started = await listenAdmin({ ...admin, listen: adminListen }, tlsFiles);
+      adminServer = started;
+      log({ msg: 'admin listening', url: started.url });
+    }
+  };
   const watchers: FSWatcher[] = [];
   let reloadTimer: NodeJS.Timeout | undefined;
   const watchUsers = (running: TokenServerConfig): void => {
@@ -219,18 +260,11 @@ export async function createTokenServer(
               hint: 'passwords travel in Basic headers and tokens in answers, readable on the network; set tls: { cert, key } in the config, or listen on 127.0.0.1 behind a reverse proxy that serves HTTPS',
             });
           }
-          const own = metricsEndpoint?.listen;
-          if (metricsEndpoint === undefined || own === undefined) {
-            resolve(url);
-            return;
-          }
-          listenMetrics({ ...metricsEndpoint, listen: own }).then(
-            (started) => {
-              metricsServer = started;
-              log({ msg: 'metrics listening', url: started.url });
-              resolve(url);
-            },
+          listenOthers().then(
+            () => resolve(url),
             (err: unknown) => {
+              void metricsServer?.close();
+              void adminServer?.close();
               server.close();
               reject(err);
             },
@@ -240,6 +274,8 @@ export async function createTokenServer(
     close: () =>
       new Promise((resolve) => {
         void metricsServer?.close();
+        void adminServer?.close();
+        if (ownRevocations) void revocations.close();
         for (const watcher of watchers) watcher.close();
         clearTimeout(reloadTimer);
         tokens.close();

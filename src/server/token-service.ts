@@ -74,6 +74,13 @@ export interface TokenServiceDeps {
   readonly lookup?: RefreshLookup;
   /** Reuses a token issued moments ago for the same subject and grant. Left out: always sign anew. */
   readonly reuse?: TokenReuse;
+  /**
+   * An account's revocation epoch in ms (RevocationStore.revokedBefore): its refresh tokens and
+   * reusable access tokens from before it are refused. Left out: nothing is revoked.
+   */
+  readonly revokedBefore?: (account: string) => number | undefined;
+  /** Called when a revocation refused something: a refresh token, or a token kept for reuse. */
+  readonly onRevoked?: (what: 'refresh_token' | 'reused_token') => void;
   readonly log: (entry: TokenLogEntry) => void;
 }
 
@@ -309,6 +316,11 @@ function endOf(issued: IssuedToken): number {
   return issued.issuedAt.getTime() + issued.expiresIn * 1000;
 }
 
+/** When an issued token was signed, in ms (a reused one keeps its own time). */
+function issuedAtMs(issued: IssuedToken): number {
+  return issued.issuedAtMs ?? issued.issuedAt.getTime();
+}
+
 /** Who the authenticate step found: undefined identity for an anonymous request. */
 interface Authenticated {
   readonly identity: Identity | undefined;
@@ -335,6 +347,7 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     service: deps.service,
     fingerprint: (user) => deps.guard.fingerprint(user),
     ...(deps.lookup === undefined ? {} : { lookup: deps.lookup }),
+    ...(deps.revokedBefore === undefined ? {} : { revokedBefore: deps.revokedBefore }),
   });
 
   /** Step 2 for user and password: the guard runs the authenticator list. */
@@ -481,14 +494,19 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         }
         if (result.outcome !== 'accepted') {
           if (result.account !== undefined) log.account = result.account;
+          if (result.revoked) deps.onRevoked?.('refresh_token');
           const message =
-            'the refresh token is invalid, expired, or revoked by a password change or by its user leaving the directory; log in again';
+            'the refresh token is invalid, expired, or revoked (by a password change, its user leaving the directory, or an admin); log in again';
           throw new Refusal(
             401,
             'invalid_grant',
             message,
             basicChallenge,
-            result.reason === undefined ? message : `refresh token refused: ${result.reason}`,
+            result.revoked
+              ? 'revoked'
+              : result.reason === undefined
+                ? message
+                : `refresh token refused: ${result.reason}`,
           );
         }
         who = {
@@ -531,6 +549,11 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
       const reuseKey = TokenReuse.key(subject, deps.service, granted);
       let issued = deps.reuse?.get(reuseKey);
       if (issued !== undefined && who.expiresAt !== undefined && endOf(issued) > who.expiresAt) {
+        issued = undefined;
+      }
+      const epoch = issued === undefined || subject === '' ? undefined : deps.revokedBefore?.(subject);
+      if (issued !== undefined && epoch !== undefined && issuedAtMs(issued) < epoch) {
+        deps.onRevoked?.('reused_token');
         issued = undefined;
       }
       if (!issued) {
