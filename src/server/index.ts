@@ -8,6 +8,7 @@
 export type { Acl, AclDecision, AclResourceType, AclRuleConfig } from './acl.js';
 export { compileAcl } from './acl.js';
 export { createAclAuthorizer } from './acl-authorizer.js';
+export type { AdminConfig } from './admin-config.js';
 export type {
   AuthenticateOptions,
   Authentication,

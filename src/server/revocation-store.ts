@@ -34,6 +34,7 @@ export interface RevocationStore {
   close(): Promise<void>;
 }
 
+/** Options of createMemoryRevocationStore. */
 export interface MemoryRevocationStoreOptions {
   /**
    * How long an entry is kept after its epoch, in ms: the refresh tokens' lifetime. Verified
@@ -42,6 +43,7 @@ export interface MemoryRevocationStoreOptions {
   readonly keepMs: number;
   /** Left out: MAX_REVOCATIONS. */
   readonly maxEntries?: number;
+  /** The clock, in milliseconds since the epoch. Left out: Date.now. */
   readonly now?: () => number;
 }
 
