@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_SCOPE_NAMES_PER_ORIGIN } from '../src/auth/challenge-cache.js';
 import { pushImage } from '../src/image/push-image.js';
 import {
   createRegistry,
@@ -162,6 +163,42 @@ describe('RedisTokenStore shared by CI workers (real redis-server and regauth se
     expect(await admin.keys(`${prefix}token:*`)).toHaveLength(1);
     expect(await store.loadToken('lives-300ms')).toBeUndefined();
     expect((await store.loadToken('lives-90s'))?.token).toBe('a');
+  });
+
+  it('keeps challenges and scope names a day at most, and at most MAX_SCOPE_NAMES_PER_ORIGIN per origin', async () => {
+    const prefix = freshPrefix();
+    const store = new RedisTokenStore({ client: connect(), prefix });
+    const other = new RedisTokenStore({ client: connect(), prefix });
+    const admin = connect();
+    const origin = 'https://registry.example';
+    await store.saveChallenge(origin, { scheme: 'bearer', params: { realm: 'https://auth.example/token' } });
+    await store.saveScopeNames(origin, 'repository:virtual/alpine:pull', ['repository:alpine:pull']);
+    expect(await other.loadChallenge(origin)).toEqual({
+      scheme: 'bearer',
+      params: { realm: 'https://auth.example/token' },
+    });
+    expect(await other.loadScopeNames(origin, 'repository:virtual/alpine:pull')).toEqual([
+      'repository:alpine:pull',
+    ]);
+    expect(await other.loadScopeNames(origin, 'repository:virtual/other:pull')).toBeUndefined();
+    const day = 24 * 60 * 60 * 1000;
+    for (const key of await admin.keys(`${prefix}*`)) {
+      if (key === `${prefix}salt`) continue;
+      const ttl = await admin.pttl(key);
+      expect(ttl).toBeGreaterThan(day - 60_000);
+      expect(ttl).toBeLessThanOrEqual(day);
+    }
+    // A registry naming a new scope per request does not grow the hash without bound.
+    for (let i = 0; i < MAX_SCOPE_NAMES_PER_ORIGIN + 5; i++) {
+      await store.saveScopeNames(origin, `repository:r${i}:pull`, [`repository:n${i}:pull`]);
+    }
+    const [scopesKey] = await admin.keys(`${prefix}scopes:*`);
+    expect(await admin.hlen(scopesKey as string)).toBeLessThanOrEqual(MAX_SCOPE_NAMES_PER_ORIGIN);
+    expect(await other.loadScopeNames(origin, `repository:r${MAX_SCOPE_NAMES_PER_ORIGIN + 4}:pull`)).toEqual([
+      `repository:n${MAX_SCOPE_NAMES_PER_ORIGIN + 4}:pull`,
+    ]);
+    await other.forgetChallenge(origin);
+    expect(await admin.keys(`${prefix}*`)).toEqual([]);
   });
 
   it('takes damaged values for misses: the next worker fetches a token and goes on', async () => {
