@@ -10,6 +10,7 @@ import type { TokenInfo } from './token-response.js';
  * strings, numbers and arrays.
  */
 export interface RedisCallClient {
+  /** Sends `command` with `args` and settles with Redis's reply. */
   call(command: string, ...args: string[]): Promise<unknown>;
 }
 
@@ -18,6 +19,7 @@ export interface RedisCallClient {
  * `sendCommand([...])`, as its README shows for commands it has no method for.
  */
 export interface RedisSendCommandClient {
+  /** Sends `[command, ...args]` and settles with Redis's reply. */
   sendCommand(args: string[]): Promise<unknown>;
 }
 
