@@ -74,6 +74,13 @@ export {
   parseChallenges,
   resolveRealm,
 } from './auth/parse-challenge.js';
+export type {
+  RedisCallClient,
+  RedisSendCommandClient,
+  RedisStoreClient,
+  RedisTokenStoreOptions,
+} from './auth/redis-token-store.js';
+export { DEFAULT_REDIS_STORE_TIMEOUT_MS, RedisTokenStore } from './auth/redis-token-store.js';
 export type { TokenCacheOptions, TokenForOptions, TokenKeyParts, TokenStore } from './auth/token-cache.js';
 export { DEFAULT_TOKEN_CACHE_MARGIN_S, TokenCache } from './auth/token-cache.js';
 export type { TokenInfo } from './auth/token-response.js';

@@ -132,7 +132,7 @@ describe('a client-only install of the tarball', () => {
     expect(SERVER_AND_CLI_ONLY.filter((name) => existsSync(join(project, 'node_modules', name)))).toEqual([]);
   });
 
-  it('imports the client library and regauth/server without them', async () => {
+  it('imports the client library (RedisTokenStore too) and regauth/server without them', async () => {
     const { stdout } = await run(
       process.execPath,
       [
@@ -140,11 +140,13 @@ describe('a client-only install of the tarball', () => {
         '-e',
         `const client = await import('regauth');
          const server = await import('regauth/server');
-         console.log(typeof client.isRegauthError, typeof server.createTokenServer);`,
+         // A Redis store takes the user's own client: any object with call() will do here.
+         const store = new client.RedisTokenStore({ client: { call: async () => null } });
+         console.log(typeof client.isRegauthError, typeof server.createTokenServer, await store.loadToken('k'));`,
       ],
       { cwd: project },
     );
-    expect(stdout.trim()).toBe('function function');
+    expect(stdout.trim()).toBe('function function undefined');
   });
 
   it('runs the CLI, keygen included, from the bundle', async () => {
