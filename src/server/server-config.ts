@@ -10,7 +10,6 @@ import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
 import type { ExtAuthzConfig } from './ext-authorizer.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
-import { parseAclRules } from './parse-acl-rules.js';
 import { type CheckedStoreConfig, parseStoreConfig } from './store-config.js';
 
 /** distribution's token.md: clients treat anything shorter as 60 s, so shorter only breaks them. */
