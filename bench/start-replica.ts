@@ -44,6 +44,8 @@ export interface ReplicaOptions {
   readonly cacheSeconds: number;
   /** `token.reuse_seconds`: 0 makes every answer a new signature. */
   readonly reuseSeconds: number;
+  /** Serves `/metrics` on this loopback port (no bearer token: only the bench reads it). */
+  readonly metricsPort?: number;
 }
 
 /**
@@ -69,6 +71,9 @@ export function startReplica(files: ReplicaFiles, options: ReplicaOptions): Prom
       users: { htpasswd: files.htpasswdFile, cache_seconds: options.cacheSeconds },
       limits: { password_queue: 64, password_checks_per_address: 64 },
       store: options.store,
+      ...(options.metricsPort === undefined
+        ? {}
+        : { metrics: { enabled: true, listen: `127.0.0.1:${options.metricsPort}` } }),
     },
   });
 }
