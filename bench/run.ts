@@ -5,13 +5,26 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRegistryClients, staticCredentials } from '../src/index.js';
 import { buildOciLayout } from '../test/harness/oci-layout.js';
+import { freePort } from '../test/harness/processes.js';
+import { startRedis } from '../test/harness/redis.js';
+import type { TokenServerHandle } from '../test/harness/token-server.js';
 import { writeRandomImage } from './images.js';
-import { type RunResult, runTimed, type Stats, stats } from './measure.js';
+import { type RunResult, runTimed, stats } from './measure.js';
+import {
+  fmtMs,
+  mergeResults,
+  type Row,
+  type ScenarioResult,
+  sectionLines,
+  summaryRow,
+} from './merge-results.js';
+import { startRoundRobinBalancer } from './round-robin-balancer.js';
 import { BENCH_PASSWORD, BENCH_USER, type BenchStack, startBenchStack } from './stack.js';
+import { type ReplicaOptions, startReplica, writeReplicaFiles } from './start-replica.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const REGAUTH = join(ROOT, 'bin', 'regauth');
@@ -58,28 +71,7 @@ interface Contender {
   readonly run: (round: number) => Promise<Omit<Sample, 'requests' | 'bytesUp'>>;
 }
 
-interface Row {
-  readonly name: string;
-  readonly command: string;
-  readonly ms: Stats;
-  readonly requests: number;
-  readonly rssMb: number;
-  readonly bytesUp: number;
-  readonly extra?: string;
-}
-
-interface ScenarioResult {
-  readonly id: number;
-  readonly title: string;
-  readonly target: string;
-  readonly rows: Row[];
-  readonly verdict: string;
-  readonly met: boolean;
-  notes?: string;
-}
-
 const log = (text: string) => process.stderr.write(`${text}\n`);
-const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
 
 function check(res: RunResult, what: string): RunResult {
   if (res.code !== 0) throw new Error(`${what} failed (${res.code}): ${res.stderr.slice(0, 2000)}`);
@@ -659,11 +651,299 @@ async function main(): Promise<void> {
         verdict: `${(a.median / b.median).toFixed(2)}× node -e 0`,
       });
     }
+
+    // 10: replicas behind a balancer, and what the Redis store adds.
+    if (wanted(10)) results.push(await replicaScenario(work));
   } finally {
     await stack.stop();
     await rm(work, { recursive: true, force: true });
   }
   await writeResults(results);
+}
+
+/** Connections of the load generator in scenario 10, as in scenario 8. */
+const REPLICA_CONNECTIONS = 32;
+/**
+ * bcrypt cost of scenario 10's htpasswd file: what `htpasswd -B` writes without `-C`. Each
+ * check is real per-core work, yet cheap enough that a short run on a loaded 2-core machine
+ * still completes many of them.
+ */
+const REPLICA_BCRYPT_COST = 5;
+
+interface LoadFigures {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly errors: number;
+}
+
+/** One closed-loop run of bench/peers/load.mjs; bounded by its seconds plus a minute. */
+async function loadRun(
+  url: string,
+  connections: number,
+  seconds: number,
+  creds: string,
+): Promise<LoadFigures> {
+  const r = check(
+    await runTimed(
+      NODE,
+      [join(ROOT, 'bench', 'peers', 'load.mjs'), url, String(connections), String(seconds), creds],
+      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeoutMs: seconds * 1000 + 60_000 },
+    ),
+    'load',
+  );
+  return JSON.parse(r.stdout) as LoadFigures;
+}
+
+interface LoadContender {
+  readonly name: string;
+  readonly url: string;
+  readonly creds: string;
+  readonly connections: number;
+  /** How the load is sent, for RESULTS.md (the password shown as …). */
+  readonly how: string;
+}
+
+/** A B A B …: a warm-up round, then `rounds` measured ones; medians of each figure, errors summed. */
+async function alternateLoad(
+  contenders: readonly LoadContender[],
+  rounds: number,
+  seconds: number,
+): Promise<Map<string, LoadFigures>> {
+  const runs = new Map<string, LoadFigures[]>(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round <= rounds; round++) {
+    for (const c of contenders) {
+      const figures = await loadRun(c.url, c.connections, seconds, c.creds);
+      if (round > 0) runs.get(c.name)?.push(figures);
+    }
+  }
+  return new Map(
+    [...runs].map(([name, list]) => [
+      name,
+      {
+        rps: stats(list.map((x) => x.rps)).median,
+        p50: stats(list.map((x) => x.p50)).median,
+        p99: stats(list.map((x) => x.p99)).median,
+        errors: list.reduce((n, x) => n + x.errors, 0),
+      },
+    ]),
+  );
+}
+
+/** The cumulative buckets of `regauth_store_duration_seconds{operation="login_waits"}`, by `le`. */
+async function storeWaitBuckets(metricsUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(30_000) })).text();
+  const buckets = new Map<number, number>();
+  for (const line of text.split('\n')) {
+    const m = /^regauth_store_duration_seconds_bucket\{(.*)\} (\d+)$/.exec(line);
+    if (!m?.[1]?.includes('operation="login_waits"')) continue;
+    const le = /le="([^"]+)"/.exec(m[1])?.[1];
+    if (le !== undefined) buckets.set(le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), Number(m[2]));
+  }
+  return buckets;
+}
+
+/** The upper bound (ms) of the bucket holding the p-th percentile of what was counted between two scrapes. */
+function bucketPercentile(before: Map<number, number>, after: Map<number, number>, p: number) {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0);
+  const bound = bounds.find((le) => (after.get(le) ?? 0) - (before.get(le) ?? 0) >= (p / 100) * total);
+  return { ms: (bound ?? Number.NaN) * 1000, count: total };
+}
+
+/**
+ * Scenario 10: token requests through a round-robin balancer to one replica and to three that
+ * share a redis-server, with cached logins and (not with --quick) with a bcrypt check and a
+ * signature per request; then one replica with `store: memory` against one with `store: redis`,
+ * at 32 connections and at one. Every process it starts is stopped before it returns, also when
+ * a step fails.
+ */
+async function replicaScenario(work: string): Promise<ScenarioResult> {
+  const cores = availableParallelism();
+  const loadBefore = loadavg();
+  const started = performance.now();
+  const rounds = quick ? 1 : 3;
+  const seconds = quick ? 0.5 : 5;
+  const withBcrypt = !quick;
+  const dir = await mkdtemp(join(work, 'replicas-'));
+  const users: Record<string, string> = { [BENCH_USER]: BENCH_PASSWORD };
+  for (let i = 0; i < REPLICA_CONNECTIONS; i++) users[`${BENCH_USER}${i}`] = `${BENCH_PASSWORD}-${i}`;
+  const stops: (() => Promise<void>)[] = [];
+  const step = (text: string) =>
+    log(`bench: scenario 10 (${((performance.now() - started) / 1000).toFixed(0)} s): ${text}`);
+  try {
+    step('starting redis-server and regauth serve replicas');
+    const files = await writeReplicaFiles(dir, users, REPLICA_BCRYPT_COST);
+    const redis = await startRedis();
+    stops.push(() => redis.stop());
+    /** Starts them together; whatever started is stopped at the end even when another failed. */
+    const startAll = async (list: readonly ReplicaOptions[]) => {
+      const settled = await Promise.allSettled(list.map((o) => startReplica(files, o)));
+      const servers: TokenServerHandle[] = [];
+      for (const r of settled) {
+        if (r.status === 'fulfilled') {
+          stops.push(() => r.value.stop());
+          servers.push(r.value);
+        }
+      }
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      return servers;
+    };
+    const balance = async (servers: readonly TokenServerHandle[]) => {
+      const balancer = await startRoundRobinBalancer(
+        servers.map((s) => ({ host: '127.0.0.1', port: Number(new URL(s.url).port) })),
+      );
+      stops.push(() => balancer.close());
+      return balancer;
+    };
+    const cachedOptions: ReplicaOptions = { store: redis.url, cacheSeconds: 60, reuseSeconds: 5 };
+    const checkedOptions: ReplicaOptions = { store: redis.url, cacheSeconds: 0, reuseSeconds: 0 };
+    const metricsPort = await freePort();
+    const servers = await startAll([
+      { ...cachedOptions, metricsPort },
+      cachedOptions,
+      cachedOptions,
+      { ...cachedOptions, store: 'memory' },
+      ...(withBcrypt ? [checkedOptions, checkedOptions, checkedOptions] : []),
+    ]);
+    const cached = servers.slice(0, 3);
+    const memory = servers[3] as TokenServerHandle;
+    const checked = servers.slice(4);
+    const cachedOne = await balance(cached.slice(0, 1));
+    const cachedThree = await balance(cached);
+
+    const path = `/token?service=${files.service}&scope=repository:bench/small:pull`;
+    const cachedCreds = `${BENCH_USER}:${BENCH_PASSWORD}`;
+    const bcryptCreds = `${BENCH_USER}{i}:${BENCH_PASSWORD}-{i}`;
+    const contender = (
+      name: string,
+      target: string,
+      creds: string,
+      how: string,
+      connections = REPLICA_CONNECTIONS,
+    ): LoadContender => ({
+      name,
+      url: `http://${target}${path}`,
+      creds,
+      connections,
+      how: `node bench/peers/load.mjs 'http://${target}${path}' ${connections} ${seconds} '${creds.replaceAll(BENCH_PASSWORD, '…')}' (${how})`,
+    });
+
+    step('one replica vs three, cached logins');
+    const scaleCached = [
+      contender('1 replica, cached login', cachedOne.host, cachedCreds, 'balancer → 1 replica, store: redis'),
+      contender(
+        '3 replicas, cached login',
+        cachedThree.host,
+        cachedCreds,
+        'balancer → 3 replicas, store: redis',
+      ),
+    ];
+    const figures = new Map(await alternateLoad(scaleCached, rounds, seconds));
+    let scaleChecked: LoadContender[] = [];
+    if (withBcrypt) {
+      step('one replica vs three, a bcrypt check and a signature per request');
+      const checkedOne = await balance(checked.slice(0, 1));
+      const checkedThree = await balance(checked);
+      scaleChecked = [
+        contender(
+          '1 replica, bcrypt each request',
+          checkedOne.host,
+          bcryptCreds,
+          'balancer → 1 replica, store: redis',
+        ),
+        contender(
+          '3 replicas, bcrypt each request',
+          checkedThree.host,
+          bcryptCreds,
+          'balancer → 3 replicas, store: redis',
+        ),
+      ];
+      for (const [k, v] of await alternateLoad(scaleChecked, rounds, seconds)) figures.set(k, v);
+    }
+    step('store: memory vs store: redis, one replica, 32 connections and 1');
+    const host = (s: TokenServerHandle) => new URL(s.url).host;
+    const redisOne = cached[0] as TokenServerHandle;
+    const storeLatency = [
+      contender('store: memory', host(memory), cachedCreds, 'direct, 1 replica'),
+      contender('store: redis', host(redisOne), cachedCreds, 'direct, 1 replica'),
+      contender('store: memory, 1 connection', host(memory), cachedCreds, 'direct, 1 replica', 1),
+      contender('store: redis, 1 connection', host(redisOne), cachedCreds, 'direct, 1 replica', 1),
+    ];
+    const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    for (const [k, v] of await alternateLoad(storeLatency.slice(0, 2), rounds, seconds)) figures.set(k, v);
+    // Only the unsaturated runs: at 32 connections every await of a saturated replica, the Redis
+    // read's too, soaks up the queue of the others' work.
+    const bucketsBefore = await storeWaitBuckets(metricsUrl);
+    for (const [k, v] of await alternateLoad(storeLatency.slice(2), rounds, seconds)) figures.set(k, v);
+    const bucketsAfter = await storeWaitBuckets(metricsUrl);
+    const inServer = {
+      p50: bucketPercentile(bucketsBefore, bucketsAfter, 50),
+      p99: bucketPercentile(bucketsBefore, bucketsAfter, 99),
+    };
+    const spread = cachedThree.connectionsPerBackend().join('/');
+    const loadAfter = loadavg();
+    step('done');
+
+    const all = [...scaleCached, ...scaleChecked, ...storeLatency];
+    const fig = (name: string) =>
+      figures.get(name) ?? { rps: Number.NaN, p50: Number.NaN, p99: Number.NaN, errors: Number.NaN };
+    const ratio = (three: string, one: string) => fig(three).rps / fig(one).rps;
+    const cachedRatio = ratio('3 replicas, cached login', '1 replica, cached login');
+    const checkedRatio = ratio('3 replicas, bcrypt each request', '1 replica, bcrypt each request');
+    const added = (suffix: string) => ({
+      p50: fig(`store: redis${suffix}`).p50 - fig(`store: memory${suffix}`).p50,
+      p99: fig(`store: redis${suffix}`).p99 - fig(`store: memory${suffix}`).p99,
+    });
+    const loaded = added('');
+    const alone = added(', 1 connection');
+    const errors = all.reduce((n, x) => n + fig(x.name).errors, 0);
+    const fmtLoad = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
+    const fmtAdded = (a: { p50: number; p99: number }) =>
+      `${a.p50.toFixed(2)} ms at p50, ${a.p99.toFixed(2)} ms at p99`;
+    return {
+      id: 10,
+      title: `token server replicas: 1 vs 3 behind a balancer at ${REPLICA_CONNECTIONS} connections, and the Redis store's added latency`,
+      target: 'Redis store adds ≤ 2 ms at p99 on loopback (1 vs 3 replicas recorded with the cores used)',
+      rows: all.map((x) => {
+        const f = fig(x.name);
+        return {
+          name: x.name,
+          command: x.how,
+          ms: { median: f.p50, min: f.p50, max: f.p99, n: rounds },
+          requests: 0,
+          rssMb: 0,
+          bytesUp: 0,
+          extra: `${f.rps.toFixed(0)} req/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, ${f.errors} errors`,
+        };
+      }),
+      // The wait for Redis as the server times it: end to end, the difference of two saturated
+      // runs on a shared 2-core machine is mostly scheduling noise (both are reported).
+      met: inServer.p99.ms <= 2 && errors === 0,
+      verdict:
+        `on ${cores} cores (load average ${loadBefore[0]?.toFixed(1)}) 3 replicas give ${cachedRatio.toFixed(2)}× one replica's rate with cached logins` +
+        (withBcrypt ? `, ${checkedRatio.toFixed(2)}× with a bcrypt check per request` : '') +
+        `; a login waits for Redis ≤ ${inServer.p50.ms} ms at p50, ≤ ${inServer.p99.ms} ms at p99 (server's histogram, 1 connection); ` +
+        `end to end store: redis adds ${fmtAdded(loaded)} at ${REPLICA_CONNECTIONS} connections, ${fmtAdded(alone)} at 1` +
+        (errors > 0 ? `; ${errors} errors` : ''),
+      notes: [
+        `Cores: ${cores} (os.availableParallelism()). Load average (1/5/15 min) ${fmtLoad(loadBefore)} before the scenario, ${fmtLoad(loadAfter)} after: the machine is shared with other work.`,
+        `The replicas, the balancer (in the bench's own Node process), redis-server and the load generator all run on these ${cores} cores, so three replicas cannot add capacity past what the cores give: the ratio shows that bound, not how replicas scale on machines of their own.`,
+        `A warm-up round, then ${rounds} measured round(s) of ${seconds} s each, contenders alternating; medians of each figure. The table's median and min columns are p50, max is p99. The balancer spreads connections, not requests; the three replicas got ${spread} connections over all runs.`,
+        'What the load covers. Cached login: the same Basic pair on every request. Each login reads its user and address counters from Redis in one round trip (the address budget is checked before the cache), then the verified-login cache answers without bcrypt and an identical grant reuses its token (`reuse_seconds: 5`): HTTP, the Redis read, the ACL and JSON.',
+        withBcrypt
+          ? `bcrypt each request: ${REPLICA_CONNECTIONS} users, one per connection, hashed at cost ${REPLICA_BCRYPT_COST} (\`htpasswd -B\`'s default), with \`users.cache_seconds: 0\` and \`token.reuse_seconds: 0\`: every request is a bcrypt check and a new ES256 signature (the per-core work replicas add) besides the Redis read.`
+          : 'The bcrypt-per-request variant runs only without --quick.',
+        `store: memory vs redis: one replica each, no balancer, cached logins, so the difference is the one Redis read per login on loopback. At ${REPLICA_CONNECTIONS} connections the replica is saturated and latency is mostly queueing (the difference is then the Redis client's CPU time per request times the queue, within this machine's noise); at 1 connection it is the round trip itself.`,
+        `The server's own figure: \`regauth_store_duration_seconds{operation="login_waits"}\` of the store: redis replica, scraped before and after the 1-connection runs (${inServer.p99.count} logins): the bucket bounds holding p50 and p99 of each login's wait for its Redis read. This decides \`met\`. At 32 connections a saturated replica's every await, the Redis read's too, soaks up the queue of the other requests' work, and the end-to-end differences of two runs on this shared machine are mostly scheduling noise; they are reported beside it.`,
+        'Failed logins are not measured: each writes both counters in one Lua script (one more round trip), and past the limits the answer is a 429 that costs less than a success.',
+      ].join(' '),
+    };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 function machine(): string[] {
@@ -729,41 +1009,40 @@ function explainMisses(results: ScenarioResult[], hashRate: number): void {
 
 async function writeResults(results: ScenarioResult[]): Promise<void> {
   explainMisses(results, await sha256MiBps());
-  const lines: string[] = [
-    '# Benchmark results',
-    '',
-    `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, one run on one machine:`,
-    ...machine(),
-    `- Every registry and the token server sit behind a TCP proxy that delays each chunk ${settings.delayMs} ms each way (a ${2 * settings.delayMs} ms round trip); requests are counted by that proxy.`,
-    `- skopeo runs with a fresh HOME and without its blob-info cache (${SKOPEO_ROOT_BLOB_CACHE} is removed before each run), so no run reuses what an earlier one uploaded.`,
-    `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds. Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
-    '- The machine is shared and noisy: read the ratios, not the absolute times.',
-    '',
-    '## Summary',
-    '',
-    '| # | scenario | target | result | met |',
-    '|---|---|---|---|---|',
-    ...results.map(
-      (r) => `| ${r.id} | ${r.title} | ${r.target} | ${r.verdict} | ${r.met ? 'yes' : '**no**'} |`,
-    ),
-    '',
-  ];
-  for (const r of results) {
-    lines.push(`## ${r.id}. ${r.title}`, '', `Target: ${r.target}. Result: ${r.verdict}.`, '');
-    lines.push(
-      '| tool | median | min | max | requests/op | peak RSS | bytes up | notes |',
-      '|---|---|---|---|---|---|---|---|',
-    );
-    for (const row of r.rows) {
-      lines.push(
-        `| ${row.name} | ${fmtMs(row.ms.median)} | ${fmtMs(row.ms.min)} | ${fmtMs(row.ms.max)} | ${row.requests || '–'} | ${row.rssMb ? `${row.rssMb.toFixed(0)} MB` : '–'} | ${row.bytesUp ? `${(row.bytesUp / 1048576).toFixed(1)} MiB` : '–'} | ${row.extra ?? ''} |`,
-      );
-    }
-    lines.push('', 'Commands:', '', ...r.rows.map((row) => `- ${row.name}: \`${row.command}\``), '');
-    if (r.notes) lines.push(r.notes, '');
+  const measuredOn = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const file = join(ROOT, 'bench', 'RESULTS.md');
+  let text: string;
+  if (only !== undefined) {
+    // One scenario alone must not throw away the last full run's figures of the others.
+    const old = await readFile(file, 'utf8').catch(() => '');
+    const ids = results.map((r) => r.id).join(',');
+    text = mergeResults(old, results, {
+      measuredOn,
+      command: `npm run bench -- --only=${ids}${quick ? ' --quick' : ''}`,
+    });
+  } else {
+    const lines: string[] = [
+      '# Benchmark results',
+      '',
+      `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${measuredOn} UTC, one run on one machine:`,
+      ...machine(),
+      `- Every registry and the token server sit behind a TCP proxy that delays each chunk ${settings.delayMs} ms each way (a ${2 * settings.delayMs} ms round trip); requests are counted by that proxy.`,
+      `- skopeo runs with a fresh HOME and without its blob-info cache (${SKOPEO_ROOT_BLOB_CACHE} is removed before each run), so no run reuses what an earlier one uploaded.`,
+      `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds. Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
+      '- The machine is shared and noisy: read the ratios, not the absolute times.',
+      '',
+      '## Summary',
+      '',
+      '| # | scenario | target | result | met |',
+      '|---|---|---|---|---|',
+      ...results.map(summaryRow),
+      '',
+    ];
+    for (const r of results) lines.push(...sectionLines(r));
+    text = `${lines.join('\n')}\n`;
   }
-  await writeFile(join(ROOT, 'bench', 'RESULTS.md'), `${lines.join('\n')}\n`);
-  log(`bench: wrote bench/RESULTS.md`);
+  await writeFile(file, text);
+  log(`bench: wrote bench/RESULTS.md${only === undefined ? '' : ` (scenario ${only.join(', ')} merged in)`}`);
   for (const r of results)
     log(`  ${r.id}. ${r.title}: ${r.verdict} (${r.met ? 'met' : 'MISSED'}; target ${r.target})`);
 }

@@ -1,6 +1,8 @@
 // A closed-loop load generator: CONNECTIONS keep-alive connections, each sending the next
 // request as soon as the last answer arrived, for SECONDS. Usage:
 // node load.mjs <url> <connections> <seconds> [basic-auth-user:password]
+// `{i}` in the credentials becomes the connection's number (0 …), so each connection can log in
+// as a user of its own.
 // Prints {"requests","errors","rps","p50","p99"} (latencies in ms) on stdout.
 import { Pool } from 'undici';
 
@@ -8,14 +10,18 @@ const [urlText, connText, secondsText, creds] = process.argv.slice(2);
 const url = new URL(urlText);
 const connections = Number(connText);
 const seconds = Number(secondsText);
-const headers = creds ? { authorization: `Basic ${Buffer.from(creds).toString('base64')}` } : {};
+const headersOf = (i) =>
+  creds
+    ? { authorization: `Basic ${Buffer.from(creds.replaceAll('{i}', String(i))).toString('base64')}` }
+    : {};
 const pool = new Pool(url.origin, { connections, pipelining: 1 });
 const path = url.pathname + url.search;
 const latencies = [];
 let errors = 0;
 const deadline = performance.now() + seconds * 1000;
 
-async function loop() {
+async function loop(_, i) {
+  const headers = headersOf(i);
   while (performance.now() < deadline) {
     const t = performance.now();
     try {

@@ -53,9 +53,10 @@ export interface TokenServerSetup {
   readonly ulimitFiles?: number;
   /**
    * A replica: signs with this server's key and serves its htpasswd file (`users` is then
-   * ignored); only its own folder is removed by `stop`.
+   * ignored); only its own folder is removed by `stop`. Only the three files are read, so the
+   * files of a deployment made elsewhere (keygen and an htpasswd file of its own) do too.
    */
-  readonly replicaOf?: TokenServerHandle;
+  readonly replicaOf?: Pick<TokenServerHandle, 'keyFile' | 'certFile' | 'htpasswdFile'>;
 }
 
 /** The ACL of the README's example: what the acceptance tests exercise. */
