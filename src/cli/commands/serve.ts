@@ -22,6 +22,15 @@ function writeLog(entry: ServerLogEntry): void {
   pending.push(`${JSON.stringify({ time: new Date().toISOString(), ...entry, level })}\n`);
 }
 
+function reloadRejected(err: unknown): void {
+  writeLog({
+    msg: 'config reload failed',
+    level: 'error',
+    error: (err as Error)?.message ?? String(err),
+    hint: 'the server keeps running; send SIGHUP again, or restart it if this repeats',
+  });
+}
+
 export async function serveCommand(opts: { config: string; printBundle?: boolean }): Promise<void> {
   const config = await loadServerConfig(opts.config);
   if (opts.printBundle) {
@@ -46,8 +55,9 @@ export async function serveCommand(opts: { config: string; printBundle?: boolean
         resolve();
       });
     };
-    // The whole file, not only the users; reload() logs its failures and never rejects.
-    const reload = () => void server.reload();
+    // The whole file, not only the users. reload() logs its failures and should never reject;
+    // should it anyway, a SIGHUP must not end the server through an unhandled rejection.
+    const reload = () => void server.reload().catch((err: unknown) => reloadRejected(err));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
     process.on('SIGHUP', reload);
