@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -8,8 +7,8 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
-import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { createConfiguredAdmin, listenAdmin } from './admin-server.js';
+import { loadTlsPair, type TlsPair } from './check-restart-only-sections.js';
 import { createTrustedProxyCheck } from './client-address.js';
 import { checkConfigFiles } from './config-files.js';
 import { limitConnections } from './connection-limits.js';
@@ -165,11 +164,8 @@ export async function createTokenServer(
   let setSecureContext: ((options: SecureContextOptions) => void) | undefined;
   let tlsFiles: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   if (config.tls) {
-    const tls = config.tls;
-    const [cert, key] = await Promise.all([
-      withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
-      withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
-    ]);
+    // The message a reload gives for the same pair (checkRestartOnlySections).
+    const { cert, key } = (await loadTlsPair(config)) as TlsPair;
     tlsFiles = { cert, key };
     const https = createHttpsServer({ ...serverOptions, cert, key }, handle);
     setSecureContext = (secure) => https.setSecureContext(secure);
