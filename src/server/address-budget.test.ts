@@ -38,4 +38,18 @@ describe('AddressBudget', () => {
     expect(budget.retryAfter('192.0.2.1')).toBe(0);
     expect(budget.size).toBe(0);
   });
+
+  it('after a reload lowers the budget, a fuller bucket counts as the new full budget', () => {
+    const { clock, budget } = setup(100, 3600);
+    for (let i = 0; i < 100; i++) budget.charge('192.0.2.1');
+    budget.setLimits({ failures: 2, windowSeconds: 3600 });
+    // 2 failures per hour drain one every 1800 s: one to wait for, not 99 (49.5 hours).
+    // (1800 or 1801: 2 / 3_600_000 is not exact in floating point.)
+    expect(budget.retryAfter('192.0.2.1')).toBeGreaterThanOrEqual(1800);
+    expect(budget.retryAfter('192.0.2.1')).toBeLessThanOrEqual(1801);
+    clock.now += 1_801_000;
+    expect(budget.retryAfter('192.0.2.1')).toBe(0);
+    budget.charge('192.0.2.1');
+    expect(budget.retryAfter('192.0.2.1')).toBeLessThanOrEqual(1801);
+  });
 });

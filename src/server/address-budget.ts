@@ -9,13 +9,18 @@ export interface AddressBudgetOptions {
   readonly now?: () => number;
 }
 
-/** What is left in the bucket of `entry` at `now`, draining at `rate` failures per millisecond. */
+/**
+ * What is left in the bucket of `entry` at `now`, draining at `rate` failures per millisecond
+ * from at most `failures`, the budget now: a level charged under a larger budget (before a
+ * reload lowered it) counts as a full bucket, not as one that takes many windows to drain.
+ */
 export function budgetLevel(
   entry: { readonly level: number; readonly at: number },
   rate: number,
   now: number,
+  failures: number,
 ): number {
-  return Math.max(0, entry.level - (now - entry.at) * rate);
+  return Math.max(0, Math.min(entry.level, failures) - (now - entry.at) * rate);
 }
 
 /**
@@ -60,7 +65,7 @@ export class AddressBudget {
 
   #level(addressKey: string, now: number): number {
     const entry = this.#entries.get(addressKey);
-    return entry ? budgetLevel(entry, this.#rate, now) : 0;
+    return entry ? budgetLevel(entry, this.#rate, now, this.#options.failures) : 0;
   }
 
   /** Seconds until the address may fail once more, or 0 when it has budget left. */
@@ -79,7 +84,7 @@ export class AddressBudget {
 
   /**
    * New numbers (a config reload). The spent levels stay and drain at the new rate; a level above
-   * a lowered budget just waits longer.
+   * a lowered budget counts as the full new budget (budgetLevel).
    */
   setLimits(limits: Pick<AddressBudgetOptions, 'failures' | 'windowSeconds'>): void {
     this.#options = { ...this.#options, ...limits };

@@ -155,6 +155,16 @@ function describe(revocation: Revocation, accessExpiration: number, now: number)
   };
 }
 
+/** Throws when the admin bearer secret is too short to resist guessing or holds spaces. */
+export function checkAdminBearerToken(bearerToken: string): void {
+  if (bearerToken.length < MIN_ADMIN_TOKEN_CHARS || /\s/.test(bearerToken)) {
+    throw new RegauthError(
+      'ERR_INVALID_CONFIG',
+      `admin.bearer_token_file: the secret has ${bearerToken.length} characters or holds spaces; use at least ${MIN_ADMIN_TOKEN_CHARS} random ones (openssl rand -hex 32)`,
+    );
+  }
+}
+
 /**
  * A node:http handler for the admin endpoints under `path`: `POST <path>/revoke` records a
  * revocation, `GET <path>/revocations` lists those in force. Answers paths under `path` and
@@ -165,12 +175,7 @@ function describe(revocation: Revocation, accessExpiration: number, now: number)
 export function createAdminEndpoint(
   options: AdminEndpointOptions,
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
-  if (options.bearerToken.length < MIN_ADMIN_TOKEN_CHARS || /\s/.test(options.bearerToken)) {
-    throw new RegauthError(
-      'ERR_INVALID_CONFIG',
-      `admin.bearer_token_file: the secret has ${options.bearerToken.length} characters or holds spaces; use at least ${MIN_ADMIN_TOKEN_CHARS} random ones (openssl rand -hex 32)`,
-    );
-  }
+  checkAdminBearerToken(options.bearerToken);
   const expected = digest(options.bearerToken);
   const now = options.now ?? Date.now;
   const budget = new AddressBudget({

@@ -8,7 +8,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
-import { createAdminEndpoint } from './admin-endpoint.js';
+import { checkAdminBearerToken, createAdminEndpoint } from './admin-endpoint.js';
 import { createClientAddressResolver } from './client-address.js';
 import type { RevocationStore } from './revocation-store.js';
 import type { TokenServerConfig } from './server-config.js';
@@ -26,6 +26,24 @@ export interface ConfiguredAdmin {
   readonly listen?: { readonly host: string; readonly port: number };
 }
 
+/**
+ * The admin bearer secret (`admin.bearer_token_file`), read and checked; undefined when the admin
+ * endpoints are off. A config reload runs it too, so a secret a restart would refuse fails the
+ * reload instead of the next start.
+ */
+export async function readAdminBearerToken(config: TokenServerConfig): Promise<string | undefined> {
+  const admin = config.admin;
+  if (admin === undefined || !admin.enabled || admin.bearerTokenFile === undefined) return undefined;
+  const file = admin.bearerTokenFile;
+  const bearerToken = (
+    await withFileSystemErrors('read the admin bearer secret (admin.bearer_token_file)', file, () =>
+      readFile(file, 'utf8'),
+    )
+  ).trim();
+  checkAdminBearerToken(bearerToken);
+  return bearerToken;
+}
+
 /** The admin endpoints when `admin.enabled`, else undefined; reads the bearer secret file now. */
 export async function createConfiguredAdmin(
   config: TokenServerConfig,
@@ -37,13 +55,8 @@ export async function createConfiguredAdmin(
   },
 ): Promise<ConfiguredAdmin | undefined> {
   const admin = config.admin;
-  if (admin === undefined || !admin.enabled || admin.bearerTokenFile === undefined) return undefined;
-  const file = admin.bearerTokenFile;
-  const bearerToken = (
-    await withFileSystemErrors('read the admin bearer secret (admin.bearer_token_file)', file, () =>
-      readFile(file, 'utf8'),
-    )
-  ).trim();
+  const bearerToken = await readAdminBearerToken(config);
+  if (admin === undefined || bearerToken === undefined) return undefined;
   const handle = createAdminEndpoint({
     path: admin.path,
     bearerToken,

@@ -48,4 +48,45 @@ describe('configChanges', () => {
     const moved = parse({ ...base, listen: '127.0.0.1:5002' });
     expect(configChanges(started, moved, moved)).toEqual({ sections: [], restartOnly: ['listen'] });
   });
+
+  it('sees a changed path that the parsed config holds only inside a function', () => {
+    const ldap = (passwordFile: string) => ({
+      ...base,
+      users: {},
+      authn: [
+        {
+          ldap: {
+            url: 'ldap://127.0.0.1:389',
+            bind_dn: 'cn=svc,dc=example,dc=org',
+            bind_password_file: passwordFile,
+            base_dn: 'ou=people,dc=example,dc=org',
+          },
+        },
+      ],
+    });
+    const started = parse(ldap('bind-a'));
+    expect(configChanges(started, started, parse(ldap('bind-b')))).toEqual({
+      sections: ['authn'],
+      restartOnly: [],
+    });
+    expect(configChanges(started, started, parse(ldap('bind-a')))).toEqual({ sections: [], restartOnly: [] });
+    const store = (passwordFile: string) => ({
+      ...base,
+      store: { url: 'redis://127.0.0.1:6379', password_file: passwordFile },
+    });
+    const withStore = parse(store('redis-a'));
+    expect(configChanges(withStore, withStore, parse(store('redis-b')))).toEqual({
+      sections: ['store'],
+      restartOnly: ['store'],
+    });
+  });
+
+  it('does not count a section whose keys only moved around', () => {
+    const started = parse(base);
+    const reordered = parse({
+      ...base,
+      token: { certificate: 'c.pem', key: 'k.pem', service: 's', issuer: 'i' },
+    });
+    expect(configChanges(started, started, reordered)).toEqual({ sections: [], restartOnly: [] });
+  });
 });

@@ -1,3 +1,4 @@
+import { configSource } from './config-source.js';
 import type { TokenServerConfig } from './server-config.js';
 
 /**
@@ -10,17 +11,19 @@ import type { TokenServerConfig } from './server-config.js';
 export const RESTART_ONLY_KEYS: readonly {
   readonly key: string;
   readonly value: (config: TokenServerConfig) => unknown;
+  /** The file's top-level section compared, when both configs were read from a file. */
+  readonly section?: string;
 }[] = [
-  { key: 'listen', value: (c) => c.listen },
+  { key: 'listen', value: (c) => c.listen, section: 'listen' },
   // On or off only: new certificate and key files are loaded into the running server.
   { key: 'tls', value: (c) => c.tls !== undefined },
   { key: 'limits.max_connections', value: (c) => c.limits.maxConnections },
   { key: 'limits.connections_per_address', value: (c) => c.limits.connectionsPerAddress },
-  { key: 'metrics', value: (c) => c.metrics },
+  { key: 'metrics', value: (c) => c.metrics, section: 'metrics' },
   // Shared state stores open their connections once per server.
-  { key: 'store', value: (c) => c.store },
+  { key: 'store', value: (c) => c.store, section: 'store' },
   // The admin endpoint (and its own listener) is made once per server, with the revocations.
-  { key: 'admin', value: (c) => c.admin },
+  { key: 'admin', value: (c) => c.admin, section: 'admin' },
 ];
 
 /** The top-level sections of `serve.yml`, as TokenServerConfig names them. */
@@ -40,8 +43,32 @@ const SECTIONS: readonly { readonly key: string; readonly value: (config: TokenS
     { key: 'admin', value: (c) => c.admin },
   ];
 
-function same(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** JSON with every object's keys sorted: the same content is the same text, whatever the order. */
+function stable(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/**
+ * Whether a section differs. Configs read from a file are compared by the file's section, as
+ * written: the parsed one holds functions (an LDAP `bind_password_file` or a store's
+ * `password_file` becomes a function reading it) that JSON drops, so a changed path went
+ * unseen. Configs made in code fall back to the parsed values.
+ */
+function differs(
+  a: TokenServerConfig,
+  b: TokenServerConfig,
+  section: string | undefined,
+  value: (config: TokenServerConfig) => unknown,
+): boolean {
+  const [fileA, fileB] = [configSource(a), configSource(b)];
+  if (section !== undefined && fileA !== undefined && fileB !== undefined) {
+    return stable(fileA[section]) !== stable(fileB[section]);
+  }
+  return stable(value(a)) !== stable(value(b));
 }
 
 /** How a reloaded config differs from the running one, by key names only (never a value). */
@@ -64,8 +91,8 @@ export function configChanges(
   next: TokenServerConfig,
 ): ConfigChanges {
   return {
-    sections: SECTIONS.filter(({ value }) => !same(value(applied), value(next))).map(({ key }) => key),
-    restartOnly: RESTART_ONLY_KEYS.filter(({ value }) => !same(value(started), value(next))).map(
+    sections: SECTIONS.filter(({ key, value }) => differs(applied, next, key, value)).map(({ key }) => key),
+    restartOnly: RESTART_ONLY_KEYS.filter(({ section, value }) => differs(started, next, section, value)).map(
       ({ key }) => key,
     ),
   };

@@ -19,26 +19,34 @@ export interface ConfiguredMetrics {
   readonly listen?: { readonly host: string; readonly port: number };
 }
 
+/**
+ * The metrics bearer token (`metrics.bearer_token_file`), read and checked; undefined when the
+ * metrics are off or open. A config reload runs it too, so a file a restart would refuse fails
+ * the reload instead of the next start.
+ */
+export async function readMetricsBearerToken(config: MetricsConfig | undefined): Promise<string | undefined> {
+  const file = config?.enabled ? config.bearerTokenFile : undefined;
+  if (file === undefined) return undefined;
+  const bearerToken = (
+    await withFileSystemErrors('read the metrics bearer token (metrics.bearer_token_file)', file, () =>
+      readFile(file, 'utf8'),
+    )
+  ).trim();
+  if (/\s/.test(bearerToken) || bearerToken === '') {
+    throw new RegauthError(
+      'ERR_INVALID_CONFIG',
+      `metrics.bearer_token_file: ${file} must hold one token without spaces (openssl rand -hex 32 > ${file})`,
+    );
+  }
+  return bearerToken;
+}
+
 /** The metrics and their endpoint when `metrics.enabled`, else undefined; reads the bearer token file now. */
 export async function createConfiguredMetricsEndpoint(
   config: MetricsConfig | undefined,
 ): Promise<ConfiguredMetrics | undefined> {
   if (config === undefined || !config.enabled) return undefined;
-  let bearerToken: string | undefined;
-  const file = config.bearerTokenFile;
-  if (file !== undefined) {
-    bearerToken = (
-      await withFileSystemErrors('read the metrics bearer token (metrics.bearer_token_file)', file, () =>
-        readFile(file, 'utf8'),
-      )
-    ).trim();
-    if (/\s/.test(bearerToken) || bearerToken === '') {
-      throw new RegauthError(
-        'ERR_INVALID_CONFIG',
-        `metrics.bearer_token_file: ${file} must hold one token without spaces (openssl rand -hex 32 > ${file})`,
-      );
-    }
-  }
+  const bearerToken = await readMetricsBearerToken(config);
   const metrics = await createTokenMetrics();
   const handle = createMetricsEndpoint({
     metrics,

@@ -57,7 +57,8 @@ if cap > 0 then
   local e = redis.call('HMGET', KEYS[2], 'v', 't', 'x')
   local level = 0
   if e[1] and e[2] and e[3] and tonumber(e[3]) > now then
-    level = math.max(0, tonumber(e[1]) - (now - tonumber(e[2])) * rate)
+    -- A level charged under a larger budget (before a reload lowered it) counts as a full one.
+    level = math.max(0, math.min(cap, tonumber(e[1])) - (now - tonumber(e[2])) * rate)
   end
   level = math.min(cap, level + 1)
   local x = now + math.ceil(level / rate)
@@ -126,7 +127,7 @@ export class RedisLoginCounters implements LoginCounters {
     const rate = budget.failures / (budget.windowSeconds * 1000);
     const address =
       budget.failures > 0 && v !== undefined && t !== undefined && ax !== undefined && ax > now
-        ? budgetRetryAfter(budgetLevel({ level: v, at: t }, rate, now), budget)
+        ? budgetRetryAfter(budgetLevel({ level: v, at: t }, rate, now, budget.failures), budget)
         : 0;
     return { user: Math.max(user, local.user), address: Math.max(address, local.address) };
   }

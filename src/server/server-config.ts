@@ -7,6 +7,7 @@ import { type AdminConfig, parseAdminConfig } from './admin-config.js';
 import { type AuthnConfig, parseAuthnConfig } from './authn-config.js';
 import { parseAuthzConfig } from './authz-config.js';
 import { parseTrustedProxy, type TrustedProxy } from './client-address.js';
+import { withConfigSource } from './config-source.js';
 import type { ExtAuthzConfig } from './ext-authorizer.js';
 import { importOptional } from './import-optional.js';
 import { type MetricsConfig, parseMetricsConfig } from './metrics-config.js';
@@ -340,12 +341,12 @@ export function parseServerConfig(
   };
   if (top.tls !== undefined) {
     const tls = reader.object(top.tls, 'tls', ['cert', 'key']);
-    return {
-      ...config,
-      tls: { cert: reader.path(tls, 'cert', 'tls.'), key: reader.path(tls, 'key', 'tls.') },
-    };
+    return withConfigSource(
+      { ...config, tls: { cert: reader.path(tls, 'cert', 'tls.'), key: reader.path(tls, 'key', 'tls.') } },
+      raw,
+    );
   }
-  return config;
+  return withConfigSource(config, raw);
 }
 
 function storeOf(store: CheckedStoreConfig | undefined): { store?: CheckedStoreConfig } {

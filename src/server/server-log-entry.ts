@@ -24,6 +24,14 @@ export type ServerLogEntry =
       readonly hint: string;
     }
   | { readonly msg: 'users reloaded'; readonly users: number; readonly file: string }
+  | {
+      /** The folder of an htpasswd file cannot be watched: its changes are read on SIGHUP only. */
+      readonly msg: 'users file not watched';
+      readonly level: 'warn';
+      readonly file: string;
+      readonly error: string;
+      readonly hint: string;
+    }
   | { readonly msg: 'request failed'; readonly level: 'error'; readonly error: string }
   | {
       readonly msg: 'reload failed';

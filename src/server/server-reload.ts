@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { RegauthError } from '../errors/regauth-error.js';
+import type { SecureContextOptions } from 'node:tls';
+import { checkRestartOnlySections } from './check-restart-only-sections.js';
 import { coalescedRun } from './coalesced-run.js';
 import { configChanges } from './config-changes.js';
 import { checkConfigFiles } from './config-files.js';
@@ -27,30 +26,13 @@ export interface ServerReloadTarget {
 const FAILED_HINT =
   'the server keeps running with the config it had; fix the file (regauth serve --check --config FILE tells what is wrong) and send SIGHUP again';
 
-/** Reads the TLS pair and checks that the key belongs to the certificate, before anything changes. */
-async function loadTlsPair(config: TokenServerConfig): Promise<SecureContextOptions | undefined> {
-  const tls = config.tls;
-  if (tls === undefined) return undefined;
-  // checkConfigFiles has read both files just now and named the key path of an unreadable one.
-  const [cert, key] = await Promise.all([readFile(tls.cert), readFile(tls.key)]);
-  try {
-    createSecureContext({ cert, key });
-  } catch (cause) {
-    throw new RegauthError(
-      'ERR_INVALID_CONFIG',
-      `${config.file}: tls: the key (${tls.key}) and certificate (${tls.cert}) are not a usable pair: ${(cause as Error).message}; give the certificate and its own private key in PEM`,
-      { cause },
-    );
-  }
-  return { cert, key };
-}
-
 /**
  * The whole-config reload of a running `regauth serve` (SIGHUP): reads and checks the file and
  * every file it names, builds the new handler generation, and only then swaps it in, loads new
  * TLS files, and logs what changed by section name. Any failure changes nothing and is logged
  * with the config key path, as at start-up. Keys a running server cannot change
- * (RESTART_ONLY_KEYS) keep their started value, with a warning per reload while they differ.
+ * (RESTART_ONLY_KEYS) keep their started value, with a warning per reload while they differ;
+ * they are checked all the same, and a value the next start would refuse fails the reload.
  * Reloads run one at a time; calls during one fold into one more run after it.
  */
 export function createServerReload(target: ServerReloadTarget): () => Promise<void> {
@@ -62,8 +44,10 @@ export function createServerReload(target: ServerReloadTarget): () => Promise<vo
     try {
       next = await loadServerConfig(target.configFile);
       await checkConfigFiles(next);
+      // What only a restart applies is still checked as a restart would: else it fails then.
+      const checkedTls = await checkRestartOnlySections(next);
       const tlsStays = started.tls !== undefined && next.tls !== undefined;
-      tlsPair = tlsStays && target.setSecureContext !== undefined ? await loadTlsPair(next) : undefined;
+      tlsPair = tlsStays && target.setSecureContext !== undefined ? checkedTls : undefined;
       await target.reloadHandler(handlerConfigFromServerConfig(next));
     } catch (err) {
       log({

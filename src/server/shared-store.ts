@@ -82,6 +82,25 @@ interface RedisConnection {
 }
 
 /**
+ * The store's password and CA, read now (a password function is called). A config reload runs
+ * it too, so a file a restart could not read fails the reload instead of the next start.
+ */
+export async function readStoreSecrets(
+  config: CheckedStoreConfig,
+): Promise<{ readonly password: string | undefined; readonly ca: string | undefined }> {
+  const password = typeof config.password === 'function' ? await config.password() : config.password;
+  const ca =
+    config.ca === undefined
+      ? undefined
+      : 'pem' in config.ca
+        ? config.ca.pem
+        : await withFileSystemErrors('read the Redis CA (store.ca_file)', config.ca.file, () =>
+            readFile((config.ca as { file: string }).file, 'utf8'),
+          );
+  return { password, ca };
+}
+
+/**
  * Connects to Redis with ioredis (an optional peer dependency, loaded here): no offline queue
  * and no retries per request, so a command against a Redis that is down fails at once instead
  * of waiting; the connection itself is retried every STORE_RECONNECT_MS in the background.
@@ -100,15 +119,7 @@ export async function createRedisStore(
   const now = options.now ?? Date.now;
   const description = redactStoreUrl(config.url);
   const timeoutMs = Math.max(1, Math.round(config.timeout * 1000));
-  const password = typeof config.password === 'function' ? await config.password() : config.password;
-  const ca =
-    config.ca === undefined
-      ? undefined
-      : 'pem' in config.ca
-        ? config.ca.pem
-        : await withFileSystemErrors('read the Redis CA (store.ca_file)', config.ca.file, () =>
-            readFile((config.ca as { file: string }).file, 'utf8'),
-          );
+  const { password, ca } = await readStoreSecrets(config);
   const secrets = [password, new URL(config.url).password].filter((s): s is string => !!s);
   const redact = (text: string): string =>
     secrets.reduce((out, secret) => out.split(secret).join('***'), text.split(config.url).join(description));

@@ -197,4 +197,39 @@ describe('TokenHandler.reload', () => {
     expect((await ask(tokens, 'alice', 'alice-pw')).status).toBe(200);
     expect(await tokens.fetch(new Request('http://t.invalid/token'))).toBeUndefined();
   });
+
+  it('a user removed from the users while a reload builds stays removed once it is swapped in', async () => {
+    const bob = htpasswdLine('bob', 'bob-pw');
+    // The users as they are on disk now; both configs read them, as two reads of one file would.
+    let users = `${alice}\n${bob}\n`;
+    const tokens = await handler(await config({ users: { entries: () => users } }));
+    expect((await ask(tokens, 'bob', 'bob-pw', 'repository:bob/app:pull')).status).toBe(200);
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reads = 0;
+    // The new generation reads the users, then takes its time (keys, directory connections).
+    const next = await config({
+      users: {
+        entries: async () => {
+          const read = users;
+          if (reads++ === 0) await gate;
+          return read;
+        },
+      },
+      acl: [{ match: { account: '/.+/' }, actions: ['pull'] }],
+    });
+    const reloading = tokens.reload(next);
+    for (let i = 0; i < 20 && reads === 0; i++) await tick();
+    expect(reads).toBe(1);
+    // bob leaves the file; the watcher's users reload comes while the build is still running.
+    users = `${alice}\n`;
+    const usersReloaded = tokens.reloadUsers();
+    release();
+    await reloading;
+    await usersReloaded;
+    expect((await ask(tokens, 'bob', 'bob-pw', 'repository:bob/app:pull')).status).toBe(401);
+    expect((await ask(tokens, 'alice', 'alice-pw', 'repository:alice/app:pull')).status).toBe(200);
+  });
 });

@@ -85,7 +85,8 @@ export interface TokenHandler {
    * Reads the users again (every htpasswd file of the list, or calls the `entries` function),
    * and calls the `authenticators` function again when one was given. When the new entries are
    * broken, only the users they hold unchanged stay; when they cannot be read, all users stay.
-   * Either way it logs an error.
+   * Either way it logs an error. It waits for a `reload` in progress and then reads the users of
+   * the new config, so a change made during a reload is never lost to it.
    */
   reloadUsers(): Promise<void>;
   /**
@@ -384,19 +385,23 @@ export async function createCheckedTokenHandler(
   }, options.sweepIntervalMs ?? SWEEP_INTERVAL_MS);
   sweeper.unref();
 
-  const reloadUsers = async (): Promise<void> => {
-    await generations.current.authn.reload();
-    guard.forgetVerified();
-    generations.current.reuse.clear();
-  };
-
   // One reload at a time: two overlapping ones would swap in whichever finished building last.
+  // Users reloads take the same queue: one run while a generation is being built would re-read
+  // the old generation's users, and the new one, read before the change, would bring back a
+  // user just removed from the file.
   let reloads: Promise<unknown> = Promise.resolve();
-  const reload = (next: CheckedHandlerConfig): Promise<void> => {
-    const run = reloads.then(() => reloadNow(next));
+  const queued = (task: () => Promise<void>): Promise<void> => {
+    const run = reloads.then(task);
     reloads = run.catch(() => {});
     return run;
   };
+  const reloadUsers = (): Promise<void> =>
+    queued(async () => {
+      await generations.current.authn.reload();
+      guard.forgetVerified();
+      generations.current.reuse.clear();
+    });
+  const reload = (next: CheckedHandlerConfig): Promise<void> => queued(() => reloadNow(next));
 
   const reloadNow = async (next: CheckedHandlerConfig): Promise<void> => {
     if (closed) {

@@ -1,5 +1,3 @@
-import { type FSWatcher, watch } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -8,10 +6,9 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { basename, dirname } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
-import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { createConfiguredAdmin, listenAdmin } from './admin-server.js';
+import { loadTlsPair, type TlsPair } from './check-restart-only-sections.js';
 import { createTrustedProxyCheck } from './client-address.js';
 import { checkConfigFiles } from './config-files.js';
 import { limitConnections } from './connection-limits.js';
@@ -25,14 +22,13 @@ import { createServerReload } from './server-reload.js';
 import { createCheckedTokenHandler, requestUrl, sendNode } from './token-handler.js';
 import { handlerConfigFromServerConfig } from './token-handler-config.js';
 import { errorResponse } from './token-service.js';
+import { htpasswdFiles, UserFileWatchers } from './user-file-watchers.js';
 
 export { MAX_BODY_BYTES, SWEEP_INTERVAL_MS } from './token-handler.js';
 /** Node's default; stated so a long query of scopes gets a 431, not a hang. */
 export const MAX_HEADER_BYTES = 16 * 1024;
 /** How long SIGTERM waits for requests in flight before cutting connections. */
 export const SHUTDOWN_GRACE_MS = 10_000;
-/** Editors and `htpasswd` write a file in several steps: reload once they are done. */
-const RELOAD_DEBOUNCE_MS = 200;
 /** Time a client has to send its request headers (slowloris sockets are cut after this). */
 export const HEADERS_TIMEOUT_MS = 10_000;
 /** Time a client has to send its whole request. */
@@ -168,11 +164,8 @@ export async function createTokenServer(
   let setSecureContext: ((options: SecureContextOptions) => void) | undefined;
   let tlsFiles: { readonly cert: Buffer; readonly key: Buffer } | undefined;
   if (config.tls) {
-    const tls = config.tls;
-    const [cert, key] = await Promise.all([
-      withFileSystemErrors('read the TLS certificate (tls.cert)', tls.cert, () => readFile(tls.cert)),
-      withFileSystemErrors('read the TLS key (tls.key)', tls.key, () => readFile(tls.key)),
-    ]);
+    // The message a reload gives for the same pair (checkRestartOnlySections).
+    const { cert, key } = (await loadTlsPair(config)) as TlsPair;
     tlsFiles = { cert, key };
     const https = createHttpsServer({ ...serverOptions, cert, key }, handle);
     setSecureContext = (secure) => https.setSecureContext(secure);
@@ -203,27 +196,9 @@ export async function createTokenServer(
       log({ msg: 'admin listening', url: started.url });
     }
   };
-  const watchers: FSWatcher[] = [];
-  let reloadTimer: NodeJS.Timeout | undefined;
+  const watchers = new UserFileWatchers(() => void tokens.reloadUsers(), log);
   const watchUsers = (running: TokenServerConfig): void => {
-    for (const watcher of watchers.splice(0)) watcher.close();
-    if (!options.watchUsers) return;
-    const htpasswdFiles =
-      running.authn === undefined
-        ? running.users.htpasswd === undefined
-          ? []
-          : [running.users.htpasswd]
-        : running.authn.flatMap((entry) => ('htpasswd' in entry ? [entry.htpasswd.file] : []));
-    for (const htpasswd of htpasswdFiles) {
-      // Watch the folder, not the file: tools replace the file by renaming a new one over it.
-      const watcher = watch(dirname(htpasswd), (_event, name) => {
-        if (name !== null && name !== basename(htpasswd)) return;
-        clearTimeout(reloadTimer);
-        reloadTimer = setTimeout(() => void tokens.reloadUsers(), RELOAD_DEBOUNCE_MS);
-      });
-      watcher.unref();
-      watchers.push(watcher);
-    }
+    if (options.watchUsers) watchers.update(htpasswdFiles(running));
   };
   watchUsers(config);
   const reload = createServerReload({
@@ -276,8 +251,7 @@ export async function createTokenServer(
         void metricsServer?.close();
         void adminServer?.close();
         if (ownRevocations) void revocations.close();
-        for (const watcher of watchers) watcher.close();
-        clearTimeout(reloadTimer);
+        watchers.close();
         tokens.close();
         if (!server.listening) {
           resolve();

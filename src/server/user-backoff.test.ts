@@ -62,4 +62,14 @@ describe('UserBackoff', () => {
     for (let i = 0; i < 5000; i++) backoff.recordFailure(`name-${i}`);
     expect(backoff.size).toBe(100);
   });
+
+  it('after a reload lowers the cap, a back-off in progress waits no longer than the new cap', () => {
+    const { clock, backoff } = setup({ freeFailures: 1, maxSeconds: 3600 });
+    for (let i = 0; i < 20; i++) backoff.recordFailure('alice');
+    expect(backoff.retryAfter('alice')).toBe(3600);
+    backoff.setLimits({ freeFailures: 1, quietSeconds: 300, maxSeconds: 60 });
+    expect(backoff.retryAfter('alice')).toBe(60);
+    clock.now += 60_000;
+    expect(backoff.retryAfter('alice')).toBe(0);
+  });
 });
