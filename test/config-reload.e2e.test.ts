@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { decodeProtectedHeader } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { freePort } from './harness/processes.js';
 import { SLAPD_PEOPLE, startSlapd } from './harness/slapd.js';
 import { makeLoopbackTls } from './harness/tls.js';
 import {
@@ -289,14 +290,22 @@ describe('regauth serve reloads its whole config on SIGHUP', () => {
     const keyFile = join(work, 'tls.key');
     await writeFile(certFile, first.certPem);
     await writeFile(keyFile, first.keyPem);
+    const adminFile = join(work, 'admin.token');
+    await writeFile(adminFile, `${'a'.repeat(40)}\n`);
+    const adminPort = await freePort();
     const server = await start({
       users: { alice: 'alice-pw' },
-      extra: { tls: { cert: certFile, key: keyFile } },
+      extra: {
+        tls: { cert: certFile, key: keyFile },
+        // The admin endpoint's own listener serves the same pair and must follow a reload too.
+        admin: { enabled: true, bearer_token_file: adminFile, listen: `127.0.0.1:${adminPort}` },
+      },
     });
+    await server.waitForLog((e) => e.msg === 'admin listening');
     const port = Number(new URL(server.url).port);
-    const served = () =>
+    const served = (at = port) =>
       new Promise<string>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => {
+        const socket = connect({ host: '127.0.0.1', port: at, rejectUnauthorized: false }, () => {
           resolve(socket.getPeerX509Certificate()?.fingerprint256 ?? '');
           socket.end();
         });
@@ -304,12 +313,14 @@ describe('regauth serve reloads its whole config on SIGHUP', () => {
       });
     const fingerprint = (pem: string) => new X509Certificate(pem).fingerprint256;
     expect(await served()).toBe(fingerprint(first.certPem));
+    expect(await served(adminPort)).toBe(fingerprint(first.certPem));
 
     // cert-manager style: the same paths, new contents.
     await writeFile(certFile, second.certPem);
     await writeFile(keyFile, second.keyPem);
     expect(await hup(server)).toMatchObject({ msg: 'config reloaded', tls: 'reloaded' });
     expect(await served()).toBe(fingerprint(second.certPem));
+    expect(await served(adminPort)).toBe(fingerprint(second.certPem));
 
     await writeFile(keyFile, first.keyPem);
     const refused = await hup(server);

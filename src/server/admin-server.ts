@@ -7,6 +7,7 @@ import {
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import { withFileSystemErrors } from '../errors/file-system-error.js';
 import { checkAdminBearerToken, createAdminEndpoint } from './admin-endpoint.js';
 import { createClientAddressResolver } from './client-address.js';
@@ -77,15 +78,20 @@ export async function createConfiguredAdmin(
 export function listenAdmin(
   admin: ConfiguredAdmin & { readonly listen: { readonly host: string; readonly port: number } },
   tls: { readonly cert: Buffer; readonly key: Buffer } | undefined,
-): Promise<{ readonly url: string; readonly close: () => Promise<void> }> {
+): Promise<{
+  readonly url: string;
+  readonly close: () => Promise<void>;
+  /** Loads a new certificate and key into the running listener (a TLS reload); absent without TLS. */
+  readonly setSecureContext?: (options: SecureContextOptions) => void;
+}> {
   const options = { requestTimeout: ADMIN_REQUEST_TIMEOUT_MS, headersTimeout: ADMIN_REQUEST_TIMEOUT_MS };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (admin.handle(req, res)) return;
     res.writeHead(404, { 'content-type': 'application/json' });
     res.end('{"error":"only the admin endpoints are served here"}\n');
   };
-  const server: Server =
-    tls === undefined ? createHttpServer(options, handle) : createHttpsServer({ ...options, ...tls }, handle);
+  const https = tls === undefined ? undefined : createHttpsServer({ ...options, ...tls }, handle);
+  const server: Server = https ?? createHttpServer(options, handle);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(admin.listen.port, admin.listen.host, () => {
@@ -94,6 +100,7 @@ export function listenAdmin(
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       resolve({
         url: `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
+        ...(https === undefined ? {} : { setSecureContext: (secure) => https.setSecureContext(secure) }),
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());

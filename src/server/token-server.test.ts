@@ -58,6 +58,32 @@ describe('createTokenServer start-up warnings and file errors', () => {
     expect(loopback.logs.map((e) => e.msg)).toEqual(['listening']);
   });
 
+  it('warns when the admin endpoint listens in plain HTTP on an address reachable from elsewhere', async () => {
+    const files = await testServerFiles({ alice: 'alice-pw' });
+    const logs: ServerLogEntry[] = [];
+    await writeFile(`${files.dir}/admin.token`, `${'s'.repeat(40)}\n`);
+    // Bound to all addresses for a moment only; nothing connects to it.
+    const config = parseServerConfig(
+      {
+        ...files.raw,
+        admin: { enabled: true, bearer_token_file: `${files.dir}/admin.token`, listen: '0.0.0.0:0' },
+      },
+      `${files.dir}/serve.yml`,
+    );
+    const server = await createTokenServer(config, { log: (e) => logs.push(e) });
+    running = { server, dir: files.dir };
+    await server.listen();
+    const admin = logs.find((e) => e.msg === 'admin listening') as { url: string } | undefined;
+    expect(admin?.url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/);
+    expect(logs.filter((e) => e.msg === 'plain HTTP on a network address')).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        url: admin?.url,
+        hint: expect.stringContaining('admin bearer secret'),
+      }),
+    ]);
+  });
+
   it.each([
     ['token', 'key', 'token.key'],
     ['token', 'certificate', 'token.certificate'],

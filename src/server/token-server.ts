@@ -168,7 +168,11 @@ export async function createTokenServer(
     const { cert, key } = (await loadTlsPair(config)) as TlsPair;
     tlsFiles = { cert, key };
     const https = createHttpsServer({ ...serverOptions, cert, key }, handle);
-    setSecureContext = (secure) => https.setSecureContext(secure);
+    // The admin endpoint's own listener serves the same pair: a reload swaps it there too.
+    setSecureContext = (secure) => {
+      https.setSecureContext(secure);
+      adminServer?.setSecureContext?.(secure);
+    };
     server = https;
   } else {
     server = createHttpServer(serverOptions, handle);
@@ -180,7 +184,7 @@ export async function createTokenServer(
   });
 
   let metricsServer: { readonly close: () => Promise<void> } | undefined;
-  let adminServer: { readonly close: () => Promise<void> } | undefined;
+  let adminServer: Awaited<ReturnType<typeof listenAdmin>> | undefined;
   /** The listeners of their own the metrics and admin endpoints may have, started after the main one. */
   const listenOthers = async (): Promise<void> => {
     const own = metricsEndpoint?.listen;
@@ -194,6 +198,14 @@ export async function createTokenServer(
       const started = await listenAdmin({ ...admin, listen: adminListen }, tlsFiles);
       adminServer = started;
       log({ msg: 'admin listening', url: started.url });
+      if (tlsFiles === undefined && !isLoopbackAddress(adminListen.host)) {
+        log({
+          msg: 'plain HTTP on a network address',
+          level: 'warn',
+          url: started.url,
+          hint: 'the admin bearer secret travels in a header readable on the network; set tls: { cert, key } in the config, or give admin.listen a loopback address',
+        });
+      }
     }
   };
   const watchers = new UserFileWatchers(() => void tokens.reloadUsers(), log);
