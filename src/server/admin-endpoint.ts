@@ -261,6 +261,12 @@ export function createAdminEndpoint(
         if (err.status === 413) req.destroy();
         return;
       }
+      // A shared store that did not answer: nothing was recorded, and the admin may try again.
+      if (err instanceof RegauthError && err.code === 'ERR_NETWORK') {
+        options.log({ msg: 'request failed', level: 'error', error: err.message });
+        send(res, 503, { error: err.message }, { 'retry-after': '1' });
+        return;
+      }
       options.log({ msg: 'request failed', level: 'error', error: (err as Error).message });
       send(res, 500, { error: 'the admin endpoint failed; see the server log' });
     });
