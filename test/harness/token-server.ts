@@ -56,6 +56,8 @@ export interface TokenServerSetup {
    * ignored); only its own folder is removed by `stop`.
    */
   readonly replicaOf?: TokenServerHandle;
+  /** Listen on this loopback port (a replica started again where a balancer expects it). Left out: a free one. */
+  readonly port?: number;
 }
 
 /** The ACL of the README's example: what the acceptance tests exercise. */
@@ -93,7 +95,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
         .join(''),
     );
   }
-  const port = await freePort();
+  const port = setup.port ?? (await freePort());
   const extra = setup.extra ?? {};
   const config: Record<string, unknown> & { tls?: unknown } = {
     listen: `127.0.0.1:${port}`,
