@@ -128,4 +128,47 @@ describe('Redis revocation store (real redis-server)', () => {
     await until(() => b.revokedBefore('erin') === epoch, 'replica B did not see erin after the restart');
     expect(b.revokedBefore('dave')).toBe(epoch);
   });
+
+  it('ignores messages and hash entries that are not revocations', async () => {
+    const b = await open('hostile:', { resyncMs: 200 });
+    const raw = new Redis(redis.url);
+    const epoch = Date.now() - 1_000;
+    try {
+      for (const message of [
+        'garbage',
+        'abc mallory',
+        '1e400 mallory',
+        `${epoch}`,
+        ` ${epoch}`,
+        'NaN mallory',
+      ]) {
+        await raw.publish('hostile:revocations', message);
+      }
+      await raw.hset(
+        'hostile:revocations',
+        'trent',
+        'not-a-number',
+        'victor',
+        String(Date.now() - 2 * KEEP_MS),
+        'walter',
+        String(epoch),
+      );
+      await raw.incr('hostile:revocations:gen');
+      // A good message after the bad ones, with a space inside the name, still arrives.
+      await raw.publish('hostile:revocations', `${epoch} peggy sue`);
+    } finally {
+      raw.disconnect();
+    }
+    await until(() => b.revokedBefore('peggy sue') === epoch, 'the good message did not arrive');
+    // walter was never published: once he is known, a re-sync has read the bad entries beside him.
+    await until(() => b.revokedBefore('walter') === epoch, 'no re-sync read the hash');
+    expect(
+      b
+        .list()
+        .map((r) => r.account)
+        .sort(),
+    ).toEqual(['peggy sue', 'walter']);
+    for (const account of ['mallory', 'trent', 'victor', ''])
+      expect(b.revokedBefore(account)).toBeUndefined();
+  });
 });
