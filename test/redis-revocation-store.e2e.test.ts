@@ -87,7 +87,7 @@ describe('Redis revocation store (real redis-server)', () => {
     const raw = new Redis(redis.url);
     try {
       await raw.hset('fill:revocations', 'carol', String(epoch + 1));
-      await raw.incr('fill:revocations:gen');
+      await raw.set('fill:revocations:gen', 'changed-behind-its-back');
     } finally {
       raw.disconnect();
     }
@@ -153,7 +153,7 @@ describe('Redis revocation store (real redis-server)', () => {
         'walter',
         String(epoch),
       );
-      await raw.incr('hostile:revocations:gen');
+      await raw.set('hostile:revocations:gen', 'changed-behind-its-back');
       // A good message after the bad ones, with a space inside the name, still arrives.
       await raw.publish('hostile:revocations', `${epoch} peggy sue`);
     } finally {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { RegauthError } from '../errors/regauth-error.js';
 import { MAX_REVOCATIONS, type Revocation, type RevocationStore } from './revocation-store.js';
 import type { SharedStore, StoreScript } from './shared-store.js';
@@ -11,9 +12,11 @@ export const REVOCATION_RESYNC_MS = 2_000;
 
 /**
  * Records the later of the epoch given and the one in force, drops entries past their keep
- * time, keeps the hash until its newest entry expires, bumps the generation and publishes the
+ * time, keeps the hash until its newest entry expires, sets a new generation and publishes the
  * epoch. KEYS: the hash (field: account, value: epoch in ms), the generation. ARGV: account,
- * epoch, now, keep (ms), channel. Returns the epoch in force.
+ * epoch, now, keep (ms), channel, the new generation: a random id rather than a counter, which
+ * a Redis restarted empty would count again from 1, so a replica could take a changed hash for
+ * the one it read. Returns the epoch in force.
  */
 const REVOKE: StoreScript = {
   name: 'regauthRevoke',
@@ -35,8 +38,7 @@ if epoch + keep > now then
   local ttl = math.ceil(epoch + keep - now)
   if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 end
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], keep)
+redis.call('SET', KEYS[2], ARGV[6], 'PX', keep)
 redis.call('PUBLISH', ARGV[5], text .. ' ' .. ARGV[1])
 return text
 `,
@@ -82,7 +84,7 @@ export interface RedisRevocationStore extends RevocationStore {
 /**
  * Revocation epochs every replica on the same store shares. Redis holds one hash,
  * `<prefix>revocations` (account → epoch in ms), kept until its newest entry's refresh tokens
- * have expired; `<prefix>revocations:gen` counts changes, and each revocation is published on
+ * have expired; `<prefix>revocations:gen` changes with each, and each revocation is published on
  * the channel `<prefix>revocations`.
  *
  * Account names are written plainly, not as keyed digests like the login counters: only an
@@ -171,7 +173,11 @@ export function createRedisRevocationStore(
         const space = message.indexOf(' ');
         if (space > 0) merge(message.slice(space + 1), Number(message.slice(0, space)));
       },
-      () => void sync(),
+      () => {
+        // (Re)subscribed: messages sent meanwhile are lost, and Redis may have restarted: read all.
+        lastGen = '';
+        void sync();
+      },
     );
     timer = setInterval(() => void sync(), options.resyncMs ?? REVOCATION_RESYNC_MS);
     timer.unref();
@@ -183,7 +189,11 @@ export function createRedisRevocationStore(
     async revoke(account, beforeMs) {
       if (closed) throw new RegauthError('ERR_REFUSED', 'the revocation store is closed');
       const answer = await store.run('revoke', (client) =>
-        client.script(REVOKE, [hashKey, genKey], [account, Math.round(beforeMs), now(), keepMs, channel]),
+        client.script(
+          REVOKE,
+          [hashKey, genKey],
+          [account, Math.round(beforeMs), now(), keepMs, channel, randomUUID()],
+        ),
       );
       const epoch = typeof answer === 'string' ? Number(answer) : Number.NaN;
       if (!Number.isFinite(epoch)) {
