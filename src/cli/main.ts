@@ -62,7 +62,10 @@ function buildProgram(): Command {
     .description(
       "run the token server that a registry trusts (realm: http(s)://<listen>/token); `serve revoke` revokes an account's tokens on the running server",
     )
-    .argument('[action]', 'revoke: send a revocation of --account to the running server (admin endpoint)')
+    .argument(
+      '[action]',
+      'revoke: revoke --account: in Redis when the config has store: redis://…, else at the running server (admin endpoint)',
+    )
     .requiredOption('-c, --config <file>', 'YAML config file (see README: token server)')
     .option(
       '--print-bundle',

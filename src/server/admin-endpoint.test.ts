@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isRegauthError } from '../errors/regauth-error.js';
+import { isRegauthError, RegauthError } from '../errors/regauth-error.js';
 import { ADMIN_FAILURES, createAdminEndpoint } from './admin-endpoint.js';
-import { createMemoryRevocationStore } from './revocation-store.js';
+import { createMemoryRevocationStore, type RevocationStore } from './revocation-store.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 
 const SECRET = '0123456789abcdef0123456789abcdef';
@@ -14,8 +14,9 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
-async function start() {
-  const revocations = createMemoryRevocationStore({ keepMs: 24 * 3_600_000, now: () => NOW });
+async function start(
+  revocations: RevocationStore = createMemoryRevocationStore({ keepMs: 24 * 3_600_000, now: () => NOW }),
+) {
   const logs: ServerLogEntry[] = [];
   const handle = createAdminEndpoint({
     path: '/admin',
@@ -149,5 +150,30 @@ describe('createAdminEndpoint', () => {
     expect(isRegauthError(error, 'ERR_INVALID_CONFIG')).toBe(true);
     expect((error as Error).message).toMatch(/at least 32 random ones/);
     expect((error as Error).message).not.toContain('short-secret');
+  });
+
+  it('answers 503 when the store could not record the revocation, and 500 for anything else', async () => {
+    const memory = createMemoryRevocationStore({ keepMs: 24 * 3_600_000, now: () => NOW });
+    let failure: Error = new RegauthError(
+      'ERR_NETWORK',
+      'the revocation of alice was not recorded: Redis (redis://127.0.0.1:6379/0) did not answer',
+    );
+    const t = await start({
+      ...memory,
+      revoke: async () => {
+        throw failure;
+      },
+    });
+    const down = await t.post('{"account":"alice"}');
+    expect(down.status).toBe(503);
+    expect(down.headers.get('retry-after')).toBe('1');
+    expect(down.body.error).toMatch(
+      /alice was not recorded: Redis \(redis:\/\/127\.0\.0\.1:6379\/0\) did not answer/,
+    );
+    expect(t.logs).not.toContainEqual(expect.objectContaining({ msg: 'revocation recorded' }));
+    failure = new Error('something else');
+    const broken = await t.post('{"account":"alice"}');
+    expect(broken.status).toBe(500);
+    expect(broken.body.error).toBe('the admin endpoint failed; see the server log');
   });
 });

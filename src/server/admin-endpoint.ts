@@ -117,6 +117,24 @@ function checkBefore(value: unknown, now: number): number {
   return Math.min(parsed, now + 1);
 }
 
+/**
+ * Checks an account and `before` (RFC 3339, or undefined for now) as `POST <path>/revoke` does,
+ * for a revocation recorded without the endpoint (`regauth serve revoke` on a Redis store).
+ * Throws ERR_USAGE saying what is wrong.
+ */
+export function checkRevocation(
+  account: unknown,
+  before: unknown,
+  now: number,
+): { account: string; beforeMs: number } {
+  try {
+    return { account: checkAccount(account), beforeMs: checkBefore(before, now) };
+  } catch (err) {
+    if (err instanceof BadRequest) throw new RegauthError('ERR_USAGE', err.message);
+    throw err;
+  }
+}
+
 function parseRevocation(text: string, now: number): { account: string; beforeMs: number } {
   let body: unknown;
   try {
@@ -264,6 +282,12 @@ export function createAdminEndpoint(
         send(res, err.status, { error: err.message });
         // A body left unread cannot be followed by another request on the connection.
         if (err.status === 413) req.destroy();
+        return;
+      }
+      // A shared store that did not answer: nothing was recorded, and the admin may try again.
+      if (err instanceof RegauthError && err.code === 'ERR_NETWORK') {
+        options.log({ msg: 'request failed', level: 'error', error: err.message });
+        send(res, 503, { error: err.message }, { 'retry-after': '1' });
         return;
       }
       options.log({ msg: 'request failed', level: 'error', error: (err as Error).message });

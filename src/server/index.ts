@@ -51,6 +51,8 @@ export { createMetricsEndpoint } from './metrics-endpoint.js';
 export type { OidcAuthenticatorConfig } from './oidc-authenticator.js';
 export { createOidcAuthenticator } from './oidc-authenticator.js';
 export type { PasswordCheckQueueStats } from './password-check-queue.js';
+export type { RedisRevocationStore, RedisRevocationStoreOptions } from './redis-revocation-store.js';
+export { createRedisRevocationStore, REVOCATION_RESYNC_MS } from './redis-revocation-store.js';
 export type {
   MemoryRevocationStoreOptions,
   Revocation,

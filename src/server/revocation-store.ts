@@ -39,8 +39,10 @@ export interface MemoryRevocationStoreOptions {
   /**
    * How long an entry is kept after its epoch, in ms: the refresh tokens' lifetime. Verified
    * logins and reusable tokens live far shorter, so nothing older than this can still be alive.
+   * A function is asked at each use: a reload may lengthen the lifetime (it must never shrink
+   * what tokens already issued can live).
    */
-  readonly keepMs: number;
+  readonly keepMs: number | (() => number);
   /** Left out: MAX_REVOCATIONS. */
   readonly maxEntries?: number;
   /** The clock, in milliseconds since the epoch. Left out: Date.now. */
@@ -60,7 +62,8 @@ export function createMemoryRevocationStore(options: MemoryRevocationStoreOption
   /** The latest epoch of an entry pushed out of a full table: it applies to every account. */
   let floor = Number.NEGATIVE_INFINITY;
 
-  const live = (beforeMs: number, at: number) => beforeMs + options.keepMs > at;
+  const keepMs = typeof options.keepMs === 'function' ? options.keepMs : () => options.keepMs as number;
+  const live = (beforeMs: number, at: number) => beforeMs + keepMs() > at;
   const sweep = (at: number) => {
     for (const [account, beforeMs] of entries) if (!live(beforeMs, at)) entries.delete(account);
     if (!live(floor, at)) floor = Number.NEGATIVE_INFINITY;
@@ -91,7 +94,7 @@ export function createMemoryRevocationStore(options: MemoryRevocationStoreOption
         floor = Math.max(floor, oldest.value[1]);
       }
       if (live(epoch, at)) entries.set(account, epoch);
-      return { account, beforeMs: epoch, untilMs: epoch + options.keepMs };
+      return { account, beforeMs: epoch, untilMs: epoch + keepMs() };
     },
     revokedBefore,
     list() {
@@ -99,7 +102,7 @@ export function createMemoryRevocationStore(options: MemoryRevocationStoreOption
       return [...entries].map(([account, beforeMs]) => ({
         account,
         beforeMs,
-        untilMs: beforeMs + options.keepMs,
+        untilMs: beforeMs + keepMs(),
       }));
     },
     async close() {

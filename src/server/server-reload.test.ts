@@ -104,3 +104,57 @@ describe('a reload checks restart-only sections as a start would', () => {
     },
   );
 });
+
+describe('revocations across a reload', () => {
+  it('keeps a revocation as long as the refresh tokens a reload let live longer', async () => {
+    const files = await testServerFiles({ alice: 'alice-pw' });
+    const configFile = join(files.dir, 'serve.yml');
+    const secret = 'r'.repeat(40);
+    await writeFile(join(files.dir, 'admin.token'), `${secret}\n`);
+    const raw = files.raw as { token: Record<string, unknown> };
+    const withLifetime = (seconds: number) => ({
+      ...files.raw,
+      token: { ...raw.token, refresh_expiration: seconds },
+      admin: { enabled: true, bearer_token_file: 'admin.token' },
+    });
+    await writeFile(configFile, stringify(withLifetime(3600)));
+    let clock = Date.now() + 60_000;
+    const logs: ServerLogEntry[] = [];
+    const server = await createTokenServer(await loadServerConfig(configFile), {
+      log: (e) => logs.push(e),
+      now: () => clock,
+    });
+    running = { server, dir: files.dir };
+    const url = await server.listen();
+
+    await writeFile(configFile, stringify(withLifetime(86_400)));
+    await server.reload();
+    expect(logs.find((e) => e.msg === 'config reloaded')).toBeDefined();
+    const login = (await (
+      await fetch(`${url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=password&username=alice&password=alice-pw&service=unit-registry&client_id=t&access_type=offline&scope=repository:alice/app:pull',
+      })
+    ).json()) as { refresh_token: string };
+    const refresh = () =>
+      fetch(`${url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: `grant_type=refresh_token&refresh_token=${login.refresh_token}&service=unit-registry&client_id=t&scope=repository:alice/app:pull`,
+      }).then((r) => r.status);
+    expect(await refresh()).toBe(200);
+
+    clock += 1000;
+    const revoked = await fetch(`${url}/admin/revoke`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' },
+      body: '{"account":"alice"}',
+    });
+    expect(revoked.status).toBe(200);
+    expect(await refresh()).toBe(401);
+    // Past the lifetime the server started with, well within the one the token was issued with.
+    clock += 2 * 3600 * 1000;
+    expect(await refresh()).toBe(401);
+  });
+});

@@ -66,6 +66,12 @@ export interface SharedStore {
   run<T>(operation: string, command: (client: StoreClient) => Promise<T>): Promise<T | undefined>;
   /** Whether Redis answered the last command (or the connection is up again). */
   health(): StoreHealth;
+  /**
+   * Listens on a pub/sub channel over a second connection (a subscribing one can send nothing
+   * else). `onReady` is called each time the subscription is (re)established, so the caller can
+   * read again what it may have missed while it was not. Never throws; returns what ends it.
+   */
+  subscribe(channel: string, onMessage: (message: string) => void, onReady: () => void): () => void;
   /** Closes the connection; `run` then skips Redis. */
   close(): Promise<void>;
 }
@@ -79,6 +85,8 @@ interface RedisConnection {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   defineCommand(name: string, definition: { numberOfKeys: number; lua: string }): void;
   call(command: string, ...args: (string | number)[]): Promise<unknown>;
+  duplicate(options: Record<string, unknown>): RedisConnection;
+  subscribe(channel: string): Promise<unknown>;
 }
 
 /**
@@ -200,6 +208,7 @@ export async function createRedisStore(
   });
   client.on('ready', up);
 
+  const subscribers = new Set<() => void>();
   const defined = new Set<string>();
   const storeClient: StoreClient = {
     script: (script, keys, args) => {
@@ -254,8 +263,34 @@ export async function createRedisStore(
         probing = false;
       }
     },
+    subscribe(channel, onMessage, onReady) {
+      // Same address, password and TLS; its failures show on the main connection already.
+      const subscriber = client.duplicate({ lazyConnect: true, autoResubscribe: false });
+      let ended = false;
+      subscriber.on('error', () => {});
+      subscriber.on('message', (...args) => {
+        if (!ended && args[0] === channel && typeof args[1] === 'string') onMessage(args[1]);
+      });
+      subscriber.on('ready', () => {
+        subscriber.subscribe(channel).then(
+          () => {
+            if (!ended) onReady();
+          },
+          () => {},
+        );
+      });
+      subscriber.connect().catch(() => {});
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        subscriber.disconnect();
+      };
+      subscribers.add(end);
+      return end;
+    },
     async close() {
       if (closed) return;
+      for (const end of subscribers) end();
       closed = true;
       await Promise.race([
         client.quit().catch(() => {}),

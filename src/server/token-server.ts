@@ -15,10 +15,11 @@ import { limitConnections } from './connection-limits.js';
 import { isLoopbackAddress } from './loopback-address.js';
 import { createConfiguredMetricsEndpoint, listenMetrics } from './metrics-server.js';
 import type { PasswordGuardStats } from './password-guard.js';
-import { createMemoryRevocationStore, type RevocationStore } from './revocation-store.js';
+import type { RevocationStore } from './revocation-store.js';
 import type { TokenServerConfig } from './server-config.js';
 import type { ServerLogEntry } from './server-log-entry.js';
 import { createServerReload } from './server-reload.js';
+import { createServerRevocations } from './server-revocations.js';
 import { createCheckedTokenHandler, requestUrl, sendNode } from './token-handler.js';
 import { handlerConfigFromServerConfig } from './token-handler-config.js';
 import { errorResponse } from './token-service.js';
@@ -56,7 +57,8 @@ export interface TokenServerOptions {
   readonly maxTrackedEntries?: number;
   /**
    * Where revocations are kept. Server state: made once, it outlives a handler rebuilt by a
-   * reload. Left out: in memory (createMemoryRevocationStore), kept for the refresh tokens' lifetime.
+   * reload. Left out: in Redis when `store:` is (createRedisRevocationStore), else in memory
+   * (createMemoryRevocationStore); kept for the refresh tokens' lifetime.
    */
   readonly revocations?: RevocationStore;
 }
@@ -111,13 +113,15 @@ export async function createTokenServer(
   const log = options.log ?? (() => {});
   await checkConfigFiles(config);
   const metricsEndpoint = await createConfiguredMetricsEndpoint(config.metrics);
-  const ownRevocations = options.revocations === undefined;
-  const revocations =
-    options.revocations ??
-    createMemoryRevocationStore({
-      keepMs: config.token.refreshExpiration * 1000,
-      ...(options.now === undefined ? {} : { now: options.now }),
-    });
+  // Revocations outlive every refresh token issued under any config since start-up.
+  let longestRefreshMs = config.token.refreshExpiration * 1000;
+  const state = await createServerRevocations(config, {
+    ...options,
+    keepMs: () => longestRefreshMs,
+    log,
+    ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
+  });
+  const revocations = state.revocations;
   const admin = await createConfiguredAdmin(config, {
     revocations,
     log,
@@ -127,6 +131,7 @@ export async function createTokenServer(
   const tokens = await createCheckedTokenHandler(handlerConfigFromServerConfig(config), {
     ...options,
     revocations,
+    ...(state.sharedStore === undefined ? {} : { sharedStore: state.sharedStore }),
     ...(metricsEndpoint === undefined ? {} : { metrics: metricsEndpoint.metrics }),
   });
   let isTrustedProxy = createTrustedProxyCheck(config.trustedProxies);
@@ -219,6 +224,7 @@ export async function createTokenServer(
     reloadHandler: tokens.reloadChecked,
     ...(setSecureContext === undefined ? {} : { setSecureContext }),
     applied: (running) => {
+      longestRefreshMs = Math.max(longestRefreshMs, running.token.refreshExpiration * 1000);
       isTrustedProxy = createTrustedProxyCheck(running.trustedProxies);
       watchUsers(running);
     },
@@ -262,7 +268,7 @@ export async function createTokenServer(
       new Promise((resolve) => {
         void metricsServer?.close();
         void adminServer?.close();
-        if (ownRevocations) void revocations.close();
+        void state.close();
         watchers.close();
         tokens.close();
         if (!server.listening) {

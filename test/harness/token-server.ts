@@ -57,6 +57,8 @@ export interface TokenServerSetup {
    * files of a deployment made elsewhere (keygen and an htpasswd file of its own) do too.
    */
   readonly replicaOf?: Pick<TokenServerHandle, 'keyFile' | 'certFile' | 'htpasswdFile'>;
+  /** Listen on this loopback port (a replica started again where a balancer expects it). Left out: a free one. */
+  readonly port?: number;
 }
 
 /** The ACL of the README's example: what the acceptance tests exercise. */
@@ -94,7 +96,7 @@ export async function startTokenServer(setup: TokenServerSetup = {}): Promise<To
         .join(''),
     );
   }
-  const port = await freePort();
+  const port = setup.port ?? (await freePort());
   const extra = setup.extra ?? {};
   const config: Record<string, unknown> & { tls?: unknown } = {
     listen: `127.0.0.1:${port}`,

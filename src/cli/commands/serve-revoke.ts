@@ -6,6 +6,8 @@ import { isIP, type Socket } from 'node:net';
 import { rootCertificates, connect as tlsConnect } from 'node:tls';
 import { RegauthError, type RegauthErrorCode } from '../../errors/regauth-error.js';
 import { loadServerConfig, type TokenServerConfig } from '../../server/server-config.js';
+import { redactStoreUrl } from '../../server/store-config.js';
+import { revokeInStore } from './serve-revoke-in-store.js';
 
 export interface ServeRevokeOptions {
   readonly config: string;
@@ -187,14 +189,29 @@ function answerError(text: string): string | undefined {
 }
 
 /**
- * `regauth serve revoke`: sends a revocation to the running server's admin endpoint, which keeps
- * it in memory (`store: memory`), and prints what it recorded.
+ * `regauth serve revoke`: with `store:` Redis, records the revocation in Redis itself, where
+ * every replica picks it up (no server needs to run); with the memory store (or with --url),
+ * sends it to the running server's admin endpoint, which keeps it in memory. Prints what it recorded.
  */
 export async function serveRevokeCommand(opts: ServeRevokeOptions): Promise<void> {
   if (opts.account === undefined || opts.account === '') {
     fail('ERR_USAGE', 'serve revoke needs --account NAME, the account whose tokens to revoke');
   }
   const config = await loadServerConfig(opts.config);
+  if (config.store !== undefined && opts.url === undefined) {
+    const recorded = await revokeInStore(
+      config.store,
+      config.token.refreshExpiration,
+      opts.account,
+      opts.before,
+    );
+    const before = new Date(recorded.beforeMs).toISOString();
+    process.stdout.write(
+      `revoked ${recorded.account} in ${redactStoreUrl(config.store.url)}: refresh tokens, cached logins and reusable access tokens issued before ${before} are refused by every replica (kept until ${new Date(recorded.untilMs).toISOString()})\n` +
+        `note: access tokens already issued stay valid until they expire (at most ${config.token.expiration} s, token.expiration): the registry checks them without asking the token server\n`,
+    );
+    return;
+  }
   const admin = config.admin;
   if (admin === undefined || !admin.enabled || admin.bearerTokenFile === undefined) {
     fail(

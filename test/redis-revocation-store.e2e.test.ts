@@ -1,0 +1,174 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRegauthError } from '../src/errors/regauth-error.js';
+import {
+  createRedisRevocationStore,
+  type RedisRevocationStore,
+} from '../src/server/redis-revocation-store.js';
+import { createRedisStore, type SharedStore } from '../src/server/shared-store.js';
+import { checkStoreConfig } from '../src/server/store-config.js';
+import { type RedisHandle, startRedis } from './harness/redis.js';
+
+const KEEP_MS = 3_600_000;
+
+const fail = (path: string, why: string): never => {
+  throw new Error(`${path}: ${why}`);
+};
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${what} within ${timeoutMs} ms`);
+}
+
+describe('Redis revocation store (real redis-server)', () => {
+  let redis: RedisHandle;
+  const stores: SharedStore[] = [];
+  const revocationStores: RedisRevocationStore[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const store of revocationStores) await store.close();
+    for (const store of stores) await store.close();
+    await redis?.stop();
+  });
+
+  const open = async (prefix: string, extra: { resyncMs?: number } = {}) => {
+    const checked = checkStoreConfig({ url: redis.url, prefix, timeout: 0.5 }, 'store', fail);
+    if (checked === undefined) throw new Error('no store');
+    const store = await createRedisStore(checked);
+    stores.push(store);
+    const revocations = createRedisRevocationStore(store, { keepMs: KEEP_MS, ...extra });
+    revocationStores.push(revocations);
+    await revocations.ready;
+    return revocations;
+  };
+
+  it('shows a revocation recorded at one replica at the others through pub/sub, keeping the later epoch', async () => {
+    const a = await open('share:');
+    const b = await open('share:');
+    const other = await open('other:');
+    const epoch = Date.now() - 1_000;
+    const recorded = await a.revoke('alice', epoch);
+    expect(recorded).toEqual({ account: 'alice', beforeMs: epoch, untilMs: epoch + KEEP_MS });
+    expect(a.revokedBefore('alice')).toBe(epoch);
+    await until(() => b.revokedBefore('alice') === epoch, 'replica B did not see the revocation');
+    // An earlier epoch never brings a token back.
+    expect((await b.revoke('alice', epoch - 60_000)).beforeMs).toBe(epoch);
+    expect(b.list()).toEqual([{ account: 'alice', beforeMs: epoch, untilMs: epoch + KEEP_MS }]);
+    // Another prefix is another deployment.
+    expect(other.revokedBefore('alice')).toBeUndefined();
+
+    const raw = new Redis(redis.url);
+    try {
+      // The name is written as it is (GET /revocations needs it), under the prefix, with an expiry.
+      expect(await raw.hgetall('share:revocations')).toEqual({ alice: String(epoch) });
+      const ttl = await raw.pttl('share:revocations');
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(KEEP_MS);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('fills a new replica at start-up and heals a missed message with the periodic re-sync', async () => {
+    const a = await open('fill:');
+    const epoch = Date.now() - 5_000;
+    await a.revoke('bob', epoch);
+    const late = await open('fill:', { resyncMs: 200 });
+    expect(late.revokedBefore('bob')).toBe(epoch);
+
+    // Written behind the replicas' back, never published: only the re-sync can find it.
+    const raw = new Redis(redis.url);
+    try {
+      await raw.hset('fill:revocations', 'carol', String(epoch + 1));
+      await raw.set('fill:revocations:gen', 'changed-behind-its-back');
+    } finally {
+      raw.disconnect();
+    }
+    await until(() => late.revokedBefore('carol') === epoch + 1, 'the re-sync did not find carol');
+  });
+
+  it('refuses to record while Redis is down, keeps its mirror, and shares again once Redis is back', async () => {
+    const a = await open('down:');
+    const b = await open('down:');
+    const epoch = Date.now() - 1_000;
+    await a.revoke('dave', epoch);
+    await until(() => b.revokedBefore('dave') === epoch, 'replica B did not see dave');
+    await redis.kill();
+    try {
+      const error = await a.revoke('erin', epoch).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isRegauthError(error) && error.code).toBe('ERR_NETWORK');
+      expect((error as Error).message).toMatch(/was not recorded: Redis \(redis:\/\/127\.0\.0\.1:\d+\/0\)/);
+      expect(a.revokedBefore('erin')).toBeUndefined();
+      // What the replicas knew stays, though Redis forgot it.
+      expect(b.revokedBefore('dave')).toBe(epoch);
+    } finally {
+      await redis.restart();
+    }
+    expect(b.revokedBefore('dave')).toBe(epoch);
+    // Recording works again once the store has reconnected, and reaches B again.
+    await until(
+      async () =>
+        (await a.revoke('erin', epoch).then(
+          () => true,
+          () => false,
+        )) === true,
+      'revoke did not work again after the restart',
+      20_000,
+    );
+    await until(() => b.revokedBefore('erin') === epoch, 'replica B did not see erin after the restart');
+    expect(b.revokedBefore('dave')).toBe(epoch);
+  });
+
+  it('ignores messages and hash entries that are not revocations', async () => {
+    const b = await open('hostile:', { resyncMs: 200 });
+    const raw = new Redis(redis.url);
+    const epoch = Date.now() - 1_000;
+    try {
+      for (const message of [
+        'garbage',
+        'abc mallory',
+        '1e400 mallory',
+        `${epoch}`,
+        ` ${epoch}`,
+        'NaN mallory',
+      ]) {
+        await raw.publish('hostile:revocations', message);
+      }
+      await raw.hset(
+        'hostile:revocations',
+        'trent',
+        'not-a-number',
+        'victor',
+        String(Date.now() - 2 * KEEP_MS),
+        'walter',
+        String(epoch),
+      );
+      await raw.set('hostile:revocations:gen', 'changed-behind-its-back');
+      // A good message after the bad ones, with a space inside the name, still arrives.
+      await raw.publish('hostile:revocations', `${epoch} peggy sue`);
+    } finally {
+      raw.disconnect();
+    }
+    await until(() => b.revokedBefore('peggy sue') === epoch, 'the good message did not arrive');
+    // walter was never published: once he is known, a re-sync has read the bad entries beside him.
+    await until(() => b.revokedBefore('walter') === epoch, 'no re-sync read the hash');
+    expect(
+      b
+        .list()
+        .map((r) => r.account)
+        .sort(),
+    ).toEqual(['peggy sue', 'walter']);
+    for (const account of ['mallory', 'trent', 'victor', ''])
+      expect(b.revokedBefore(account)).toBeUndefined();
+  });
+});
