@@ -7,6 +7,12 @@ export interface LoginWaits {
   readonly user: number;
   /** The address's failure budget. */
   readonly address: number;
+  /**
+   * True when a shared store was skipped, failed or timed out for this read: the rest of the
+   * request records its failure in this process only, so Redis latency costs one request at
+   * most one timeout (issue: a probe after a slow password check would wait a second one).
+   */
+  readonly local?: true;
 }
 
 /** The limits the counters apply; PasswordGuardOptions names them alike. */
@@ -33,7 +39,8 @@ export interface LoginCounterLimits {
  */
 export interface LoginCounters {
   waits(userKey: string | undefined, addressKey: string): LoginWaits | Promise<LoginWaits>;
-  recordFailure(userKey: string | undefined, addressKey: string): void | Promise<void>;
+  /** `localOnly`: the request's read found the shared store unusable (LoginWaits `local`). */
+  recordFailure(userKey: string | undefined, addressKey: string, localOnly?: boolean): void | Promise<void>;
   /** Entries held in this process: users in back-off and address budgets. */
   sizes(): { readonly backoffUsers: number; readonly addressBudgets: number };
   /** Drops expired entries held in this process. */

@@ -245,7 +245,7 @@ export class PasswordGuard {
     const backoff = waits.user;
     if (backoff > 0 && !this.#recent.knows(userKey, addrKey)) {
       // A refused guess still spends the address's budget, or a back-off would be free to probe.
-      const charged = this.#counters.recordFailure(undefined, addrKey);
+      const charged = this.#counters.recordFailure(undefined, addrKey, waits.local);
       if (charged instanceof Promise) await charged;
       return { ok: false, reason: 'backoff', retryAfter: backoff };
     }
@@ -287,6 +287,7 @@ export class PasswordGuard {
           const recorded = this.#counters.recordFailure(
             !unguessable && check.unguessable !== true ? userKey : undefined,
             addrKey,
+            waits.local,
           );
           // Answered once recorded, so the next guess, at any replica, sees this failure.
           if (recorded instanceof Promise) return recorded.then(() => check);

@@ -109,7 +109,7 @@ export class RedisLoginCounters implements LoginCounters {
     const raw = await this.#store.run('login_waits', (client) =>
       client.script(WAITS, this.#keys(userKey, addressKey), [countUser ? '1' : '0']),
     );
-    if (!Array.isArray(raw)) return local;
+    if (!Array.isArray(raw)) return { ...local, local: true };
     const now = this.#now();
     const [f, l, ux, v, t, ax] = (raw as unknown[]).map((x) =>
       typeof x === 'string' ? Number(x) : undefined,
@@ -131,10 +131,10 @@ export class RedisLoginCounters implements LoginCounters {
     return { user: Math.max(user, local.user), address: Math.max(address, local.address) };
   }
 
-  async recordFailure(userKey: string | undefined, addressKey: string): Promise<void> {
+  async recordFailure(userKey: string | undefined, addressKey: string, localOnly = false): Promise<void> {
     this.#local.recordFailure(userKey, addressKey);
     const countUser = userKey !== undefined && this.#limits.loginFailures > 0;
-    if (!countUser && this.#limits.addressFailures <= 0) return;
+    if (localOnly || (!countUser && this.#limits.addressFailures <= 0)) return;
     await this.#store.run('login_failure', (client) =>
       client.script(RECORD, this.#keys(userKey, addressKey), [
         this.#now(),
