@@ -134,7 +134,9 @@ interface Verified {
  *    unless its account was revoked since (then the password is checked again);
  * 3. a user in back-off gets 429, unless this address logged that user in lately;
  * 4. the bcrypt check runs in a bounded queue (503/429 when full), one check for identical
- *    concurrent pairs; its failure counts against the user and the address.
+ *    concurrent pairs; it is charged as a failure against the user and the address before it
+ *    starts (LoginCounters.attempt: concurrent guesses each see the others) and given back
+ *    when it succeeds or cannot run.
  *
  * Unknown names go through every step exactly like real users: their answers and their
  * back-offs must not tell who exists.
