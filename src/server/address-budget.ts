@@ -82,6 +82,15 @@ export class AddressBudget {
     this.#entries.set(addressKey, { level, at: now }, now + Math.ceil(level / this.#rate));
   }
 
+  /** Gives back one failure charged before a check that then succeeded or could not run. */
+  refund(addressKey: string): void {
+    if (this.#options.failures <= 0) return;
+    const now = this.#now();
+    const level = Math.max(0, this.#level(addressKey, now) - 1);
+    if (level === 0) this.#entries.delete(addressKey);
+    else this.#entries.set(addressKey, { level, at: now }, now + Math.ceil(level / this.#rate));
+  }
+
   /**
    * New numbers (a config reload). The spent levels stay and drain at the new rate; a level above
    * a lowered budget counts as the full new budget (budgetLevel).

@@ -188,7 +188,7 @@ export function checkAdminBearerToken(bearerToken: string): void {
  * revocation, `GET <path>/revocations` lists those in force. Answers paths under `path` and
  * returns true, returns false for any other. Every request needs the bearer secret, compared as
  * a SHA-256 digest in constant time; a wrong one spends the address's budget (ADMIN_FAILURES),
- * and an address that spent it gets 429 before its secret is even looked at.
+ * and an address that spent it gets 429 for wrong secrets, while the right one still passes.
  */
 export function createAdminEndpoint(
   options: AdminEndpointOptions,
@@ -212,20 +212,25 @@ export function createAdminEndpoint(
       Array.isArray(forwarded) ? forwarded.join(',') : forwarded,
     );
     const key = addressKey(address);
-    const wait = budget.retryAfter(key);
-    if (wait > 0) {
-      send(
-        res,
-        429,
-        { error: `too many wrong admin secrets from this address; try again in ${wait} s` },
-        {
-          'retry-after': String(wait),
-        },
-      );
-      return;
-    }
+    // The secret is looked at first: behind a TCP balancer or an untrusted proxy many admins
+    // share one address, and a budget checked first would let anyone lock them all out with a
+    // few wrong secrets. The comparison takes the same time for any secret (a digest compared
+    // in constant time), so a right one is not guessable by timing; the budget slows guessers.
     const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-    if (!match || !timingSafeEqual(digest(match[1] as string), expected)) {
+    const right = match !== null && timingSafeEqual(digest(match[1] as string), expected);
+    if (!right) {
+      const wait = budget.retryAfter(key);
+      if (wait > 0) {
+        send(
+          res,
+          429,
+          { error: `too many wrong admin secrets from this address; try again in ${wait} s` },
+          {
+            'retry-after': String(wait),
+          },
+        );
+        return;
+      }
       budget.charge(key);
       options.log({ msg: 'admin unauthorized', level: 'warn', address });
       send(

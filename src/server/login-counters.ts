@@ -7,6 +7,12 @@ export interface LoginWaits {
   readonly user: number;
   /** The address's failure budget. */
   readonly address: number;
+  /**
+   * True when a shared store was skipped, failed or timed out for this read: the rest of the
+   * request records its failure in this process only, so Redis latency costs one request at
+   * most one timeout (issue: a probe after a slow password check would wait a second one).
+   */
+  readonly local?: true;
 }
 
 /** The limits the counters apply; PasswordGuardOptions names them alike. */
@@ -33,7 +39,29 @@ export interface LoginCounterLimits {
  */
 export interface LoginCounters {
   waits(userKey: string | undefined, addressKey: string): LoginWaits | Promise<LoginWaits>;
-  recordFailure(userKey: string | undefined, addressKey: string): void | Promise<void>;
+  /**
+   * Charges one failure to the user and the address before the password check, in the same
+   * atomic step that checks their waits (one round trip to a shared store): concurrent guesses
+   * each see the others' charges, so a back-off holds against a burst as it does against a
+   * sequence. Refused (a wait above 0): nothing is charged, except the address when the user's
+   * back-off refused (a refused guess still spends the address's budget). `ignoreUser`: the
+   * user's back-off does not hold for this request (a recent login from this address). A
+   * check that then succeeds, or could not run, is given back with `refund`.
+   */
+  attempt(
+    userKey: string | undefined,
+    addressKey: string,
+    ignoreUser: boolean,
+    localOnly?: boolean,
+  ): LoginWaits | Promise<LoginWaits>;
+  /** Takes back what `attempt` charged: the user's failure (when given) and the address's. */
+  refund(
+    userKey: string | undefined,
+    addressKey: string | undefined,
+    localOnly?: boolean,
+  ): void | Promise<void>;
+  /** `localOnly`: the request's read found the shared store unusable (LoginWaits `local`). */
+  recordFailure(userKey: string | undefined, addressKey: string, localOnly?: boolean): void | Promise<void>;
   /** Entries held in this process: users in back-off and address budgets. */
   sizes(): { readonly backoffUsers: number; readonly addressBudgets: number };
   /** Drops expired entries held in this process. */
@@ -77,6 +105,23 @@ export class MemoryLoginCounters implements LoginCounters {
   recordFailure(userKey: string | undefined, addressKey: string): void {
     if (userKey !== undefined) this.#backoff.recordFailure(userKey);
     this.#budget.charge(addressKey);
+  }
+
+  attempt(userKey: string | undefined, addressKey: string, ignoreUser: boolean): LoginWaits {
+    const address = this.#budget.retryAfter(addressKey);
+    if (address > 0) return { user: 0, address };
+    const user = userKey === undefined || ignoreUser ? 0 : this.#backoff.retryAfter(userKey);
+    if (user > 0) {
+      this.#budget.charge(addressKey);
+      return { user, address: 0 };
+    }
+    this.recordFailure(userKey, addressKey);
+    return { user: 0, address: 0 };
+  }
+
+  refund(userKey: string | undefined, addressKey: string | undefined): void {
+    if (userKey !== undefined) this.#backoff.refund(userKey);
+    if (addressKey !== undefined) this.#budget.refund(addressKey);
   }
 
   sizes(): { backoffUsers: number; addressBudgets: number } {

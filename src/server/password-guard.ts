@@ -134,7 +134,9 @@ interface Verified {
  *    unless its account was revoked since (then the password is checked again);
  * 3. a user in back-off gets 429, unless this address logged that user in lately;
  * 4. the bcrypt check runs in a bounded queue (503/429 when full), one check for identical
- *    concurrent pairs; its failure counts against the user and the address.
+ *    concurrent pairs; it is charged as a failure against the user and the address before it
+ *    starts (LoginCounters.attempt: concurrent guesses each see the others) and given back
+ *    when it succeeds or cannot run.
  *
  * Unknown names go through every step exactly like real users: their answers and their
  * back-offs must not tell who exists.
@@ -245,7 +247,7 @@ export class PasswordGuard {
     const backoff = waits.user;
     if (backoff > 0 && !this.#recent.knows(userKey, addrKey)) {
       // A refused guess still spends the address's budget, or a back-off would be free to probe.
-      const charged = this.#counters.recordFailure(undefined, addrKey);
+      const charged = this.#counters.recordFailure(undefined, addrKey, waits.local);
       if (charged instanceof Promise) await charged;
       return { ok: false, reason: 'backoff', retryAfter: backoff };
     }
@@ -254,48 +256,69 @@ export class PasswordGuard {
     const flightKey = `${epoch}:${mac}`;
     let pending = this.#inFlight.get(flightKey);
     if (!pending) {
-      // After a revocation in this same millisecond, the check counts as made after it.
-      const began = Math.max(
-        this.#now(),
-        this.#options.revokedBefore?.(username) ?? Number.NEGATIVE_INFINITY,
-      );
-      const admitted = this.#queue.run(
+      // The failure is charged before the check, atomically with the look at the waits, and
+      // given back when the check succeeds or cannot run: concurrent guesses each count.
+      const charged = !unguessable ? userKey : undefined;
+      const attempt = this.#counters.attempt(
+        charged,
         addrKey,
-        this.#recent.knowsAddress(addrKey),
-        (): Promise<CheckOutcome> =>
-          authenticateInOrder(authenticators, { user: username, password, address }).catch(
-            (err: unknown) => ({ outcome: 'error', error: (err as Error)?.message ?? String(err) }),
-          ),
+        this.#recent.knows(userKey, addrKey),
+        waits.local,
       );
-      if (admitted.refused !== undefined) {
-        return { ok: false, reason: admitted.refused, retryAfter: BUSY_RETRY_AFTER_S };
-      }
-      // Counted once per check, however many identical requests wait on it.
-      pending = admitted.result.then((check) => {
-        if (check.outcome === 'accepted') {
-          if (epoch === this.#epoch)
-            this.#verified.remember(
-              userKey,
-              mac,
-              { ...verifiedOf(check), verifiedAt: began },
-              check.expiresAt,
-            );
-          this.#recent.remember(userKey, addrKey);
-        } else if (check.outcome !== 'error') {
-          // A backend that failed says nothing about the password: no failure is counted. The
-          // address pays for every failure; the user only for guessable ones.
-          const recorded = this.#counters.recordFailure(
-            !unguessable && check.unguessable !== true ? userKey : undefined,
-            addrKey,
-          );
-          // Answered once recorded, so the next guess, at any replica, sees this failure.
-          if (recorded instanceof Promise) return recorded.then(() => check);
+      const turn: LoginWaits = attempt instanceof Promise ? await attempt : attempt;
+      if (turn.address > 0) return { ok: false, reason: 'address', retryAfter: turn.address };
+      if (turn.user > 0) return { ok: false, reason: 'backoff', retryAfter: turn.user };
+      const local = waits.local === true || turn.local === true;
+      const refund = async (user: string | undefined, address: string | undefined): Promise<void> => {
+        const done = this.#counters.refund(user, address, local);
+        if (done instanceof Promise) await done;
+      };
+      // The same pair may have gone in while this one was charged: it shares that check.
+      pending = this.#inFlight.get(flightKey);
+      if (pending) await refund(charged, addrKey);
+      else {
+        // After a revocation in this same millisecond, the check counts as made after it.
+        const began = Math.max(
+          this.#now(),
+          this.#options.revokedBefore?.(username) ?? Number.NEGATIVE_INFINITY,
+        );
+        const admitted = this.#queue.run(
+          addrKey,
+          this.#recent.knowsAddress(addrKey),
+          (): Promise<CheckOutcome> =>
+            authenticateInOrder(authenticators, { user: username, password, address }).catch(
+              (err: unknown) => ({ outcome: 'error', error: (err as Error)?.message ?? String(err) }),
+            ),
+        );
+        if (admitted.refused !== undefined) {
+          await refund(charged, addrKey);
+          return { ok: false, reason: admitted.refused, retryAfter: BUSY_RETRY_AFTER_S };
         }
-        return check;
-      });
-      const settled = pending.finally(() => this.#inFlight.delete(flightKey));
-      settled.catch(() => {});
-      this.#inFlight.set(flightKey, pending);
+        // Counted once per check, however many identical requests wait on it.
+        pending = admitted.result.then(async (check) => {
+          if (check.outcome === 'accepted') {
+            if (epoch === this.#epoch)
+              this.#verified.remember(
+                userKey,
+                mac,
+                { ...verifiedOf(check), verifiedAt: began },
+                check.expiresAt,
+              );
+            this.#recent.remember(userKey, addrKey);
+            await refund(charged, addrKey);
+          } else if (check.outcome === 'error') {
+            // A backend that failed says nothing about the password: the charge is given back.
+            await refund(charged, addrKey);
+          } else if (check.unguessable === true && charged !== undefined) {
+            // The address pays for every failure; the user only for guessable ones.
+            await refund(charged, undefined);
+          }
+          return check;
+        });
+        const settled = pending.finally(() => this.#inFlight.delete(flightKey));
+        settled.catch(() => {});
+        this.#inFlight.set(flightKey, pending);
+      }
     }
     const check = await pending;
     if (check.outcome === 'accepted') {

@@ -8,11 +8,15 @@ import { KeyedDigest } from './keyed-digest.js';
  * replica counters of its own. The secret stays secret (it comes from the private key), so a
  * reader of Redis still cannot test guesses of a name against the keys.
  *
- * Rotating the signing key changes the digest: counters start over, as after a Redis restart.
+ * Rotating the signing key changes the digest: counters start over, as after a Redis restart,
+ * unless the store names a secret of its own (counterDigestSecret).
  */
 export function sharedKeyedDigest(signingKey: KeyObject): KeyedDigest {
+  return new KeyedDigest(sharedDigestSecret(signingKey));
+}
+
+/** The secret sharedKeyedDigest keys its digest with. */
+export function sharedDigestSecret(signingKey: KeyObject): Buffer {
   const material = signingKey.export({ type: 'pkcs8', format: 'der' });
-  return new KeyedDigest(
-    Buffer.from(hkdfSync('sha256', material, 'regauth', 'regauth shared counters v1', 32)),
-  );
+  return Buffer.from(hkdfSync('sha256', material, 'regauth', 'regauth shared counters v1', 32));
 }

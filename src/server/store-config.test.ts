@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
 import { parseServerConfig } from './server-config.js';
-import { DEFAULT_STORE_PREFIX, DEFAULT_STORE_TIMEOUT_S, redactStoreUrl } from './store-config.js';
+import {
+  checkStoreConfig,
+  DEFAULT_STORE_PREFIX,
+  DEFAULT_STORE_TIMEOUT_S,
+  redactStoreUrl,
+} from './store-config.js';
 import { checkHandlerConfig } from './token-handler-config.js';
 
 const FILE = '/etc/regauth/serve.yml';
@@ -33,6 +38,34 @@ describe('store config', () => {
   it('is memory when left out or named so', () => {
     expect(parseServerConfig(withStore(undefined), FILE).store).toBeUndefined();
     expect(parseServerConfig(withStore('memory'), FILE).store).toBeUndefined();
+  });
+
+  it('reads secret_file, resolved against the config folder, each time it is asked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-store-'));
+    try {
+      await writeFile(join(dir, 'counter-secret'), `${'b'.repeat(40)}\n`);
+      const store = parseServerConfig(
+        withStore({ url: 'redis://127.0.0.1:6379/0', secret_file: 'counter-secret' }),
+        join(dir, 'serve.yml'),
+      ).store;
+      const read = store?.secret as () => Promise<string>;
+      expect(await read()).toBe('b'.repeat(40));
+      await writeFile(join(dir, 'counter-secret'), 'c'.repeat(40));
+      expect(await read()).toBe('c'.repeat(40));
+      await writeFile(join(dir, 'counter-secret'), '');
+      await expect(read()).rejects.toThrow(/store\.secret_file: .*counter-secret is empty/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a secret that is neither a string nor a function', () => {
+    const fail = (path: string, why: string): never => {
+      throw new Error(`${path}: ${why}`);
+    };
+    expect(() => checkStoreConfig({ url: 'redis://127.0.0.1', secret: 42 }, 'store', fail)).toThrow(
+      /store\.secret: must be a string or a function/,
+    );
   });
 
   it('takes a bare URL as the shorthand of { url }, with defaults', () => {

@@ -33,6 +33,13 @@ export interface RedisStoreConfig {
   readonly ca?: { readonly pem: string } | { readonly file: string };
   /** The password (Redis `AUTH`), or a function returning it; takes the place of one in the URL. */
   readonly password?: string | (() => string | Promise<string>);
+  /**
+   * A random secret of at least 32 characters, the same on every replica, or a function
+   * returning it (read at start-up and at every reload): the key user names and addresses are
+   * hashed with before they name a Redis key. Left out: one derived from the signing key, so
+   * counters start over when the first of `token.keys` changes; with it they survive rotations.
+   */
+  readonly secret?: string | (() => string | Promise<string>);
 }
 
 /** The store with defaults filled in and values checked; the password and CA are not read yet. */
@@ -44,6 +51,8 @@ export interface CheckedStoreConfig {
   readonly ca?: { readonly pem: string } | { readonly file: string };
   /** The password, or a function reading it (a file, a secret store) at start-up. */
   readonly password?: string | (() => string | Promise<string>);
+  /** The counters' hashing secret (RedisStoreConfig `secret`), or a function reading it. */
+  readonly secret?: string | (() => string | Promise<string>);
 }
 
 /**
@@ -115,10 +124,15 @@ export function checkStoreConfig(
   if (password !== undefined && typeof password !== 'string' && typeof password !== 'function') {
     fail(`${path}.password`, 'must be a string or a function returning one');
   }
+  const secret = config.secret;
+  if (secret !== undefined && typeof secret !== 'string' && typeof secret !== 'function') {
+    fail(`${path}.secret`, 'must be a string or a function returning one');
+  }
   return {
     url,
     prefix,
     timeout,
+    ...(secret === undefined ? {} : { secret: secret as NonNullable<CheckedStoreConfig['secret']> }),
     ...(config.ca === undefined ? {} : { ca: config.ca as NonNullable<CheckedStoreConfig['ca']> }),
     ...(password === undefined ? {} : { password: password as NonNullable<CheckedStoreConfig['password']> }),
   };
@@ -126,8 +140,9 @@ export function checkStoreConfig(
 
 /**
  * Reads `store:` of serve.yml: `memory` (the default), a `redis://` URL, or
- * `{ url, prefix, timeout, ca_file, password_file }`. File paths are resolved against the
- * config's folder; the password file is read at start-up, without its trailing newline.
+ * `{ url, prefix, timeout, ca_file, password_file, secret_file }`. File paths are resolved against
+ * the config's folder; the password file is read at start-up, the secret file at start-up and at
+ * every reload, without a trailing newline.
  */
 export function parseStoreConfig(
   reader: ConfigReader,
@@ -136,7 +151,16 @@ export function parseStoreConfig(
 ): CheckedStoreConfig | undefined {
   const fail = (at: string, why: string): never => reader.fail(at, why);
   if (raw === undefined || raw === null || typeof raw === 'string') return checkStoreConfig(raw, path, fail);
-  const section = reader.object(raw, path, ['url', 'prefix', 'timeout', 'ca_file', 'password_file']);
+  const section = reader.object(raw, path, [
+    'url',
+    'prefix',
+    'timeout',
+    'ca_file',
+    'password_file',
+    'secret_file',
+  ]);
+  const secretFile =
+    section.secret_file === undefined ? undefined : reader.path(section, 'secret_file', `${path}.`);
   const caFile = section.ca_file === undefined ? undefined : reader.path(section, 'ca_file', `${path}.`);
   const passwordFile =
     section.password_file === undefined ? undefined : reader.path(section, 'password_file', `${path}.`);
@@ -149,6 +173,9 @@ export function parseStoreConfig(
       ...(passwordFile === undefined
         ? {}
         : { password: () => readPasswordFile(passwordFile, `${path}.password_file`) }),
+      ...(secretFile === undefined
+        ? {}
+        : { secret: () => readSecretFile(secretFile, `${path}.secret_file`, 'the counters’ secret') }),
     },
     path,
     (at, why) => fail(at.replace(`${path}.ca`, `${path}.ca_file`), why),
@@ -157,12 +184,14 @@ export function parseStoreConfig(
   return checked;
 }
 
-async function readPasswordFile(file: string, what: string): Promise<string> {
-  const text = await withFileSystemErrors(`read the Redis password (${what})`, file, () =>
-    readFile(file, 'utf8'),
-  );
-  const password = text.replace(/\r?\n$/, '');
-  if (password === '')
-    throw new RegauthError('ERR_INVALID_CONFIG', `${what}: ${file} is empty; put the Redis password in it`);
-  return password;
+function readPasswordFile(file: string, what: string): Promise<string> {
+  return readSecretFile(file, what, 'the Redis password');
+}
+
+async function readSecretFile(file: string, what: string, holds: string): Promise<string> {
+  const text = await withFileSystemErrors(`read ${holds} (${what})`, file, () => readFile(file, 'utf8'));
+  const secret = text.replace(/\r?\n$/, '');
+  if (secret === '')
+    throw new RegauthError('ERR_INVALID_CONFIG', `${what}: ${file} is empty; put ${holds} in it`);
+  return secret;
 }

@@ -108,8 +108,8 @@ export interface TokenHandlerConfig {
   /**
    * Where failed-login counters live. `'memory'` (the default): in this process. A Redis URL
    * (`redis://host:6379/0`, `rediss://…` for TLS) or a RedisStoreConfig: in Redis, shared by
-   * every handler or server that names the same Redis and prefix and signs with the same key
-   * (the key the user names are hashed with is derived from it), so a lock-out counts every
+   * every handler or server that names the same Redis and prefix and the same `secret` (or,
+   * without one, signs with the same first key: the hashing key is derived from it), so a lock-out counts every
    * replica's failures. When Redis is unreachable or slower than its timeout, logins go on with
    * the counters of this process, and `/healthz` says `degraded`. Needs the `ioredis` package.
    */

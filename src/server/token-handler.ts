@@ -1,16 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegauthError } from '../errors/regauth-error.js';
 import type { Authenticator } from './authenticator.js';
+import { CounterDigest, counterDigestSecret } from './counter-digest.js';
 import { Generations } from './generations.js';
 import { buildHandlerGeneration, guardLimits, type HandlerGeneration } from './handler-generation.js';
 import { MAX_TRACKED_ENTRIES, PasswordGuard, type PasswordGuardStats } from './password-guard.js';
 import { RedisLoginCounters } from './redis-login-counters.js';
 import type { RevocationStore } from './revocation-store.js';
 import type { ServerLogEntry } from './server-log-entry.js';
-import { sharedKeyedDigest } from './shared-keyed-digest.js';
 import { createRedisStore, type SharedStore } from './shared-store.js';
-import type { SigningMaterial } from './signing-key.js';
-import { loadSigningKeys } from './signing-keys.js';
 import {
   type CheckedHandlerConfig,
   checkHandlerConfig,
@@ -216,14 +214,13 @@ export async function createCheckedTokenHandler(
           ...(metrics === undefined ? {} : { observer: metrics }),
           now,
         }));
-  // Replicas must hash a name alike to share its counters: a digest derived from the signing key
-  // the handler starts with (a reload that rotates keys keeps it, as replicas still running do).
-  const shared =
+  // Replicas must hash a name alike to share its counters, whichever config each started with:
+  // the digest follows the config by one rule at start-up and at every reload (counterDigestSecret).
+  const shared: { digest?: CounterDigest; counters?: RedisLoginCounters } =
     store === undefined
       ? {}
       : await (async () => {
-          const [first] = await loadSigningKeys(config.token.keys, new Date(now()));
-          const digest = sharedKeyedDigest((first as SigningMaterial).privateKey);
+          const digest = new CounterDigest(await counterDigestSecret(config, new Date(now())));
           const counters = new RedisLoginCounters(store, digest, {
             ...guardLimits(config),
             maxEntries: options.maxTrackedEntries ?? MAX_TRACKED_ENTRIES,
@@ -408,8 +405,10 @@ export async function createCheckedTokenHandler(
       throw new RegauthError('ERR_INVALID_CONFIG', 'the token handler is closed; create a new one');
     }
     let built: HandlerGeneration;
+    let counterSecret: Buffer | undefined;
     try {
       built = await buildHandlerGeneration(next, context);
+      if (shared.digest !== undefined) counterSecret = await counterDigestSecret(next, new Date(now()));
     } catch (err) {
       if (err instanceof RegauthError) throw err;
       throw new RegauthError(
@@ -423,6 +422,7 @@ export async function createCheckedTokenHandler(
       throw new RegauthError('ERR_INVALID_CONFIG', 'the token handler was closed during the reload');
     }
     const old = generations.swap(built);
+    if (counterSecret !== undefined) shared.digest?.use(counterSecret);
     guard.setLimits(guardLimits(next));
     // Logins verified and tokens issued under the old users and ACL must not be handed out again.
     guard.forgetVerified();

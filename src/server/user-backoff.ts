@@ -81,6 +81,22 @@ export class UserBackoff {
     this.#entries.set(userKey, { failures, last: now }, expires);
   }
 
+  /**
+   * Takes back one failure charged before a check that then succeeded or could not run: the
+   * count drops, the time of the last failure stays.
+   */
+  refund(userKey: string): void {
+    const entry = this.#entries.get(userKey);
+    if (!entry) return;
+    const failures = entry.failures - 1;
+    if (failures <= 0) {
+      this.#entries.delete(userKey);
+      return;
+    }
+    const expires = entry.last + backoffDelayMs(failures, this.#options) + this.#options.quietSeconds * 1000;
+    this.#entries.set(userKey, { failures, last: entry.last }, expires);
+  }
+
   /** New numbers (a config reload); the failures counted so far stay. */
   setLimits(limits: Pick<UserBackoffOptions, 'freeFailures' | 'quietSeconds' | 'maxSeconds'>): void {
     this.#options = { ...this.#options, ...limits };
