@@ -918,9 +918,11 @@ async function replicaScenario(work: string): Promise<ScenarioResult> {
           extra: `${f.rps.toFixed(0)} req/s, p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms, ${f.errors} errors`,
         };
       }),
-      // The wait for Redis as the server times it: end to end, the difference of two saturated
-      // runs on a shared 2-core machine is mostly scheduling noise (both are reported).
-      met: inServer.p99.ms <= 2 && errors === 0,
+      // Added latency is what a client sees: redis minus memory, end to end, at one connection
+      // (unsaturated; at 32 the difference of two saturated runs is scheduling noise). The
+      // server's own histogram is reported too, but its buckets (…, 1, 2.5, … ms) are too coarse
+      // to judge a 2 ms target by.
+      met: alone.p99 <= 2 && errors === 0,
       verdict:
         `on ${cores} cores (load average ${loadBefore[0]?.toFixed(1)}) 3 replicas give ${cachedRatio.toFixed(2)}× one replica's rate with cached logins` +
         (withBcrypt ? `, ${checkedRatio.toFixed(2)}× with a bcrypt check per request` : '') +
