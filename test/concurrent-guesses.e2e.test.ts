@@ -118,3 +118,52 @@ describe('a burst of concurrent wrong guesses', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(GUESSES - checked);
   }, 120_000);
 });
+
+describe('many users behind one address logging in at once', () => {
+  const USERS = 24;
+  const ADDRESS_FAILURES = 4;
+  let redis: RedisHandle;
+  const servers: TokenServerHandle[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    for (const s of servers.splice(0).reverse()) await s.stop();
+    await redis?.stop();
+  });
+
+  // A NAT, a CI fleet or a proxy: their checks in flight must not spend the address's budget,
+  // which is for failures; only a failed check charges it.
+  it.each([
+    ['memory', undefined],
+    ['Redis', 'redis'],
+  ])(
+    'all get their tokens, however small address_failures is (%s store)',
+    async (_name, kind) => {
+      const users = Object.fromEntries(Array.from({ length: USERS }, (_, i) => [`u${i}`, `pw-${i}-horse`]));
+      const server = await startTokenServer({
+        users,
+        extra: {
+          ...(kind === undefined ? {} : { store: { url: redis.url, prefix: 'fleet:', timeout: 2 } }),
+          users: { cache_seconds: 0 },
+          limits: {
+            address_failures: ADDRESS_FAILURES,
+            password_checks: 2,
+            password_queue: USERS,
+            password_checks_per_address: USERS,
+          },
+        },
+      });
+      servers.push(server);
+      const target: Server = { server, metricsUrl: '' };
+      const statuses = await Promise.all(
+        Object.entries(users).map(([user, password]) => ask(target, user, password)),
+      );
+      expect(statuses).toEqual(Array.from({ length: USERS }, () => 200));
+      // Failures still spend it: past the budget, even a right password from here waits.
+      for (let i = 0; i < ADDRESS_FAILURES; i++) expect(await ask(target, 'u0', `wrong-${i}`)).toBe(401);
+      expect(await ask(target, 'u1', 'pw-1-horse')).toBe(429);
+    },
+    120_000,
+  );
+});

@@ -80,8 +80,12 @@ describe('PasswordGuard over a Redis that stops answering (real redis-server)', 
       ok: false,
       reason: 'invalid',
     });
-    // One read of the waits, then the failure charged before the check.
-    expect(seen.map((s) => `${s.operation}:${s.result}`)).toEqual(['login_waits:ok', 'login_attempt:ok']);
+    // One read of the waits, the user's failure charged before the check, the address's after it.
+    expect(seen.map((s) => `${s.operation}:${s.result}`)).toEqual([
+      'login_waits:ok',
+      'login_attempt:ok',
+      'login_failure:ok',
+    ]);
 
     redis.pause();
     seen.length = 0;

@@ -40,13 +40,16 @@ export interface LoginCounterLimits {
 export interface LoginCounters {
   waits(userKey: string | undefined, addressKey: string): LoginWaits | Promise<LoginWaits>;
   /**
-   * Charges one failure to the user and the address before the password check, in the same
-   * atomic step that checks their waits (one round trip to a shared store): concurrent guesses
-   * each see the others' charges, so a back-off holds against a burst as it does against a
-   * sequence. Refused (a wait above 0): nothing is charged, except the address when the user's
-   * back-off refused (a refused guess still spends the address's budget). `ignoreUser`: the
-   * user's back-off does not hold for this request (a recent login from this address). A
-   * check that then succeeds, or could not run, is given back with `refund`.
+   * Charges one failure to the user before the password check, in the same atomic step that
+   * checks the user's and the address's waits (one round trip to a shared store): concurrent
+   * guesses each see the others' charges, so a back-off holds against a burst as it does
+   * against a sequence. The address is charged only for a failure (recordFailure), after the
+   * check: many users behind one address (a NAT, a CI fleet, a proxy) log in at once, and their
+   * checks in flight must not spend its budget; the password-check queue already bounds an
+   * address's concurrent checks. Refused (a wait above 0): nothing is charged, except the
+   * address when the user's back-off refused (a refused guess still spends the address's
+   * budget). `ignoreUser`: the user's back-off does not hold for this request (a recent login
+   * from this address). A check that then succeeds, or could not run, is given back with `refund`.
    */
   attempt(
     userKey: string | undefined,
@@ -115,8 +118,13 @@ export class MemoryLoginCounters implements LoginCounters {
       this.#budget.charge(addressKey);
       return { user, address: 0 };
     }
-    this.recordFailure(userKey, addressKey);
+    if (userKey !== undefined) this.chargeUser(userKey);
     return { user: 0, address: 0 };
+  }
+
+  /** One failure charged to the user alone: what an admitted attempt costs before its check. */
+  chargeUser(userKey: string): void {
+    this.#backoff.recordFailure(userKey);
   }
 
   refund(userKey: string | undefined, addressKey: string | undefined): void {

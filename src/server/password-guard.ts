@@ -275,7 +275,7 @@ export class PasswordGuard {
       };
       // The same pair may have gone in while this one was charged: it shares that check.
       pending = this.#inFlight.get(flightKey);
-      if (pending) await refund(charged, addrKey);
+      if (pending) await refund(charged, undefined);
       else {
         // After a revocation in this same millisecond, the check counts as made after it.
         const began = Math.max(
@@ -291,7 +291,7 @@ export class PasswordGuard {
             ),
         );
         if (admitted.refused !== undefined) {
-          await refund(charged, addrKey);
+          await refund(charged, undefined);
           return { ok: false, reason: admitted.refused, retryAfter: BUSY_RETRY_AFTER_S };
         }
         // Counted once per check, however many identical requests wait on it.
@@ -305,13 +305,15 @@ export class PasswordGuard {
                 check.expiresAt,
               );
             this.#recent.remember(userKey, addrKey);
-            await refund(charged, addrKey);
+            await refund(charged, undefined);
           } else if (check.outcome === 'error') {
             // A backend that failed says nothing about the password: the charge is given back.
-            await refund(charged, addrKey);
-          } else if (check.unguessable === true && charged !== undefined) {
-            // The address pays for every failure; the user only for guessable ones.
             await refund(charged, undefined);
+          } else {
+            // The address pays for every failure; the user only for guessable ones.
+            if (check.unguessable === true && charged !== undefined) await refund(charged, undefined);
+            const spent = this.#counters.recordFailure(undefined, addrKey, local);
+            if (spent instanceof Promise) await spent;
           }
           return check;
         });

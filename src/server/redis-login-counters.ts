@@ -129,7 +129,6 @@ if ARGV[2] == '1' then
   redis.call('HSET', KEYS[1], 'f', num(f), 'l', num(now), 'x', num(x))
   redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(x - now)))
 end
-chargeAddress()
 return {'ok', 0}
 `,
 };
@@ -296,7 +295,7 @@ export class RedisLoginCounters implements LoginCounters {
       this.#local.recordFailure(undefined, addressKey);
       return { user: wait, address: 0 };
     }
-    this.#local.recordFailure(userKey, addressKey);
+    if (userKey !== undefined) this.#local.chargeUser(userKey);
     return { user: 0, address: 0 };
   }
 
