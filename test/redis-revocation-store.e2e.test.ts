@@ -38,7 +38,7 @@ describe('Redis revocation store (real redis-server)', () => {
     await redis?.stop();
   });
 
-  const open = async (prefix: string, extra: { resyncMs?: number } = {}) => {
+  const open = async (prefix: string, extra: { resyncMs?: number; keepMs?: number } = {}) => {
     const checked = checkStoreConfig({ url: redis.url, prefix, timeout: 0.5 }, 'store', fail);
     if (checked === undefined) throw new Error('no store');
     const store = await createRedisStore(checked);
@@ -67,7 +67,7 @@ describe('Redis revocation store (real redis-server)', () => {
     const raw = new Redis(redis.url);
     try {
       // The name is written as it is (GET /revocations needs it), under the prefix, with an expiry.
-      expect(await raw.hgetall('share:revocations')).toEqual({ alice: String(epoch) });
+      expect(await raw.hgetall('share:revocations')).toEqual({ alice: `${epoch}:${epoch + KEEP_MS}` });
       const ttl = await raw.pttl('share:revocations');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(KEEP_MS);
@@ -170,5 +170,66 @@ describe('Redis revocation store (real redis-server)', () => {
     ).toEqual(['peggy sue', 'walter']);
     for (const account of ['mallory', 'trent', 'victor', ''])
       expect(b.revokedBefore(account)).toBeUndefined();
+  });
+
+  it('keeps each entry for its own keep time: a writer with a shorter one un-revokes no one, and a new replica reads them', async () => {
+    const a = await open('keep:');
+    const alice = Date.now() - 5_000;
+    await a.revoke('alice', alice);
+    // `regauth serve revoke` under a config with a 2 s refresh lifetime.
+    const short = await open('keep:', { keepMs: 2_000 });
+    await short.revoke('bob', Date.now());
+    const raw = new Redis(redis.url);
+    try {
+      expect(Object.keys(await raw.hgetall('keep:revocations'))).toContain('alice');
+      // Kept as long as the hash: a replica that finds no generation has nothing to miss.
+      expect(await raw.pttl('keep:revocations:gen')).toBeGreaterThan(KEEP_MS - 60_000);
+      // The short writer's own keep time passes; bob's entry goes, alice's stays.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const c = await open('keep:');
+      expect(c.revokedBefore('alice')).toBe(alice);
+      // A lost generation key with the hash still there: a new replica reads the hash anyway.
+      await raw.del('keep:revocations:gen');
+      const d = await open('keep:');
+      expect(d.revokedBefore('alice')).toBe(alice);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('ignores far-future epochs on the channel and in the hash, and refuses to record one', async () => {
+    const a = await open('future:');
+    const b = await open('future:', { resyncMs: 200 });
+    const epoch = Date.now() - 1_000;
+    const ahead = Date.now() + 600_000;
+    const raw = new Redis(redis.url);
+    try {
+      await raw.publish('future:revocations', '1e300 mallory');
+      await raw.publish('future:revocations', `${ahead} oscar`);
+      await raw.hset('future:revocations', 'trent', '1e300', 'victor', `${ahead}:${ahead + KEEP_MS}`);
+      await raw.set('future:revocations:gen', 'changed-behind-its-back');
+      await raw.publish('future:revocations', `${epoch} peggy`);
+      await raw.hset('future:revocations', 'walter', String(epoch));
+      await raw.set('future:revocations:gen', 'changed-again');
+      await until(() => b.revokedBefore('walter') === epoch, 'no re-sync read the hash');
+      expect(b.revokedBefore('peggy')).toBe(epoch);
+      for (const account of ['mallory', 'oscar', 'trent', 'victor'])
+        expect(b.revokedBefore(account)).toBeUndefined();
+
+      const error = await a.revoke('zoe', ahead).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isRegauthError(error) && error.code).toBe('ERR_USAGE');
+      expect((error as Error).message).toMatch(/ahead of Redis's clock/);
+      expect(await raw.hget('future:revocations', 'zoe')).toBeNull();
+      expect(a.revokedBefore('zoe')).toBeUndefined();
+      // A stored far-future entry is dropped by the next write, not kept in force.
+      await a.revoke('peggy', epoch);
+      expect(await raw.hget('future:revocations', 'trent')).toBeNull();
+      expect(await raw.hget('future:revocations', 'victor')).toBeNull();
+    } finally {
+      raw.disconnect();
+    }
   });
 });
