@@ -38,7 +38,10 @@ describe('Redis revocation store (real redis-server)', () => {
     await redis?.stop();
   });
 
-  const open = async (prefix: string, extra: { resyncMs?: number; keepMs?: number } = {}) => {
+  const open = async (
+    prefix: string,
+    extra: { resyncMs?: number; keepMs?: number; now?: () => number } = {},
+  ) => {
     const checked = checkStoreConfig({ url: redis.url, prefix, timeout: 0.5 }, 'store', fail);
     if (checked === undefined) throw new Error('no store');
     const store = await createRedisStore(checked);
@@ -231,5 +234,19 @@ describe('Redis revocation store (real redis-server)', () => {
     } finally {
       raw.disconnect();
     }
+  });
+
+  it("records a revocation meaning now at Redis's clock, not a lagging recorder's", async () => {
+    // This recorder's clock is 30 s behind the other replicas' (and Redis's, on the same host).
+    const lagging = await open('skew:', { now: () => Date.now() - 30_000 });
+    const b = await open('skew:');
+    const before = Date.now();
+    const recorded = await lagging.revoke('alice', Date.now() - 30_000 + 1);
+    // Tokens the other replicas issued in those 30 s are covered too.
+    expect(recorded.beforeMs).toBeGreaterThan(before);
+    await until(() => b.revokedBefore('alice') === recorded.beforeMs, 'replica B did not see alice');
+    // An explicit time in the past stays as given: what was issued after it is spared.
+    const past = Date.now() - 600_000;
+    expect((await lagging.revoke('bob', past)).beforeMs).toBe(past);
   });
 });

@@ -19,11 +19,13 @@ export const REVOCATION_RESYNC_MS = 2_000;
  * hash and the generation until the last entry's until, so a replica that finds no generation
  * knows there is nothing to read; sets a new generation and publishes `epoch:until account`.
  * Refuses an epoch later than Redis's own clock (TIME) plus the skew allowed, and ignores stored
- * ones that are: a far-future epoch would make an account's refresh tokens unrevokable.
+ * ones that are: a far-future epoch would make an account's refresh tokens unrevokable. An epoch
+ * meaning "now" becomes at least Redis's now + 1 ms, so replicas whose clocks lag the recorder's
+ * by S do not spare the tokens they issued in the last S: every such epoch reads one clock.
  * KEYS: the hash, the generation. ARGV: account, epoch, keep (ms), skew (ms), channel, the new
  * generation: a random id rather than a counter, which a Redis restarted empty would count again
- * from 1, so a replica could take a changed hash for the one it read. Returns `epoch:until` in
- * force, or `future:<Redis time>` when refused.
+ * from 1, so a replica could take a changed hash for the one it read; '1' when the epoch means
+ * now. Returns `epoch:until` in force, or `future:<Redis time>` when refused.
  */
 const REVOKE: StoreScript = {
   name: 'regauthRevoke',
@@ -41,6 +43,7 @@ local function parse(v)
 end
 local epoch = tonumber(ARGV[2])
 if not epoch or epoch ~= epoch or epoch > latest then return 'future:' .. string.format('%.0f', now) end
+if ARGV[7] == '1' and epoch <= now then epoch = now + 1 end
 local untilMs = epoch + keep
 local ce, cu = parse(redis.call('HGET', KEYS[1], ARGV[1]) or '')
 if ce and cu > now then
@@ -236,7 +239,16 @@ export function createRedisRevocationStore(
         client.script(
           REVOKE,
           [hashKey, genKey],
-          [account, Math.round(beforeMs), keepMs(), ADMIN_CLOCK_SKEW_MS, channel, randomUUID()],
+          [
+            account,
+            Math.round(beforeMs),
+            keepMs(),
+            ADMIN_CLOCK_SKEW_MS,
+            channel,
+            randomUUID(),
+            // An epoch not before this clock's now means "now" (admin-endpoint.ts's checkBefore).
+            beforeMs >= now() ? '1' : '0',
+          ],
         ),
       );
       const text = typeof answer === 'string' ? answer : '';
