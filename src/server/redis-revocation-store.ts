@@ -110,9 +110,10 @@ export interface RedisRevocationStore extends RevocationStore {
 
 /**
  * Revocation epochs every replica on the same store shares. Redis holds one hash,
- * `<prefix>revocations` (account → epoch in ms), kept until its newest entry's refresh tokens
- * have expired; `<prefix>revocations:gen` changes with each, and each revocation is published on
- * the channel `<prefix>revocations`.
+ * `<prefix>revocations` (account → `epoch:until` in ms, each entry kept until its own until, when
+ * the refresh tokens it covers have expired), kept as long as its last entry, as is
+ * `<prefix>revocations:gen`, which changes with each; each revocation is published on the channel
+ * `<prefix>revocations`.
  *
  * Account names are written plainly, not as keyed digests like the login counters: only an
  * admin holding the bearer secret writes here, for accounts that exist (no stranger's typo of a
@@ -123,7 +124,7 @@ export interface RedisRevocationStore extends RevocationStore {
  * Every replica answers `revokedBefore` from a local mirror, filled at start-up, updated by the
  * subscription within milliseconds, and read again every REVOCATION_RESYNC_MS (cheaply: only
  * when the generation moved). The mirror only ever takes later epochs and forgets an entry only
- * when its keep time is over, so a Redis that is down or restarted empty brings no token back
+ * when its own until is over, so a Redis that is down or restarted empty brings no token back
  * on a replica that knew of the revocation. Recording one needs Redis: when it does not answer,
  * `revoke` rejects with ERR_NETWORK (the admin endpoint answers 503) and records nothing.
  */
