@@ -38,7 +38,10 @@ describe('Redis revocation store (real redis-server)', () => {
     await redis?.stop();
   });
 
-  const open = async (prefix: string, extra: { resyncMs?: number } = {}) => {
+  const open = async (
+    prefix: string,
+    extra: { resyncMs?: number; keepMs?: number; now?: () => number } = {},
+  ) => {
     const checked = checkStoreConfig({ url: redis.url, prefix, timeout: 0.5 }, 'store', fail);
     if (checked === undefined) throw new Error('no store');
     const store = await createRedisStore(checked);
@@ -67,7 +70,7 @@ describe('Redis revocation store (real redis-server)', () => {
     const raw = new Redis(redis.url);
     try {
       // The name is written as it is (GET /revocations needs it), under the prefix, with an expiry.
-      expect(await raw.hgetall('share:revocations')).toEqual({ alice: String(epoch) });
+      expect(await raw.hgetall('share:revocations')).toEqual({ alice: `${epoch}:${epoch + KEEP_MS}` });
       const ttl = await raw.pttl('share:revocations');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(KEEP_MS);
@@ -170,5 +173,80 @@ describe('Redis revocation store (real redis-server)', () => {
     ).toEqual(['peggy sue', 'walter']);
     for (const account of ['mallory', 'trent', 'victor', ''])
       expect(b.revokedBefore(account)).toBeUndefined();
+  });
+
+  it('keeps each entry for its own keep time: a writer with a shorter one un-revokes no one, and a new replica reads them', async () => {
+    const a = await open('keep:');
+    const alice = Date.now() - 5_000;
+    await a.revoke('alice', alice);
+    // `regauth serve revoke` under a config with a 2 s refresh lifetime.
+    const short = await open('keep:', { keepMs: 2_000 });
+    await short.revoke('bob', Date.now());
+    const raw = new Redis(redis.url);
+    try {
+      expect(Object.keys(await raw.hgetall('keep:revocations'))).toContain('alice');
+      // Kept as long as the hash: a replica that finds no generation has nothing to miss.
+      expect(await raw.pttl('keep:revocations:gen')).toBeGreaterThan(KEEP_MS - 60_000);
+      // The short writer's own keep time passes; bob's entry goes, alice's stays.
+      await new Promise((r) => setTimeout(r, 2_500));
+      const c = await open('keep:');
+      expect(c.revokedBefore('alice')).toBe(alice);
+      // A lost generation key with the hash still there: a new replica reads the hash anyway.
+      await raw.del('keep:revocations:gen');
+      const d = await open('keep:');
+      expect(d.revokedBefore('alice')).toBe(alice);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('ignores far-future epochs on the channel and in the hash, and refuses to record one', async () => {
+    const a = await open('future:');
+    const b = await open('future:', { resyncMs: 200 });
+    const epoch = Date.now() - 1_000;
+    const ahead = Date.now() + 600_000;
+    const raw = new Redis(redis.url);
+    try {
+      await raw.publish('future:revocations', '1e300 mallory');
+      await raw.publish('future:revocations', `${ahead} oscar`);
+      await raw.hset('future:revocations', 'trent', '1e300', 'victor', `${ahead}:${ahead + KEEP_MS}`);
+      await raw.set('future:revocations:gen', 'changed-behind-its-back');
+      await raw.publish('future:revocations', `${epoch} peggy`);
+      await raw.hset('future:revocations', 'walter', String(epoch));
+      await raw.set('future:revocations:gen', 'changed-again');
+      await until(() => b.revokedBefore('walter') === epoch, 'no re-sync read the hash');
+      expect(b.revokedBefore('peggy')).toBe(epoch);
+      for (const account of ['mallory', 'oscar', 'trent', 'victor'])
+        expect(b.revokedBefore(account)).toBeUndefined();
+
+      const error = await a.revoke('zoe', ahead).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(isRegauthError(error) && error.code).toBe('ERR_USAGE');
+      expect((error as Error).message).toMatch(/ahead of Redis's clock/);
+      expect(await raw.hget('future:revocations', 'zoe')).toBeNull();
+      expect(a.revokedBefore('zoe')).toBeUndefined();
+      // A stored far-future entry is dropped by the next write, not kept in force.
+      await a.revoke('peggy', epoch);
+      expect(await raw.hget('future:revocations', 'trent')).toBeNull();
+      expect(await raw.hget('future:revocations', 'victor')).toBeNull();
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it("records a revocation meaning now at Redis's clock, not a lagging recorder's", async () => {
+    // This recorder's clock is 30 s behind the other replicas' (and Redis's, on the same host).
+    const lagging = await open('skew:', { now: () => Date.now() - 30_000 });
+    const b = await open('skew:');
+    const before = Date.now();
+    const recorded = await lagging.revoke('alice', Date.now() - 30_000 + 1);
+    // Tokens the other replicas issued in those 30 s are covered too.
+    expect(recorded.beforeMs).toBeGreaterThan(before);
+    await until(() => b.revokedBefore('alice') === recorded.beforeMs, 'replica B did not see alice');
+    // An explicit time in the past stays as given: what was issued after it is spared.
+    const past = Date.now() - 600_000;
+    expect((await lagging.revoke('bob', past)).beforeMs).toBe(past);
   });
 });

@@ -289,6 +289,11 @@ export function createAdminEndpoint(
         if (err.status === 413) req.destroy();
         return;
       }
+      // A store that refused the epoch (far ahead of its clock): nothing was recorded.
+      if (err instanceof RegauthError && err.code === 'ERR_USAGE') {
+        send(res, 400, { error: err.message });
+        return;
+      }
       // A shared store that did not answer: nothing was recorded, and the admin may try again.
       if (err instanceof RegauthError && err.code === 'ERR_NETWORK') {
         options.log({ msg: 'request failed', level: 'error', error: err.message });

@@ -99,6 +99,28 @@ describe('TokenIssuer refresh tokens', () => {
     });
   });
 
+  it('never stamps or lives past now plus the skew allowed, whatever epoch revokedBefore gives', async () => {
+    const signing = await testSigning('ES256');
+    for (const epoch of [1e300, NOW + 365 * 86_400_000]) {
+      const tokens = new TokenIssuer({
+        signing,
+        issuer: 'unit-issuer',
+        expiration: 300,
+        refreshExpiration: 3600,
+        now: () => NOW,
+        revokedBefore: () => epoch,
+      });
+      const token = tokens.issueRefreshToken({ sub: 'alice', service: 's' });
+      const body = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString());
+      expect(body.exp).toBe(Math.floor(NOW / 1000) + 3600);
+      expect(body.ims).toBe(NOW + 60_000);
+      // A later revocation (epoch just past the stamp) still reaches it.
+      expect(tokens.verifyRefreshToken(token)?.issuedAtMs).toBe(NOW + 60_000);
+      const access = await tokens.issueAccessToken('alice', 'unit-registry', []);
+      expect(access.issuedAtMs).toBe(NOW + 60_000);
+    }
+  });
+
   it('rejects a token whose payload was changed', async () => {
     const { issuer: tokens } = await issuer();
     const [prefix, payload, mac] = tokens

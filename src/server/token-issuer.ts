@@ -8,6 +8,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import type { ResourceScope } from '../scope/parse-scope.js';
+import { ADMIN_CLOCK_SKEW_MS } from './admin-endpoint.js';
 import type { SigningMaterial } from './signing-key.js';
 
 export interface IssuedToken {
@@ -143,8 +144,18 @@ export class TokenIssuer {
       issuedAt: new Date(now * 1000),
       // Stamped like a refresh token (see revokedBefore): one signed after a revocation is
       // never taken for one signed before it.
-      issuedAtMs: Math.max(nowMs, this.#options.revokedBefore?.(subject) ?? Number.NEGATIVE_INFINITY),
+      issuedAtMs: this.#stamp(subject, nowMs),
     };
+  }
+
+  /**
+   * No earlier than the account's revocation epoch, and no later than now plus the clock skew a
+   * revocation may carry: a far-future epoch (a clock far ahead, a hostile store) must not stamp
+   * tokens that no later revocation reaches.
+   */
+  #stamp(subject: string, nowMs: number): number {
+    const epoch = this.#options.revokedBefore?.(subject) ?? Number.NEGATIVE_INFINITY;
+    return Math.max(nowMs, Math.min(epoch, nowMs + ADMIN_CLOCK_SKEW_MS));
   }
 
   /** 128 random bits, from a pool refilled a few hundred tokens at a time (one RNG call each). */
@@ -159,7 +170,8 @@ export class TokenIssuer {
   }
 
   issueRefreshToken(claims: Omit<RefreshClaims, 'issuedAtMs'>): string {
-    const ims = Math.max(this.#now(), this.#options.revokedBefore?.(claims.sub) ?? Number.NEGATIVE_INFINITY);
+    const nowMs = this.#now();
+    const ims = this.#stamp(claims.sub, nowMs);
     const iat = Math.floor(ims / 1000);
     const payload = Buffer.from(
       JSON.stringify({
@@ -172,7 +184,8 @@ export class TokenIssuer {
           : { lb: claims.labels }),
         iat,
         ims,
-        exp: iat + this.#options.refreshExpiration,
+        // From the real time, never the stamp: a stamp ahead of now must not lengthen the life.
+        exp: Math.floor(nowMs / 1000) + this.#options.refreshExpiration,
         jti: randomBytes(12).toString('base64url'),
       }),
     ).toString('base64url');
