@@ -88,14 +88,7 @@ describe('regauth serve with authn: [ldap, oidc] behind the real registry', () =
   });
 
   const push = (user: string, password: string, repository: string) =>
-    skopeo.run([
-      'copy',
-      '--dest-tls-verify=false',
-      '--dest-creds',
-      `${user}:${password}`,
-      `oci:${join(work, 'image')}:v1`,
-      `docker://${stack.registry.host}/${repository}:v1`,
-    ]);
+    skopeo.push(join(work, 'image'), 'v1', `${stack.registry.host}/${repository}:v1`, `${user}:${password}`);
 
   const tokenLines = (account: string) =>
     stack.tokenServer.logEntries().filter((e) => e.msg === 'token' && e.account === account);

@@ -55,14 +55,7 @@ describe('regauth serve with authn: [ext_auth, htpasswd] behind the real registr
   });
 
   const push = (user: string, password: string, repository: string) =>
-    skopeo.run([
-      'copy',
-      '--dest-tls-verify=false',
-      '--dest-creds',
-      `${user}:${password}`,
-      `oci:${join(work, 'image')}:v1`,
-      `docker://${host}/${repository}:v1`,
-    ]);
+    skopeo.push(join(work, 'image'), 'v1', `${host}/${repository}:v1`, `${user}:${password}`);
 
   it('lets a user the program accepts push, with the labels it printed in the log', async () => {
     const result = await push('carol', 'carol-program-pw', 'carol/app');

@@ -202,14 +202,7 @@ describe('regauth serve with acl and ext_authz behind the real registry', () => 
 
   it('lets skopeo push where the program allows and refuses it where the program denies', async () => {
     const push = (repository: string) =>
-      skopeo.run([
-        'copy',
-        '--dest-tls-verify=false',
-        '--dest-creds',
-        'alice:alice-pw',
-        `oci:${join(work, 'image')}:v1`,
-        `docker://${stack.registry.host}/${repository}:v1`,
-      ]);
+      skopeo.push(join(work, 'image'), 'v1', `${stack.registry.host}/${repository}:v1`, 'alice:alice-pw');
     const allowed = await push('allowed/pushed');
     expect(allowed.stderr).toBe('');
     expect(allowed.code).toBe(0);
