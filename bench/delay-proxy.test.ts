@@ -99,6 +99,38 @@ describe('startDelayProxy', () => {
     expect(elapsed).toBeLessThan(1000);
   });
 
+  it('with chargeHandshake holds only the first client chunk of a connection one more round trip', async () => {
+    const arrivals: number[] = [];
+    const target = await tcpTarget((socket) => socket.on('data', () => arrivals.push(performance.now())));
+    const delayMs = 60;
+    const proxy = await startDelayProxy({
+      target: { host: '127.0.0.1', port: target.port },
+      delayMs,
+      chargeHandshake: true,
+    });
+    cleanups.push(() => proxy.close());
+    const socket = await dial(proxy);
+    const firstSent = performance.now();
+    socket.write('first');
+    await until(() => arrivals.length === 1, 'the first chunk');
+    const first = (arrivals[0] ?? Number.NaN) - firstSent;
+    const secondSent = performance.now();
+    socket.write('second');
+    await until(() => arrivals.length === 2, 'the second chunk');
+    const second = (arrivals[1] ?? Number.NaN) - secondSent;
+    // One way (delayMs) plus the handshake's round trip (2 × delayMs) for the first chunk only.
+    expect(first).toBeGreaterThanOrEqual(3 * delayMs);
+    expect(second).toBeGreaterThanOrEqual(delayMs);
+    expect(second).toBeLessThan(first);
+    // A second connection pays its own handshake.
+    const again = await dial(proxy);
+    const againSent = performance.now();
+    again.write('third');
+    await until(() => arrivals.length === 3, 'the third chunk');
+    expect((arrivals[2] ?? Number.NaN) - againSent).toBeGreaterThanOrEqual(3 * delayMs);
+    expect(proxy.stats().connections).toBe(2);
+  });
+
   it('adds no delay with delayMs 0 beyond loopback', async () => {
     const target = await httpTarget((_req, res) => res.end('ok'));
     const proxy = await proxyTo(target.port, 0);

@@ -9,9 +9,11 @@ import { HttpRequestCounter, MAX_RECORDED_LINES } from './http-request-counter.j
  * real network does: a request and its response cost 2 × delay. It counts the HTTP requests
  * that pass, per method, to show what a workflow costs in round trips.
  *
- * Connection setup is not delayed: the client's connect to the proxy completes at once, where a
- * real TCP handshake costs one round trip. Runs that open many connections look slightly better
- * through this proxy than on a real network.
+ * Connection setup is not delayed by default: the client's connect to the proxy completes at
+ * once, where a real TCP handshake costs one round trip, so runs that open many connections look
+ * better through this proxy than on a real network. With `chargeHandshake` the first bytes a
+ * client sends on a connection are held one round trip longer: what they would wait on a network
+ * for the SYN / SYN-ACK exchange before them (RFC 9293 §3.5).
  */
 
 /**
@@ -29,6 +31,12 @@ export interface DelayProxyOptions {
   readonly delayMs: number;
   /** Address to listen on, port chosen by the OS. Left out: {@link DEFAULT_LISTEN_HOST}. */
   readonly listenHost?: string;
+  /**
+   * Charge each new connection one round trip (2 × the delay), as a TCP handshake does: the
+   * first client→server chunk of a connection is held that much longer. Left out: false, and
+   * connecting through the proxy costs nothing.
+   */
+  readonly chargeHandshake?: boolean;
 }
 
 export interface DelayProxyStats {
@@ -119,6 +127,8 @@ class DelayedPipe {
   readonly #source: Socket;
   readonly #sink: Socket;
   readonly #delayMs: () => number;
+  /** Extra milliseconds for the first chunk only (the handshake's round trip), then 0. */
+  #firstExtraMs: () => number;
   readonly #received: (chunk: Buffer) => void;
   /** Called when the sink is gone with data still to deliver. */
   readonly #fail: () => void;
@@ -129,10 +139,12 @@ class DelayedPipe {
     delayMs: () => number,
     received: (chunk: Buffer) => void,
     fail: () => void,
+    firstExtraMs: () => number = () => 0,
   ) {
     this.#source = source;
     this.#sink = sink;
     this.#delayMs = delayMs;
+    this.#firstExtraMs = firstExtraMs;
     this.#received = received;
     this.#fail = fail;
     source.on('data', (chunk: Buffer) => this.#hold(chunk));
@@ -145,7 +157,9 @@ class DelayedPipe {
 
   #hold(chunk: Buffer): void {
     this.#received(chunk);
-    this.#queue.push({ chunk, due: performance.now() + this.#delayMs() });
+    const extra = this.#firstExtraMs();
+    this.#firstExtraMs = () => 0;
+    this.#queue.push({ chunk, due: performance.now() + this.#delayMs() + extra });
     this.#queuedBytes += chunk.length;
     if (!this.#paused && this.#queuedBytes + this.#sink.writableLength > MAX_QUEUED_BYTES) {
       this.#paused = true;
@@ -220,6 +234,7 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
     throw new RegauthError('ERR_INVALID_CONFIG', `delay proxy: target port ${target.port} is not 1–65535`);
   }
   let delayMs = checkDelay(options.delayMs);
+  const handshakeMs = options.chargeHandshake === true ? () => 2 * delayMs : () => 0;
   const listenHost = options.listenHost ?? DEFAULT_LISTEN_HOST;
 
   let counts = zeroCounts();
@@ -268,6 +283,7 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
         }
       },
       () => destroyPair(true),
+      handshakeMs,
     );
     const down = new DelayedPipe(
       upstream,

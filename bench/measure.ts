@@ -77,3 +77,18 @@ export function percentile(values: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
+
+/**
+ * The least time any client on this runtime could take for a run: the runtime's own start
+ * (`node -e 0`) plus a round trip per request and per handshake round trip (a TCP connect costs
+ * one; a TLS 1.3 handshake, RFC 8446 §2, one more). What a measured time has above it is the
+ * client's own cost.
+ */
+export function floorMs(f: {
+  readonly startMs: number;
+  readonly rttMs: number;
+  readonly requests: number;
+  readonly handshakeRoundTrips?: number;
+}): number {
+  return f.startMs + (f.requests + (f.handshakeRoundTrips ?? 0)) * f.rttMs;
+}

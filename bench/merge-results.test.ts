@@ -91,3 +91,33 @@ describe('mergeResults', () => {
     expect(merged).toContain('## 10. scenario 10');
   });
 });
+
+describe('summaryRow', () => {
+  it('says met per runtime when the scenario is judged on each one', () => {
+    const r = {
+      ...scenario(3, 'Node 20.20.2: 1.02×; Node 24.21.0: 0.61×'),
+      met: false,
+      metBy: [
+        { runtime: 'Node 20.20.2', met: false },
+        { runtime: 'Node 24.21.0', met: true },
+      ],
+    };
+    expect(summaryRow(r)).toBe(
+      '| 3 | scenario 3 | a target | Node 20.20.2: 1.02×; Node 24.21.0: 0.61× | **no** (Node 20.20.2), yes (Node 24.21.0) |',
+    );
+    expect(summaryRow({ ...scenario(4, 'v'), met: false })).toBe(
+      '| 4 | scenario 4 | a target | v | **no** |',
+    );
+  });
+});
+
+describe('sectionLines', () => {
+  it("puts a row's connections in its notes, before its extra text", () => {
+    const base = scenario(11, 'v');
+    const row = base.rows[0];
+    if (row === undefined) throw new Error('no row');
+    const lines = sectionLines({ ...base, rows: [{ ...row, connections: 2, extra: 'x' }, row] });
+    expect(lines).toContain('| regauth | 2.0 ms | 1.0 ms | 3.0 ms | 1 | – | – | 2 connection(s); x |');
+    expect(lines).toContain('| regauth | 2.0 ms | 1.0 ms | 3.0 ms | 1 | – | – |  |');
+  });
+});

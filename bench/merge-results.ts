@@ -11,6 +11,8 @@ export interface Row {
   readonly requests: number;
   readonly rssMb: number;
   readonly bytesUp: number;
+  /** TCP connections opened per run (median), where the scenario counts them. */
+  readonly connections?: number;
   readonly extra?: string;
 }
 
@@ -20,12 +22,19 @@ export interface ScenarioResult {
   readonly target: string;
   readonly rows: Row[];
   readonly verdict: string;
+  /** Whether every judged target was met (on every runtime in `metBy`). */
   readonly met: boolean;
+  /** Per runtime (`Node 24.21.0`), where a scenario is judged on each one apart. */
+  readonly metBy?: readonly { readonly runtime: string; readonly met: boolean }[];
   notes?: string;
 }
 
+const yesNo = (met: boolean) => (met ? 'yes' : '**no**');
+
 export const summaryRow = (r: ScenarioResult) =>
-  `| ${r.id} | ${r.title} | ${r.target} | ${r.verdict} | ${r.met ? 'yes' : '**no**'} |`;
+  `| ${r.id} | ${r.title} | ${r.target} | ${r.verdict} | ${
+    r.metBy === undefined ? yesNo(r.met) : r.metBy.map((m) => `${yesNo(m.met)} (${m.runtime})`).join(', ')
+  } |`;
 
 export function sectionLines(r: ScenarioResult): string[] {
   const lines = [`## ${r.id}. ${r.title}`, '', `Target: ${r.target}. Result: ${r.verdict}.`, ''];
@@ -34,8 +43,11 @@ export function sectionLines(r: ScenarioResult): string[] {
     '|---|---|---|---|---|---|---|---|',
   );
   for (const row of r.rows) {
+    const notes = [row.connections === undefined ? '' : `${row.connections} connection(s)`, row.extra ?? '']
+      .filter(Boolean)
+      .join('; ');
     lines.push(
-      `| ${row.name} | ${fmtMs(row.ms.median)} | ${fmtMs(row.ms.min)} | ${fmtMs(row.ms.max)} | ${row.requests || '–'} | ${row.rssMb ? `${row.rssMb.toFixed(0)} MB` : '–'} | ${row.bytesUp ? `${(row.bytesUp / 1048576).toFixed(1)} MiB` : '–'} | ${row.extra ?? ''} |`,
+      `| ${row.name} | ${fmtMs(row.ms.median)} | ${fmtMs(row.ms.min)} | ${fmtMs(row.ms.max)} | ${row.requests || '–'} | ${row.rssMb ? `${row.rssMb.toFixed(0)} MB` : '–'} | ${row.bytesUp ? `${(row.bytesUp / 1048576).toFixed(1)} MiB` : '–'} | ${notes} |`,
     );
   }
   lines.push('', 'Commands:', '', ...r.rows.map((row) => `- ${row.name}: \`${row.command}\``), '');

@@ -16,8 +16,8 @@ export interface BenchStack {
   /** `127.0.0.1:<port>` of the registry as clients see it (through the delay proxy). */
   readonly host: string;
   readonly mirrorHost: string;
-  /** Requests and bytes through every proxy since the last reset. */
-  counters(): { requests: number; bytesUp: number; methods: Record<string, number> };
+  /** Requests, connections and bytes through every proxy since the last reset. */
+  counters(): { requests: number; connections: number; bytesUp: number; methods: Record<string, number> };
   resetCounters(): void;
   stop(): Promise<void>;
 }
@@ -69,14 +69,16 @@ export async function startBenchStack(delayMs: number): Promise<BenchStack> {
     counters() {
       const methods: Record<string, number> = {};
       let requests = 0;
+      let connections = 0;
       let bytesUp = 0;
       for (const p of proxies) {
         const s = p.stats();
         requests += s.requests;
+        connections += s.connections;
         bytesUp += s.bytesUp;
         for (const [m, n] of Object.entries(s.methods)) methods[m] = (methods[m] ?? 0) + n;
       }
-      return { requests, bytesUp, methods };
+      return { requests, connections, bytesUp, methods };
     },
     resetCounters() {
       for (const p of proxies) p.reset();

@@ -28,13 +28,15 @@ export async function startRegistry(
     deleteEnabled?: boolean;
     /** Serve HTTPS with this certificate and key (PEM); `caPem` is what signed it. */
     tls?: { certPem: string; keyPem: string; caPem: string };
+    /** Write an access log line per request to the output (see {@link countAccessLogRequests}). */
+    accessLog?: boolean;
   } = {},
 ): Promise<RegistryHandle> {
   const dir = await mkdtemp(join(tmpdir(), 'regauth-registry-'));
   const port = await freePort();
   const config = {
     version: 0.1,
-    log: { level: 'warn', accesslog: { disabled: true } },
+    log: { level: 'warn', accesslog: { disabled: options.accessLog !== true } },
     storage: {
       filesystem: { rootdirectory: join(dir, 'data') },
       delete: { enabled: options.deleteEnabled ?? true },
@@ -69,6 +71,14 @@ export async function startRegistry(
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Requests in a registry's output with `accessLog` on: distribution writes one line per request
+ * in the Combined Log Format (`… "GET /v2/ HTTP/1.1" 401 …`), whichever protocol carried it.
+ */
+export function countAccessLogRequests(output: string): number {
+  return output.match(/"[A-Z]+ \S+ HTTP\/[\d.]+" \d{3} /g)?.length ?? 0;
 }
 
 async function fetchStatus(url: string): Promise<number> {
