@@ -46,15 +46,18 @@ const only = process.argv
 const settings = quick
   ? {
       rounds: 3,
+      /** Scenario 7 moves the big image twice per contender and round: the longest part of --quick. */
+      copyRounds: 2,
       tags: 20,
       layers: 4,
       layerBytes: 16 * 1024 * 1024,
-      loadSeconds: 3,
+      loadSeconds: 2,
       startupRuns: 10,
       delayMs: 10,
     }
   : {
       rounds: 5,
+      copyRounds: 5,
       tags: 100,
       layers: 4,
       layerBytes: 128 * 1024 * 1024,
@@ -673,8 +676,12 @@ async function main(): Promise<void> {
           },
         },
       ];
-      const cross = await alternate(stack, settings.rounds, copyContenders(stack.mirrorHost, 'copy', false));
-      const within = await alternate(stack, settings.rounds, copyContenders(host, 'bench', true));
+      const cross = await alternate(
+        stack,
+        settings.copyRounds,
+        copyContenders(stack.mirrorHost, 'copy', false),
+      );
+      const within = await alternate(stack, settings.copyRounds, copyContenders(host, 'bench', true));
       const judged = RUNTIMES.map((runtime) => {
         const name = withRuntime('regauth', runtime);
         const crossRatio = 1 / ratioRow(cross, name, 'skopeo');
@@ -1294,7 +1301,7 @@ async function writeResults(results: ScenarioResult[]): Promise<void> {
       `- Every registry and the token server sit behind a TCP proxy that delays each chunk ${settings.delayMs} ms each way (a ${2 * settings.delayMs} ms round trip); requests are counted by that proxy. Only scenario 11 (TLS) also charges each new connection a round trip for its TCP handshake; elsewhere connecting is free, which flatters clients that open many connections.`,
       `- regauth runs as \`node bin/regauth …\` under each runtime its row names: ${RUNTIMES.map((r) => `${r.label} (${r.node === NODE ? "the machine's" : r.node.replace(`${ROOT}/`, '')})`).join(', ')}. skopeo and curl run once per round, between them, so ratios are paired. Scenarios 5, 8 and 10 run on the machine's Node only.`,
       `- skopeo runs with a fresh HOME and without its blob-info cache (${SKOPEO_ROOT_BLOB_CACHE} is removed before each run), so no run reuses what an earlier one uploaded.`,
-      `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds. Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
+      `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds (${settings.copyRounds} in scenario 7). Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
       '- The machine is shared and noisy: read the ratios, not the absolute times.',
       '',
       '## Summary',
