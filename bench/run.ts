@@ -1318,6 +1318,8 @@ async function writeResults(results: ScenarioResult[]): Promise<void> {
   log(`bench: wrote bench/RESULTS.md${only === undefined ? '' : ` (scenario ${only.join(', ')} merged in)`}`);
   for (const r of results)
     log(`  ${r.id}. ${r.title}: ${r.verdict} (${r.met ? 'met' : 'MISSED'}; target ${r.target})`);
+  const load = loadavg().map((l) => l.toFixed(2));
+  log(`bench: done; load average ${load.join(' / ')} (1/5/15 min)`);
 }
 
 await main();
