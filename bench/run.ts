@@ -88,6 +88,9 @@ const [MACHINE_RUNTIME] = RUNTIMES;
 /** The runtime the TLS scenario's targets are judged on: what users run. */
 const JUDGED_RUNTIME = RUNTIMES.find((r) => r.major === USERS_NODE_MAJOR) ?? MACHINE_RUNTIME;
 const withRuntime = (name: string, runtime: Runtime) => `${name} (${runtime.label})`;
+/** `regauth (Node 24.21.0)` → `regauth (Node 24.21.0, 1 registry)`; `skopeo` → `skopeo (1 registry)`. */
+const alsoIn = (name: string, where: string) =>
+  name.endsWith(')') ? `${name.slice(0, -1)}, ${where})` : `${name} (${where})`;
 
 interface Sample {
   readonly ms: number;
@@ -698,8 +701,8 @@ async function main(): Promise<void> {
         title: `copy the ${bigMiB} MiB image: between two registries, then within one`,
         target: '≥ 1.0× skopeo; within one registry no layer bytes sent (mount)',
         rows: [
-          ...cross.map((r) => ({ ...r, name: `${r.name} (2 registries)` })),
-          ...within.map((r) => ({ ...r, name: `${r.name} (1 registry)` })),
+          ...cross.map((r) => ({ ...r, name: alsoIn(r.name, '2 registries') })),
+          ...within.map((r) => ({ ...r, name: alsoIn(r.name, '1 registry') })),
         ],
         met: judged.every((j) => j.met),
         metBy: judged.map(({ runtime, met }) => ({ runtime, met })),
