@@ -1296,13 +1296,16 @@ async function writeResults(results: ScenarioResult[]): Promise<void> {
       command: `npm run bench -- --only=${ids}${quick ? ' --quick' : ''}`,
     });
   } else {
+    const machineOnly = results
+      .filter((r) => !r.rows.some((row) => row.name.includes(`(${MACHINE_RUNTIME.label}`)))
+      .map((r) => r.id);
     const lines: string[] = [
       '# Benchmark results',
       '',
       `Measured by \`npm run bench${quick ? ' -- --quick' : ''}\` on ${measuredOn} UTC, one run on one machine:`,
       ...machine(),
       `- Every registry and the token server sit behind a TCP proxy that delays each chunk ${settings.delayMs} ms each way (a ${2 * settings.delayMs} ms round trip); requests are counted by that proxy. Only scenario 11 (TLS) also charges each new connection a round trip for its TCP handshake; elsewhere connecting is free, which flatters clients that open many connections.`,
-      `- regauth runs as \`node bin/regauth …\` under each runtime its row names: ${RUNTIMES.map((r) => `${r.label} (${r.node === NODE ? "the machine's" : r.node.replace(`${ROOT}/`, '')})`).join(', ')}. skopeo and curl run once per round, between them, so ratios are paired. Scenarios 5, 8 and 10 run on the machine's Node only.`,
+      `- regauth runs as \`node bin/regauth …\` under each runtime its row names: ${RUNTIMES.map((r) => `${r.label} (${r.node === NODE ? "the machine's" : r.node.replace(`${ROOT}/`, '')})`).join(', ')}. skopeo and curl run once per round, between them, so ratios are paired. Rows without a runtime (scenario ${machineOnly.join(', ')}) are on the machine's Node only.`,
       `- skopeo runs with a fresh HOME and without its blob-info cache (${SKOPEO_ROOT_BLOB_CACHE} is removed before each run), so no run reuses what an earlier one uploaded.`,
       `- Contenders alternate (A B A B …): one warm-up round, then ${settings.rounds} measured rounds (${settings.copyRounds} in scenario 7). Times are wall-clock from spawn to exit unless noted; RSS is the peak resident set (VmHWM sampled every 10 ms).`,
       '- The machine is shared and noisy: read the ratios, not the absolute times.',
