@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { KeyedDigest } from './keyed-digest.js';
+import { KeyedDigest, MAX_REMEMBERED_KEYS } from './keyed-digest.js';
 
 describe('KeyedDigest', () => {
   it('gives every name a 22-character key, whatever its length', () => {
@@ -23,5 +23,15 @@ describe('KeyedDigest', () => {
       new KeyedDigest(Buffer.alloc(32, 2)).label('bob'),
     );
     expect(new KeyedDigest().key('bob')).not.toBe(new KeyedDigest().key('bob'));
+  });
+
+  it("keeps a user's key (the same as key gives) in a table that is emptied when full", () => {
+    const digest = new KeyedDigest(Buffer.alloc(32, 3));
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
+    expect(digest.remembered).toBe(1);
+    for (let i = 0; i < MAX_REMEMBERED_KEYS; i++) digest.userKey(`user${i}`);
+    expect(digest.remembered).toBeLessThanOrEqual(MAX_REMEMBERED_KEYS);
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
   });
 });
