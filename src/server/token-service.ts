@@ -422,6 +422,28 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
     }
   };
 
+  /**
+   * The answer's JSON per issued token. A reused token's answer is the same text each time (it
+   * keeps its own issued_at and expires_in), so it is written once, not once per request: the
+   * token is 1–2 KiB and sent twice (`token` for docker, `access_token` for OAuth2 clients).
+   */
+  const answers = new WeakMap<IssuedToken, string>();
+  const answerBody = (issued: IssuedToken, refreshToken: string | undefined): string => {
+    const fields = () => ({
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt.toISOString(),
+    });
+    if (refreshToken !== undefined) return JSON.stringify({ ...fields(), refresh_token: refreshToken });
+    let text = answers.get(issued);
+    if (text === undefined) {
+      text = JSON.stringify(fields());
+      answers.set(issued, text);
+    }
+    return text;
+  };
+
   return async (req) => {
     const log: {
       grantType: TokenLogEntry['grantType'];
@@ -561,24 +583,19 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         // A token cut short by its credential is not handed to the next login of the same grant.
         if (who.expiresAt === undefined) deps.reuse?.remember(reuseKey, issued);
       }
-      const body: Record<string, unknown> = {
-        token: issued.token,
-        access_token: issued.token,
-        expires_in: issued.expiresIn,
-        issued_at: issued.issuedAt.toISOString(),
-      };
       // No refresh token for a credential that expires (a CI job's OIDC token): it would live
       // for refreshExpiration, and a fingerprint-less identity's cannot be revoked.
-      if (parsed.offline && who.identity !== undefined && who.expiresAt === undefined) {
-        body.refresh_token = deps.issuer.issueRefreshToken({
-          sub: subject,
-          service: deps.service,
-          ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
-          ...(who.authenticatorId === undefined ? {} : { authn: who.authenticatorId }),
-          labels: who.identity.labels,
-        });
-      }
-      return finish({ status: 200, headers: JSON_HEADERS, body: JSON.stringify(body) }, 'issued');
+      const refreshToken =
+        parsed.offline && who.identity !== undefined && who.expiresAt === undefined
+          ? deps.issuer.issueRefreshToken({
+              sub: subject,
+              service: deps.service,
+              ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
+              ...(who.authenticatorId === undefined ? {} : { authn: who.authenticatorId }),
+              labels: who.identity.labels,
+            })
+          : undefined;
+      return finish({ status: 200, headers: JSON_HEADERS, body: answerBody(issued, refreshToken) }, 'issued');
     } catch (err) {
       if (err instanceof Refusal) {
         const outcome =
