@@ -207,7 +207,7 @@ function checkUserName(name: string, field: string): void {
 /** What the parse step read from a request: docker_auth's authRequest (server.go ParseRequest). */
 interface ParsedTokenRequest {
   readonly grantType: TokenLogEntry['grantType'];
-  readonly clientId?: string;
+  readonly clientId?: string | undefined;
   readonly scopes: ResourceScope[];
   /** Whether a refresh token was asked for (`offline_token=true`, `access_type=offline`). */
   readonly offline: boolean;
@@ -215,7 +215,7 @@ interface ParsedTokenRequest {
   readonly credentials?: Credentials;
   readonly refreshToken?: string;
   /** The GET `account` parameter: must name the user whose credentials came. */
-  readonly account?: string;
+  readonly account?: string | undefined;
 }
 
 /**
@@ -243,29 +243,30 @@ function parseTokenRequest(
     if (clientId !== null) seen({ clientId });
     const scopes = parseScopes(params.getAll('scope'), deps.maxScopes);
     seen({ scopes });
-    return { ...(clientId === null ? {} : { clientId }), scopes };
+    // Plain literals, no spreads: one object shape per grant, built on every request.
+    return { clientId: clientId ?? undefined, scopes };
   };
 
   if (req.method === 'GET') {
     const q = req.query;
     const { clientId, scopes } = common(q);
-    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
-    const account = q.get('account');
-    if (account !== null) checkUserName(account, 'account parameter');
+    const account = q.get('account') ?? undefined;
+    if (account !== undefined) checkUserName(account, 'account parameter');
     if (req.authorization === undefined || req.authorization === '') {
       seen({ grantType: 'anonymous' });
-      return { ...base, grantType: 'anonymous', offline: false, ...(account === null ? {} : { account }) };
+      return { clientId, scopes, grantType: 'anonymous', offline: false, account };
     }
     seen({ grantType: 'basic' });
     const credentials = parseBasic(req.authorization);
     seen({ credentials });
     checkUserName(credentials.username, 'user name');
     return {
-      ...base,
+      clientId,
+      scopes,
       grantType: 'basic',
       offline: q.get('offline_token') === 'true',
       credentials,
-      ...(account === null ? {} : { account }),
+      account,
     };
   }
   if (req.method === 'POST') {
@@ -278,7 +279,6 @@ function parseTokenRequest(
     }
     const form = new URLSearchParams(req.body ?? '');
     const { clientId, scopes } = common(form);
-    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
     const grantType = form.get('grant_type');
     if (grantType === 'password') {
       seen({ grantType: 'password' });
@@ -290,13 +290,20 @@ function parseTokenRequest(
       const credentials = { username, password };
       seen({ credentials });
       checkUserName(username, 'user name');
-      return { ...base, grantType: 'password', offline: form.get('access_type') === 'offline', credentials };
+      return {
+        clientId,
+        scopes,
+        grantType: 'password',
+        offline: form.get('access_type') === 'offline',
+        credentials,
+      };
     }
     if (grantType === 'refresh_token') {
       seen({ grantType: 'refresh_token' });
       // A refresh grant renews access; the client already holds its refresh token.
       return {
-        ...base,
+        clientId,
+        scopes,
         grantType: 'refresh_token',
         offline: false,
         refreshToken: form.get('refresh_token') ?? '',
