@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { KeyedDigest, MAX_REMEMBERED_KEYS } from './keyed-digest.js';
 
@@ -33,5 +34,20 @@ describe('KeyedDigest', () => {
     for (let i = 0; i < MAX_REMEMBERED_KEYS; i++) digest.userKey(`user${i}`);
     expect(digest.remembered).toBeLessThanOrEqual(MAX_REMEMBERED_KEYS);
     expect(digest.userKey('alice')).toBe(digest.key('alice'));
+  });
+
+  it('keys and labels a name as createHmac did, so replicas of older versions share counters', () => {
+    const secret = Buffer.alloc(32, 9);
+    const tableKey = createHmac('sha256', secret).update('regauth table key v1').digest();
+    const logKey = createHmac('sha256', secret).update('regauth log label v1').digest();
+    const digest = new KeyedDigest(secret);
+    for (const name of ['alice', 'é', 'x'.repeat(3000)]) {
+      expect(digest.key(name)).toBe(
+        createHmac('sha256', tableKey).update(name).digest().subarray(0, 16).toString('base64url'),
+      );
+      expect(digest.label(name)).toBe(
+        `unknown:${createHmac('sha256', logKey).update(name).digest().subarray(0, 8).toString('hex')}`,
+      );
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { HmacSha256 } from './hmac-sha256.js';
 
 /**
  * Keys kept per digest by userKey: one per user logging in at once is enough to spare the HMAC
@@ -21,18 +22,18 @@ export const MAX_REMEMBERED_KEYS = 10_000;
  * leaves the process. A failed login's user name is often a password typed into the wrong field.
  */
 export class KeyedDigest {
-  readonly #tableKey: Buffer;
-  readonly #logKey: Buffer;
+  readonly #tableKey: HmacSha256;
+  readonly #logKey: HmacSha256;
   readonly #remembered = new Map<string, string>();
 
   constructor(secret: Buffer = randomBytes(32)) {
-    this.#tableKey = createHmac('sha256', secret).update('regauth table key v1').digest();
-    this.#logKey = createHmac('sha256', secret).update('regauth log label v1').digest();
+    this.#tableKey = new HmacSha256(createHmac('sha256', secret).update('regauth table key v1').digest());
+    this.#logKey = new HmacSha256(createHmac('sha256', secret).update('regauth log label v1').digest());
   }
 
   /** 16 bytes (base64url, 22 characters) for any input: a table key. */
   key(value: string): string {
-    return createHmac('sha256', this.#tableKey).update(value).digest().subarray(0, 16).toString('base64url');
+    return this.#tableKey.digest([value]).subarray(0, 16).toString('base64url');
   }
 
   /**
@@ -57,6 +58,6 @@ export class KeyedDigest {
 
   /** `unknown:` and 16 hex digits: what a log line says instead of a name that is no user. */
   label(value: string): string {
-    return `unknown:${createHmac('sha256', this.#logKey).update(value).digest().subarray(0, 8).toString('hex')}`;
+    return `unknown:${this.#logKey.digest([value]).subarray(0, 8).toString('hex')}`;
   }
 }
