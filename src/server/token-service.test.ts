@@ -185,6 +185,33 @@ describe('token endpoint, GET (token.md)', () => {
     expect(json(later).refresh_token).toBeUndefined();
   });
 
+  it('answers the same scope value alike each time it comes, and refuses a bad one every time', async () => {
+    for (let i = 0; i < 3; i++) {
+      const ok = await t.get(
+        { service: 'unit-registry', scope: 'repository:alice/a:pull,push repository:alice/b:pull' },
+        basic('alice', PASSWORDS.alice),
+      );
+      expect(claimsOf(ok).access).toEqual([
+        { type: 'repository', name: 'alice/a', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'alice/b', actions: ['pull'] },
+      ]);
+      const bad = await t.get({ service: 'unit-registry', scope: 'repository:Alice/A:pull' });
+      expect(bad.status).toBe(400);
+      expect(json(bad).error).toBe('invalid_scope');
+    }
+    // A value longer than what is kept parsed (four names of 255 characters) is parsed each time.
+    const names = ['a', 'b', 'c', 'd'].map((c) => `alice/${c.repeat(249)}`);
+    for (let i = 0; i < 2; i++) {
+      const res = await t.get(
+        { service: 'unit-registry', scope: names.map((n) => `repository:${n}:pull`).join(' ') },
+        basic('alice', PASSWORDS.alice),
+      );
+      expect(claimsOf(res).access).toEqual(
+        names.map((name) => ({ type: 'repository', name, actions: ['pull'] })),
+      );
+    }
+  });
+
   it('gives no refresh token without offline_token, nor to anonymous clients', async () => {
     const named = await t.get(
       { service: 'unit-registry', scope: 'repository:alice/a:pull' },

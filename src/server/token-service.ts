@@ -177,10 +177,36 @@ function parseBasic(header: string): Credentials {
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function parseScopes(values: readonly string[], maxScopes: number): ResourceScope[] {
-  let scopes: ResourceScope[];
+/** Scope values kept parsed, by their text: clients ask for the same few over and over. */
+export const PARSED_SCOPE_ENTRIES = 1024;
+/** Longer values are parsed each time: the table stays within about a megabyte. */
+const PARSED_SCOPE_MAX_CHARS = 1024;
+const parsedScopes = new Map<string, readonly ResourceScope[]>();
+
+/**
+ * parseScopeList, kept for the next request with the same value (frozen, since requests share
+ * it). A value that does not parse throws each time and is never kept.
+ */
+function parseScopeValue(value: string): readonly ResourceScope[] {
+  let scopes = parsedScopes.get(value);
+  if (scopes === undefined) {
+    scopes = Object.freeze(
+      parseScopeList(value).map((scope) =>
+        Object.freeze({ ...scope, actions: Object.freeze(scope.actions) }),
+      ),
+    );
+    if (value.length <= PARSED_SCOPE_MAX_CHARS) {
+      if (parsedScopes.size >= PARSED_SCOPE_ENTRIES) parsedScopes.clear();
+      parsedScopes.set(value, scopes);
+    }
+  }
+  return scopes;
+}
+
+function parseScopes(values: readonly string[], maxScopes: number): readonly ResourceScope[] {
+  let scopes: readonly ResourceScope[];
   try {
-    scopes = values.flatMap((v) => parseScopeList(v));
+    scopes = values.length === 1 ? parseScopeValue(values[0] as string) : values.flatMap(parseScopeValue);
   } catch (err) {
     if (err instanceof RegauthError) throw new Refusal(400, 'invalid_scope', err.message);
     throw err;
@@ -208,7 +234,7 @@ function checkUserName(name: string, field: string): void {
 interface ParsedTokenRequest {
   readonly grantType: TokenLogEntry['grantType'];
   readonly clientId?: string | undefined;
-  readonly scopes: ResourceScope[];
+  readonly scopes: readonly ResourceScope[];
   /** Whether a refresh token was asked for (`offline_token=true`, `access_type=offline`). */
   readonly offline: boolean;
   /** Basic or password-grant credentials; left out for anonymous and refresh requests. */
