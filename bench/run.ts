@@ -27,6 +27,7 @@ import { startRoundRobinBalancer } from './round-robin-balancer.js';
 import { BENCH_PASSWORD, BENCH_USER, startBenchStack } from './stack.js';
 import { type ReplicaOptions, startReplica, writeReplicaFiles } from './start-replica.js';
 import { remoteLookingLoopbackName, startTlsBenchStack } from './tls-stack.js';
+import { tokenLoadScenario } from './token-load-scenario.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const REGAUTH = join(ROOT, 'bin', 'regauth');
@@ -713,92 +714,24 @@ async function main(): Promise<void> {
     // 8: token server throughput.
     if (wanted(8)) {
       log('bench: scenario 8: token server under load');
-      const empty = await import('node:child_process').then(({ spawn }) =>
-        spawn(NODE, [join(ROOT, 'bench', 'peers', 'empty-server.mjs')], {
-          stdio: ['ignore', 'pipe', 'inherit'],
+      results.push(
+        await tokenLoadScenario({
+          root: ROOT,
+          node: NODE,
+          work,
+          keyFile: stack.tokenServer.keyFile,
+          certFile: stack.tokenServer.certFile,
+          htpasswdFile: stack.tokenServer.htpasswdFile,
+          service: stack.tokenServer.service,
+          issuer: stack.tokenServer.issuer,
+          user: BENCH_USER,
+          password: BENCH_PASSWORD,
+          seconds: settings.loadSeconds,
+          rounds: quick ? 3 : 5,
+          warmupSeconds: quick ? 2 : 3,
+          log,
         }),
       );
-      const emptyPort = await new Promise<number>((r) =>
-        empty.stdout?.once('data', (d: Buffer) => r(Number(d.toString().trim()))),
-      );
-      const tokenUrl = `${stack.tokenServer.url}/token?service=bench-registry&scope=repository:bench/small:pull`;
-      const load = async (url: string, auth?: string) => {
-        const r = check(
-          await runTimed(
-            NODE,
-            [
-              join(ROOT, 'bench', 'peers', 'load.mjs'),
-              url,
-              '32',
-              String(settings.loadSeconds),
-              ...(auth ? [auth] : []),
-            ],
-            { env: baseEnv, timeoutMs: 60_000 },
-          ),
-          'load',
-        );
-        return JSON.parse(r.stdout) as {
-          requests: number;
-          errors: number;
-          rps: number;
-          p50: number;
-          p99: number;
-        };
-      };
-      const runs: Record<string, { rps: number; p50: number; p99: number; errors: number }[]> = {
-        regauth: [],
-        'node:http': [],
-      };
-      for (let round = 0; round <= Math.min(3, settings.rounds); round++) {
-        const a = await load(tokenUrl, creds);
-        const b = await load(`http://127.0.0.1:${emptyPort}/`);
-        if (round > 0) {
-          runs.regauth?.push(a);
-          runs['node:http']?.push(b);
-        }
-      }
-      empty.kill('SIGTERM');
-      const summary = (name: string) => {
-        const list = runs[name] ?? [];
-        return {
-          rps: stats(list.map((x) => x.rps)).median,
-          p50: stats(list.map((x) => x.p50)).median,
-          p99: stats(list.map((x) => x.p99)).median,
-          errors: list.reduce((n, x) => n + x.errors, 0),
-        };
-      };
-      const ours = summary('regauth');
-      const base = summary('node:http');
-      const share = ours.rps / base.rps;
-      results.push({
-        id: 8,
-        title: 'token server: authenticated token requests at 32 connections',
-        target: '≥ 50 % of an empty node:http handler; p99 ≤ 50 ms',
-        rows: [
-          {
-            name: 'regauth serve',
-            command: `node bench/peers/load.mjs '${tokenUrl}' 32 ${settings.loadSeconds} bench:…`,
-            ms: { median: ours.p50, min: ours.p50, max: ours.p99, n: 3 },
-            requests: 0,
-            rssMb: 0,
-            bytesUp: 0,
-            extra: `${ours.rps.toFixed(0)} req/s, p50 ${ours.p50.toFixed(1)} ms, p99 ${ours.p99.toFixed(1)} ms, ${ours.errors} errors`,
-          },
-          {
-            name: 'empty node:http',
-            command: `node bench/peers/load.mjs http://127.0.0.1:PORT/ 32 ${settings.loadSeconds}`,
-            ms: { median: base.p50, min: base.p50, max: base.p99, n: 3 },
-            requests: 0,
-            rssMb: 0,
-            bytesUp: 0,
-            extra: `${base.rps.toFixed(0)} req/s, p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms`,
-          },
-        ],
-        met: share >= 0.5 && ours.p99 <= 50 && ours.errors === 0,
-        verdict: `${(share * 100).toFixed(0)} % of node:http's rate; p99 ${ours.p99.toFixed(1)} ms`,
-        notes:
-          'Direct to the server (no delay proxy); the load generator is a separate Node process on the same 2 cores.',
-      });
     }
 
     // 9: start-up.

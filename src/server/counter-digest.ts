@@ -37,6 +37,10 @@ export class CounterDigest extends KeyedDigest {
     return this.#current.key(value);
   }
 
+  override userKey(knownUser: string): string {
+    return this.#current.userKey(knownUser);
+  }
+
   override label(value: string): string {
     return this.#current.label(value);
   }

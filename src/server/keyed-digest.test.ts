@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { KeyedDigest } from './keyed-digest.js';
+import { KeyedDigest, MAX_REMEMBERED_KEYS } from './keyed-digest.js';
 
 describe('KeyedDigest', () => {
   it('gives every name a 22-character key, whatever its length', () => {
@@ -23,5 +24,30 @@ describe('KeyedDigest', () => {
       new KeyedDigest(Buffer.alloc(32, 2)).label('bob'),
     );
     expect(new KeyedDigest().key('bob')).not.toBe(new KeyedDigest().key('bob'));
+  });
+
+  it("keeps a user's key (the same as key gives) in a table that is emptied when full", () => {
+    const digest = new KeyedDigest(Buffer.alloc(32, 3));
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
+    expect(digest.remembered).toBe(1);
+    for (let i = 0; i < MAX_REMEMBERED_KEYS; i++) digest.userKey(`user${i}`);
+    expect(digest.remembered).toBeLessThanOrEqual(MAX_REMEMBERED_KEYS);
+    expect(digest.userKey('alice')).toBe(digest.key('alice'));
+  });
+
+  it('keys and labels a name as createHmac did, so replicas of older versions share counters', () => {
+    const secret = Buffer.alloc(32, 9);
+    const tableKey = createHmac('sha256', secret).update('regauth table key v1').digest();
+    const logKey = createHmac('sha256', secret).update('regauth log label v1').digest();
+    const digest = new KeyedDigest(secret);
+    for (const name of ['alice', 'é', 'x'.repeat(3000)]) {
+      expect(digest.key(name)).toBe(
+        createHmac('sha256', tableKey).update(name).digest().subarray(0, 16).toString('base64url'),
+      );
+      expect(digest.label(name)).toBe(
+        `unknown:${createHmac('sha256', logKey).update(name).digest().subarray(0, 8).toString('hex')}`,
+      );
+    }
   });
 });

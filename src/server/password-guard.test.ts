@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { Authentication, Authenticator } from './authenticator.js';
 import { UserStore } from './htpasswd.js';
 import { createHtpasswdAuthenticator } from './htpasswd-authenticator.js';
+import { KeyedDigest } from './keyed-digest.js';
 import { PasswordGuard, type PasswordGuardOptions } from './password-guard.js';
 import { htpasswdLine } from './testing/fixtures.js';
 
@@ -37,6 +38,22 @@ describe('PasswordGuard', () => {
       ok: false,
       reason: 'invalid',
     });
+  });
+
+  it('keeps the table key of a user it holds, never a name it does not (a password typed as the name)', async () => {
+    const digest = new KeyedDigest(Buffer.alloc(32, 5));
+    const { guard } = await setup({ digest });
+    expect(await guard.authenticate('correct horse battery', 'x', '192.0.2.1')).toEqual({
+      ok: false,
+      reason: 'invalid',
+    });
+    expect(digest.remembered).toBe(0);
+    for (let i = 0; i < 3; i++)
+      expect((await guard.authenticate('alice', 'alice-pw', '192.0.2.1')).ok).toBe(true);
+    expect(digest.remembered).toBe(1);
+    // The kept key is the one the counters and the cache were keyed by: a wrong password still counts.
+    expect(await guard.authenticate('alice', 'wrong', '192.0.2.1')).toEqual({ ok: false, reason: 'invalid' });
+    expect((await guard.authenticate('alice', 'alice-pw', '192.0.2.1')).ok).toBe(true);
   });
 
   it("accepts bob's cached login while others hold him in back-off, and refuses their guesses", async () => {

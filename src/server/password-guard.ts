@@ -201,15 +201,6 @@ export class PasswordGuard {
   }
 
   /**
-   * Whether the first authenticator that holds `user` takes only unguessable credentials (OIDC
-   * with its `user` set): a wrong one is then no guess at a password, and a per-user back-off
-   * would let anyone lock out every CI job logging in under that shared name.
-   */
-  #unguessableUser(authenticators: readonly Authenticator[], user: string): boolean {
-    return authenticators.find((a) => a.knows?.(user) === true)?.unguessable === true;
-  }
-
-  /**
    * `authenticators`: the list this request uses from start to end (a config reload hands each
    * request the list of its generation). Left out: the `authenticators` option's list now.
    */
@@ -219,8 +210,12 @@ export class PasswordGuard {
     address: string,
     authenticators = this.#options.authenticators(),
   ): Promise<GuardResult> {
-    const unguessable = this.#unguessableUser(authenticators, username);
-    const userKey = this.#digest.key(username);
+    const holder = authenticators.find((a) => a.knows?.(username) === true);
+    // A name the first authenticator holding it takes only unguessable credentials for (OIDC with
+    // its `user` set): a wrong one is then no guess at a password, and a per-user back-off would
+    // let anyone lock out every CI job logging in under that shared name.
+    const unguessable = holder?.unguessable === true;
+    const userKey = holder === undefined ? this.#digest.key(username) : this.#digest.userKey(username);
     const addrKey = addressKey(address);
 
     // Both waits in one read (one round trip to a shared store), before the cache is looked at;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TokenReuse } from './token-reuse.js';
 
@@ -15,6 +16,14 @@ describe('TokenReuse', () => {
     expect(reuse.get(key)?.token).toBe('t1');
     now += 1;
     expect(reuse.get(key)).toBeUndefined();
+  });
+
+  it('keys a grant by the SHA-256 of subject, audience and grant as before: 43 base64url characters', () => {
+    const expected = createHash('sha256')
+      .update(JSON.stringify(['alice', 'reg', [['repository', 'a/b', ['pull', 'push']]]]))
+      .digest('base64url');
+    expect(TokenReuse.key('alice', 'reg', push)).toBe(expected);
+    expect(TokenReuse.key('x'.repeat(5000), 'reg', push)).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
 
   it('keys by subject, audience and grant, so nobody gets a token meant for another', () => {

@@ -9,6 +9,7 @@ import { KeyedDigest } from './keyed-digest.js';
 import { PasswordGuard } from './password-guard.js';
 import { htpasswdLine, testSigning } from './testing/fixtures.js';
 import { TokenIssuer } from './token-issuer.js';
+import { TokenReuse } from './token-reuse.js';
 import {
   createTokenService,
   type TokenLogEntry,
@@ -20,7 +21,7 @@ const PASSWORDS = { alice: 'alice-pw', admin: 'admin-pw' };
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
-async function setup(options: { failures?: number; service?: string } = {}) {
+async function setup(options: { failures?: number; service?: string; reuse?: boolean } = {}) {
   const clock = { now: 1_700_000_000_000 };
   const signing = await testSigning();
   const issuer = new TokenIssuer({
@@ -58,6 +59,7 @@ async function setup(options: { failures?: number; service?: string } = {}) {
       now: () => clock.now,
     }),
     issuer,
+    ...(options.reuse ? { reuse: new TokenReuse(5, () => clock.now) } : {}),
     log: (e) => logs.push(e),
   });
   const get = (params: Record<string, string | string[]>, authorization?: string, address = '10.0.0.1') => {
@@ -163,6 +165,51 @@ describe('token endpoint, GET (token.md)', () => {
     const refresh = json(res).refresh_token as string;
     expect(t.issuer.verifyRefreshToken(refresh)).toMatchObject({ sub: 'alice', service: 'unit-registry' });
     expect(t.logs.at(-1)).toMatchObject({ clientId: 'docker', account: 'alice', outcome: 'issued' });
+  });
+
+  it('answers a reused token with the same text each time, and a refresh token only to who asked', async () => {
+    const r = await setup({ reuse: true });
+    const scope = { service: 'unit-registry', scope: 'repository:alice/a:pull' };
+    const first = await r.get(scope, basic('alice', PASSWORDS.alice));
+    r.clock.now += 2000;
+    const again = await r.get(scope, basic('alice', PASSWORDS.alice));
+    expect(again.body).toBe(first.body);
+    expect(Object.keys(json(first))).toEqual(['token', 'access_token', 'expires_in', 'issued_at']);
+    expect(json(first)).toMatchObject({ access_token: json(first).token, expires_in: 300 });
+    const offline = await r.get({ ...scope, offline_token: 'true' }, basic('alice', PASSWORDS.alice));
+    expect(json(offline).token).toBe(json(first).token);
+    expect(typeof json(offline).refresh_token).toBe('string');
+    // The refresh token went to that answer only, never into the text later answers share.
+    const later = await r.get(scope, basic('alice', PASSWORDS.alice));
+    expect(later.body).toBe(first.body);
+    expect(json(later).refresh_token).toBeUndefined();
+  });
+
+  it('answers the same scope value alike each time it comes, and refuses a bad one every time', async () => {
+    for (let i = 0; i < 3; i++) {
+      const ok = await t.get(
+        { service: 'unit-registry', scope: 'repository:alice/a:pull,push repository:alice/b:pull' },
+        basic('alice', PASSWORDS.alice),
+      );
+      expect(claimsOf(ok).access).toEqual([
+        { type: 'repository', name: 'alice/a', actions: ['pull', 'push'] },
+        { type: 'repository', name: 'alice/b', actions: ['pull'] },
+      ]);
+      const bad = await t.get({ service: 'unit-registry', scope: 'repository:Alice/A:pull' });
+      expect(bad.status).toBe(400);
+      expect(json(bad).error).toBe('invalid_scope');
+    }
+    // A value longer than what is kept parsed (four names of 255 characters) is parsed each time.
+    const names = ['a', 'b', 'c', 'd'].map((c) => `alice/${c.repeat(249)}`);
+    for (let i = 0; i < 2; i++) {
+      const res = await t.get(
+        { service: 'unit-registry', scope: names.map((n) => `repository:${n}:pull`).join(' ') },
+        basic('alice', PASSWORDS.alice),
+      );
+      expect(claimsOf(res).access).toEqual(
+        names.map((name) => ({ type: 'repository', name, actions: ['pull'] })),
+      );
+    }
   });
 
   it('gives no refresh token without offline_token, nor to anonymous clients', async () => {

@@ -177,10 +177,36 @@ function parseBasic(header: string): Credentials {
   return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function parseScopes(values: readonly string[], maxScopes: number): ResourceScope[] {
-  let scopes: ResourceScope[];
+/** Scope values kept parsed, by their text: clients ask for the same few over and over. */
+export const PARSED_SCOPE_ENTRIES = 1024;
+/** Longer values are parsed each time: the table stays within about a megabyte. */
+const PARSED_SCOPE_MAX_CHARS = 1024;
+const parsedScopes = new Map<string, readonly ResourceScope[]>();
+
+/**
+ * parseScopeList, kept for the next request with the same value (frozen, since requests share
+ * it). A value that does not parse throws each time and is never kept.
+ */
+function parseScopeValue(value: string): readonly ResourceScope[] {
+  let scopes = parsedScopes.get(value);
+  if (scopes === undefined) {
+    scopes = Object.freeze(
+      parseScopeList(value).map((scope) =>
+        Object.freeze({ ...scope, actions: Object.freeze(scope.actions) }),
+      ),
+    );
+    if (value.length <= PARSED_SCOPE_MAX_CHARS) {
+      if (parsedScopes.size >= PARSED_SCOPE_ENTRIES) parsedScopes.clear();
+      parsedScopes.set(value, scopes);
+    }
+  }
+  return scopes;
+}
+
+function parseScopes(values: readonly string[], maxScopes: number): readonly ResourceScope[] {
+  let scopes: readonly ResourceScope[];
   try {
-    scopes = values.flatMap((v) => parseScopeList(v));
+    scopes = values.length === 1 ? parseScopeValue(values[0] as string) : values.flatMap(parseScopeValue);
   } catch (err) {
     if (err instanceof RegauthError) throw new Refusal(400, 'invalid_scope', err.message);
     throw err;
@@ -207,15 +233,15 @@ function checkUserName(name: string, field: string): void {
 /** What the parse step read from a request: docker_auth's authRequest (server.go ParseRequest). */
 interface ParsedTokenRequest {
   readonly grantType: TokenLogEntry['grantType'];
-  readonly clientId?: string;
-  readonly scopes: ResourceScope[];
+  readonly clientId?: string | undefined;
+  readonly scopes: readonly ResourceScope[];
   /** Whether a refresh token was asked for (`offline_token=true`, `access_type=offline`). */
   readonly offline: boolean;
   /** Basic or password-grant credentials; left out for anonymous and refresh requests. */
   readonly credentials?: Credentials;
   readonly refreshToken?: string;
   /** The GET `account` parameter: must name the user whose credentials came. */
-  readonly account?: string;
+  readonly account?: string | undefined;
 }
 
 /**
@@ -243,29 +269,30 @@ function parseTokenRequest(
     if (clientId !== null) seen({ clientId });
     const scopes = parseScopes(params.getAll('scope'), deps.maxScopes);
     seen({ scopes });
-    return { ...(clientId === null ? {} : { clientId }), scopes };
+    // Plain literals, no spreads: one object shape per grant, built on every request.
+    return { clientId: clientId ?? undefined, scopes };
   };
 
   if (req.method === 'GET') {
     const q = req.query;
     const { clientId, scopes } = common(q);
-    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
-    const account = q.get('account');
-    if (account !== null) checkUserName(account, 'account parameter');
+    const account = q.get('account') ?? undefined;
+    if (account !== undefined) checkUserName(account, 'account parameter');
     if (req.authorization === undefined || req.authorization === '') {
       seen({ grantType: 'anonymous' });
-      return { ...base, grantType: 'anonymous', offline: false, ...(account === null ? {} : { account }) };
+      return { clientId, scopes, grantType: 'anonymous', offline: false, account };
     }
     seen({ grantType: 'basic' });
     const credentials = parseBasic(req.authorization);
     seen({ credentials });
     checkUserName(credentials.username, 'user name');
     return {
-      ...base,
+      clientId,
+      scopes,
       grantType: 'basic',
       offline: q.get('offline_token') === 'true',
       credentials,
-      ...(account === null ? {} : { account }),
+      account,
     };
   }
   if (req.method === 'POST') {
@@ -278,7 +305,6 @@ function parseTokenRequest(
     }
     const form = new URLSearchParams(req.body ?? '');
     const { clientId, scopes } = common(form);
-    const base = { ...(clientId === undefined ? {} : { clientId }), scopes };
     const grantType = form.get('grant_type');
     if (grantType === 'password') {
       seen({ grantType: 'password' });
@@ -290,13 +316,20 @@ function parseTokenRequest(
       const credentials = { username, password };
       seen({ credentials });
       checkUserName(username, 'user name');
-      return { ...base, grantType: 'password', offline: form.get('access_type') === 'offline', credentials };
+      return {
+        clientId,
+        scopes,
+        grantType: 'password',
+        offline: form.get('access_type') === 'offline',
+        credentials,
+      };
     }
     if (grantType === 'refresh_token') {
       seen({ grantType: 'refresh_token' });
       // A refresh grant renews access; the client already holds its refresh token.
       return {
-        ...base,
+        clientId,
+        scopes,
         grantType: 'refresh_token',
         offline: false,
         refreshToken: form.get('refresh_token') ?? '',
@@ -420,6 +453,28 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         `authorizer failed: ${(err as Error).message}`,
       );
     }
+  };
+
+  /**
+   * The answer's JSON per issued token. A reused token's answer is the same text each time (it
+   * keeps its own issued_at and expires_in), so it is written once, not once per request: the
+   * token is 1–2 KiB and sent twice (`token` for docker, `access_token` for OAuth2 clients).
+   */
+  const answers = new WeakMap<IssuedToken, string>();
+  const answerBody = (issued: IssuedToken, refreshToken: string | undefined): string => {
+    const fields = () => ({
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt.toISOString(),
+    });
+    if (refreshToken !== undefined) return JSON.stringify({ ...fields(), refresh_token: refreshToken });
+    let text = answers.get(issued);
+    if (text === undefined) {
+      text = JSON.stringify(fields());
+      answers.set(issued, text);
+    }
+    return text;
   };
 
   return async (req) => {
@@ -561,24 +616,19 @@ export function createTokenService(deps: TokenServiceDeps): (req: TokenRequest) 
         // A token cut short by its credential is not handed to the next login of the same grant.
         if (who.expiresAt === undefined) deps.reuse?.remember(reuseKey, issued);
       }
-      const body: Record<string, unknown> = {
-        token: issued.token,
-        access_token: issued.token,
-        expires_in: issued.expiresIn,
-        issued_at: issued.issuedAt.toISOString(),
-      };
       // No refresh token for a credential that expires (a CI job's OIDC token): it would live
       // for refreshExpiration, and a fingerprint-less identity's cannot be revoked.
-      if (parsed.offline && who.identity !== undefined && who.expiresAt === undefined) {
-        body.refresh_token = deps.issuer.issueRefreshToken({
-          sub: subject,
-          service: deps.service,
-          ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
-          ...(who.authenticatorId === undefined ? {} : { authn: who.authenticatorId }),
-          labels: who.identity.labels,
-        });
-      }
-      return finish({ status: 200, headers: JSON_HEADERS, body: JSON.stringify(body) }, 'issued');
+      const refreshToken =
+        parsed.offline && who.identity !== undefined && who.expiresAt === undefined
+          ? deps.issuer.issueRefreshToken({
+              sub: subject,
+              service: deps.service,
+              ...(who.fingerprint === undefined ? {} : { fp: who.fingerprint }),
+              ...(who.authenticatorId === undefined ? {} : { authn: who.authenticatorId }),
+              labels: who.identity.labels,
+            })
+          : undefined;
+      return finish({ status: 200, headers: JSON_HEADERS, body: answerBody(issued, refreshToken) }, 'issued');
     } catch (err) {
       if (err instanceof Refusal) {
         const outcome =

@@ -1,5 +1,6 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { ExpiringTable } from './expiring-table.js';
+import { HmacSha256 } from './hmac-sha256.js';
 
 /** Entries only come from correct passwords, so this is the number of users logging in at once. */
 export const MAX_VERIFIED_ENTRIES = 10_000;
@@ -11,7 +12,7 @@ export const MAX_VERIFIED_ENTRIES = 10_000;
  * start-up, never the password.
  */
 export class VerifiedCache<T = string> {
-  readonly #key = randomBytes(32);
+  readonly #hmac = new HmacSha256(randomBytes(32));
   readonly #entries: ExpiringTable<{ mac: string; value: T }>;
   #ttlMs: number;
   readonly #now: () => number;
@@ -28,7 +29,7 @@ export class VerifiedCache<T = string> {
 
   /** The HMAC of a (user key, password) pair: what the cache compares, and a single-flight key. */
   mac(userKey: string, password: string): string {
-    return createHmac('sha256', this.#key).update(userKey).update('\u0000').update(password).digest('base64');
+    return this.#hmac.digest([userKey, '\u0000', password], 'base64');
   }
 
   /** What was remembered for this pair (the login's identity) when it was verified within the TTL. */

@@ -3,6 +3,7 @@ import { loadServerConfig } from '../../server/server-config.js';
 import { certificateBundle, loadSigningKeys } from '../../server/signing-keys.js';
 import { handlerConfigFromServerConfig } from '../../server/token-handler-config.js';
 import { createTokenServer, type ServerLogEntry, type TokenServer } from '../../server/token-server.js';
+import { serverLogLine } from '../server-log-line.js';
 
 /**
  * One JSON line per event on stderr, for journald, docker logs or jq. Lines are gathered and
@@ -17,9 +18,8 @@ function flushLog(): void {
   process.stderr.write(text);
 }
 function writeLog(entry: ServerLogEntry): void {
-  const level = 'level' in entry ? entry.level : 'info';
   if (pending.length === 0) setImmediate(flushLog);
-  pending.push(`${JSON.stringify({ time: new Date().toISOString(), ...entry, level })}\n`);
+  pending.push(serverLogLine(entry, new Date()));
 }
 
 function reloadRejected(err: unknown): void {
