@@ -57,6 +57,28 @@ describe('help, version and shell completion', () => {
     );
   });
 
+  it('answers --version without the parser exactly as the parser does', async () => {
+    // `--debug --version` goes through commander; a leading -V/--version is answered by main alone.
+    const parsed = await cli.run(['--debug', '--version']);
+    expect(parsed.code).toBe(0);
+    expect(parsed.stdout.toString()).toMatch(/^regauth 0\.1\.0 \(node v\d+/);
+    for (const argv of [
+      ['--version'],
+      ['-V'],
+      ['--version', 'manifest', 'x'],
+      ['-V', '--nonsense'],
+      ['tags', '--version'],
+    ]) {
+      const res = await cli.run(argv);
+      expect({ argv, code: res.code, stdout: res.stdout.toString(), stderr: res.stderr.toString() }).toEqual({
+        argv,
+        code: 0,
+        stdout: parsed.stdout.toString(),
+        stderr: parsed.stderr.toString(),
+      });
+    }
+  });
+
   it("shows only logout's own options in logout --help", async () => {
     const help = (await cli.run(['logout', '--help'])).stdout.toString();
     expect(help).toContain('--authfile <file>');
