@@ -1,9 +1,10 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
+import { REGAUTH_BIN } from './harness/token-server.js';
 
 const exec = promisify(execFile);
 
@@ -76,6 +77,20 @@ describe('help, version and shell completion', () => {
         stdout: parsed.stdout.toString(),
         stderr: parsed.stderr.toString(),
       });
+    }
+  });
+
+  it('ends --version quietly with status 0 when the reader is gone (EPIPE)', async () => {
+    for (const flag of ['--version', '--help']) {
+      const child = spawn(REGAUTH_BIN, [flag], { env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The read end closes before the CLI writes its line.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ flag, code, stderr }).toEqual({ flag, code: 0, stderr: '' });
     }
   });
 
