@@ -38,7 +38,50 @@ function clientCommand(program: Command, name: string, description: string): Com
     .option('--no-token-cache', 'neither read nor write the token cache in ~/.cache/regauth');
 }
 
-function buildProgram(): Command {
+/** Every command of the CLI, in the order `--help` lists them. */
+export const COMMAND_NAMES = [
+  'serve',
+  'keygen',
+  'manifest',
+  'digest',
+  'config',
+  'token',
+  'tags',
+  'catalog',
+  'login',
+  'logout',
+  'blob',
+  'pull',
+  'push',
+  'copy',
+  'delete',
+  'untag',
+  'tag',
+  'referrers',
+  'completion',
+] as const;
+
+/**
+ * The one command a command line runs, when the parser needs no other: a run builds only that
+ * command's parser (commander's options, help texts and examples of twenty commands cost more
+ * than a warm `manifest` spends on its own request). Undefined, and the whole program, for
+ * anything the other commands show in: help (`-h`, `--help`, `help`), an unknown or misspelt
+ * command (commander suggests a near name), no command, program options other than `--debug`,
+ * and `completion`, whose script lists every command.
+ */
+export function commandToBuild(argv: readonly string[]): string | undefined {
+  let i = 0;
+  while (argv[i] === '--debug') i++;
+  const name = argv[i];
+  if (name === undefined || name === 'completion') return undefined;
+  if (!(COMMAND_NAMES as readonly string[]).includes(name)) return undefined;
+  if (argv.some((a) => a === '-h' || a === '--help')) return undefined;
+  return name;
+}
+
+/** The program; with `only`, that command is the one it knows (commandToBuild). */
+export function buildProgram(only?: string): Command {
+  const wanted = (name: string) => only === undefined || only === name;
   const program = new Command('regauth')
     .description('Docker/OCI registry token authentication: client, CLI and token server')
     .version(versionLine(regauthVersion()), '-V, --version')
@@ -48,186 +91,196 @@ function buildProgram(): Command {
     // commander's own messages ("error: missing required argument…") get the one prefix too.
     .configureOutput({ outputError: (text, write) => write(`regauth: ${text}`) });
 
-  program
-    .command('serve')
-    .description(
-      "run the token server that a registry trusts (realm: http(s)://<listen>/token); `serve revoke` revokes an account's tokens on the running server",
-    )
-    .argument(
-      '[action]',
-      'revoke: revoke --account: in Redis when the config has store: redis://…, else at the running server (admin endpoint)',
-    )
-    .requiredOption('-c, --config <file>', 'YAML config file (see README: token server)')
-    .option(
-      '--print-bundle',
-      "check the signing keys, print their certificates' PEM bundle (the registry's rootcertbundle) and exit",
-    )
-    .option('--check', 'check the config, key and users file, then exit; with --scope: an ACL dry run')
-    .option(
-      '--account <name>',
-      'with --check: the account to check (left out: anonymous); with revoke: the account to revoke',
-    )
-    .option(
-      '--before <time>',
-      'with revoke: refuse what was issued before this RFC 3339 time (left out: now)',
-    )
-    .option('--url <url>', "with revoke: the running server's base URL (left out: from the config)")
-    .option('--label <name=value>', 'with --check: a label of the account (repeat)', collect, [])
-    .option('--ip <address>', "with --check: the client's address")
-    .option(
-      '--scope <scope>',
-      'with --check: a scope to check, such as repository:app:pull,push (repeat)',
-      collect,
-      [],
-    )
-    .action(
-      async (
-        action: string | undefined,
-        opts: {
-          config: string;
-          printBundle?: boolean;
-          check?: true;
-          account?: string;
-          before?: string;
-          url?: string;
-          label: string[];
-          ip?: string;
-          scope: string[];
-        },
-      ) => {
-        if (action !== undefined) {
-          if (action !== 'revoke') {
-            throw new RegauthError(
-              'ERR_USAGE',
-              `serve takes no ${JSON.stringify(action.slice(0, 40))}; the one action is revoke`,
-            );
+  if (wanted('serve'))
+    program
+      .command('serve')
+      .description(
+        "run the token server that a registry trusts (realm: http(s)://<listen>/token); `serve revoke` revokes an account's tokens on the running server",
+      )
+      .argument(
+        '[action]',
+        'revoke: revoke --account: in Redis when the config has store: redis://…, else at the running server (admin endpoint)',
+      )
+      .requiredOption('-c, --config <file>', 'YAML config file (see README: token server)')
+      .option(
+        '--print-bundle',
+        "check the signing keys, print their certificates' PEM bundle (the registry's rootcertbundle) and exit",
+      )
+      .option('--check', 'check the config, key and users file, then exit; with --scope: an ACL dry run')
+      .option(
+        '--account <name>',
+        'with --check: the account to check (left out: anonymous); with revoke: the account to revoke',
+      )
+      .option(
+        '--before <time>',
+        'with revoke: refuse what was issued before this RFC 3339 time (left out: now)',
+      )
+      .option('--url <url>', "with revoke: the running server's base URL (left out: from the config)")
+      .option('--label <name=value>', 'with --check: a label of the account (repeat)', collect, [])
+      .option('--ip <address>', "with --check: the client's address")
+      .option(
+        '--scope <scope>',
+        'with --check: a scope to check, such as repository:app:pull,push (repeat)',
+        collect,
+        [],
+      )
+      .action(
+        async (
+          action: string | undefined,
+          opts: {
+            config: string;
+            printBundle?: boolean;
+            check?: true;
+            account?: string;
+            before?: string;
+            url?: string;
+            label: string[];
+            ip?: string;
+            scope: string[];
+          },
+        ) => {
+          if (action !== undefined) {
+            if (action !== 'revoke') {
+              throw new RegauthError(
+                'ERR_USAGE',
+                `serve takes no ${JSON.stringify(action.slice(0, 40))}; the one action is revoke`,
+              );
+            }
+            const { serveRevokeCommand } = await import('./commands/serve-revoke.js');
+            await serveRevokeCommand(opts);
+            return;
           }
-          const { serveRevokeCommand } = await import('./commands/serve-revoke.js');
-          await serveRevokeCommand(opts);
-          return;
-        }
-        if (opts.before !== undefined || opts.url !== undefined) {
-          throw new RegauthError('ERR_USAGE', '--before and --url go with serve revoke');
-        }
-        if (opts.check && opts.printBundle) {
-          throw new RegauthError('ERR_USAGE', '--check and --print-bundle are two separate runs: give one');
-        }
-        if (opts.check) {
-          const { serveCheckCommand } = await import('./commands/serve-check.js');
-          await serveCheckCommand(opts);
-          return;
-        }
-        if (
-          opts.account !== undefined ||
-          opts.ip !== undefined ||
-          opts.label.length > 0 ||
-          opts.scope.length > 0
-        ) {
-          throw new RegauthError('ERR_USAGE', '--account, --label, --ip and --scope go with --check');
-        }
-        const { serveCommand } = await import('./commands/serve.js');
-        await serveCommand(opts);
-      },
-    );
+          if (opts.before !== undefined || opts.url !== undefined) {
+            throw new RegauthError('ERR_USAGE', '--before and --url go with serve revoke');
+          }
+          if (opts.check && opts.printBundle) {
+            throw new RegauthError('ERR_USAGE', '--check and --print-bundle are two separate runs: give one');
+          }
+          if (opts.check) {
+            const { serveCheckCommand } = await import('./commands/serve-check.js');
+            await serveCheckCommand(opts);
+            return;
+          }
+          if (
+            opts.account !== undefined ||
+            opts.ip !== undefined ||
+            opts.label.length > 0 ||
+            opts.scope.length > 0
+          ) {
+            throw new RegauthError('ERR_USAGE', '--account, --label, --ip and --scope go with --check');
+          }
+          const { serveCommand } = await import('./commands/serve.js');
+          await serveCommand(opts);
+        },
+      );
 
-  program
-    .command('keygen')
-    .description("write a token-signing key and a self-signed certificate (the registry's rootcertbundle)")
-    .requiredOption('--key <file>', 'where to write the private key (PEM, mode 0600)')
-    .requiredOption('--cert <file>', 'where to write the certificate (PEM)')
-    .addOption(
-      new Option('--algorithm <alg>', 'signature algorithm').choices(['ES256', 'RS256']).default('ES256'),
+  if (wanted('keygen'))
+    program
+      .command('keygen')
+      .description("write a token-signing key and a self-signed certificate (the registry's rootcertbundle)")
+      .requiredOption('--key <file>', 'where to write the private key (PEM, mode 0600)')
+      .requiredOption('--cert <file>', 'where to write the certificate (PEM)')
+      .addOption(
+        new Option('--algorithm <alg>', 'signature algorithm').choices(['ES256', 'RS256']).default('ES256'),
+      )
+      .option('--subject <cn>', 'certificate subject common name', 'regauth token signer')
+      .option('--days <n>', 'days the certificate is valid', positiveInteger, 365)
+      .action(
+        async (opts: {
+          key: string;
+          cert: string;
+          algorithm: 'ES256' | 'RS256';
+          subject: string;
+          days: number;
+        }) => {
+          const { keygenCommand } = await import('./commands/keygen.js');
+          await keygenCommand(opts);
+        },
+      );
+
+  if (wanted('manifest'))
+    clientCommand(program, 'manifest', 'print a manifest exactly as the registry serves it')
+      .argument('<ref>', 'image reference, e.g. alpine:3.20 or localhost:5000/app@sha256:…')
+      .option('--platform <os/arch>', 'from an index, the manifest for this platform')
+      .action(async (ref: string, opts) => {
+        const { manifestCommand } = await import('./commands/manifest.js');
+        await manifestCommand(ref, opts);
+      });
+
+  if (wanted('digest'))
+    clientCommand(
+      program,
+      'digest',
+      'print the manifest digest of each reference, one per line (failures: ref<TAB>error on stderr, exit 1)',
     )
-    .option('--subject <cn>', 'certificate subject common name', 'regauth token signer')
-    .option('--days <n>', 'days the certificate is valid', positiveInteger, 365)
-    .action(
-      async (opts: {
-        key: string;
-        cert: string;
-        algorithm: 'ES256' | 'RS256';
-        subject: string;
-        days: number;
-      }) => {
-        const { keygenCommand } = await import('./commands/keygen.js');
-        await keygenCommand(opts);
-      },
-    );
+      .argument('<ref...>', 'image references')
+      .option('--platform <os/arch>', "the platform manifest's digest instead of the index's")
+      .action(async (refs: string[], opts) => {
+        const { digestCommand } = await import('./commands/digest.js');
+        await digestCommand(refs, opts);
+      });
 
-  clientCommand(program, 'manifest', 'print a manifest exactly as the registry serves it')
-    .argument('<ref>', 'image reference, e.g. alpine:3.20 or localhost:5000/app@sha256:…')
-    .option('--platform <os/arch>', 'from an index, the manifest for this platform')
-    .action(async (ref: string, opts) => {
-      const { manifestCommand } = await import('./commands/manifest.js');
-      await manifestCommand(ref, opts);
-    });
+  if (wanted('config'))
+    clientCommand(program, 'config', 'print the image config JSON')
+      .argument('<ref>', 'image reference')
+      .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
+      .action(async (ref: string, opts) => {
+        const { configCommand } = await import('./commands/config.js');
+        await configCommand(ref, opts);
+      });
 
-  clientCommand(
-    program,
-    'digest',
-    'print the manifest digest of each reference, one per line (failures: ref<TAB>error on stderr, exit 1)',
-  )
-    .argument('<ref...>', 'image references')
-    .option('--platform <os/arch>', "the platform manifest's digest instead of the index's")
-    .action(async (refs: string[], opts) => {
-      const { digestCommand } = await import('./commands/digest.js');
-      await digestCommand(refs, opts);
-    });
+  if (wanted('token'))
+    clientCommand(program, 'token', "get a token from the registry's realm and print it")
+      .argument('<target>', 'image reference (pull scope on its repository) or registry')
+      .option(
+        '--scope <scope>',
+        'extra scope, e.g. repository:a/b:pull,push (repeatable)',
+        (v: string, prev: string[] = []) => [...prev, v],
+      )
+      .option('--decode', 'print the JWT header and claims instead of the token')
+      .action(async (target: string, opts) => {
+        const { tokenCommand } = await import('./commands/token.js');
+        await tokenCommand(target, opts);
+      });
 
-  clientCommand(program, 'config', 'print the image config JSON')
-    .argument('<ref>', 'image reference')
-    .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
-    .action(async (ref: string, opts) => {
-      const { configCommand } = await import('./commands/config.js');
-      await configCommand(ref, opts);
-    });
+  if (wanted('tags'))
+    clientCommand(program, 'tags', 'list every tag of a repository')
+      .argument('<repo>', 'repository, e.g. localhost:5000/app')
+      .action(async (repo: string, opts) => {
+        const { tagsCommand } = await import('./commands/tags.js');
+        await tagsCommand(repo, opts);
+      });
 
-  clientCommand(program, 'token', "get a token from the registry's realm and print it")
-    .argument('<target>', 'image reference (pull scope on its repository) or registry')
-    .option(
-      '--scope <scope>',
-      'extra scope, e.g. repository:a/b:pull,push (repeatable)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
-    .option('--decode', 'print the JWT header and claims instead of the token')
-    .action(async (target: string, opts) => {
-      const { tokenCommand } = await import('./commands/token.js');
-      await tokenCommand(target, opts);
-    });
+  if (wanted('catalog'))
+    clientCommand(program, 'catalog', 'list the repositories of a registry')
+      .argument('<registry>', 'registry, e.g. localhost:5000')
+      .action(async (registry: string, opts) => {
+        const { catalogCommand } = await import('./commands/catalog.js');
+        await catalogCommand(registry, opts);
+      });
 
-  clientCommand(program, 'tags', 'list every tag of a repository')
-    .argument('<repo>', 'repository, e.g. localhost:5000/app')
-    .action(async (repo: string, opts) => {
-      const { tagsCommand } = await import('./commands/tags.js');
-      await tagsCommand(repo, opts);
-    });
+  if (wanted('login'))
+    clientCommand(program, 'login', 'check credentials through the token flow and store them as docker does')
+      .argument('<registry>', 'registry, e.g. localhost:5000 or docker.io')
+      .option('-p, --password <password>', 'password (insecure: others can see it; use --password-stdin)')
+      .action(async (registry: string, opts) => {
+        const { loginCommand } = await import('./commands/login.js');
+        await loginCommand(registry, opts);
+      });
 
-  clientCommand(program, 'catalog', 'list the repositories of a registry')
-    .argument('<registry>', 'registry, e.g. localhost:5000')
-    .action(async (registry: string, opts) => {
-      const { catalogCommand } = await import('./commands/catalog.js');
-      await catalogCommand(registry, opts);
-    });
-
-  clientCommand(program, 'login', 'check credentials through the token flow and store them as docker does')
-    .argument('<registry>', 'registry, e.g. localhost:5000 or docker.io')
-    .option('-p, --password <password>', 'password (insecure: others can see it; use --password-stdin)')
-    .action(async (registry: string, opts) => {
-      const { loginCommand } = await import('./commands/login.js');
-      await loginCommand(registry, opts);
-    });
-
-  program
-    .command('logout')
-    .description("remove a registry's stored credentials and cached tokens")
-    .option(
-      '--authfile <file>',
-      'credentials file in docker config.json format (default: docker/podman config)',
-    )
-    .argument('<registry>', 'registry')
-    .action(async (registry: string, opts) => {
-      const { logoutCommand } = await import('./commands/login.js');
-      await logoutCommand(registry, opts);
-    });
+  if (wanted('logout'))
+    program
+      .command('logout')
+      .description("remove a registry's stored credentials and cached tokens")
+      .option(
+        '--authfile <file>',
+        'credentials file in docker config.json format (default: docker/podman config)',
+      )
+      .argument('<registry>', 'registry')
+      .action(async (registry: string, opts) => {
+        const { logoutCommand } = await import('./commands/login.js');
+        await logoutCommand(registry, opts);
+      });
 
   const transferOptions = (cmd: Command) =>
     cmd
@@ -235,62 +288,67 @@ function buildProgram(): Command {
       .option('--quiet', 'no progress display')
       .option('--json', 'print a summary (digests, sizes, blobs sent/skipped/mounted) on stdout');
 
-  clientCommand(program, 'blob', 'stream one blob to stdout, verified against its digest')
-    .argument('<repo@digest>', 'e.g. localhost:5000/app@sha256:…')
-    .action(async (ref: string, opts) => {
-      const { blobCommand } = await import('./commands/transfer.js');
-      await blobCommand(ref, opts);
-    });
+  if (wanted('blob'))
+    clientCommand(program, 'blob', 'stream one blob to stdout, verified against its digest')
+      .argument('<repo@digest>', 'e.g. localhost:5000/app@sha256:…')
+      .action(async (ref: string, opts) => {
+        const { blobCommand } = await import('./commands/transfer.js');
+        await blobCommand(ref, opts);
+      });
 
-  transferOptions(
-    clientCommand(program, 'pull', 'pull an image into an OCI layout (or a docker-archive tar)'),
-  )
-    .argument('<ref>', 'image reference')
-    .argument('[dir]', 'OCI layout folder (created when missing)')
-    .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
-    .option('--all-platforms', 'keep the whole index with every platform')
-    .addOption(
-      new Option('--format <format>', 'output format').choices(['oci', 'docker-archive']).default('oci'),
+  if (wanted('pull'))
+    transferOptions(
+      clientCommand(program, 'pull', 'pull an image into an OCI layout (or a docker-archive tar)'),
     )
-    .option('--output <file>', 'the tar file for --format docker-archive')
-    .action(async (ref: string, dir: string | undefined, opts) => {
-      const { pullCommand } = await import('./commands/transfer.js');
-      await pullCommand(ref, dir, opts);
-    });
+      .argument('<ref>', 'image reference')
+      .argument('[dir]', 'OCI layout folder (created when missing)')
+      .option('--platform <os/arch>', "platform to pick from an index (default: this machine's)")
+      .option('--all-platforms', 'keep the whole index with every platform')
+      .addOption(
+        new Option('--format <format>', 'output format').choices(['oci', 'docker-archive']).default('oci'),
+      )
+      .option('--output <file>', 'the tar file for --format docker-archive')
+      .action(async (ref: string, dir: string | undefined, opts) => {
+        const { pullCommand } = await import('./commands/transfer.js');
+        await pullCommand(ref, dir, opts);
+      });
 
-  transferOptions(clientCommand(program, 'push', 'push an image from an OCI layout'))
-    .argument('<dir[:name]>', 'OCI layout folder, and the image ref.name when it holds several')
-    .argument('<ref>', 'destination image reference')
-    .action(async (dir: string, ref: string, opts) => {
-      const { pushCommand } = await import('./commands/transfer.js');
-      await pushCommand(dir, ref, opts);
-    });
+  if (wanted('push'))
+    transferOptions(clientCommand(program, 'push', 'push an image from an OCI layout'))
+      .argument('<dir[:name]>', 'OCI layout folder, and the image ref.name when it holds several')
+      .argument('<ref>', 'destination image reference')
+      .action(async (dir: string, ref: string, opts) => {
+        const { pushCommand } = await import('./commands/transfer.js');
+        await pushCommand(dir, ref, opts);
+      });
 
-  transferOptions(
-    clientCommand(program, 'copy', 'copy an image between repositories or registries, digests preserved'),
-  )
-    .argument('<src>', 'source image reference')
-    .argument('<dst>', 'destination image reference')
-    .option('--platform <os/arch>', 'copy only this platform out of an index')
-    .option('--src-creds <user[:password]>', 'account for the source (no password: asked on a terminal)')
-    .option(
-      '--dest-creds <user[:password]>',
-      'account for the destination (no password: asked on a terminal)',
+  if (wanted('copy'))
+    transferOptions(
+      clientCommand(program, 'copy', 'copy an image between repositories or registries, digests preserved'),
     )
-    .option('--src-authfile <file>', 'credentials file for the source (instead of --authfile)')
-    .option('--dest-authfile <file>', 'credentials file for the destination (instead of --authfile)')
-    .action(async (src: string, dst: string, opts) => {
-      const { copyCommand } = await import('./commands/transfer.js');
-      await copyCommand(src, dst, opts);
-    });
+      .argument('<src>', 'source image reference')
+      .argument('<dst>', 'destination image reference')
+      .option('--platform <os/arch>', 'copy only this platform out of an index')
+      .option('--src-creds <user[:password]>', 'account for the source (no password: asked on a terminal)')
+      .option(
+        '--dest-creds <user[:password]>',
+        'account for the destination (no password: asked on a terminal)',
+      )
+      .option('--src-authfile <file>', 'credentials file for the source (instead of --authfile)')
+      .option('--dest-authfile <file>', 'credentials file for the destination (instead of --authfile)')
+      .action(async (src: string, dst: string, opts) => {
+        const { copyCommand } = await import('./commands/transfer.js');
+        await copyCommand(src, dst, opts);
+      });
 
-  clientCommand(program, 'delete', 'delete an image by tag or digest, naming the tags that go with it')
-    .argument('<ref>', 'image reference')
-    .option('--force', 'delete even when other tags point at the same image (they are deleted too)')
-    .option('--tag', 'remove only the tag, as regauth untag does')
-    .addHelpText(
-      'after',
-      `
+  if (wanted('delete'))
+    clientCommand(program, 'delete', 'delete an image by tag or digest, naming the tags that go with it')
+      .argument('<ref>', 'image reference')
+      .option('--force', 'delete even when other tags point at the same image (they are deleted too)')
+      .option('--tag', 'remove only the tag, as regauth untag does')
+      .addHelpText(
+        'after',
+        `
 Registries delete by digest: deleting an image removes every tag that points at it.
   delete R/repo:tag     resolves the tag and lists the repository's tags; when other tags
                         share its digest, refuses and names them (nothing is deleted).
@@ -299,50 +357,54 @@ Registries delete by digest: deleting an image removes every tag that points at 
   delete R/repo@sha256:…  deletes that image, as crane and regctl do; the tags that went
                         with it are listed.
 Prints "Untagged: R/repo:tag" for every tag removed and "Deleted: R/repo@digest".`,
-    )
-    .action(async (ref: string, opts) => {
-      const { deleteCommand } = await import('./commands/delete.js');
-      await deleteCommand(ref, opts);
-    });
+      )
+      .action(async (ref: string, opts) => {
+        const { deleteCommand } = await import('./commands/delete.js');
+        await deleteCommand(ref, opts);
+      });
 
-  clientCommand(program, 'untag', 'remove one tag; the image and its other tags stay')
-    .argument('<ref>', 'repository and tag, e.g. localhost:5000/app:old')
-    .addHelpText(
-      'after',
-      `
+  if (wanted('untag'))
+    clientCommand(program, 'untag', 'remove one tag; the image and its other tags stay')
+      .argument('<ref>', 'repository and tag, e.g. localhost:5000/app:old')
+      .addHelpText(
+        'after',
+        `
 Uses the registry's tag delete (OCI distribution 1.1) where it has one; otherwise points the tag
 at a unique placeholder manifest and deletes that by digest (the registry needs deletes enabled:
 storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".`,
-    )
-    .action(async (ref: string, opts) => {
-      const { untagCommand } = await import('./commands/untag.js');
-      await untagCommand(ref, opts);
-    });
+      )
+      .action(async (ref: string, opts) => {
+        const { untagCommand } = await import('./commands/untag.js');
+        await untagCommand(ref, opts);
+      });
 
-  clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')
-    .argument('<src>', 'image reference, e.g. localhost:5000/app:v1 or localhost:5000/app@sha256:…')
-    .argument('<newtag...>', 'new tags, bare (v1.0) or as localhost:5000/app:v1.0')
-    .action(async (src: string, tags: string[], opts) => {
-      const { tagCommand } = await import('./commands/tag.js');
-      await tagCommand(src, tags, opts);
-    });
+  if (wanted('tag'))
+    clientCommand(program, 'tag', 'tag an image again within its repository; no blob moves')
+      .argument('<src>', 'image reference, e.g. localhost:5000/app:v1 or localhost:5000/app@sha256:…')
+      .argument('<newtag...>', 'new tags, bare (v1.0) or as localhost:5000/app:v1.0')
+      .action(async (src: string, tags: string[], opts) => {
+        const { tagCommand } = await import('./commands/tag.js');
+        await tagCommand(src, tags, opts);
+      });
 
-  clientCommand(program, 'referrers', 'list the manifests that refer to an image (OCI 1.1)')
-    .argument('<ref>', 'image reference')
-    .option('--artifact-type <type>', 'only referrers of this artifact type')
-    .action(async (ref: string, opts) => {
-      const { referrersCommand } = await import('./commands/referrers.js');
-      await referrersCommand(ref, opts);
-    });
+  if (wanted('referrers'))
+    clientCommand(program, 'referrers', 'list the manifests that refer to an image (OCI 1.1)')
+      .argument('<ref>', 'image reference')
+      .option('--artifact-type <type>', 'only referrers of this artifact type')
+      .action(async (ref: string, opts) => {
+        const { referrersCommand } = await import('./commands/referrers.js');
+        await referrersCommand(ref, opts);
+      });
 
-  program
-    .command('completion')
-    .description('print a shell completion script (commands, options, file names)')
-    .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
-    .action(async (shell: CompletionShell) => {
-      const { completionScript } = await import('./completion-script.js');
-      process.stdout.write(completionScript(program, shell));
-    });
+  if (wanted('completion'))
+    program
+      .command('completion')
+      .description('print a shell completion script (commands, options, file names)')
+      .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
+      .action(async (shell: CompletionShell) => {
+        const { completionScript } = await import('./completion-script.js');
+        process.stdout.write(completionScript(program, shell));
+      });
 
   applyHelpExamples(program);
   return program;
@@ -353,7 +415,7 @@ storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".`,
  * this bundle for everything but `--version`, and puts the terminal back around it.
  */
 export async function run(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(commandToBuild(argv));
   const debug = argv.includes('--debug');
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
