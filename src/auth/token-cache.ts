@@ -271,6 +271,8 @@ export class TokenCache {
       this.key(parts),
       ...coveredScopeSets(parts.scopes).map((scopes) => this.key({ ...parts, scopes })),
     ]);
+    // Awaited below or by the fetch it runs beside; a caller sharing another's fetch never does.
+    keys.catch(() => {});
     if (!force) {
       const id = this.#partsId(parts);
       const early = this.#early.get(id);
@@ -314,9 +316,6 @@ export class TokenCache {
     registry: string,
     fetch: () => Promise<TokenInfo>,
   ): Promise<TokenInfo> {
-    // A rejected key (a failing store's salt never rejects; scrypt does not either) must not
-    // go unhandled while the fetch runs.
-    keys.catch(() => {});
     const promise = (async () => {
       const token = await fetch();
       const [key = '', ...covered] = await keys;
