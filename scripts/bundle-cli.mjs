@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Bundles the CLI as CommonJS: a small main file (the parser and dispatch) and one file per
-// command, required only when that command runs. A start-up then loads two files and takes
+// Bundles the CLI as CommonJS: a small main file (`--version`, signals, exit), the parser and
+// dispatch (program), and one file per command, each required only when needed. A start-up then
+// loads at most three files and takes
 // Node's built-ins through require(), without the ESM loader's per-module resolution and
 // per-built-in facades, which cost a bare command more than its own work (bench scenarios 1–3, 9).
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,21 +10,51 @@ import { build } from 'esbuild';
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 const commands = readdirSync('src/cli/commands').filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
 
-/** main.ts's `import('./commands/x.js')` stays a lazy require of the command's own bundle. */
-const lazyCommands = {
-  name: 'lazy-commands',
+/**
+ * main.ts's `import('./program.js')` and program.ts's `import('./commands/x.js')` stay lazy
+ * requires of those bundles.
+ */
+const lazyBundles = {
+  name: 'lazy-bundles',
   setup(b) {
+    b.onResolve({ filter: /^\.\/program\.js$/ }, (args) =>
+      args.importer.endsWith('main.ts') ? { path: './program.cjs', external: true } : undefined,
+    );
     b.onResolve({ filter: /^\.\/commands\/[\w-]+\.js$/ }, (args) =>
-      args.importer.endsWith('main.ts')
+      args.importer.endsWith('program.ts')
         ? { path: args.path.replace(/\.js$/, '.cjs'), external: true }
         : undefined,
     );
   },
 };
 
+/**
+ * commander requires node:child_process at load for executable subcommands, which regauth has
+ * none of; that module pulls in net, stream and dgram (a third of a bare start-up on Node 20).
+ * Within commander it is required on first use instead.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer)
+        ? { path: 'child_process', namespace: 'lazy-child-process' }
+        : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
   entryPoints: {
     main: 'src/cli/main.ts',
+    program: 'src/cli/program.ts',
+    // Loaded by bin/regauth: the V8 code cache on Node 20, the REGAUTH_TIMING diagnostic.
+    'code-cache': 'src/cli/code-cache.ts',
+    'start-up-timing': 'src/cli/start-up-timing.ts',
     ...Object.fromEntries(
       commands.map((f) => [`commands/${f.replace(/\.ts$/, '')}`, `src/cli/commands/${f}`]),
     ),
@@ -37,7 +68,7 @@ await build({
   // No maps: they would point at src/, which the package does not ship.
   sourcemap: false,
   logLevel: 'warning',
-  plugins: [lazyCommands],
+  plugins: [lazyBundles, lazyChildProcess],
   // import() of a command becomes require(): through the ESM loader, Node would first scan each
   // CommonJS file with its export lexer (25 ms for a command, measured).
   supported: { 'dynamic-import': false },

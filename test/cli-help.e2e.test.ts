@@ -1,9 +1,10 @@
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
+import { REGAUTH_BIN } from './harness/token-server.js';
 
 const exec = promisify(execFile);
 
@@ -55,6 +56,42 @@ describe('help, version and shell completion', () => {
     expect(res.stdout.toString()).toBe(
       `regauth 0.1.0 (node ${process.version}, ${process.platform}/${process.arch})\n`,
     );
+  });
+
+  it('answers --version without the parser exactly as the parser does', async () => {
+    // `--debug --version` goes through commander; a leading -V/--version is answered by main alone.
+    const parsed = await cli.run(['--debug', '--version']);
+    expect(parsed.code).toBe(0);
+    expect(parsed.stdout.toString()).toMatch(/^regauth 0\.1\.0 \(node v\d+/);
+    for (const argv of [
+      ['--version'],
+      ['-V'],
+      ['--version', 'manifest', 'x'],
+      ['-V', '--nonsense'],
+      ['tags', '--version'],
+    ]) {
+      const res = await cli.run(argv);
+      expect({ argv, code: res.code, stdout: res.stdout.toString(), stderr: res.stderr.toString() }).toEqual({
+        argv,
+        code: 0,
+        stdout: parsed.stdout.toString(),
+        stderr: parsed.stderr.toString(),
+      });
+    }
+  });
+
+  it('ends --version quietly with status 0 when the reader is gone (EPIPE)', async () => {
+    for (const flag of ['--version', '--help']) {
+      const child = spawn(REGAUTH_BIN, [flag], { env: cli.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The read end closes before the CLI writes its line.
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ flag, code, stderr }).toEqual({ flag, code: 0, stderr: '' });
+    }
   });
 
   it("shows only logout's own options in logout --help", async () => {

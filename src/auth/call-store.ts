@@ -4,6 +4,7 @@ export type MaybePromise<T> = T | Promise<T>;
 /** The store method that failed, as `onStoreError` is told. */
 export type StoreOperation =
   | 'keySalt'
+  | 'hasTokens'
   | 'loadToken'
   | 'saveToken'
   | 'loadChallenge'

@@ -183,6 +183,11 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
     return Buffer.from(this.#load().salt, 'base64');
   }
 
+  hasTokens(registry: string): boolean {
+    const now = this.#now();
+    return Object.values(this.#load().tokens).some((t) => t.registry === registry && t.expiresAt > now);
+  }
+
   loadToken(key: string): TokenInfo | undefined {
     const t = this.#load().tokens[key];
     return t && t.expiresAt > this.#now() ? { token: t.token, expiresAt: t.expiresAt } : undefined;

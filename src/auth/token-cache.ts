@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, scryptSync } from 'node:crypto';
+import { createHmac, randomBytes, scrypt } from 'node:crypto';
 import { parseScope } from '../scope/parse-scope.js';
 import { callStore, type MaybePromise, type OnStoreError } from './call-store.js';
 import type { Credential } from './credentials/credential.js';
@@ -37,6 +37,12 @@ export interface TokenStore {
    * process.
    */
   keySalt?(): MaybePromise<Uint8Array>;
+  /**
+   * Whether a token that has not expired is kept for `registry` (as saveToken was told it).
+   * When not, a first token is fetched while its key is still being derived (hashing a password
+   * takes milliseconds), and kept under that key once both are done. Left out: the key comes first.
+   */
+  hasTokens?(registry: string): MaybePromise<boolean>;
 }
 
 /** How a TokenCache keeps tokens: `new TokenCache({ store })` is all most callers need. */
@@ -113,6 +119,28 @@ export function coveredScopeSets(scopes: readonly string[]): string[][] {
   return out;
 }
 
+/** Numbers credential objects for TokenCache's fetches started before their key. */
+let credentialCount = 0;
+
+/** A credential's key part (TokenCache.#identity). */
+function identityOf(credential: Credential, salt: Uint8Array): Promise<string> {
+  const mac = (secret: string) => createHmac('sha256', salt).update(secret).digest('base64url').slice(0, 22);
+  if (credential.registryToken !== undefined) {
+    return Promise.resolve(`registrytoken:${mac(credential.registryToken)}`);
+  }
+  if (credential.identityToken !== undefined)
+    return Promise.resolve(`refresh:${mac(credential.identityToken)}`);
+  const { username, password } = credential;
+  if (username === undefined || password === undefined) return Promise.resolve('anonymous');
+  const { N, r, p, bytes } = PASSWORD_HASH;
+  return new Promise((resolve, reject) => {
+    scrypt(`${username}\u0000${password}`, salt, bytes, { N, r, p }, (err, hash) => {
+      if (err) reject(err);
+      else resolve(`password:${username}:${hash.toString('base64url')}`);
+    });
+  });
+}
+
 function isTokenInfo(t: unknown): t is TokenInfo {
   const v = t as Partial<TokenInfo> | null | undefined;
   return (
@@ -134,7 +162,10 @@ export class TokenCache {
   readonly #memory = new Map<string, TokenInfo>();
   readonly #inFlight = new Map<string, Promise<TokenInfo>>();
   readonly #reading = new Map<string, Promise<TokenInfo | undefined>>();
-  readonly #identities = new WeakMap<Credential, string>();
+  readonly #identities = new WeakMap<Credential, Promise<string>>();
+  /** Fetches started before their key was known (tokenFor), by the parts of that key. */
+  readonly #early = new Map<string, Promise<TokenInfo>>();
+  readonly #credentialIds = new WeakMap<Credential, number>();
   readonly #store: TokenStore | undefined;
   readonly #now: () => number;
   readonly #marginMs: number;
@@ -167,23 +198,19 @@ export class TokenCache {
     return this.#salt;
   }
 
-  /** Who a token was issued to, as a key part: the secret only as a salted hash. */
-  #identity(credential: Credential | undefined, salt: Uint8Array): string {
-    if (!credential) return 'anonymous';
-    const known = this.#identities.get(credential);
-    if (known !== undefined) return known;
-    const mac = (secret: string) =>
-      createHmac('sha256', salt).update(secret).digest('base64url').slice(0, 22);
-    let identity = 'anonymous';
-    if (credential.registryToken !== undefined) identity = `registrytoken:${mac(credential.registryToken)}`;
-    else if (credential.identityToken !== undefined) identity = `refresh:${mac(credential.identityToken)}`;
-    else if (credential.username !== undefined && credential.password !== undefined) {
-      const { N, r, p, bytes } = PASSWORD_HASH;
-      const hash = scryptSync(`${credential.username}\u0000${credential.password}`, salt, bytes, { N, r, p });
-      identity = `password:${credential.username}:${hash.toString('base64url')}`;
+  /**
+   * Who a token was issued to, as a key part: the secret only as a salted hash. A password's
+   * scrypt runs on libuv's thread pool, so the event loop goes on meanwhile (a token fetch, a
+   * round trip), once per credential however many keys ask.
+   */
+  #identity(credential: Credential | undefined, salt: Uint8Array): Promise<string> {
+    if (!credential) return Promise.resolve('anonymous');
+    let known = this.#identities.get(credential);
+    if (known === undefined) {
+      known = identityOf(credential, salt);
+      this.#identities.set(credential, known);
     }
-    this.#identities.set(credential, identity);
-    return identity;
+    return known;
   }
 
   /** The key a token for `parts` is kept under. Asynchronous: the salt may come from the store. */
@@ -193,7 +220,7 @@ export class TokenCache {
       parts.origin,
       parts.realm,
       parts.service,
-      this.#identity(parts.credential, salt),
+      await this.#identity(parts.credential, salt),
       [...parts.scopes].sort(),
     ]);
   }
@@ -239,11 +266,88 @@ export class TokenCache {
     fetch: () => Promise<TokenInfo>,
     options: TokenForOptions = {},
   ): Promise<TokenInfo> {
-    const key = await this.key(parts);
-    const covered = await Promise.all(
-      coveredScopeSets(parts.scopes).map((scopes) => this.key({ ...parts, scopes })),
+    const force = options.force ?? false;
+    const keys = Promise.all([
+      this.key(parts),
+      ...coveredScopeSets(parts.scopes).map((scopes) => this.key({ ...parts, scopes })),
+    ]);
+    // Awaited below or by the fetch it runs beside; a caller sharing another's fetch never does.
+    keys.catch(() => {});
+    if (!force) {
+      const id = this.#partsId(parts);
+      const early = this.#early.get(id);
+      if (early) return early;
+      // Nothing kept anywhere yet (a first run, or an emptied cache): no key can find a token.
+      if (this.#memory.size === 0 && this.#inFlight.size === 0 && (await this.#storeLacks(registry))) {
+        return this.#early.get(id) ?? this.#fetchBeforeKey(id, keys, registry, fetch);
+      }
+    }
+    const [key = '', ...covered] = await keys;
+    return this.#get(key, covered, registry, fetch, force);
+  }
+
+  /** Whether the store says it keeps no token for `registry` (a failing store: it may). */
+  async #storeLacks(registry: string): Promise<boolean> {
+    const store = this.#store;
+    if (store?.hasTokens === undefined) return false;
+    return (await callStore('hasTokens', () => store.hasTokens?.(registry), this.#onStoreError)) === false;
+  }
+
+  /** A key's parts with the credential as an object number: what #early shares fetches by. */
+  #partsId(parts: TokenKeyParts): string {
+    return JSON.stringify([
+      parts.origin,
+      parts.realm,
+      parts.service,
+      parts.credential === undefined ? 0 : this.#credentialId(parts.credential),
+      [...parts.scopes].sort(),
+    ]);
+  }
+
+  /**
+   * A first token when nothing is cached for its registry: fetched while its keys (`keys`: its
+   * own, then the covered sets') are derived, then kept under them as #get keeps a token.
+   * Callers asking meanwhile share it by the parts of the key (the credential by object), as
+   * #get's callers share a fetch by key.
+   */
+  #fetchBeforeKey(
+    id: string,
+    keys: Promise<string[]>,
+    registry: string,
+    fetch: () => Promise<TokenInfo>,
+  ): Promise<TokenInfo> {
+    const promise = (async () => {
+      const token = await fetch();
+      const [key = '', ...covered] = await keys;
+      this.#memory.set(key, token);
+      const extra = covered.filter((k) => !this.#fresh(this.#memory.get(k)));
+      for (const k of extra) this.#memory.set(k, token);
+      await this.#saveAll([key, ...extra], registry, token);
+      return token;
+    })();
+    this.#early.set(id, promise);
+    const done = () => {
+      if (this.#early.get(id) === promise) this.#early.delete(id);
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  #credentialId(credential: Credential): number {
+    let id = this.#credentialIds.get(credential);
+    if (id === undefined) {
+      id = ++credentialCount;
+      this.#credentialIds.set(credential, id);
+    }
+    return id;
+  }
+
+  async #saveAll(keys: readonly string[], registry: string, token: TokenInfo): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    await Promise.all(
+      keys.map((k) => callStore('saveToken', () => store.saveToken(k, registry, token), this.#onStoreError)),
     );
-    return this.#get(key, covered, registry, fetch, options.force ?? false);
   }
 
   async #get(
@@ -270,14 +374,7 @@ export class TokenCache {
       // A covered set keeps a fresh token of its own: one fetched for exactly its scopes.
       const extra = covered.filter((k) => !this.#fresh(this.#memory.get(k)));
       for (const k of extra) this.#memory.set(k, token);
-      const store = this.#store;
-      if (store) {
-        await Promise.all(
-          [key, ...extra].map((k) =>
-            callStore('saveToken', () => store.saveToken(k, registry, token), this.#onStoreError),
-          ),
-        );
-      }
+      await this.#saveAll([key, ...extra], registry, token);
       return token;
     })();
     this.#inFlight.set(key, promise);

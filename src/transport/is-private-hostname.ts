@@ -8,24 +8,32 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
  * `validateRealmURL` refuses as a public registry's realm. IPv4-mapped IPv6 addresses are
  * matched by their IPv4 part.
  */
-const PRIVATE = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const) {
-  PRIVATE.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-] as const) {
-  PRIVATE.addSubnet(net, prefix, 'ipv6');
+let PRIVATE: BlockList | undefined;
+
+/** Built on first use: a command that checks no realm by address does not pay for it at start-up. */
+function privateAddresses(): BlockList {
+  if (PRIVATE) return PRIVATE;
+  const list = new BlockList();
+  for (const [net, prefix] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.168.0.0', 16],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv4');
+  }
+  for (const [net, prefix] of [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv6');
+  }
+  PRIVATE = list;
+  return list;
 }
 
 /**
@@ -37,7 +45,7 @@ export function isPrivateHostname(hostname: string): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIPv4(bare)) return PRIVATE.check(bare, 'ipv4');
-  if (isIPv6(bare)) return PRIVATE.check(bare, 'ipv6');
+  if (isIPv4(bare)) return privateAddresses().check(bare, 'ipv4');
+  if (isIPv6(bare)) return privateAddresses().check(bare, 'ipv6');
   return false;
 }

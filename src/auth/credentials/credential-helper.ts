@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { RegauthError } from '../../errors/regauth-error.js';
 import {
   type Credential,
@@ -161,7 +160,7 @@ function firstLine(stderr: string, unsafe: readonly string[]): string {
   return line.length > MAX_STDERR_QUOTE ? `${line.slice(0, MAX_STDERR_QUOTE)}…` : line;
 }
 
-function runHelper(
+async function runHelper(
   program: string,
   action: string,
   input: string,
@@ -169,6 +168,9 @@ function runHelper(
 ): Promise<HelperRun> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(options.env)) if (value !== undefined) env[key] = value;
+  // Loaded when a helper runs: most CLI runs have none, and node:child_process (with dgram and
+  // its internals) is a measurable part of a start-up.
+  const { spawn } = await import('node:child_process');
 
   return new Promise<HelperRun>((resolve, reject) => {
     // Not detached: a helper such as docker-credential-pass may need the terminal for a

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs';
 import { RegauthError } from '../../errors/regauth-error.js';
 import { type Credential, credentialFromSecret, hasSecret } from './credential.js';
 import { isValidHelperName } from './credential-helper.js';
@@ -40,7 +40,7 @@ export const AUTH_ENTRY_CREDENTIAL_FIELDS = [
 export async function readDockerConfig(path: string): Promise<DockerConfigFile | undefined> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readText(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -51,6 +51,16 @@ export async function readDockerConfig(path: string): Promise<DockerConfigFile |
     );
   }
   return parseDockerConfig(text, path);
+}
+
+/**
+ * node:fs's callback form: node:fs/promises is not loaded at start-up, and a command that reads
+ * only this file would load it for nothing but this.
+ */
+function readText(path: string): Promise<string> {
+  return new Promise((resolve, reject) =>
+    readFile(path, 'utf8', (error, text) => (error ? reject(error) : resolve(text))),
+  );
 }
 
 export function parseDockerConfig(text: string, path: string): DockerConfigFile {
