@@ -23,6 +23,7 @@ describe('breakdownOf', () => {
     expect(b).toEqual({
       runs: 3,
       totalMs: 100,
+      totalsMs: [100, 130, 90],
       floorMs: 42,
       // 60, 70, 48
       aboveFloorMs: 60,
@@ -69,6 +70,7 @@ describe('formatBreakdown', () => {
   const path = (own: number) => ({
     runs: 5,
     totalMs: 100,
+    totalsMs: [100],
     floorMs: 40,
     aboveFloorMs: 60,
     loadMs: 18.25,

@@ -34,6 +34,8 @@ export interface PathBreakdown {
   readonly runs: number;
   /** Spawn to exit. */
   readonly totalMs: number;
+  /** Every run's spawn to exit, in order: for a row's range. */
+  readonly totalsMs: readonly number[];
   /** `node -e 0`, spawn to exit. */
   readonly floorMs: number;
   /** total − floor. */
@@ -69,6 +71,7 @@ export function breakdownOf(runs: readonly TimedRun[]): PathBreakdown {
   return {
     runs: runs.length,
     totalMs: median(runs.map((r) => r.totalMs)),
+    totalsMs: runs.map((r) => r.totalMs),
     floorMs: median(runs.map((r) => r.floorMs)),
     aboveFloorMs: median(runs.map(above)),
     loadMs: median(runs.map(load)),

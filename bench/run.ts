@@ -23,6 +23,7 @@ import {
   sectionLines,
   summaryRow,
 } from './merge-results.js';
+import { formatBreakdown, type OwnCostBreakdown, ownCostBreakdown } from './own-cost.js';
 import { startRoundRobinBalancer } from './round-robin-balancer.js';
 import { BENCH_PASSWORD, BENCH_USER, startBenchStack } from './stack.js';
 import { type ReplicaOptions, startReplica, writeReplicaFiles } from './start-replica.js';
@@ -35,6 +36,11 @@ const ROOT = resolve(import.meta.dirname, '..');
  * about nothing above Node's own start.
  */
 const MAX_VERSION_RATIO = 1.15;
+/**
+ * What a manifest may cost regauth itself, above `node -e 0` and the round trips: a warm run
+ * (token cached) and a cold one (nothing cached, a token fetched).
+ */
+const MAX_OWN_MS = { warm: 15, cold: 30 } as const;
 const REGAUTH = join(ROOT, 'bin', 'regauth');
 const NODE = process.execPath;
 /**
@@ -59,6 +65,7 @@ const settings = quick
       layerBytes: 16 * 1024 * 1024,
       loadSeconds: 2,
       startupRuns: 10,
+      ownCostRuns: 5,
       delayMs: 10,
     }
   : {
@@ -69,6 +76,7 @@ const settings = quick
       layerBytes: 128 * 1024 * 1024,
       loadSeconds: 8,
       startupRuns: 20,
+      ownCostRuns: 15,
       delayMs: 10,
     };
 
@@ -802,6 +810,73 @@ async function main(): Promise<void> {
     }
 
     // 10: replicas behind a balancer, and what the Redis store adds.
+    // 12: what regauth itself costs a manifest, above Node's start and the round trips.
+    if (wanted(12)) {
+      log('bench: scenario 12: own cost of a manifest, and where it goes');
+      const rtt = 2 * settings.delayMs;
+      /** A path's round trips, counted on one run: its requests and the TLS ping of the loopback registry. */
+      const roundTrips = async (prepare: () => Promise<unknown>) => {
+        await prepare();
+        stack.resetCounters();
+        check(await regauth(['manifest', smallRef]), 'regauth manifest');
+        const c = stack.counters();
+        return c.requests + c.probes;
+      };
+      const trips = {
+        cold: await roundTrips(forgetTokens),
+        warm: await roundTrips(async () => check(await regauth(['manifest', smallRef]), 'warm')),
+      };
+      const breakdowns: OwnCostBreakdown[] = [];
+      const rows: Row[] = [];
+      const judged = [];
+      for (const runtime of RUNTIMES) {
+        const b = await ownCostBreakdown({
+          node: runtime.node,
+          regauth: REGAUTH,
+          ref: smallRef,
+          env: regauthEnv,
+          runs: settings.ownCostRuns,
+        });
+        breakdowns.push(b);
+        const own = (path: 'cold' | 'warm') => b[path].aboveFloorMs - trips[path] * rtt;
+        for (const [path, label] of [
+          ['cold', 'nothing cached'],
+          ['warm', 'token cached'],
+        ] as const) {
+          rows.push({
+            name: withRuntime(`regauth manifest, ${label}`, runtime),
+            command: `regauth manifest ${smallRef}`,
+            ms: stats(b[path].totalsMs),
+            requests: trips[path],
+            rssMb: 0,
+            bytesUp: 0,
+            extra: `own cost ${fmtMs(own(path))} = ${fmtMs(b[path].aboveFloorMs)} above node -e 0 − ${trips[path]} × ${rtt} ms`,
+          });
+        }
+        judged.push({
+          runtime: runtime.label,
+          met: own('warm') <= MAX_OWN_MS.warm && own('cold') <= MAX_OWN_MS.cold,
+          verdict: `${runtime.label}: warm ${fmtMs(own('warm'))}, cold ${fmtMs(own('cold'))}`,
+        });
+      }
+      results.push({
+        id: 12,
+        title: "regauth's own cost of a manifest above node -e 0 and the round trips",
+        target: `warm ≤ ${MAX_OWN_MS.warm} ms; cold ≤ ${MAX_OWN_MS.cold} ms`,
+        rows,
+        met: judged.every((j) => j.met),
+        metBy: judged.map(({ runtime, met }) => ({ runtime, met })),
+        verdict: judged.map((j) => j.verdict).join('; '),
+        notes: [
+          `Own cost = a run's time − the \`node -e 0\` run just before it − round trips × ${rtt} ms (medians of ${settings.ownCostRuns} pairs after a warm-up). ` +
+            `Round trips are counted at the proxies: ${trips.cold} nothing cached, ${trips.warm} token cached, each including the TLS ping of this loopback registry (a connection that never speaks HTTP). ` +
+            "The requests/op column holds these round trips. Nothing cached removes the token cache only; the code cache stays, as for a user who ran regauth before. Where it goes, from each run's REGAUTH_TIMING=1 line:",
+          '',
+          ...formatBreakdown(breakdowns),
+        ].join('\n'),
+      });
+    }
+
     if (wanted(10)) results.push(await replicaScenario(work));
   } finally {
     await stack.stop();

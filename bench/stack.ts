@@ -17,7 +17,18 @@ export interface BenchStack {
   readonly host: string;
   readonly mirrorHost: string;
   /** Requests, connections and bytes through every proxy since the last reset. */
-  counters(): { requests: number; connections: number; bytesUp: number; methods: Record<string, number> };
+  counters(): {
+    requests: number;
+    connections: number;
+    /**
+     * Connections that never spoke HTTP/1.1: on these plain-HTTP registries, a client's TLS
+     * ping (regauth, like go-containerregistry, asks a loopback registry for TLS first), each a
+     * round trip that is not a request.
+     */
+    probes: number;
+    bytesUp: number;
+    methods: Record<string, number>;
+  };
   resetCounters(): void;
   stop(): Promise<void>;
 }
@@ -70,15 +81,17 @@ export async function startBenchStack(delayMs: number): Promise<BenchStack> {
       const methods: Record<string, number> = {};
       let requests = 0;
       let connections = 0;
+      let probes = 0;
       let bytesUp = 0;
       for (const p of proxies) {
         const s = p.stats();
         requests += s.requests;
         connections += s.connections;
+        probes += s.brokenConnections;
         bytesUp += s.bytesUp;
         for (const [m, n] of Object.entries(s.methods)) methods[m] = (methods[m] ?? 0) + n;
       }
-      return { requests, connections, bytesUp, methods };
+      return { requests, connections, probes, bytesUp, methods };
     },
     resetCounters() {
       for (const p of proxies) p.reset();
