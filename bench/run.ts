@@ -481,8 +481,7 @@ async function main(): Promise<void> {
         met: vsSkopeo >= 1 && vsCurl >= 0.8 && rss <= 150,
         verdict: `${vsSkopeo.toFixed(2)}× skopeo's throughput, ${(vsCurl * 100).toFixed(0)} % of curl's, peak RSS ${rss.toFixed(0)} MB`,
         notes:
-          "regauth and skopeo check every blob's digest before it is in place (regauth also flushes each blob to disk); curl only writes the bytes. " +
-          'All three read through the same delay proxy, a Node process of the harness on the same cores: it spends about 2 s of CPU per GiB, which every contender pays alike.',
+          'All three read through the same delay proxy, a Node process of the harness on the same 2 cores: it spends about 2 s of CPU per GiB, which every contender pays alike.',
       });
     }
 
