@@ -1,4 +1,4 @@
-import { createDigester } from '../digest/create-digester.js';
+import { createHash } from 'node:crypto';
 import { parseDigest } from '../digest/digest.js';
 import { raceSignal, sleepUnlessAborted, throwIfAborted } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
@@ -57,123 +57,115 @@ export async function* readBlob(
   options: ReadBlobOptions = {},
 ): AsyncGenerator<Buffer> {
   const { algorithm } = parseDigest(descriptor.digest);
-  // Hashed off this thread when large (createDigester); a read from an offset is not checked.
-  const hash = createDigester(algorithm, (options.offset ?? 0) > 0 ? undefined : descriptor.size);
-  try {
-    const { signal } = options;
-    const what = `blob ${descriptor.digest} from ${client.registry}/${repository}`;
-    const sleep = options.sleep ?? ((ms: number) => sleepUnlessAborted(ms, signal, what));
-    const from = options.offset ?? 0;
-    let offset = from;
-    if (options.held !== undefined) {
-      if (from > 0) throw new TypeError('readBlob: held and offset exclude each other');
-      for await (const chunk of options.held) {
-        const behind = hash.update(chunk);
-        if (behind) await behind;
-        offset += chunk.length;
-      }
-      if (descriptor.size !== undefined && offset > descriptor.size) {
-        throw sizeError(
-          descriptor.digest,
-          `the ${offset} bytes held are more than the ${descriptor.size} bytes its descriptor states`,
-        );
-      }
-      if (offset > 0) options.onResume?.(offset, 'continuing a partial download', 0);
+  const hash = createHash(algorithm);
+  const { signal } = options;
+  const what = `blob ${descriptor.digest} from ${client.registry}/${repository}`;
+  const sleep = options.sleep ?? ((ms: number) => sleepUnlessAborted(ms, signal, what));
+  const from = options.offset ?? 0;
+  let offset = from;
+  if (options.held !== undefined) {
+    if (from > 0) throw new TypeError('readBlob: held and offset exclude each other');
+    for await (const chunk of options.held) {
+      hash.update(chunk);
+      offset += chunk.length;
     }
-    const held = offset - from;
-    let resumes = 0;
-    const resume = async (reason: string, err?: unknown): Promise<void> => {
-      if (resumes >= MAX_BLOB_RESUMES) {
-        throw new RegauthError(
-          'ERR_NETWORK',
-          `blob ${descriptor.digest} from ${client.registry}/${repository}: ${reason} after ${offset} bytes, ` +
-            `${MAX_BLOB_RESUMES} resumes did not finish it`,
-          err === undefined ? {} : { cause: err },
-        );
-      }
-      resumes++;
-      const waitMs = 100 * 2 ** resumes;
-      options.onResume?.(offset, reason, waitMs);
-      await raceSignal(sleep(waitMs), signal, what);
-    };
-
-    // Held bytes may already be the whole blob: then only the digest is left to check.
-    const complete = options.held !== undefined && offset > 0 && offset === descriptor.size;
-    while (!complete) {
-      throwIfAborted(signal, what);
-      let res: Awaited<ReturnType<RegistryClient['getBlob']>>;
-      try {
-        res = await client.getBlob(
-          repository,
-          descriptor.digest,
-          offset,
-          signal === undefined ? {} : { signal },
-        );
-      } catch (err) {
-        if (!(err instanceof RegauthError && err.code === 'ERR_NETWORK') && !isRetryableNetworkError(err))
-          throw err;
-        await resume('the connection failed', err);
-        continue;
-      }
-      let skip = offset;
-      if (res.status === 206) {
-        const start = /^bytes (\d+)-/.exec(res.header('content-range') ?? '')?.[1];
-        if (Number(start) === offset) skip = 0;
-        else {
-          // A range we did not ask for: start this answer over from its own beginning.
-          await res.dump();
-          throw new RegauthError(
-            'ERR_REGISTRY',
-            `blob ${descriptor.digest}: the registry answered a range request from ${offset} with ${res.header('content-range') ?? 'no Content-Range'}`,
-            httpErrorFacts(res),
-          );
-        }
-      }
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          let data = chunk;
-          if (skip > 0) {
-            if (data.length <= skip) {
-              skip -= data.length;
-              continue;
-            }
-            data = data.subarray(skip);
-            skip = 0;
-          }
-          if (descriptor.size !== undefined && offset + data.length > descriptor.size) {
-            res.body.destroy();
-            throw sizeError(
-              descriptor.digest,
-              `the registry sent more than the ${descriptor.size} bytes its descriptor states`,
-            );
-          }
-          // Most chunks go on without a wait (a promise only when the hashing thread is behind).
-          const behind = hash.update(data);
-          if (behind) await behind;
-          offset += data.length;
-          options.onBytes?.(data.length);
-          yield data;
-        }
-      } catch (err) {
-        if (err instanceof RegauthError || !isRetryableNetworkError(err)) throw err;
-        await resume(`the connection broke (${(err as { code?: string }).code})`, err);
-        continue;
-      }
-      if (descriptor.size !== undefined && offset < descriptor.size) {
-        await resume(`the body ended at ${offset} of ${descriptor.size} bytes`);
-        continue;
-      }
-      break;
-    }
-    if (from > 0) return;
-    const actual = `${algorithm}:${await hash.digest()}`;
-    if (actual !== descriptor.digest) {
-      throw new RegauthError(
-        'ERR_DIGEST_MISMATCH',
-        `blob ${descriptor.digest} from ${client.registry}/${repository}: ${held > 0 ? `the ${held} bytes held and those received` : 'the bytes received'} hash to ${actual}; nothing was kept`,
+    if (descriptor.size !== undefined && offset > descriptor.size) {
+      throw sizeError(
+        descriptor.digest,
+        `the ${offset} bytes held are more than the ${descriptor.size} bytes its descriptor states`,
       );
     }
-  } finally {
-    hash.close();
+    if (offset > 0) options.onResume?.(offset, 'continuing a partial download', 0);
+  }
+  const held = offset - from;
+  let resumes = 0;
+  const resume = async (reason: string, err?: unknown): Promise<void> => {
+    if (resumes >= MAX_BLOB_RESUMES) {
+      throw new RegauthError(
+        'ERR_NETWORK',
+        `blob ${descriptor.digest} from ${client.registry}/${repository}: ${reason} after ${offset} bytes, ` +
+          `${MAX_BLOB_RESUMES} resumes did not finish it`,
+        err === undefined ? {} : { cause: err },
+      );
+    }
+    resumes++;
+    const waitMs = 100 * 2 ** resumes;
+    options.onResume?.(offset, reason, waitMs);
+    await raceSignal(sleep(waitMs), signal, what);
+  };
+
+  // Held bytes may already be the whole blob: then only the digest is left to check.
+  const complete = options.held !== undefined && offset > 0 && offset === descriptor.size;
+  while (!complete) {
+    throwIfAborted(signal, what);
+    let res: Awaited<ReturnType<RegistryClient['getBlob']>>;
+    try {
+      res = await client.getBlob(
+        repository,
+        descriptor.digest,
+        offset,
+        signal === undefined ? {} : { signal },
+      );
+    } catch (err) {
+      if (!(err instanceof RegauthError && err.code === 'ERR_NETWORK') && !isRetryableNetworkError(err))
+        throw err;
+      await resume('the connection failed', err);
+      continue;
+    }
+    let skip = offset;
+    if (res.status === 206) {
+      const start = /^bytes (\d+)-/.exec(res.header('content-range') ?? '')?.[1];
+      if (Number(start) === offset) skip = 0;
+      else {
+        // A range we did not ask for: start this answer over from its own beginning.
+        await res.dump();
+        throw new RegauthError(
+          'ERR_REGISTRY',
+          `blob ${descriptor.digest}: the registry answered a range request from ${offset} with ${res.header('content-range') ?? 'no Content-Range'}`,
+          httpErrorFacts(res),
+        );
+      }
+    }
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        let data = chunk;
+        if (skip > 0) {
+          if (data.length <= skip) {
+            skip -= data.length;
+            continue;
+          }
+          data = data.subarray(skip);
+          skip = 0;
+        }
+        if (descriptor.size !== undefined && offset + data.length > descriptor.size) {
+          res.body.destroy();
+          throw sizeError(
+            descriptor.digest,
+            `the registry sent more than the ${descriptor.size} bytes its descriptor states`,
+          );
+        }
+        hash.update(data);
+        offset += data.length;
+        options.onBytes?.(data.length);
+        yield data;
+      }
+    } catch (err) {
+      if (err instanceof RegauthError || !isRetryableNetworkError(err)) throw err;
+      await resume(`the connection broke (${(err as { code?: string }).code})`, err);
+      continue;
+    }
+    if (descriptor.size !== undefined && offset < descriptor.size) {
+      await resume(`the body ended at ${offset} of ${descriptor.size} bytes`);
+      continue;
+    }
+    break;
+  }
+  if (from > 0) return;
+  const actual = `${algorithm}:${hash.digest('hex')}`;
+  if (actual !== descriptor.digest) {
+    throw new RegauthError(
+      'ERR_DIGEST_MISMATCH',
+      `blob ${descriptor.digest} from ${client.registry}/${repository}: ${held > 0 ? `the ${held} bytes held and those received` : 'the bytes received'} hash to ${actual}; nothing was kept`,
+    );
   }
 }
