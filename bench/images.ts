@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
@@ -82,4 +84,29 @@ export async function writeRandomImage(
     totalBytes: options.layers * options.layerBytes,
     layerDigests,
   };
+}
+
+/**
+ * Writes a random image (writeRandomImage) to `dir`, pushes it to `ref` with `push` (given the
+ * CLI arguments), flushes the disk so that its writes do not weigh on what is timed next, and
+ * removes the local copy.
+ */
+export async function pushRandomImage(
+  dir: string,
+  ref: string,
+  options: {
+    layers: number;
+    layerBytes: number;
+    push: (args: readonly string[]) => Promise<unknown>;
+  },
+): Promise<{ manifestDigest: string; totalBytes: number; layerDigests: string[] }> {
+  const image = await writeRandomImage(dir, {
+    layers: options.layers,
+    layerBytes: options.layerBytes,
+    tag: 'v1',
+  });
+  await options.push(['push', dir, ref, '--quiet']);
+  await rm(dir, { recursive: true, force: true });
+  await promisify(execFile)('sync');
+  return image;
 }

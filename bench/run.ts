@@ -13,7 +13,7 @@ import { buildOciLayout } from '../test/harness/oci-layout.js';
 import { freePort } from '../test/harness/processes.js';
 import { startRedis } from '../test/harness/redis.js';
 import type { TokenServerHandle } from '../test/harness/token-server.js';
-import { writeRandomImage } from './images.js';
+import { pushRandomImage, writeRandomImage } from './images.js';
 import { floorMs, type RunResult, runTimed, stats } from './measure.js';
 import {
   fmtMs,
@@ -567,31 +567,45 @@ async function main(): Promise<void> {
 
     // 6: pull a big image.
     if (wanted(6)) {
-      log(`bench: scenario 6: pull a ${bigMiB} MiB image`);
-      const bigRef = `${host}/bench/big:v1`;
+      // 1 GiB in 4 layers, as issue 13's target is stated; scenario 7 keeps the 512 MiB image,
+      // which it copies 24 times (twice the size would add minutes to every full run). --quick
+      // shares the small big image.
+      const pullLayerBytes = quick ? settings.layerBytes : 256 * 1024 * 1024;
+      const pullMiB = (settings.layers * pullLayerBytes) / 1048576;
+      log(`bench: scenario 6: pull a ${pullMiB} MiB image`);
+      const repository = pullLayerBytes === settings.layerBytes ? 'bench/big' : 'bench/pull';
+      const bigRef = `${host}/${repository}:v1`;
       const dest = join(work, 'pull-dest');
       const tokenFor = async () =>
         check(
-          await regauth(['token', host, '--scope', 'repository:bench/big:pull', '--no-token-cache']),
+          await regauth(['token', host, '--scope', `repository:${repository}:pull`, '--no-token-cache']),
           'token',
         ).stdout.trim();
       let token = '';
-      const big = await bigReady();
+      const big =
+        repository === 'bench/big'
+          ? await bigReady()
+          : await pushRandomImage(join(work, 'pull'), `${stack.registry.host}/${repository}:v1`, {
+              layers: settings.layers,
+              layerBytes: pullLayerBytes,
+              push: (args) =>
+                runTimed(REGAUTH, args, { env: regauthEnv }).then((r) => check(r, 'push pull image')),
+            });
       const blobArgs = [...big.layerDigests].flatMap((d, i) => [
         '-o',
         join(dest, `layer-${i}`),
-        `http://${host}/v2/bench/big/blobs/${d}`,
+        `http://${host}/v2/${repository}/blobs/${d}`,
       ]);
       const rows = await alternate(stack, settings.rounds, [
-        {
+        ...perRuntime((runtime) => ({
           name: 'regauth',
           command: `regauth pull ${bigRef} DIR --quiet`,
           prepare: async () => rm(dest, { recursive: true, force: true }),
           run: async () => {
-            const r = check(await regauth(['pull', bigRef, dest, '--quiet']), 'regauth pull');
+            const r = check(await regauth(['pull', bigRef, dest, '--quiet'], runtime), 'regauth pull');
             return { ms: r.ms, rssMb: r.peakRssMb };
           },
-        },
+        })),
         {
           name: 'skopeo',
           command: `skopeo copy docker://${bigRef} oci:DIR:v1`,
@@ -642,17 +656,28 @@ async function main(): Promise<void> {
         },
       ]);
       const by = (name: string) => rows.find((r) => r.name === name)?.ms.median ?? Number.NaN;
-      const throughput = (name: string) => bigMiB / (by(name) / 1000);
-      const vsSkopeo = throughput('regauth') / throughput('skopeo');
-      const vsCurl = throughput('regauth') / throughput('curl');
-      const rss = rows[0]?.rssMb ?? Number.NaN;
+      const throughput = (name: string) => pullMiB / (by(name) / 1000);
+      const judged = RUNTIMES.map((runtime) => {
+        const name = withRuntime('regauth', runtime);
+        const vsSkopeo = throughput(name) / throughput('skopeo');
+        const vsCurl = throughput(name) / throughput('curl');
+        const rss = rows.find((r) => r.name === name)?.rssMb ?? Number.NaN;
+        return {
+          runtime: runtime.label,
+          met: vsSkopeo >= 1 && vsCurl >= 0.8 && rss <= 150,
+          verdict: `${runtime.label}: ${vsSkopeo.toFixed(2)}× skopeo's throughput, ${(vsCurl * 100).toFixed(0)} % of curl's, peak RSS ${rss.toFixed(0)} MB`,
+        };
+      });
       results.push({
         id: 6,
-        title: `pull a ${bigMiB} MiB image (${settings.layers} layers) to an OCI layout`,
+        title: `pull a ${pullMiB} MiB image (${settings.layers} layers) to an OCI layout`,
         target: "≥ 1.0× skopeo's throughput; ≥ 80 % of curl's; peak RSS ≤ 150 MB",
         rows: rows.map((r) => ({ ...r, extra: `${throughput(r.name).toFixed(0)} MiB/s` })),
-        met: vsSkopeo >= 1 && vsCurl >= 0.8 && rss <= 150,
-        verdict: `${vsSkopeo.toFixed(2)}× skopeo's throughput, ${(vsCurl * 100).toFixed(0)} % of curl's, peak RSS ${rss.toFixed(0)} MB`,
+        met: judged.every((j) => j.met),
+        metBy: judged.map(({ runtime, met }) => ({ runtime, met })),
+        verdict: judged.map((j) => j.verdict).join('; '),
+        notes:
+          'All three read through the same delay proxy, a Node process of the harness on the same 2 cores: it spends about 2 s of CPU per GiB, which every contender pays alike.',
       });
     }
 
