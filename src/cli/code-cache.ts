@@ -1,8 +1,8 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Module from 'node:module';
-import { homedir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { Script } from 'node:vm';
+import { ownedPrivately, preparePrivateDir, regauthCacheDir } from './private-cache-dir.js';
 
 /**
  * Node 22 and later keep compiled code between runs themselves (module.enableCompileCache). On
@@ -16,7 +16,7 @@ import { Script } from 'node:vm';
 export interface CodeCacheOptions {
   /** Only files in this folder (the CLI's bundles) are compiled through the cache. */
   readonly bundleDir: string;
-  /** Where cache files go. Left out: codeCacheDir(process.env). */
+  /** Where cache files go. Left out: codeCacheDir(process.env); none there: no cache. */
   readonly cacheDir?: string;
 }
 
@@ -30,28 +30,14 @@ export interface CodeCache {
 }
 
 /**
- * `$XDG_CACHE_HOME/regauth/v8/<node>-<arch>`, else under `~/.cache`. The name keys the folder
- * by runtime: V8 refuses another version's data anyway (its header carries a version hash), so
- * one folder per version keeps two installed Nodes from rewriting each other's.
+ * `$XDG_CACHE_HOME/regauth/v8/<node>-<arch>`, else under `~/.cache`; undefined with no home. The
+ * name keys the folder by runtime: V8 refuses another version's data anyway (its header carries
+ * a version hash), so one folder per version keeps two installed Nodes from rewriting each other's.
  */
-export function codeCacheDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), '.cache');
-  return join(base, 'regauth', 'v8', `${process.version}-${process.arch}`);
-}
-
-/**
- * Cached code runs as this user's code, so it is read only from a folder and file this user owns
- * and no one else can write (what FileTokenStore asks of the token cache). Windows keeps no POSIX
- * owner and mode; it is not checked there.
- */
-function trusted(path: string): boolean {
-  try {
-    const st = statSync(path);
-    if (typeof process.getuid !== 'function') return true;
-    return st.uid === process.getuid() && (st.mode & 0o022) === 0;
-  } catch {
-    return false;
-  }
+export function codeCacheDir(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  return regauthCacheDir(join('v8', `${process.version}-${process.arch}`), env);
 }
 
 /** 32-bit FNV-1a: a short, stable name part for a bundle's path. */
@@ -75,12 +61,13 @@ type Compile = (this: CompiledModule, content: string, filename: string) => unkn
  */
 export function installCodeCache(options: CodeCacheOptions): CodeCache {
   const cacheDir = options.cacheDir ?? codeCacheDir();
+  const outcomes = new Map<string, 'accepted' | 'missing' | 'rejected'>();
+  if (cacheDir === undefined) return { outcomes, flush() {}, uninstall() {} };
   const bundleDir = options.bundleDir.endsWith(sep) ? options.bundleDir : `${options.bundleDir}${sep}`;
   const proto = (Module as unknown as { prototype: { _compile: Compile } }).prototype;
   const original = proto._compile;
-  const outcomes = new Map<string, 'accepted' | 'missing' | 'rejected'>();
   const pending: { script: Script; file: string; prefix: string }[] = [];
-  const dirTrusted = trusted(cacheDir);
+  const dirTrusted = ownedPrivately(cacheDir);
 
   proto._compile = function compile(this: CompiledModule, content: string, filename: string) {
     if (!filename.startsWith(bundleDir)) return original.call(this, content, filename);
@@ -94,7 +81,7 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
       return original.call(this, content, filename);
     }
     let cachedData: Buffer | undefined;
-    if (dirTrusted && trusted(file)) {
+    if (dirTrusted && ownedPrivately(file)) {
       try {
         cachedData = readFileSync(file);
       } catch {
@@ -119,12 +106,7 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
   const flush = () => {
     const todo = pending.splice(0);
     if (todo.length === 0) return;
-    try {
-      mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
-    } catch {
-      return;
-    }
-    if (!trusted(cacheDir)) return;
+    if (!preparePrivateDir(cacheDir)) return;
     let names: string[] = [];
     try {
       names = readdirSync(cacheDir);

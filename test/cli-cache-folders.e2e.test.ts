@@ -1,0 +1,85 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureNode } from '../scripts/node-runtime.mjs';
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'regauth');
+const isRoot = process.getuid?.() === 0;
+
+function run(node: string, args: readonly string[], env: NodeJS.ProcessEnv, prefix: readonly string[] = []) {
+  const command = [...prefix, node, BIN, ...args];
+  return spawnSync(command[0] as string, command.slice(1), { env, encoding: 'utf8', timeout: 60_000 });
+}
+
+/** Where the CLI keeps compiled code between runs, and what it must never do to get it. */
+describe('the CLI compile caches', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'regauth-cache-folders-'));
+  });
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it.skipIf(!isRoot)('start when there is no home at all (HOME unset, a uid the passwd file lacks)', () => {
+    // os.homedir() throws there; the caches are then skipped, never the command.
+    const res = run(process.execPath, ['--version'], { PATH: process.env.PATH ?? '/usr/bin:/bin' }, [
+      'setpriv',
+      '--reuid=54321',
+      '--regid=54321',
+      '--clear-groups',
+    ]);
+    expect(res.stderr).toBe('');
+    expect(res.status).toBe(0);
+    expect(res.stdout).toMatch(/^regauth \d+\.\d+\.\d+ \(node v/);
+  });
+
+  it.skipIf(!isRoot)("leave no folder of root's in another user's home (sudo -E)", async () => {
+    const home = join(work, 'someone');
+    await mkdir(home, { mode: 0o755 });
+    await chown(home, 65534, 65534);
+    for (const args of [['--version'], ['tags', '--help']]) {
+      const res = run(process.execPath, args, { PATH: process.env.PATH, HOME: home });
+      expect(res.status).toBe(0);
+    }
+    expect(readdirSync(home)).toEqual([]);
+  });
+
+  describe("on Node 24 (Node's own compile cache)", () => {
+    let node24: string;
+
+    beforeAll(() => {
+      node24 = ensureNode(24).bin;
+    }, 600_000);
+
+    it("is kept in the user's cache folder, not in the shared temporary directory", async () => {
+      const home = join(work, 'home24');
+      const tmp = join(work, 'tmp24');
+      await mkdir(home, { recursive: true, mode: 0o700 });
+      await mkdir(tmp, { recursive: true, mode: 0o1777 });
+      const env = { PATH: process.env.PATH, HOME: home, TMPDIR: tmp };
+      expect(run(node24, ['tags', '--help'], env).status).toBe(0);
+      expect(existsSync(join(tmp, 'node-compile-cache'))).toBe(false);
+      const kept = readdirSync(join(home, '.cache', 'regauth', 'node-compile-cache'));
+      expect(kept.some((d) => d.startsWith('v24.'))).toBe(true);
+      // The second run takes what the first compiled.
+      const again = run(node24, ['tags', '--help'], { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      expect(again.status).toBe(0);
+      expect(again.stderr).toMatch(/main\.cjs was accepted/);
+    });
+
+    it('is not used from a cache folder others can write', async () => {
+      const home = join(work, 'home24-open');
+      const cache = join(home, '.cache', 'regauth');
+      await mkdir(cache, { recursive: true, mode: 0o700 });
+      spawnSync('chmod', ['0777', cache]);
+      const env = { PATH: process.env.PATH, HOME: home, TMPDIR: join(work, 'tmp24') };
+      const res = run(node24, ['tags', '--help'], { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      expect(res.status).toBe(0);
+      expect(res.stderr).not.toMatch(/was accepted|creating cache directory/);
+      expect(readdirSync(cache)).toEqual([]);
+    });
+  });
+});
