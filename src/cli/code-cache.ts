@@ -122,9 +122,10 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
         } catch {}
         continue;
       }
-      // An earlier build's cache of the same bundle is never read again.
+      // An earlier build's cache of the same bundle is never read again (another process's
+      // temporary file, still being written, is left to it).
       for (const old of names) {
-        if (old.startsWith(prefix) && join(cacheDir, old) !== file) {
+        if (old.startsWith(prefix) && old.endsWith('.bin') && join(cacheDir, old) !== file) {
           try {
             rmSync(join(cacheDir, old), { force: true });
           } catch {}
