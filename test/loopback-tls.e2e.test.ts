@@ -3,6 +3,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLoopbackServer } from '../src/testing/loopback-server.js';
 import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
 import { type RegistryHandle, startRegistry } from './harness/registry.js';
@@ -19,13 +20,16 @@ const TLS_HANDSHAKE = 0x16;
 async function countingRelay(targetPort: number): Promise<{
   port: number;
   counts: { tls: number; plain: number };
+  /** New connections go to `port` from now on: the same address, another server behind it. */
+  retarget(port: number): void;
   close(): Promise<void>;
 }> {
   const counts = { tls: 0, plain: 0 };
   const sockets = new Set<Socket>();
+  let target = targetPort;
   const server: Server = createServer((client) => {
     sockets.add(client);
-    const upstream = connect(targetPort, '127.0.0.1');
+    const upstream = connect(target, '127.0.0.1');
     sockets.add(upstream);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
@@ -42,6 +46,9 @@ async function countingRelay(targetPort: number): Promise<{
   return {
     port,
     counts,
+    retarget: (next) => {
+      target = next;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -53,6 +60,7 @@ async function countingRelay(targetPort: number): Promise<{
 describe('a registry on loopback: HTTPS when it speaks TLS, plain HTTP when it does not', () => {
   let work: string;
   let caFile: string;
+  let tlsMaterial: Awaited<ReturnType<typeof makeLoopbackTls>>;
   let tlsRegistry: RegistryHandle;
   let plainRegistry: RegistryHandle;
   let tokenServer: TokenServerHandle;
@@ -64,6 +72,7 @@ describe('a registry on loopback: HTTPS when it speaks TLS, plain HTTP when it d
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'regauth-loopback-tls-'));
     const tls = await makeLoopbackTls();
+    tlsMaterial = tls;
     caFile = join(work, 'ca.pem');
     await writeFile(caFile, tls.caPem);
     tokenServer = await startTokenServer({ users: USERS });
@@ -150,22 +159,91 @@ describe('a registry on loopback: HTTPS when it speaks TLS, plain HTTP when it d
     expect(res.stdout.toString()).toBe(image.manifest);
   });
 
-  it('speaks plain HTTP to a plain-HTTP loopback registry after one failed handshake per process', async () => {
+  it('speaks plain HTTP to a plain-HTTP loopback registry after one failed handshake, remembered for the next process', async () => {
     const relay = await countingRelay(Number(plainRegistry.host.split(':')[1]));
     try {
       const host = `127.0.0.1:${relay.port}`;
       const push = await cli.run(['push', `${join(work, 'layout')}:v1`, `${host}/plain:v1`, '--trace']);
       expect(push.code).toBe(0);
+      expect(push.stderr).toContain('answers HTTPS with plain HTTP');
       // Blob checks, uploads and the manifest: many requests, yet one TLS attempt.
       expect(push.requests).toBeGreaterThan(4);
       expect(relay.counts.tls).toBe(1);
       const res = await cli.run(['manifest', `${host}/plain:v1`, '--trace']);
       expect(res.code).toBe(0);
       expect(res.stdout.toString()).toBe(image.manifest);
-      expect(res.stderr).toContain('answers HTTPS with plain HTTP');
-      expect(relay.counts.tls).toBe(2);
+      expect(res.stderr).toContain(`${host} spoke plain HTTP when last pinged; trying that first`);
+      expect(relay.counts.tls).toBe(1);
     } finally {
       await relay.close();
+    }
+  });
+
+  it('pings again when the port behind a remembered scheme now speaks the other one', async () => {
+    const own = await createCliHome();
+    const layout = `${join(work, 'layout')}:v1`;
+    const plainPort = Number(plainRegistry.host.split(':')[1]);
+    // Node's TLS server resets a plain-HTTP request, where Go's (the registry) answers it with a 400.
+    const nodeTls = await startLoopbackServer(
+      (req, res) => {
+        if (req.target === '/v2/moved/manifests/v1') {
+          res.setHeader('content-type', 'application/vnd.oci.image.manifest.v1+json');
+          res.end(image.manifest);
+        } else res.end('{}');
+      },
+      { tls: { cert: tlsMaterial.certPem, key: tlsMaterial.keyPem } },
+    );
+    const relay = await countingRelay(plainPort);
+    try {
+      for (const push of [
+        ['push', layout, `${plainRegistry.host}/moved:v1`],
+        ['push', layout, `${tlsRegistry.host}/moved:v1`, '--ca-file', caFile],
+      ]) {
+        expect((await own.run(push)).code).toBe(0);
+      }
+      const host = `127.0.0.1:${relay.port}`;
+      const manifest = () => own.run(['manifest', `${host}/moved:v1`, '--ca-file', caFile, '--trace']);
+      const first = await manifest();
+      expect(first.stdout.toString()).toBe(image.manifest);
+      expect(first.stderr).toContain('answers HTTPS with plain HTTP');
+
+      relay.retarget(Number(tlsRegistry.host.split(':')[1]));
+      const before = { ...relay.counts };
+      const moved = await manifest();
+      expect(moved.stdout.toString()).toBe(image.manifest);
+      expect(moved.stderr).toContain(
+        `${host} refused plain HTTP (HTTP 400); asking again with the HTTPS ping`,
+      );
+      // One plain request, refused; then the ping and the request again, over TLS.
+      expect(relay.counts.plain).toBe(before.plain + 1);
+      expect(relay.counts.tls).toBeGreaterThan(before.tls);
+
+      const after = { ...relay.counts };
+      const again = await manifest();
+      expect(again.stdout.toString()).toBe(image.manifest);
+      expect(again.stderr).toContain(`${host} spoke HTTPS when last pinged; trying that first`);
+      expect(again.stderr).not.toContain('asking again');
+      expect(relay.counts.plain).toBe(after.plain);
+
+      relay.retarget(plainPort);
+      const back = await manifest();
+      expect(back.stdout.toString()).toBe(image.manifest);
+      expect(back.stderr).toContain(`${host} refused HTTPS (no answer); asking again with the HTTPS ping`);
+      expect(back.stderr).toContain('answers HTTPS with plain HTTP');
+
+      relay.retarget(nodeTls.port);
+      const reset = await manifest();
+      expect(reset.stderr).toContain(
+        `${host} refused plain HTTP (no answer); asking again with the HTTPS ping`,
+      );
+      expect(reset.code).toBe(0);
+      expect(reset.stdout.toString()).toBe(image.manifest);
+      // The refused plain request never reached the handler: only the ping and the manifest did.
+      expect(nodeTls.requests.map((r) => r.target)).toEqual(['/v2/', '/v2/moved/manifests/v1']);
+    } finally {
+      await relay.close();
+      await nodeTls.close();
+      await own.dispose();
     }
   });
 

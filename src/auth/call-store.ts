@@ -11,7 +11,9 @@ export type StoreOperation =
   | 'saveChallenge'
   | 'forgetChallenge'
   | 'loadScopeNames'
-  | 'saveScopeNames';
+  | 'saveScopeNames'
+  | 'loadLoopbackScheme'
+  | 'saveLoopbackScheme';
 
 /**
  * Told when a token or challenge store throws or rejects. The request goes on without the store

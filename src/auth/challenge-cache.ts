@@ -22,6 +22,30 @@ export interface ChallengeStore {
   loadScopeNames?(origin: string, requested: string): MaybePromise<readonly string[] | undefined>;
   /** Keeps what loadScopeNames gives back; `named` replaces what was kept for `requested`. */
   saveScopeNames?(origin: string, requested: string, named: readonly string[]): MaybePromise<void>;
+  /**
+   * The scheme a registry on loopback (`host:port`) was last found to speak by its HTTPS ping,
+   * so that the next process can send its first GET at once instead of pinging again: an
+   * answer confirms the scheme, a refusal costs a ping and the GET sent again. Left out: every
+   * process pings. A store shared between machines (RedisTokenStore) leaves these out: each
+   * machine's loopback is its own.
+   */
+  loadLoopbackScheme?(host: string): MaybePromise<LoopbackScheme | undefined>;
+  /** Keeps what loadLoopbackScheme gives back for a host. */
+  saveLoopbackScheme?(host: string, scheme: LoopbackScheme): MaybePromise<void>;
+}
+
+/** How a registry on loopback was found to speak: TLS, or plain HTTP. */
+export type LoopbackScheme = 'http' | 'https';
+
+/**
+ * At most this many loopback hosts' schemes kept by a store: ports come and go (every test run
+ * of a local registry picks a new one), so the oldest are dropped.
+ */
+export const MAX_LOOPBACK_SCHEMES = 64;
+
+/** A store of someone else's may answer anything: only these two are a scheme. */
+export function isLoopbackScheme(s: unknown): s is LoopbackScheme {
+  return s === 'http' || s === 'https';
 }
 
 /** Challenge parameters that describe one request, not the registry: never reuse them. */

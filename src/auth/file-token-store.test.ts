@@ -2,6 +2,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MAX_LOOPBACK_SCHEMES } from './challenge-cache.js';
 import { defaultTokenStorePath, FileTokenStore } from './file-token-store.js';
 import type { Challenge } from './parse-challenge.js';
 
@@ -254,6 +255,64 @@ describe('FileTokenStore scope names', () => {
     expect(old.loadScopeNames('https://a', 'r')).toBeUndefined();
     old.saveScopeNames('https://a', 'r', ['m']);
     expect(new FileTokenStore(file, { now: () => T0 }).loadScopeNames('https://a', 'r')).toEqual(['m']);
+  });
+});
+
+describe('FileTokenStore loopback schemes', () => {
+  it('keeps the scheme each loopback host was found to speak, for another instance', () => {
+    const store = new FileTokenStore(file, { now: () => T0 });
+    expect(store.loadLoopbackScheme('127.0.0.1:5000')).toBeUndefined();
+    store.saveLoopbackScheme('127.0.0.1:5000', 'http');
+    store.saveLoopbackScheme('localhost:5443', 'https');
+    const other = new FileTokenStore(file, { now: () => T0 });
+    expect(other.loadLoopbackScheme('127.0.0.1:5000')).toBe('http');
+    expect(other.loadLoopbackScheme('localhost:5443')).toBe('https');
+    other.saveLoopbackScheme('127.0.0.1:5000', 'https');
+    expect(new FileTokenStore(file, { now: () => T0 }).loadLoopbackScheme('127.0.0.1:5000')).toBe('https');
+  });
+
+  it(`keeps the ${MAX_LOOPBACK_SCHEMES} hosts saved last`, () => {
+    const store = new FileTokenStore(file, { now: () => T0 });
+    for (let port = 1; port <= MAX_LOOPBACK_SCHEMES + 2; port++)
+      store.saveLoopbackScheme(`127.0.0.1:${port}`, 'http');
+    const other = new FileTokenStore(file, { now: () => T0 });
+    expect(other.loadLoopbackScheme('127.0.0.1:1')).toBeUndefined();
+    expect(other.loadLoopbackScheme('127.0.0.1:2')).toBeUndefined();
+    expect(other.loadLoopbackScheme('127.0.0.1:3')).toBe('http');
+    expect(other.loadLoopbackScheme(`127.0.0.1:${MAX_LOOPBACK_SCHEMES + 2}`)).toBe('http');
+  });
+
+  it('reads a file without schemes, and drops damaged ones', async () => {
+    await mkdir(join(dir, 'cache', 'regauth'), { recursive: true, mode: 0o700 });
+    const salt = Buffer.alloc(16, 1).toString('base64');
+    await writeFile(
+      file,
+      JSON.stringify({
+        version: 2,
+        salt,
+        challenges: {},
+        tokens: { k: { registry: 'r', token: 't', expiresAt: T0 + 60_000 } },
+        loopbackSchemes: { 'a:1': 'http', 'b:1': 'ftp', 'c:1': null, 'd:1': ['https'] },
+      }),
+      { mode: 0o600 },
+    );
+    const store = new FileTokenStore(file, { now: () => T0 });
+    expect(store.loadLoopbackScheme('a:1')).toBe('http');
+    expect(store.loadLoopbackScheme('b:1')).toBeUndefined();
+    expect(store.loadLoopbackScheme('c:1')).toBeUndefined();
+    expect(store.loadLoopbackScheme('d:1')).toBeUndefined();
+    expect(store.loadToken('k')?.token).toBe('t');
+    await writeFile(
+      file,
+      JSON.stringify({ version: 2, salt, challenges: {}, tokens: {}, loopbackSchemes: 7 }),
+      {
+        mode: 0o600,
+      },
+    );
+    const old = new FileTokenStore(file, { now: () => T0 });
+    expect(old.loadLoopbackScheme('a:1')).toBeUndefined();
+    old.saveLoopbackScheme('a:1', 'https');
+    expect(new FileTokenStore(file, { now: () => T0 }).loadLoopbackScheme('a:1')).toBe('https');
   });
 });
 

@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { type ChallengeStore, isChallenge, MAX_SCOPE_NAMES_PER_ORIGIN } from './challenge-cache.js';
+import {
+  type ChallengeStore,
+  isChallenge,
+  isLoopbackScheme,
+  type LoopbackScheme,
+  MAX_LOOPBACK_SCHEMES,
+  MAX_SCOPE_NAMES_PER_ORIGIN,
+} from './challenge-cache.js';
 import type { Challenge } from './parse-challenge.js';
 import type { TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
@@ -28,6 +35,11 @@ interface FileShape {
    * registry's challenge named instead. Added later within version 2: older files have none.
    */
   scopeNames?: Record<string, Record<string, string[]>>;
+  /**
+   * By loopback `host:port`, the scheme its HTTPS ping found (ChallengeStore.saveLoopbackScheme).
+   * Added later within version 2: older files have none.
+   */
+  loopbackSchemes?: Record<string, LoopbackScheme>;
 }
 
 function isStoredToken(t: unknown): t is StoredToken {
@@ -154,6 +166,11 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
               ([, n]) => isScopeNames(n),
             ),
           ),
+          loopbackSchemes: Object.fromEntries(
+            Object.entries(
+              typeof parsed.loopbackSchemes === 'object' ? (parsed.loopbackSchemes ?? {}) : {},
+            ).filter(([, scheme]) => isLoopbackScheme(scheme)),
+          ),
         };
       }
     } catch {
@@ -228,6 +245,23 @@ export class FileTokenStore implements TokenStore, ChallengeStore {
     names[requested] = [...named];
     const keys = Object.keys(names);
     for (const old of keys.slice(0, Math.max(0, keys.length - MAX_SCOPE_NAMES_PER_ORIGIN))) delete names[old];
+    this.#save();
+  }
+
+  loadLoopbackScheme(host: string): LoopbackScheme | undefined {
+    const scheme = this.#load().loopbackSchemes?.[host];
+    return isLoopbackScheme(scheme) ? scheme : undefined;
+  }
+
+  saveLoopbackScheme(host: string, scheme: LoopbackScheme): void {
+    const data = this.#load();
+    data.loopbackSchemes ??= {};
+    const schemes = data.loopbackSchemes;
+    if (schemes[host] === scheme) return;
+    delete schemes[host];
+    schemes[host] = scheme;
+    const hosts = Object.keys(schemes);
+    for (const old of hosts.slice(0, Math.max(0, hosts.length - MAX_LOOPBACK_SCHEMES))) delete schemes[old];
     this.#save();
   }
 

@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { type ChallengeStore, MAX_SCOPE_NAMES_PER_ORIGIN } from './challenge-cache.js';
+import {
+  type ChallengeStore,
+  type LoopbackScheme,
+  MAX_LOOPBACK_SCHEMES,
+  MAX_SCOPE_NAMES_PER_ORIGIN,
+} from './challenge-cache.js';
 import type { Challenge } from './parse-challenge.js';
 import type { TokenStore } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
@@ -20,6 +25,7 @@ export class MemoryTokenStore implements TokenStore, ChallengeStore {
   readonly #tokens = new Map<string, { readonly registry: string; readonly token: TokenInfo }>();
   readonly #challenges = new Map<string, Challenge>();
   readonly #scopeNames = new Map<string, Map<string, readonly string[]>>();
+  readonly #schemes = new Map<string, LoopbackScheme>();
   readonly #salt = randomBytes(16);
   readonly #now: () => number;
 
@@ -70,6 +76,19 @@ export class MemoryTokenStore implements TokenStore, ChallengeStore {
     if (names.size > MAX_SCOPE_NAMES_PER_ORIGIN) {
       const oldest = names.keys().next().value;
       if (oldest !== undefined) names.delete(oldest);
+    }
+  }
+
+  loadLoopbackScheme(host: string): LoopbackScheme | undefined {
+    return this.#schemes.get(host);
+  }
+
+  saveLoopbackScheme(host: string, scheme: LoopbackScheme): void {
+    this.#schemes.delete(host);
+    this.#schemes.set(host, scheme);
+    if (this.#schemes.size > MAX_LOOPBACK_SCHEMES) {
+      const oldest = this.#schemes.keys().next().value;
+      if (oldest !== undefined) this.#schemes.delete(oldest);
     }
   }
 

@@ -124,6 +124,9 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
     send: options.send ?? (usesProxy(env) ? directTransport(options) : send),
     ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
+    ...(challengeStore === undefined
+      ? {}
+      : { store: challengeStore, onStoreError: storeErrorReporter(options.onStoreError, options.trace) }),
   });
   const registrySend = schemes.wrap(auth.send);
   const clients = new Map<string, RegistryClient>();

@@ -1,4 +1,6 @@
-import type { AuthSend } from '../auth/create-auth-client.js';
+import { callStore, type OnStoreError } from '../auth/call-store.js';
+import type { ChallengeStore } from '../auth/challenge-cache.js';
+import type { AuthRequest, AuthResponse, AuthSend } from '../auth/create-auth-client.js';
 import { raceSignal } from '../errors/aborted-error.js';
 import { registryApiHost } from '../reference/parse-reference.js';
 import type { Send } from '../transport/http-types.js';
@@ -9,13 +11,29 @@ import { isLoopbackHost } from './registry-url.js';
 
 export type RegistryScheme = 'http' | 'https';
 
+/** Where the schemes pings found are kept between processes (FileTokenStore keeps them). */
+export type RegistrySchemeStore = Pick<ChallengeStore, 'loadLoopbackScheme' | 'saveLoopbackScheme'>;
+
 export interface RegistrySchemesOptions {
   /** The transport (below auth): the ping asks for nothing but whether TLS is spoken. */
   readonly send: Send;
   /** Plain HTTP for every registry, without asking. Left out: false. */
   readonly insecure?: boolean;
   readonly trace?: Tracer;
+  /**
+   * Keeps what each loopback registry's ping found, for the next process to try first. Left
+   * out: every process pings.
+   */
+  readonly store?: RegistrySchemeStore;
+  /** Told when the store throws or rejects; the ping is then made as without a store. */
+  readonly onStoreError?: OnStoreError | undefined;
 }
+
+/**
+ * Methods whose request may be sent a second time when the scheme tried first was refused: a
+ * request with a body or an effect waits for the ping instead.
+ */
+const SAFE_TO_SEND_AGAIN = new Set(['GET', 'HEAD']);
 
 /**
  * Which scheme each registry is spoken to with. HTTPS everywhere, plain HTTP everywhere with
@@ -27,17 +45,31 @@ export interface RegistrySchemesOptions {
  * (remotes/docker/resolver.go HTTPFallback); docker tries HTTPS first for every registry it is
  * allowed to reach over HTTP. The answer is kept for the life of this object: one ping per
  * registry, never one per request.
+ *
+ * With a store, the answer outlives the process: the next one sends its first GET or HEAD with
+ * the scheme found last time and no ping. Only an answer confirms it. A refusal (a reset, a TLS
+ * failure, or the 400 Go's TLS server gives a plain-HTTP request) means the port may speak the
+ * other scheme now: the ping is made, and the request sent again with its answer. Only GET and
+ * HEAD go first, so sending one again is harmless; other requests wait for an answer or the
+ * ping. Plain HTTP still goes only to loopback, as a ping that met plain HTTP would send it.
  */
 export class RegistrySchemes {
   readonly #send: Send;
   readonly #insecure: boolean;
   readonly #trace: Tracer | undefined;
+  readonly #store: RegistrySchemeStore | undefined;
+  readonly #onStoreError: OnStoreError | undefined;
+  /** Each host's scheme: pinged, confirmed by an answer, or being found out right now. */
   readonly #found = new Map<string, Promise<RegistryScheme>>();
+  /** The store's answer for each host, read once. */
+  readonly #remembered = new Map<string, Promise<RegistryScheme | undefined>>();
 
   constructor(options: RegistrySchemesOptions) {
     this.#send = options.send;
     this.#insecure = options.insecure ?? false;
     this.#trace = options.trace;
+    this.#store = options.store;
+    this.#onStoreError = options.onStoreError;
   }
 
   /**
@@ -49,17 +81,11 @@ export class RegistrySchemes {
     if (this.#insecure) return Promise.resolve('http');
     if (!isLoopbackHost(registry)) return Promise.resolve('https');
     const host = registryApiHost(registry);
-    let found = this.#found.get(host);
-    if (!found) {
-      const pinged = this.#ping(host);
-      found = pinged;
-      this.#found.set(host, pinged);
-      // A failed ping (nothing listening yet, a certificate not trusted) is asked again next time.
-      pinged.catch(() => {
-        if (this.#found.get(host) === pinged) this.#found.delete(host);
-      });
-    }
-    return raceSignal(found, options.signal, `the HTTPS ping of ${host}`);
+    return raceSignal(
+      this.#found.get(host) ?? this.#startPing(host),
+      options.signal,
+      `the HTTPS ping of ${host}`,
+    );
   }
 
   /** `scheme://host/` for a registry: where its API (`/v2/…`) lives. */
@@ -80,12 +106,102 @@ export class RegistrySchemes {
       if (host !== registryApiHost(req.registry) || (protocol !== 'http:' && protocol !== 'https:')) {
         return send(req);
       }
+      if (this.#store && !this.#found.has(host) && SAFE_TO_SEND_AGAIN.has(req.method)) {
+        const remembered = await this.#rememberedScheme(host);
+        if (remembered !== undefined && !this.#found.has(host)) {
+          return this.#sendTrying(send, req, host, remembered);
+        }
+      }
       const scheme = await this.scheme(req.registry, req.signal === undefined ? {} : { signal: req.signal });
-      if (protocol === `${scheme}:`) return send(req);
-      const url = new URL(req.url.href);
-      url.protocol = `${scheme}:`;
-      return send({ ...req, url });
+      return send(withScheme(req, scheme));
     };
+  }
+
+  /**
+   * Sends `req` with the scheme the store remembers for its host; requests meanwhile wait for
+   * its answer. Any answer but a 400 confirms the scheme. Otherwise the ping decides, and the
+   * request (a GET or HEAD) is sent again with the ping's scheme.
+   */
+  async #sendTrying(
+    send: AuthSend,
+    req: AuthRequest,
+    host: string,
+    remembered: RegistryScheme,
+  ): Promise<AuthResponse> {
+    let settle: (scheme: RegistryScheme | Promise<RegistryScheme>) => void = () => {};
+    const trying = new Promise<RegistryScheme>((resolve) => {
+      settle = resolve;
+    });
+    // Waiters take the ping's failure from the ping itself; this copy of it needs no handler.
+    trying.catch(() => {});
+    this.#found.set(host, trying);
+    this.#trace?.({
+      kind: 'note',
+      text: `${host} spoke ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} when last pinged; trying that first`,
+    });
+    let refused: AuthResponse | undefined;
+    let failure: unknown;
+    try {
+      // One attempt: a refusal is a reason to ping, and the ping's answer sends it again.
+      const res = await send(withScheme(req, remembered, 0));
+      if (res.status !== 400) {
+        settle(remembered);
+        return res;
+      }
+      refused = res;
+    } catch (err) {
+      failure = err;
+    }
+    await refused?.dump().catch(() => {});
+    if (this.#found.get(host) === trying) this.#found.delete(host);
+    const pinged = this.#found.get(host) ?? this.#startPing(host);
+    settle(pinged);
+    if (failure !== undefined && req.signal?.aborted) throw failure;
+    this.#trace?.({
+      kind: 'note',
+      text: `${host} refused ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} (${
+        refused ? `HTTP ${refused.status}` : 'no answer'
+      }); asking again with the HTTPS ping`,
+    });
+    const scheme = await raceSignal(pinged, req.signal, `the HTTPS ping of ${host}`);
+    return send(withScheme(req, scheme));
+  }
+
+  /** Pings `host`, shared by everyone asking until it settles; a failed ping is asked again next time. */
+  #startPing(host: string): Promise<RegistryScheme> {
+    const pinged = this.#ping(host);
+    this.#found.set(host, pinged);
+    // A failed ping (nothing listening yet, a certificate not trusted) is asked again next time.
+    pinged.then(
+      (scheme) => this.#keep(host, scheme),
+      () => {
+        if (this.#found.get(host) === pinged) this.#found.delete(host);
+      },
+    );
+    return pinged;
+  }
+
+  #rememberedScheme(host: string): Promise<RegistryScheme | undefined> {
+    let remembered = this.#remembered.get(host);
+    if (!remembered) {
+      const store = this.#store;
+      remembered = store?.loadLoopbackScheme
+        ? callStore('loadLoopbackScheme', () => store.loadLoopbackScheme?.(host), this.#onStoreError).then(
+            (s) => (s === 'http' || s === 'https' ? s : undefined),
+          )
+        : Promise.resolve(undefined);
+      this.#remembered.set(host, remembered);
+    }
+    return remembered;
+  }
+
+  /** Tells the store what a ping found, when it is news to it. */
+  async #keep(host: string, scheme: RegistryScheme): Promise<void> {
+    const store = this.#store;
+    if (!store?.saveLoopbackScheme) return;
+    if ((await this.#rememberedScheme(host)) === scheme) return;
+    this.#remembered.set(host, Promise.resolve(scheme));
+    await callStore('saveLoopbackScheme', () => store.saveLoopbackScheme?.(host, scheme), this.#onStoreError);
   }
 
   async #ping(host: string): Promise<RegistryScheme> {
@@ -106,6 +222,15 @@ export class RegistrySchemes {
       return 'http';
     }
   }
+}
+
+/** `req` sent with `scheme`, and with `retries` when given. */
+function withScheme(req: AuthRequest, scheme: RegistryScheme, retries?: number): AuthRequest {
+  const sameScheme = req.url.protocol === `${scheme}:`;
+  if (sameScheme && retries === undefined) return req;
+  const url = sameScheme ? req.url : new URL(req.url.href);
+  url.protocol = `${scheme}:`;
+  return retries === undefined ? { ...req, url } : { ...req, url, retries };
 }
 
 /** Whether an error, or one it wraps (the transport wraps Node's), carries `code`. */
