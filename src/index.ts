@@ -28,7 +28,7 @@ export type {
 } from './api/registry.js';
 export type { RegistryOptions, UserPassword } from './api/registry-options.js';
 export type { MaybePromise, OnStoreError, StoreOperation } from './auth/call-store.js';
-export type { ChallengeStore } from './auth/challenge-cache.js';
+export type { ChallengeStore, LoopbackScheme } from './auth/challenge-cache.js';
 export { checkRealm } from './auth/check-realm.js';
 export type {
   AuthClient,
@@ -165,5 +165,6 @@ export type {
   ReplayableBody,
   RequestBody,
   Send,
+  Transport,
 } from './transport/http-types.js';
 export type { TraceEvent, Tracer } from './transport/trace.js';

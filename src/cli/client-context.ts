@@ -73,6 +73,8 @@ export async function clientContext(
     ...(flags.insecure === undefined ? {} : { insecure: flags.insecure }),
     ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
   });
+  // The registry's TCP and TLS handshakes go on while credentials and the token cache are read.
+  if (registry !== undefined) clients.preconnect(registry);
   return { clients, store, trace };
 }
 

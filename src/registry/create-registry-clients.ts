@@ -9,7 +9,7 @@ import { defaultCredentialSources } from '../auth/credentials/default-credential
 import { TokenCache, type TokenStore } from '../auth/token-cache.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { createTransport } from '../transport/create-transport.js';
-import type { Send } from '../transport/http-types.js';
+import type { Send, Transport } from '../transport/http-types.js';
 import type { Tracer } from '../transport/trace.js';
 import { RegistryClient, type RequestOptions } from './registry-client.js';
 import { RegistrySchemes } from './registry-schemes.js';
@@ -86,6 +86,13 @@ export interface RegistryClients {
    * registry on loopback, whichever its one ping found (see RegistrySchemes).
    */
   baseUrl(registry: string, options?: RequestOptions): Promise<URL>;
+  /**
+   * Opens a connection to a registry now, for its first request to use: call it as soon as the
+   * registry is known, so that TCP and TLS handshakes overlap with reading credentials and the
+   * token cache. Does nothing for a loopback registry whose scheme only a ping can tell (the
+   * ping connects), through a proxy, or with a `send` of your own that has no `preconnect`.
+   */
+  preconnect(registry: string): void;
 }
 
 /** Wires transport → auth → registry, each layer wrapping the one below, with defaults users expect. */
@@ -133,6 +140,16 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
   return {
     auth,
     baseUrl: (registry, requestOptions = {}) => schemes.baseUrl(registry, requestOptions),
+    preconnect(registry) {
+      const preconnect = (send as Partial<Transport>).preconnect;
+      if (typeof preconnect !== 'function') return;
+      schemes.knownBaseUrl(registry).then(
+        (base) => {
+          if (base !== undefined) preconnect.call(send, base);
+        },
+        () => {},
+      );
+    },
     forRegistry(registry) {
       let client = clients.get(registry);
       if (!client) {

@@ -88,6 +88,19 @@ export class RegistrySchemes {
     );
   }
 
+  /**
+   * Where `registry`'s API lives when that is known without asking it: HTTPS for a registry not
+   * on loopback, HTTP with `insecure`, the scheme the store remembers for one on loopback.
+   * Undefined for a loopback registry whose scheme only a ping can tell (or one is under way).
+   */
+  async knownBaseUrl(registry: string): Promise<URL | undefined> {
+    if (this.#insecure || !isLoopbackHost(registry)) return this.baseUrl(registry);
+    const host = registryApiHost(registry);
+    if (this.#found.has(host) || !this.#store) return undefined;
+    const remembered = await this.#rememberedScheme(host);
+    return remembered === undefined ? undefined : new URL(`${remembered}://${host}/`);
+  }
+
   /** `scheme://host/` for a registry: where its API (`/v2/…`) lives. */
   async baseUrl(registry: string, options: RequestOptions = {}): Promise<URL> {
     return new URL(`${await this.scheme(registry, options)}://${registryApiHost(registry)}/`);

@@ -5,7 +5,7 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText, stringifyServerJson } from '../errors/sanitize-server-text.js';
 import { errorRequest, httpErrorFacts } from './http-error-facts.js';
 import { type Exchange, nodeHttpExchange, proxyExchange } from './http-exchange.js';
-import type { HeaderValue, HttpRequest, HttpResponse, Send } from './http-types.js';
+import type { HeaderValue, HttpRequest, HttpResponse, Send, Transport } from './http-types.js';
 import { isQuotaExhausted } from './is-quota-exhausted.js';
 import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
 import { parseRetryAfter } from './retry-after.js';
@@ -204,7 +204,7 @@ function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
  * containerd and go-containerregistry strip Authorization on a cross-origin redirect), capped
  * body reads, and a redacted trace.
  */
-export function createTransport(options: TransportOptions = {}): Send {
+export function createTransport(options: TransportOptions = {}): Transport {
   const exchange = options.exchange ?? makeExchange(options);
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const backoffMs = options.backoffMs ?? DEFAULT_BACKOFF_MS;
@@ -350,7 +350,7 @@ export function createTransport(options: TransportOptions = {}): Send {
     }
   };
 
-  return async (req) => {
+  const send: Send = async (req) => {
     let current = req;
     for (let hop = 0; ; hop++) {
       // An aborted signal sends nothing, and stops a chain of redirects where it is.
@@ -385,4 +385,9 @@ export function createTransport(options: TransportOptions = {}): Send {
       current = { ...current, url: next, headers };
     }
   };
+  return Object.assign(send, {
+    preconnect(origin: URL): void {
+      exchange.preconnect?.(origin);
+    },
+  });
 }

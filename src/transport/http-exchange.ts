@@ -1,7 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import type { LookupFunction } from 'node:net';
-import type { Readable } from 'node:stream';
+import { isIP, type LookupFunction, type Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
 
 /** One HTTP request and its answer, nothing else: no retries, redirects or auth. */
@@ -22,7 +22,14 @@ export interface ExchangeResponse {
 }
 
 /** One request on the wire and its answer: no retries, redirects or auth. */
-export type Exchange = (request: ExchangeRequest) => Promise<ExchangeResponse>;
+export interface Exchange {
+  (request: ExchangeRequest): Promise<ExchangeResponse>;
+  /**
+   * Opens a connection to `origin` now, for the first request there to use (see Transport).
+   * Left out: connections open when requests need them.
+   */
+  preconnect?(origin: URL): void;
+}
 
 export interface ExchangeOptions {
   /** PEM CA certificates trusted for HTTPS, in addition to the system's. */
@@ -43,27 +50,156 @@ function timeoutError(message: string): Error {
 }
 
 /**
+ * How long a connection opened ahead waits for its request before it is closed: a caller that
+ * asked for it and then never sent (a command that failed on a bad argument) leaves nothing open.
+ */
+const PRECONNECT_IDLE_MS = 10_000;
+
+/** A connection opened ahead of its first request, waiting for it. */
+interface Opened {
+  readonly socket: Socket;
+  readonly servername: string;
+  readonly timer: NodeJS.Timeout;
+}
+
+/** The name TLS is asked for (SNI) as Node's agent derives it: the host, or none for an address. */
+function serverNameOf(host: string): string {
+  return isIP(host) ? '' : host;
+}
+
+/**
+ * Connections opened before their first request, one per agent and origin, handed to the agent
+ * when that request asks it for a connection. Each is made by the agent's own createConnection
+ * with the agent's own options (CA, keep-alive, no-delay), so it is the connection the request
+ * would have opened, only sooner; and TLS checks the certificate the same way. Until a request
+ * takes it, it holds no reference on the event loop: it never keeps a process alive.
+ */
+class EarlyConnections {
+  readonly #opened = new Map<string, Opened>();
+  /** Origins asked for or sent to already: each is opened ahead at most once. */
+  readonly #known = new Set<string>();
+  readonly #lookup: LookupFunction | undefined;
+  readonly #connectTimeoutMs: number;
+
+  constructor(options: ExchangeOptions) {
+    this.#lookup = options.lookup;
+    this.#connectTimeoutMs = options.connectTimeoutMs;
+  }
+
+  /** Marks an origin as sent to: its connections are the agent's from now on. */
+  used(url: URL): void {
+    this.#known.add(keyOf(url));
+  }
+
+  /** Lets `agent` hand out the connections opened ahead for it. */
+  adopt<A extends HttpAgent>(agent: A, secure: boolean): A {
+    const create = agent.createConnection;
+    agent.createConnection = (opts, callback) =>
+      this.#take(
+        secure,
+        opts.host ?? undefined,
+        opts.port ?? undefined,
+        (opts as { servername?: unknown }).servername,
+      ) ?? create.call(agent, opts, callback);
+    return agent;
+  }
+
+  /** Opens a connection to `url`'s origin through `agent`, unless one was asked for or used. */
+  open(agent: HttpAgent, create: HttpAgent['createConnection'], url: URL, secure: boolean): void {
+    const key = keyOf(url);
+    if (this.#known.has(key)) return;
+    this.#known.add(key);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+    const servername = serverNameOf(host);
+    const agentOptions = (agent as unknown as { options?: Record<string, unknown> }).options ?? {};
+    let socket: Duplex | null | undefined;
+    try {
+      socket = create.call(agent, {
+        ...agentOptions,
+        host,
+        port,
+        servername,
+        keepAlive: true,
+        ...(this.#lookup === undefined ? {} : { lookup: this.#lookup }),
+      });
+    } catch {
+      return;
+    }
+    if (!socket) return;
+    const opened = socket as Socket;
+    const slot = slotOf(secure, host, port);
+    const drop = () => {
+      if (this.#opened.get(slot)?.socket === opened) {
+        clearTimeout(this.#opened.get(slot)?.timer);
+        this.#opened.delete(slot);
+      }
+    };
+    // An early failure (refused, a certificate not trusted) is not handed out: the request then
+    // opens its own connection, and fails with the error it always had.
+    opened.on('error', drop);
+    opened.once('close', drop);
+    const timer = setTimeout(
+      () => {
+        drop();
+        opened.destroy();
+      },
+      Math.max(PRECONNECT_IDLE_MS, this.#connectTimeoutMs),
+    );
+    timer.unref();
+    opened.unref();
+    this.#opened.set(slot, { socket: opened, servername, timer });
+  }
+
+  #take(secure: boolean, host: string | undefined, port: number | string | undefined, servername: unknown) {
+    if (host === undefined || port === undefined) return undefined;
+    const slot = slotOf(secure, host, port);
+    const opened = this.#opened.get(slot);
+    if (!opened || opened.socket.destroyed) return undefined;
+    // The https agent asks with the name TLS was opened for; the http agent names none.
+    if (secure && servername !== opened.servername) return undefined;
+    this.#opened.delete(slot);
+    clearTimeout(opened.timer);
+    opened.socket.ref();
+    return opened.socket;
+  }
+}
+
+function slotOf(secure: boolean, host: string, port: number | string): string {
+  return `${secure ? 'https' : 'http'}|${host}|${port}`;
+}
+
+function keyOf(url: URL): string {
+  return `${url.protocol}//${url.host}`;
+}
+
+/**
  * The exchange over node:http and node:https, with keep-alive agents. Node's own client loads
  * in a few milliseconds, where an HTTP library costs a CLI a tenth of a second at every start.
  */
 export function nodeHttpExchange(options: ExchangeOptions): Exchange {
+  const early = new EarlyConnections(options);
   const httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
-  let httpsAgent: Promise<HttpsAgent> | undefined;
+  const createHttp = httpAgent.createConnection;
+  early.adopt(httpAgent, false);
+  let httpsAgent: Promise<{ agent: HttpsAgent; create: HttpAgent['createConnection'] }> | undefined;
   const getHttpsAgent = () => {
-    httpsAgent ??= import('node:https').then(
-      ({ Agent }) =>
-        new Agent({
-          keepAlive: true,
-          scheduling: 'lifo',
-          ...(options.ca === undefined ? {} : { ca: options.ca }),
-        }),
-    );
+    httpsAgent ??= import('node:https').then(({ Agent }) => {
+      const agent = new Agent({
+        keepAlive: true,
+        scheduling: 'lifo',
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      });
+      const create = agent.createConnection;
+      return { agent: early.adopt(agent, true), create };
+    });
     return httpsAgent;
   };
 
-  return async (req) => {
+  const exchange: Exchange = async (req) => {
     const secure = req.url.protocol === 'https:';
-    const agent = secure ? await getHttpsAgent() : httpAgent;
+    early.used(req.url);
+    const agent = secure ? (await getHttpsAgent()).agent : httpAgent;
     const send = secure ? (await import('node:https')).request : httpRequest;
     const headers: Record<string, string> = { ...req.headers };
     const body = req.body;
@@ -132,6 +268,16 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       }
     });
   };
+  exchange.preconnect = (origin) => {
+    if (origin.protocol === 'http:') early.open(httpAgent, createHttp, origin, false);
+    else if (origin.protocol === 'https:') {
+      getHttpsAgent().then(
+        ({ agent, create }) => early.open(agent, create, origin, true),
+        () => {},
+      );
+    }
+  };
+  return exchange;
 }
 
 /**

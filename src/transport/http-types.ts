@@ -45,6 +45,18 @@ export interface HttpResponse {
 /** The one narrow interface every layer above the transport speaks. */
 export type Send = (request: HttpRequest) => Promise<HttpResponse>;
 
+/** createTransport's send: it can also open a connection before the first request needs it. */
+export interface Transport extends Send {
+  /**
+   * Opens a connection to `origin` (scheme, host and port) now, for the first request there to
+   * use instead of waiting for TCP and TLS handshakes: call it as soon as the origin is known,
+   * before slower work (reading credentials, deriving the token cache's key). At most one per
+   * origin, and none once a request went there; one not used within 10 s is closed. Through a
+   * proxy it does nothing.
+   */
+  preconnect(origin: URL): void;
+}
+
 /** A response whose body was already read into `bytes`: it can be handed on and read again. */
 export function bufferedResponse(res: HttpResponse, bytes: Buffer): HttpResponse {
   return {
