@@ -3,7 +3,13 @@ import { RegauthError } from '../errors/regauth-error.js';
 import { formatScope } from '../scope/format-scope.js';
 import type { ResourceScope } from '../scope/parse-scope.js';
 import { errorRequest, httpErrorFacts } from '../transport/http-error-facts.js';
-import { bufferedResponse, type HttpRequest, type HttpResponse, type Send } from '../transport/http-types.js';
+import {
+  bufferedResponse,
+  type HttpRequest,
+  type HttpResponse,
+  type Send,
+  type Transport,
+} from '../transport/http-types.js';
 import { redactUrl } from '../transport/redact.js';
 import type { Tracer } from '../transport/trace.js';
 import { basicAuthorization } from './basic-authorization.js';
@@ -210,7 +216,11 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
 
   /** Keeps a challenge the registry sent, once its realm passed the check: one that fails is never kept. */
   const adopt = (req: AuthRequest, offered: Challenge): Promise<Challenge> => {
-    if (offered.scheme === 'bearer') checkRealm(offered, req.url);
+    if (offered.scheme === 'bearer') {
+      const realm = checkRealm(offered, req.url);
+      // A token request follows: its connection opens while credentials are found and hashed.
+      (transport as Partial<Transport>).preconnect?.(new URL(realm.origin));
+    }
     return challenges.learn(req.url.origin, offered);
   };
 
