@@ -38,6 +38,14 @@ export interface AuthRequest extends HttpRequest {
   /** The registry as credentials are stored for it (`docker.io`, `localhost:5000`). */
   readonly registry: string;
   readonly scopes: readonly ResourceScope[];
+  /**
+   * Whether the registry may not be speaking the request's scheme (a loopback registry's plain
+   * HTTP remembered from an earlier run, RegistrySchemes): until it answers, the request carries
+   * a token already cached or nothing, never a password and never a token fetched for it, so no
+   * credential goes anywhere on the strength of a challenge it has not just confirmed. Left out:
+   * false.
+   */
+  readonly untilAnswered?: boolean;
 }
 
 /** How a request was finally sent, so that a refusal can say who was refused. Holds no secret. */
@@ -277,16 +285,51 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     challenge: Challenge,
     extraScopes: readonly string[],
     force: boolean,
+    cachedOnly = false,
   ): Promise<string | undefined> => {
     const found = await raceSignal(credentialFor(req.registry), req.signal, requestName(req));
     const credential = found?.credential;
     if (challenge.scheme === 'basic') {
-      if (credential?.username === undefined || credential.password === undefined) return undefined;
+      if (cachedOnly || credential?.username === undefined || credential.password === undefined)
+        return undefined;
       return basicAuthorization(credential.username, credential.password);
     }
     if (challenge.scheme !== 'bearer') return undefined;
+    if (cachedOnly) {
+      if (credential?.registryToken) return undefined;
+      const kept = await cachedBearerToken(req, challenge, found);
+      return kept === undefined ? undefined : `Bearer ${kept.token}`;
+    }
     if (credential?.registryToken) return `Bearer ${credential.registryToken}`;
     return `Bearer ${(await bearerToken(req, challenge, found, extraScopes, force)).token}`;
+  };
+
+  /** The token bearerToken would find kept for the request, without fetching one. */
+  const cachedBearerToken = async (
+    req: AuthRequest,
+    challenge: Challenge,
+    found: FoundCredential | undefined,
+  ): Promise<TokenInfo | undefined> => {
+    const realm = checkRealm(challenge, req.url);
+    const requested = req.scopes.map(formatScope);
+    const named =
+      requested.length === 0
+        ? []
+        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
+    return raceSignal(
+      cache.cached(
+        {
+          origin: req.url.origin,
+          realm: realm.href,
+          service: challenge.params.service ?? '',
+          ...(found === undefined ? {} : { credential: found.credential }),
+          scopes: [...new Set([...requested, ...named])],
+        },
+        req.registry,
+      ),
+      req.signal,
+      requestName(req),
+    );
   };
 
   const withAuth = (req: AuthRequest, value: string | undefined): HttpRequest => {
@@ -325,9 +368,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     known: Challenge | undefined,
     learned: () => void,
   ): Promise<AuthResponse> => {
-    const first = await transport(
-      withAuth(req, known ? await authorization(req, known, [], false) : undefined),
-    );
+    const cachedOnly = req.untilAnswered === true;
+    const firstValue = known ? await authorization(req, known, [], false, cachedOnly) : undefined;
+    const first = await transport(withAuth(req, firstValue));
     if (first.status !== 401) {
       learned();
       return known ? marked(req, first) : first;
@@ -353,7 +396,9 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     options.trace?.({ kind: 'note', text: `${req.url.host} asks for ${offered.scheme} authorization` });
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
-    const value = await authorization(req, challenge, extraScopes, known !== undefined);
+    // The registry answered: from here the request is authorized as any other.
+    const refused = known !== undefined && !(cachedOnly && firstValue === undefined);
+    const value = await authorization(req, challenge, extraScopes, refused);
     // Nothing to answer the challenge with: the request stays without credentials.
     if (value === undefined) return { ...bufferedResponse(first, body), sentAs: { anonymous: true } };
     return marked(req, await refuseForeign(req, await transport(withAuth(req, value))));

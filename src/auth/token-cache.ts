@@ -286,6 +286,20 @@ export class TokenCache {
     return this.#get(key, covered, registry, fetch, force);
   }
 
+  /**
+   * A fresh token kept for `parts` (memory, a fetch under way, or the store), never fetched: for
+   * a request that may not send credentials anywhere yet.
+   */
+  async cached(parts: TokenKeyParts, registry: string): Promise<TokenInfo | undefined> {
+    if (this.#memory.size === 0 && this.#inFlight.size === 0 && (await this.#storeLacks(registry))) {
+      return undefined;
+    }
+    const key = await this.key(parts);
+    const hit = this.#memory.get(key);
+    if (this.#fresh(hit)) return hit;
+    return this.#inFlight.get(key) ?? this.#read(key);
+  }
+
   /** Whether the store says it keeps no token for `registry` (a failing store: it may). */
   async #storeLacks(registry: string): Promise<boolean> {
     const store = this.#store;

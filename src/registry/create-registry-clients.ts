@@ -131,7 +131,9 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
     send: options.send ?? (usesProxy(env) ? directTransport(options) : send),
     ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
-    ...(challengeStore === undefined
+    // Through a proxy the requests take another path than the ping (which goes direct): a
+    // proxy's answer would seem to confirm a remembered scheme, so every run pings.
+    ...(challengeStore === undefined || (options.send === undefined && usesProxy(env))
       ? {}
       : { store: challengeStore, onStoreError: storeErrorReporter(options.onStoreError, options.trace) }),
   });

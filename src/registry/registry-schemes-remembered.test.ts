@@ -6,6 +6,7 @@ import { loopbackServers } from '../testing/loopback-server.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import type { TraceEvent } from '../transport/trace.js';
+import { createRegistryClients } from './create-registry-clients.js';
 import { type RegistrySchemeStore, RegistrySchemes } from './registry-schemes.js';
 
 const servers = loopbackServers();
@@ -107,7 +108,7 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
     store.saveLoopbackScheme(server.host, 'https');
     const notes: string[] = [];
     const { wrapped, pings, sent } = schemesWith(store, {
-      trace: (e) => e.kind === 'note' && notes.push(e.text),
+      trace: (e: TraceEvent) => e.kind === 'note' && notes.push(e.text),
     });
     expect(await status(wrapped, get(server.host, '/v2/a/manifests/b'))).toBe(200);
     expect(sent).toEqual([
@@ -231,5 +232,176 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
     await insecure(get('127.0.0.1:5000')).catch(() => {});
     expect(asked).toEqual([]);
     expect(seen).toEqual(['https://registry.example:5000/v2/', 'https://127.0.0.1:5000/v2/']);
+  });
+
+  it('sends a request that met a 503 again with the usual retries, as without a remembered scheme', async () => {
+    let answered = 0;
+    const server = await servers.start((req, res) => {
+      if (req.target.startsWith('/v2/a/tags/list') && answered++ === 0) {
+        res.statusCode = 503;
+        res.end('{}');
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.end('{"name":"a","tags":["v1"]}');
+    });
+    const store = new MemoryTokenStore();
+    store.saveLoopbackScheme(server.host, 'http');
+    const clients = createRegistryClients({ env: {}, store, credentials: { find: async () => undefined } });
+    expect(await clients.forRegistry(server.host).listTags('a')).toEqual(['v1']);
+    expect(server.requests.map((r) => r.target)).toEqual([
+      '/v2/a/tags/list?n=1000',
+      '/v2/a/tags/list?n=1000',
+    ]);
+  });
+
+  it('sends a password to the realm once when the realm refuses it: an error past the answer is not a refusal of the scheme', async () => {
+    let tokenRequests = 0;
+    const server = await servers.start((req, res) => {
+      if (req.target.startsWith('/token')) {
+        tokenRequests++;
+        res.statusCode = 401;
+        res.end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+        return;
+      }
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', `Bearer realm="http://${server.host}/token",service="s"`);
+      res.end('{}');
+    });
+    const store = new MemoryTokenStore();
+    store.saveLoopbackScheme(server.host, 'http');
+    const notes: string[] = [];
+    const clients = createRegistryClients({
+      env: {},
+      store,
+      credentials: {
+        find: async () => ({ credential: { username: 'u', password: 'pw-wrong-77' }, source: 'test' }),
+      },
+      trace: (e: TraceEvent) => e.kind === 'note' && notes.push(e.text),
+    });
+    const err = await clients
+      .forRegistry(server.host)
+      .listTags('a')
+      .catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ERR_UNAUTHORIZED');
+    expect(tokenRequests).toBe(1);
+    expect(server.requests.filter((r) => !r.target.startsWith('/token'))).toHaveLength(1);
+    expect(notes.some((n) => n.includes('asking again'))).toBe(false);
+  });
+
+  it('over plain HTTP, sends no credential before the registry answers: a kept challenge is not followed to its realm', async () => {
+    const order: string[] = [];
+    const realm = await servers.start((_req, res) => {
+      order.push('realm');
+      res.setHeader('content-type', 'application/json');
+      res.end('{"token":"tok-after-answer"}');
+    });
+    const server = await servers.start((req, res) => {
+      order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
+      if (req.headers.authorization !== 'Bearer tok-after-answer') {
+        res.statusCode = 401;
+        res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
+        res.end('{}');
+        return;
+      }
+      res.end('{}');
+    });
+    const store = new MemoryTokenStore();
+    store.saveLoopbackScheme(server.host, 'http');
+    // What a run against this port left: its challenge, naming the realm.
+    store.saveChallenge(`http://${server.host}`, {
+      scheme: 'bearer',
+      params: { realm: `${realm.origin}/token`, service: 's' },
+    });
+    const { auth } = createRegistryClients({
+      env: {},
+      store,
+      credentials: {
+        find: async () => ({ credential: { username: 'u', password: 'pw-kept-31' }, source: 'test' }),
+      },
+    });
+    const flags: boolean[] = [];
+    const send = new RegistrySchemes({ send: transport(), store }).wrap(async (req) => {
+      flags.push(req.untilAnswered === true);
+      return auth.send(req);
+    });
+    expect(await status(send, get(server.host, '/v2/a/tags/list'))).toBe(200);
+    expect(flags).toEqual([true]);
+    // The registry answered over plain HTTP first; only then did the password go to the realm.
+    expect(order).toEqual(['registry without authorization', 'realm', 'registry with authorization']);
+  });
+
+  it('tells where a registry lives without asking it, when it can', async () => {
+    const store = new MemoryTokenStore();
+    store.saveLoopbackScheme('127.0.0.1:5999', 'http');
+    store.saveLoopbackScheme('localhost', 'http');
+    const schemes = new RegistrySchemes({ send: transport(), store });
+    expect((await schemes.knownBaseUrl('docker.io'))?.href).toBe('https://registry-1.docker.io/');
+    expect((await schemes.knownBaseUrl('registry.example:5000'))?.href).toBe(
+      'https://registry.example:5000/',
+    );
+    expect((await schemes.knownBaseUrl('127.0.0.1:5999'))?.href).toBe('http://127.0.0.1:5999/');
+    expect(await schemes.knownBaseUrl('127.0.0.1:5998')).toBeUndefined();
+    // Without a port, HTTP and HTTPS are two ports: only a ping can tell.
+    expect(await schemes.knownBaseUrl('localhost')).toBeUndefined();
+    expect(
+      (await new RegistrySchemes({ send: transport(), insecure: true }).knownBaseUrl('localhost'))?.href,
+    ).toBe('http://localhost/');
+  });
+
+  it('RegistryClients.preconnect connects to a registry whose scheme is known, and to no other', async () => {
+    const known = await servers.start((_req, res) => {
+      res.end('{}');
+    });
+    const unknown = await servers.start((_req, res) => {
+      res.end('{}');
+    });
+    const store = new MemoryTokenStore();
+    store.saveLoopbackScheme(known.host, 'http');
+    const clients = createRegistryClients({ env: {}, store, credentials: { find: async () => undefined } });
+    clients.preconnect(known.host);
+    clients.preconnect(unknown.host);
+    for (let i = 0; i < 100 && known.connections === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 50));
+    expect({ known: known.connections, unknown: unknown.connections }).toEqual({ known: 1, unknown: 0 });
+    expect(known.requests).toEqual([]);
+  });
+
+  it('through a proxy neither reads nor keeps a scheme: the proxy, not the registry, would answer the first request', async () => {
+    const server = await servers.start((_req, res) => {
+      res.end('{}');
+    });
+    const asked: string[] = [];
+    class WatchedStore extends MemoryTokenStore {
+      override loadLoopbackScheme(host: string) {
+        asked.push(`load ${host}`);
+        return super.loadLoopbackScheme(host);
+      }
+      override saveLoopbackScheme(host: string, scheme: 'http' | 'https') {
+        asked.push(`save ${host}`);
+        super.saveLoopbackScheme(host, scheme);
+      }
+    }
+    const store = new WatchedStore();
+    store.saveLoopbackScheme(server.host, 'http');
+    asked.length = 0;
+    const proxyPort = (
+      await servers.start((_req, res) => {
+        res.statusCode = 502;
+        res.end();
+      })
+    ).port;
+    const clients = createRegistryClients({
+      env: { HTTP_PROXY: `http://127.0.0.1:${proxyPort}` },
+      store,
+      maxRetries: 0,
+      credentials: { find: async () => undefined },
+    });
+    await clients
+      .forRegistry(server.host)
+      .listTags('a')
+      .catch(() => {});
+    expect(asked).toEqual([]);
+    expect(await clients.baseUrl(server.host)).toEqual(new URL(`http://${server.host}/`));
   });
 });

@@ -2,6 +2,7 @@ import { callStore, type OnStoreError } from '../auth/call-store.js';
 import type { ChallengeStore } from '../auth/challenge-cache.js';
 import type { AuthRequest, AuthResponse, AuthSend } from '../auth/create-auth-client.js';
 import { raceSignal } from '../errors/aborted-error.js';
+import { isRegauthError } from '../errors/regauth-error.js';
 import { registryApiHost } from '../reference/parse-reference.js';
 import type { Send } from '../transport/http-types.js';
 import { isPlainHttpAnswer } from '../transport/is-plain-http-answer.js';
@@ -34,6 +35,32 @@ export interface RegistrySchemesOptions {
  * request with a body or an effect waits for the ping instead.
  */
 const SAFE_TO_SEND_AGAIN = new Set(['GET', 'HEAD']);
+
+/**
+ * Answers to a remembered scheme that do not confirm it: a 400 (what Go's TLS server answers a
+ * plain-HTTP request with), and those the transport retries (sent with no retries, the request
+ * gets them when it goes again).
+ */
+const ASK_AGAIN_STATUSES = new Set([400, 408, 429, 500, 502, 503, 504]);
+
+/**
+ * Whether the request to `url` itself failed to connect, handshake or get an answer: the port
+ * may speak the other scheme. An error from later (the realm's, the registry's refusal) is not.
+ */
+function isConnectionFailure(err: unknown, url: URL): boolean {
+  if (isRegauthError(err)) {
+    if (err.code !== 'ERR_NETWORK' || err.request === undefined) return false;
+    try {
+      return new URL(err.request.url).origin === url.origin;
+    } catch {
+      return false;
+    }
+  }
+  return (
+    ['ECONNRESET', 'ECONNREFUSED', 'EPROTO', 'EPIPE'].some((code) => hasCauseCode(err, code)) ||
+    isPlainHttpAnswer(err)
+  );
+}
 
 /**
  * Which scheme each registry is spoken to with. HTTPS everywhere, plain HTTP everywhere with
@@ -120,7 +147,11 @@ export class RegistrySchemes {
         return send(req);
       }
       if (this.#store && !this.#found.has(host) && SAFE_TO_SEND_AGAIN.has(req.method)) {
-        const remembered = await this.#rememberedScheme(host);
+        const remembered = await raceSignal(
+          this.#rememberedScheme(host),
+          req.signal,
+          `the scheme remembered for ${host}`,
+        );
         if (remembered !== undefined && !this.#found.has(host)) {
           return this.#sendTrying(send, req, host, remembered);
         }
@@ -132,8 +163,12 @@ export class RegistrySchemes {
 
   /**
    * Sends `req` with the scheme the store remembers for its host; requests meanwhile wait for
-   * its answer. Any answer but a 400 confirms the scheme. Otherwise the ping decides, and the
-   * request (a GET or HEAD) is sent again with the ping's scheme.
+   * its answer. Over plain HTTP it goes with a cached token or none (AuthRequest.untilAnswered):
+   * no credential moves before the port has shown it still speaks HTTP. An answer confirms the
+   * scheme, and so does an error from past the answer (the realm's, a refusal). A failed
+   * connection or handshake, a 400 (Go's TLS server answers plain HTTP with one), or an answer
+   * the transport would have retried means the ping decides, and the request (a GET or HEAD) is
+   * sent again with the ping's scheme and the usual retries.
    */
   async #sendTrying(
     send: AuthSend,
@@ -153,23 +188,27 @@ export class RegistrySchemes {
       text: `${host} spoke ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} when last pinged; trying that first`,
     });
     let refused: AuthResponse | undefined;
-    let failure: unknown;
+    const trial = withScheme(req, remembered, 0);
     try {
       // One attempt: a refusal is a reason to ping, and the ping's answer sends it again.
-      const res = await send(withScheme(req, remembered, 0));
-      if (res.status !== 400) {
+      const res = await send(remembered === 'http' ? { ...trial, untilAnswered: true } : trial);
+      if (!ASK_AGAIN_STATUSES.has(res.status)) {
         settle(remembered);
         return res;
       }
       refused = res;
     } catch (err) {
-      failure = err;
+      if (req.signal?.aborted || !isConnectionFailure(err, trial.url)) {
+        // Aborted, or failed past the registry's answer: nothing says the scheme is wrong.
+        if (this.#found.get(host) === trying) this.#found.delete(host);
+        settle(req.signal?.aborted ? (this.#found.get(host) ?? this.#startPing(host)) : remembered);
+        throw err;
+      }
     }
     await refused?.dump().catch(() => {});
     if (this.#found.get(host) === trying) this.#found.delete(host);
     const pinged = this.#found.get(host) ?? this.#startPing(host);
     settle(pinged);
-    if (failure !== undefined && req.signal?.aborted) throw failure;
     this.#trace?.({
       kind: 'note',
       text: `${host} refused ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} (${
@@ -198,11 +237,13 @@ export class RegistrySchemes {
     let remembered = this.#remembered.get(host);
     if (!remembered) {
       const store = this.#store;
-      remembered = store?.loadLoopbackScheme
-        ? callStore('loadLoopbackScheme', () => store.loadLoopbackScheme?.(host), this.#onStoreError).then(
-            (s) => (s === 'http' || s === 'https' ? s : undefined),
-          )
-        : Promise.resolve(undefined);
+      // Without a port, plain HTTP means port 80 and HTTPS 443: two servers, each its own ping.
+      remembered =
+        store?.loadLoopbackScheme && hasPort(host)
+          ? callStore('loadLoopbackScheme', () => store.loadLoopbackScheme?.(host), this.#onStoreError).then(
+              (s) => (s === 'http' || s === 'https' ? s : undefined),
+            )
+          : Promise.resolve(undefined);
       this.#remembered.set(host, remembered);
     }
     return remembered;
@@ -211,7 +252,7 @@ export class RegistrySchemes {
   /** Tells the store what a ping found, when it is news to it. */
   async #keep(host: string, scheme: RegistryScheme): Promise<void> {
     const store = this.#store;
-    if (!store?.saveLoopbackScheme) return;
+    if (!store?.saveLoopbackScheme || !hasPort(host)) return;
     if ((await this.#rememberedScheme(host)) === scheme) return;
     this.#remembered.set(host, Promise.resolve(scheme));
     await callStore('saveLoopbackScheme', () => store.saveLoopbackScheme?.(host, scheme), this.#onStoreError);

@@ -40,6 +40,8 @@ export interface LoopbackServer {
   readonly origin: string;
   /** Every request received, in order of arrival. */
   readonly requests: RecordedRequest[];
+  /** Connections accepted so far (TCP, whether or not a request came on them). */
+  readonly connections: number;
   url(path?: string): URL;
   close(): Promise<void>;
 }
@@ -69,6 +71,7 @@ export async function startLoopbackServer(
 ): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   let origin = '';
   const listener = (raw: IncomingMessage, res: ServerResponse) => {
     void (async () => {
@@ -96,6 +99,7 @@ export async function startLoopbackServer(
   };
   const server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
   server.on('connection', (socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
@@ -110,6 +114,9 @@ export async function startLoopbackServer(
     port,
     origin,
     requests,
+    get connections() {
+      return connections;
+    },
     url: (path = '/') => new URL(path, origin),
     close: () =>
       new Promise<void>((resolve) => {

@@ -113,16 +113,21 @@ class EarlyConnections {
     const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
     const servername = serverNameOf(host);
     const agentOptions = (agent as unknown as { options?: Record<string, unknown> }).options ?? {};
+    const connection = {
+      ...agentOptions,
+      host,
+      port,
+      servername,
+      keepAlive: true,
+      ...(this.#lookup === undefined ? {} : { lookup: this.#lookup }),
+    };
     let socket: Duplex | null | undefined;
     try {
+      // The agent's key lets its TLS session be kept, for the next connections to resume it.
       socket = create.call(agent, {
-        ...agentOptions,
-        host,
-        port,
-        servername,
-        keepAlive: true,
-        ...(this.#lookup === undefined ? {} : { lookup: this.#lookup }),
-      });
+        ...connection,
+        _agentKey: agent.getName(connection),
+      } as typeof connection);
     } catch {
       return;
     }
