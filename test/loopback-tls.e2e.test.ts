@@ -211,9 +211,7 @@ describe('a registry on loopback: HTTPS when it speaks TLS, plain HTTP when it d
       const before = { ...relay.counts };
       const moved = await manifest();
       expect(moved.stdout.toString()).toBe(image.manifest);
-      expect(moved.stderr).toContain(
-        `${host} refused plain HTTP (HTTP 400); asking again with the HTTPS ping`,
-      );
+      expect(moved.stderr).toContain(`${host} answered plain HTTP with HTTP 400; the HTTPS ping found HTTPS`);
       // One plain request, refused; then the ping and the request again, over TLS.
       expect(relay.counts.plain).toBe(before.plain + 1);
       expect(relay.counts.tls).toBeGreaterThan(before.tls);
@@ -222,20 +220,18 @@ describe('a registry on loopback: HTTPS when it speaks TLS, plain HTTP when it d
       const again = await manifest();
       expect(again.stdout.toString()).toBe(image.manifest);
       expect(again.stderr).toContain(`${host} spoke HTTPS when last pinged; trying that first`);
-      expect(again.stderr).not.toContain('asking again');
+      expect(again.stderr).not.toContain('the HTTPS ping found');
       expect(relay.counts.plain).toBe(after.plain);
 
       relay.retarget(plainPort);
       const back = await manifest();
       expect(back.stdout.toString()).toBe(image.manifest);
-      expect(back.stderr).toContain(`${host} refused HTTPS (no answer); asking again with the HTTPS ping`);
+      expect(back.stderr).toContain(`${host} no longer speaks HTTPS; the HTTPS ping found plain HTTP`);
       expect(back.stderr).toContain('answers HTTPS with plain HTTP');
 
       relay.retarget(nodeTls.port);
       const reset = await manifest();
-      expect(reset.stderr).toContain(
-        `${host} refused plain HTTP (no answer); asking again with the HTTPS ping`,
-      );
+      expect(reset.stderr).toContain(`${host} no longer speaks plain HTTP; the HTTPS ping found HTTPS`);
       expect(reset.code).toBe(0);
       expect(reset.stdout.toString()).toBe(image.manifest);
       // The refused plain request never reached the handler: only the ping and the manifest did.

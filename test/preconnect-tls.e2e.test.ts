@@ -4,7 +4,10 @@ import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryTokenStore } from '../src/auth/memory-token-store.js';
 import { isRegauthError } from '../src/errors/regauth-error.js';
+import { createRegistryClients } from '../src/registry/create-registry-clients.js';
+import { startLoopbackServer } from '../src/testing/loopback-server.js';
 import { createTransport } from '../src/transport/create-transport.js';
 import { makeLoopbackTls } from './harness/tls.js';
 
@@ -86,5 +89,49 @@ describe('Transport.preconnect over TLS', () => {
     // Node's TLS server drops a plain-HTTP request: no answer, and no request was served.
     expect(err).toBeInstanceOf(Error);
     expect(requests.length).toBe(1);
+  });
+});
+
+describe('a loopback port that moved from plain HTTP to TLS, with a challenge kept from before', () => {
+  it('never sends the password to the realm the plain-HTTP registry named: the ping comes first', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'regauth-moved-'));
+    const tls = await makeLoopbackTls();
+    const caFile = join(work, 'ca.pem');
+    await writeFile(caFile, tls.caPem);
+    const staleRealm = await startLoopbackServer((_req, res) => {
+      res.statusCode = 401;
+      res.end('{}');
+    });
+    const registry = await startLoopbackServer(
+      (req, res) => {
+        res.setHeader('content-type', 'application/json');
+        res.end(req.target === '/v2/' ? '{}' : '{"name":"a","tags":["v1"]}');
+      },
+      { tls: { cert: tls.certPem, key: tls.keyPem } },
+    );
+    try {
+      const store = new MemoryTokenStore();
+      // What runs against the plain-HTTP registry once on this port left in the token cache.
+      store.saveLoopbackScheme(registry.host, 'http');
+      store.saveChallenge(`http://${registry.host}`, {
+        scheme: 'bearer',
+        params: { realm: `${staleRealm.origin}/token`, service: 'old' },
+      });
+      const clients = createRegistryClients({
+        env: {},
+        store,
+        caFile,
+        credentials: {
+          find: async () => ({ credential: { username: 'u', password: 'pw-moved-5' }, source: 'test' }),
+        },
+      });
+      expect(await clients.forRegistry(registry.host).listTags('a')).toEqual(['v1']);
+      expect(staleRealm.requests).toEqual([]);
+      expect(store.loadLoopbackScheme(registry.host)).toBe('https');
+    } finally {
+      await staleRealm.close();
+      await registry.close();
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

@@ -39,13 +39,13 @@ export interface AuthRequest extends HttpRequest {
   readonly registry: string;
   readonly scopes: readonly ResourceScope[];
   /**
-   * Whether the registry may not be speaking the request's scheme (a loopback registry's plain
-   * HTTP remembered from an earlier run, RegistrySchemes): until it answers, the request carries
-   * a token already cached or nothing, never a password and never a token fetched for it, so no
-   * credential goes anywhere on the strength of a challenge it has not just confirmed. Left out:
-   * false.
+   * Set while the registry's scheme is a guess (a loopback registry's plain HTTP remembered from
+   * an earlier run, RegistrySchemes): the request goes with a token already cached, and when it
+   * has none but would need a credential (a password, a token fetched from a kept challenge's
+   * realm), this is awaited first (the ping that confirms the scheme) and its failure is the
+   * request's. So no credential moves on the strength of a guess. Left out: no guess.
    */
-  readonly untilAnswered?: boolean;
+  readonly beforeCredentials?: () => Promise<void>;
 }
 
 /** How a request was finally sent, so that a refusal can say who was refused. Holds no secret. */
@@ -368,8 +368,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     known: Challenge | undefined,
     learned: () => void,
   ): Promise<AuthResponse> => {
-    const cachedOnly = req.untilAnswered === true;
-    const firstValue = known ? await authorization(req, known, [], false, cachedOnly) : undefined;
+    const guessed = req.beforeCredentials;
+    let firstValue = known ? await authorization(req, known, [], false, guessed !== undefined) : undefined;
+    if (known && firstValue === undefined && guessed !== undefined) {
+      await guessed();
+      firstValue = await authorization(req, known, [], false);
+    }
     const first = await transport(withAuth(req, firstValue));
     if (first.status !== 401) {
       learned();
@@ -396,9 +400,7 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     options.trace?.({ kind: 'note', text: `${req.url.host} asks for ${offered.scheme} authorization` });
     // One retry, with a token for the challenge's scope (new, or wider after insufficient_scope),
     // fetched afresh when the one just sent was refused.
-    // The registry answered: from here the request is authorized as any other.
-    const refused = known !== undefined && !(cachedOnly && firstValue === undefined);
-    const value = await authorization(req, challenge, extraScopes, refused);
+    const value = await authorization(req, challenge, extraScopes, known !== undefined);
     // Nothing to answer the challenge with: the request stays without credentials.
     if (value === undefined) return { ...bufferedResponse(first, body), sentAs: { anonymous: true } };
     return marked(req, await refuseForeign(req, await transport(withAuth(req, value))));

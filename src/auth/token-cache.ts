@@ -297,7 +297,9 @@ export class TokenCache {
     const key = await this.key(parts);
     const hit = this.#memory.get(key);
     if (this.#fresh(hit)) return hit;
-    return this.#inFlight.get(key) ?? this.#read(key);
+    // Another caller's fetch under way is waited for; its failure is its own, not a miss's.
+    const fetching = this.#inFlight.get(key);
+    return fetching ? fetching.catch(() => undefined) : this.#read(key);
   }
 
   /** Whether the store says it keeps no token for `registry` (a failing store: it may). */

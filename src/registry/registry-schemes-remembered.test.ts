@@ -119,7 +119,7 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
     // The refused TLS attempts never reached the HTTP handler: one request was answered.
     expect(server.requests.map((r) => r.target)).toEqual(['/v2/a/manifests/b']);
     expect(store.loadLoopbackScheme(server.host)).toBe('http');
-    expect(notes).toContain(`${server.host} refused HTTPS (no answer); asking again with the HTTPS ping`);
+    expect(notes).toContain(`${server.host} no longer speaks HTTPS; the HTTPS ping found plain HTTP`);
   });
 
   it('checks a 400 with a ping and sends the request once more, then hands the 400 on', async () => {
@@ -286,19 +286,19 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
     expect((err as { code?: string }).code).toBe('ERR_UNAUTHORIZED');
     expect(tokenRequests).toBe(1);
     expect(server.requests.filter((r) => !r.target.startsWith('/token'))).toHaveLength(1);
-    expect(notes.some((n) => n.includes('asking again'))).toBe(false);
+    expect(notes.some((n) => n.includes('the HTTPS ping found'))).toBe(false);
   });
 
-  it('over plain HTTP, sends no credential before the registry answers: a kept challenge is not followed to its realm', async () => {
+  it("over plain HTTP, pings before a password would go to a kept challenge's realm", async () => {
     const order: string[] = [];
     const realm = await servers.start((_req, res) => {
       order.push('realm');
       res.setHeader('content-type', 'application/json');
-      res.end('{"token":"tok-after-answer"}');
+      res.end('{"token":"tok-after-ping"}');
     });
     const server = await servers.start((req, res) => {
       order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
-      if (req.headers.authorization !== 'Bearer tok-after-answer') {
+      if (req.headers.authorization !== 'Bearer tok-after-ping') {
         res.statusCode = 401;
         res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
         res.end('{}');
@@ -308,7 +308,7 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
     });
     const store = new MemoryTokenStore();
     store.saveLoopbackScheme(server.host, 'http');
-    // What a run against this port left: its challenge, naming the realm.
+    // What a run against this port left: its challenge, naming the realm (no token).
     store.saveChallenge(`http://${server.host}`, {
       scheme: 'bearer',
       params: { realm: `${realm.origin}/token`, service: 's' },
@@ -320,15 +320,54 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
         find: async () => ({ credential: { username: 'u', password: 'pw-kept-31' }, source: 'test' }),
       },
     });
-    const flags: boolean[] = [];
-    const send = new RegistrySchemes({ send: transport(), store }).wrap(async (req) => {
-      flags.push(req.untilAnswered === true);
-      return auth.send(req);
-    });
+    const pingSend = transport();
+    const send = new RegistrySchemes({
+      send: (req) => {
+        order.push('ping');
+        return pingSend(req);
+      },
+      store,
+    }).wrap((req) => auth.send(req));
     expect(await status(send, get(server.host, '/v2/a/tags/list'))).toBe(200);
-    expect(flags).toEqual([true]);
-    // The registry answered over plain HTTP first; only then did the password go to the realm.
-    expect(order).toEqual(['registry without authorization', 'realm', 'registry with authorization']);
+    // The ping confirmed plain HTTP before the password went to the realm: two requests, as
+    // with the challenge and no remembered scheme.
+    expect(order).toEqual(['ping', 'realm', 'registry with authorization']);
+  });
+
+  it('over plain HTTP, sends a cached token at once, without a ping', async () => {
+    const order: string[] = [];
+    const realm = await servers.start((_req, res) => {
+      order.push('realm');
+      res.setHeader('content-type', 'application/json');
+      res.end('{"token":"tok-cached","expires_in":300}');
+    });
+    const server = await servers.start((req, res) => {
+      order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
+      if (req.headers.authorization !== 'Bearer tok-cached') {
+        res.statusCode = 401;
+        res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
+        res.end('{}');
+        return;
+      }
+      res.end('{}');
+    });
+    const store = new MemoryTokenStore();
+    const credentials = {
+      find: async () => ({ credential: { username: 'u', password: 'pw-cached-8' }, source: 'test' }),
+    };
+    const first = createRegistryClients({ env: {}, store, credentials });
+    expect(await first.forRegistry(server.host).listTags('a')).toEqual([]);
+    order.length = 0;
+    const notes: string[] = [];
+    const next = createRegistryClients({
+      env: {},
+      store,
+      credentials,
+      trace: (e: TraceEvent) => e.kind === 'note' && notes.push(e.text),
+    });
+    expect(await next.forRegistry(server.host).listTags('a')).toEqual([]);
+    expect(order).toEqual(['registry with authorization']);
+    expect(notes).toContain(`${server.host} spoke plain HTTP when last pinged; trying that first`);
   });
 
   it('tells where a registry lives without asking it, when it can', async () => {

@@ -43,6 +43,13 @@ const SAFE_TO_SEND_AGAIN = new Set(['GET', 'HEAD']);
  */
 const ASK_AGAIN_STATUSES = new Set([400, 408, 429, 500, 502, 503, 504]);
 
+/** Thrown into a request whose remembered scheme the ping found changed: it goes again. */
+class SchemeMoved extends Error {
+  constructor() {
+    super('the registry no longer speaks the scheme remembered for it');
+  }
+}
+
 /**
  * Whether the request to `url` itself failed to connect, handshake or get an answer: the port
  * may speak the other scheme. An error from later (the realm's, the registry's refusal) is not.
@@ -163,12 +170,13 @@ export class RegistrySchemes {
 
   /**
    * Sends `req` with the scheme the store remembers for its host; requests meanwhile wait for
-   * its answer. Over plain HTTP it goes with a cached token or none (AuthRequest.untilAnswered):
-   * no credential moves before the port has shown it still speaks HTTP. An answer confirms the
-   * scheme, and so does an error from past the answer (the realm's, a refusal). A failed
-   * connection or handshake, a 400 (Go's TLS server answers plain HTTP with one), or an answer
-   * the transport would have retried means the ping decides, and the request (a GET or HEAD) is
-   * sent again with the ping's scheme and the usual retries.
+   * its answer. Over plain HTTP it goes with a cached token or none: one that would need a
+   * credential first waits for the ping (AuthRequest.beforeCredentials), so no credential moves
+   * before the port has shown it still speaks HTTP. An answer confirms the scheme, and so does an
+   * error from past the answer (the realm's, a refusal). A failed connection or handshake, a 400
+   * (Go's TLS server answers plain HTTP with one), or an answer the transport would have retried
+   * means the ping decides, and the request (a GET or HEAD) is sent again with the ping's scheme
+   * and the usual retries.
    */
   async #sendTrying(
     send: AuthSend,
@@ -182,40 +190,56 @@ export class RegistrySchemes {
     });
     // Waiters take the ping's failure from the ping itself; this copy of it needs no handler.
     trying.catch(() => {});
-    this.#found.set(host, trying);
     this.#trace?.({
       kind: 'note',
       text: `${host} spoke ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} when last pinged; trying that first`,
     });
+    this.#found.set(host, trying);
+    /** The ping, started once: for the waiters, and for this request when it has to ask. */
+    let pinged: Promise<RegistryScheme> | undefined;
+    const ping = (): Promise<RegistryScheme> => {
+      if (pinged === undefined) {
+        if (this.#found.get(host) === trying) this.#found.delete(host);
+        pinged = this.#found.get(host) ?? this.#startPing(host);
+        settle(pinged);
+      }
+      return pinged;
+    };
+    const moved = new SchemeMoved();
     let refused: AuthResponse | undefined;
     const trial = withScheme(req, remembered, 0);
     try {
       // One attempt: a refusal is a reason to ping, and the ping's answer sends it again.
-      const res = await send(remembered === 'http' ? { ...trial, untilAnswered: true } : trial);
+      const res = await send(
+        remembered === 'http'
+          ? {
+              ...trial,
+              beforeCredentials: async () => {
+                if ((await raceSignal(ping(), req.signal, `the HTTPS ping of ${host}`)) !== remembered)
+                  throw moved;
+              },
+            }
+          : trial,
+      );
       if (!ASK_AGAIN_STATUSES.has(res.status)) {
         settle(remembered);
         return res;
       }
       refused = res;
     } catch (err) {
-      if (req.signal?.aborted || !isConnectionFailure(err, trial.url)) {
-        // Aborted, or failed past the registry's answer: nothing says the scheme is wrong.
-        if (this.#found.get(host) === trying) this.#found.delete(host);
-        settle(req.signal?.aborted ? (this.#found.get(host) ?? this.#startPing(host)) : remembered);
+      if (err !== moved && (req.signal?.aborted || !isConnectionFailure(err, trial.url))) {
+        // Aborted, or failed past the connection (the realm's refusal, a bad answer): nothing
+        // says the scheme is wrong, nor that the registry answered; the waiters get the ping.
+        ping();
         throw err;
       }
     }
     await refused?.dump().catch(() => {});
-    if (this.#found.get(host) === trying) this.#found.delete(host);
-    const pinged = this.#found.get(host) ?? this.#startPing(host);
-    settle(pinged);
+    const scheme = await raceSignal(ping(), req.signal, `the HTTPS ping of ${host}`);
     this.#trace?.({
       kind: 'note',
-      text: `${host} refused ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} (${
-        refused ? `HTTP ${refused.status}` : 'no answer'
-      }); asking again with the HTTPS ping`,
+      text: `${host} ${refused ? `answered ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'} with HTTP ${refused.status}` : `no longer speaks ${remembered === 'https' ? 'HTTPS' : 'plain HTTP'}`}; the HTTPS ping found ${scheme === 'https' ? 'HTTPS' : 'plain HTTP'}`,
     });
-    const scheme = await raceSignal(pinged, req.signal, `the HTTPS ping of ${host}`);
     return send(withScheme(req, scheme));
   }
 
