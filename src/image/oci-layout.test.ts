@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,13 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.js';
 import { rejection } from '../testing/rejection.js';
-import {
-  FLUSH_EVERY_BYTES,
-  type HeldBytes,
-  type LayoutDescriptor,
-  OciLayout,
-  REF_NAME_ANNOTATION,
-} from './oci-layout.js';
+import { type HeldBytes, type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
 import { PARTIAL_DIR } from './partial-blobs.js';
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -461,46 +455,6 @@ describe('OciLayout partial downloads', () => {
     expect(err.code).toBe('ERR_DIGEST_MISMATCH');
     expect(await partialFiles()).toEqual([]);
     expect(await blobFiles(dir)).toEqual([]);
-  });
-
-  describe('a blob larger than what is flushed to disk on the way', () => {
-    // Two flushes and an unflushed rest, none of them a multiple of the write batch.
-    const HUGE = randomBytes(2 * FLUSH_EVERY_BYTES + 3 * 1024 * 1024 + 4321);
-    const HUGE_DESC = { digest: sha256(HUGE), size: HUGE.length };
-    const hugeHex = HUGE_DESC.digest.slice('sha256:'.length);
-
-    it('stores every byte and verifies the whole blob', async () => {
-      const layout = await OciLayout.open(dir, { create: true });
-      await layout.writeBlob(HUGE_DESC, resumable(HUGE));
-      expect((await readFile(layout.blobPath(HUGE_DESC.digest))).equals(HUGE)).toBe(true);
-      expect(await partialFiles()).toEqual([]);
-    });
-
-    it('keeps every byte before a break that comes after a flush, and resumes after them', async () => {
-      const layout = await OciLayout.open(dir, { create: true });
-      const BREAK = FLUSH_EVERY_BYTES + 2 * 1024 * 1024 + 99;
-      await expect(layout.writeBlob(HUGE_DESC, resumable(HUGE, { breakAt: BREAK }))).rejects.toMatchObject({
-        code: 'ECONNRESET',
-      });
-      const kept = await readFile(join(partialFolder(), hugeHex));
-      expect(kept.length).toBe(BREAK);
-      expect(kept.equals(HUGE.subarray(0, BREAK))).toBe(true);
-      const calls: (number | undefined)[] = [];
-      await layout.writeBlob(HUGE_DESC, resumable(HUGE, { calls }));
-      expect(calls).toEqual([BREAK]);
-      expect(await layout.hasBlob(HUGE_DESC)).toBe(true);
-    });
-
-    it('refuses a corrupt byte after the flushes and keeps nothing', async () => {
-      const layout = await OciLayout.open(dir, { create: true });
-      const wrong = Buffer.from(HUGE);
-      const at = HUGE.length - 10;
-      wrong[at] = (wrong[at] ?? 0) ^ 1;
-      const err = await rejection(layout.writeBlob(HUGE_DESC, resumable(wrong)));
-      expect(err.code).toBe('ERR_DIGEST_MISMATCH');
-      expect(await partialFiles()).toEqual([]);
-      expect(await blobFiles(dir)).toEqual([]);
-    });
   });
 
   it('lets two writers of one blob into one layout run at once without sharing a file', async () => {

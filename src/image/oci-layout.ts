@@ -35,14 +35,6 @@ export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 const WRITE_BATCH_BYTES = 256 * 1024;
 /** Read size for the bytes an earlier run kept: a file read whole in few calls. */
 const HELD_READ_BYTES = 1024 * 1024;
-/**
- * Bytes written between two flushes of a blob's file to disk while it downloads. Linux starts
- * writing data out only once a tenth of memory is waiting (vm.dirty_background_ratio), so one
- * fsync at the end waited for the whole blob (a quarter to a third of a second per 256 MiB layer
- * on the benchmark's disk) while the network stood idle. Flushed on the way, in the background
- * while the next bytes arrive, the closing fsync finds at most this much left.
- */
-export const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 
 export interface LayoutDescriptor extends BlobDescriptor {
   readonly mediaType: string;
@@ -317,10 +309,6 @@ export class OciLayout {
     // gigabyte costs four thousand system calls, not sixteen thousand.
     let batch: Uint8Array[] = [];
     let batched = 0;
-    let unflushed = 0;
-    // One flush at a time, running while writes go on; its error surfaces at the latest before
-    // the closing fsync.
-    let flush: Promise<void> | undefined;
     try {
       for await (const chunk of chunks) {
         hash?.update(chunk);
@@ -330,25 +318,16 @@ export class OciLayout {
         if (batched >= WRITE_BATCH_BYTES) {
           const full = batch;
           batch = [];
-          unflushed += batched;
           batched = 0;
           await file.writev(full);
-          if (unflushed >= FLUSH_EVERY_BYTES) {
-            if (flush !== undefined) await flush;
-            unflushed = 0;
-            flush = file.datasync();
-            flush.catch(ignore);
-          }
         }
       }
       if (batch.length > 0) await file.writev(batch);
-      if (flush !== undefined) await flush;
       await file.sync();
     } catch (err) {
       // What arrived before a break is written out: the next run resumes after the file's last
       // byte, so the file must hold every byte before it (the final digest check guards the rest).
       if (batch.length > 0) await file.writev(batch).catch(ignore);
-      if (flush !== undefined) await flush.catch(ignore);
       await file.close().catch(ignore);
       throw fileSystemError(err, 'write a blob to', claim.path);
     }
