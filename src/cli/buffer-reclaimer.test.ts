@@ -3,6 +3,7 @@ import {
   bufferReclaimer,
   RECLAIM_ABOVE_BYTES,
   RECLAIM_CHECK_BYTES,
+  v8LetsBuffersPileUp,
   youngGenerationCollector,
 } from './buffer-reclaimer.js';
 
@@ -75,5 +76,14 @@ describe('youngGenerationCollector', () => {
     for (let turn = 0; turn < 200 && !freed(); turn++)
       await new Promise((resolve) => setTimeout(resolve, 10));
     expect(process.memoryUsage().arrayBuffers).toBeLessThanOrEqual(before + 8 * 1024 * 1024);
+  });
+});
+
+describe('v8LetsBuffersPileUp', () => {
+  it("is true for Node 24's V8 and later, false for Node 20's and 22's", () => {
+    expect(v8LetsBuffersPileUp('11.3.244.8-node.38')).toBe(false);
+    expect(v8LetsBuffersPileUp('12.4.254.21-node.57')).toBe(false);
+    expect(v8LetsBuffersPileUp('13.6.233.17-node.53')).toBe(true);
+    expect(v8LetsBuffersPileUp('14.1.0')).toBe(true);
   });
 });

@@ -11,7 +11,7 @@ import { readBlob } from '../../image/read-blob.js';
 import type { TransferListener, TransferSummary } from '../../image/transfer-events.js';
 import { formatReference, type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
-import { bufferReclaimer } from '../buffer-reclaimer.js';
+import { bufferReclaimer, v8LetsBuffersPileUp } from '../buffer-reclaimer.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
 import { copyClients } from '../copy-clients.js';
 import { terminalSession } from '../terminal-session.js';
@@ -38,8 +38,9 @@ export async function blobCommand(ref: string, flags: ClientFlags): Promise<void
   }
 }
 
-/** The progress listener, if any, and the buffer reclaimer, both told of every event. */
-function withBufferReclaimer(listener: TransferListener | undefined): TransferListener {
+/** The progress listener, if any, and the buffer reclaimer where V8 needs one, both told of every event. */
+function withBufferReclaimer(listener: TransferListener | undefined): TransferListener | undefined {
+  if (!v8LetsBuffersPileUp()) return listener;
   const reclaim = bufferReclaimer();
   return listener === undefined
     ? reclaim
@@ -106,7 +107,7 @@ export async function pullCommand(
             tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag}`,
           }),
       ...(platform === undefined ? {} : { platform }),
-      onEvent,
+      ...(onEvent === undefined ? {} : { onEvent }),
     });
     forget();
     progress.finish(summary);
@@ -117,7 +118,7 @@ export async function pullCommand(
     ...(flags.allPlatforms ? { allPlatforms: true } : {}),
     ...(reference.tag === undefined ? {} : { refName: reference.tag }),
     ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
-    onEvent,
+    ...(onEvent === undefined ? {} : { onEvent }),
   });
   progress.finish(summary);
 }
