@@ -1309,7 +1309,7 @@ function explain(results: ScenarioResult[], hashRate: number, starts: Map<string
         `Why: regauth hashes every byte it receives (SHA-256 runs at ${hashRate.toFixed(0)} MiB/s on one core of this CPU) and writes it to disk through a verified temporary file; ` +
         'curl does neither, and the registry and the delay proxy share the same 2 cores. The curl figure is the raw-transfer limit, not a like-for-like client.' +
         (r.rows.some((row) => row.rssMb > 150)
-          ? " Peak RSS above 150 MB is received chunks (Node's 64 KiB socket reads) waiting for V8 to collect them: regauth holds at most 1 MiB per layer and its JavaScript heap stays near 12 MB, and Node 24's V8 lets about twice as many dead chunks pile up as Node 20's before it collects (process.memoryUsage().arrayBuffers peaks near 70 MB against 33 MB on the same pull)."
+          ? " Peak RSS above 150 MB is received chunks (Node's 64 KiB socket reads) waiting for V8 to collect them: regauth holds at most 1 MiB per layer and its JavaScript heap stays near 12 MB; Node 24's V8 by itself lets them reach 80 MB and more, so there the CLI asks for a young-generation collection whenever they pass 32 MiB."
           : '');
     } else if (r.id === 8) {
       const baseline = r.rows.find((row) => row.name === 'empty node:http');

@@ -8,9 +8,10 @@ import { OciLayout } from '../../image/oci-layout.js';
 import { pullImage } from '../../image/pull-image.js';
 import { pushImage } from '../../image/push-image.js';
 import { readBlob } from '../../image/read-blob.js';
-import type { TransferSummary } from '../../image/transfer-events.js';
+import type { TransferListener, TransferSummary } from '../../image/transfer-events.js';
 import { formatReference, type ImageReference, parseReference } from '../../reference/parse-reference.js';
 import { parsePlatform } from '../../registry/select-platform.js';
+import { bufferReclaimer, v8LetsBuffersPileUp } from '../buffer-reclaimer.js';
 import { type ClientFlags, clientContext } from '../client-context.js';
 import { copyClients } from '../copy-clients.js';
 import { terminalSession } from '../terminal-session.js';
@@ -35,6 +36,18 @@ export async function blobCommand(ref: string, flags: ClientFlags): Promise<void
   for await (const chunk of readBlob(client, reference.repository, { digest: reference.digest })) {
     if (!process.stdout.write(chunk)) await new Promise((r) => process.stdout.once('drain', r));
   }
+}
+
+/** The progress listener, if any, and the buffer reclaimer where V8 needs one, both told of every event. */
+function withBufferReclaimer(listener: TransferListener | undefined): TransferListener | undefined {
+  if (!v8LetsBuffersPileUp()) return listener;
+  const reclaim = bufferReclaimer();
+  return listener === undefined
+    ? reclaim
+    : (event) => {
+        listener(event);
+        reclaim(event);
+      };
 }
 
 export async function pullCommand(
@@ -78,6 +91,7 @@ export async function pullCommand(
   const client = clients.forRegistry(reference.registry);
   const target = reference.digest ?? reference.tag ?? 'latest';
   const progress = await transferProgress(flags);
+  const onEvent = withBufferReclaimer(progress.listener);
   if (archive) {
     const { pullDockerArchive } = await import('../../image/docker-archive.js');
     // Ctrl-C or SIGTERM ends the process where it stands: the half-written tar goes with it.
@@ -93,7 +107,7 @@ export async function pullCommand(
             tag: `${reference.registry === 'docker.io' ? '' : `${reference.registry}/`}${reference.repository}:${reference.tag}`,
           }),
       ...(platform === undefined ? {} : { platform }),
-      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+      ...(onEvent === undefined ? {} : { onEvent }),
     });
     forget();
     progress.finish(summary);
@@ -104,7 +118,7 @@ export async function pullCommand(
     ...(flags.allPlatforms ? { allPlatforms: true } : {}),
     ...(reference.tag === undefined ? {} : { refName: reference.tag }),
     ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
-    ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+    ...(onEvent === undefined ? {} : { onEvent }),
   });
   progress.finish(summary);
 }
