@@ -4,6 +4,7 @@ import type { AuthRequest, AuthResponse, AuthSend } from '../auth/create-auth-cl
 import { raceSignal } from '../errors/aborted-error.js';
 import { isRegauthError } from '../errors/regauth-error.js';
 import { registryApiHost } from '../reference/parse-reference.js';
+import { RETRY_STATUSES } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import { isPlainHttpAnswer } from '../transport/is-plain-http-answer.js';
 import type { Tracer } from '../transport/trace.js';
@@ -41,7 +42,7 @@ const SAFE_TO_SEND_AGAIN = new Set(['GET', 'HEAD']);
  * plain-HTTP request with), and those the transport retries (sent with no retries, the request
  * gets them when it goes again).
  */
-const ASK_AGAIN_STATUSES = new Set([400, 408, 429, 500, 502, 503, 504]);
+const ASK_AGAIN_STATUSES: ReadonlySet<number> = new Set([400, ...RETRY_STATUSES]);
 
 /** Thrown into a request whose remembered scheme the ping found changed: it goes again. */
 class SchemeMoved extends Error {

@@ -28,7 +28,8 @@ export const HEADERS_TIMEOUT_MS = 120_000;
 export const BODY_TIMEOUT_MS = 120_000;
 const TRACE_BODY_LIMIT = 4096;
 
-const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+/** Answers a failed idempotent request is sent again after (with back-off, honouring Retry-After). */
+export const RETRY_STATUSES: ReadonlySet<number> = new Set([408, 429, 500, 502, 503, 504]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const RETRY_ERROR_CODES = new Set([
   'ECONNRESET',
