@@ -23,7 +23,7 @@ import {
 } from './credentials/credential.js';
 import { fetchToken } from './fetch-token.js';
 import { type Challenge, parseChallenges } from './parse-challenge.js';
-import { TokenCache } from './token-cache.js';
+import { TokenCache, type TokenKeyParts } from './token-cache.js';
 import type { TokenInfo } from './token-response.js';
 
 export type { ChallengeStore } from './challenge-cache.js';
@@ -237,6 +237,27 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
    * (Artifactory's virtual repositories name `repository:alpine:pull` for
    * `/v2/virtual/alpine/…`), and `extraScopes` (what a 401 just named).
    */
+  /** What a token for the request is kept under: its registry, realm, credential and scopes. */
+  const tokenKeyParts = async (
+    req: AuthRequest,
+    challenge: Challenge,
+    found: FoundCredential | undefined,
+    extraScopes: readonly string[],
+  ): Promise<TokenKeyParts> => {
+    const requested = req.scopes.map(formatScope);
+    const named =
+      requested.length === 0
+        ? []
+        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
+    return {
+      origin: req.url.origin,
+      realm: checkRealm(challenge, req.url).href,
+      service: challenge.params.service ?? '',
+      ...(found === undefined ? {} : { credential: found.credential }),
+      scopes: [...new Set([...requested, ...named, ...extraScopes])],
+    };
+  };
+
   const bearerToken = async (
     req: AuthRequest,
     challenge: Challenge,
@@ -246,29 +267,18 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
   ): Promise<TokenInfo> => {
     const realm = checkRealm(challenge, req.url);
     const service = challenge.params.service;
-    const requested = req.scopes.map(formatScope);
-    const named =
-      requested.length === 0
-        ? []
-        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
-    const scopes = [...new Set([...requested, ...named, ...extraScopes])];
+    const parts = await tokenKeyParts(req, challenge, found, extraScopes);
     // One fetch per key whoever asks (TokenCache.tokenFor): it runs without any one caller's
     // signal, and each caller stops waiting for it at its own abort.
     return raceSignal(
       cache.tokenFor(
-        {
-          origin: req.url.origin,
-          realm: realm.href,
-          service: service ?? '',
-          ...(found === undefined ? {} : { credential: found.credential }),
-          scopes,
-        },
+        parts,
         req.registry,
         () =>
           fetchToken({
             send: transport,
             realm,
-            scopes,
+            scopes: parts.scopes,
             ...(service === undefined ? {} : { service }),
             ...(found === undefined ? {} : { found }),
             ...optional,
@@ -309,28 +319,12 @@ export function createAuthClient(options: AuthClientOptions): AuthClient {
     req: AuthRequest,
     challenge: Challenge,
     found: FoundCredential | undefined,
-  ): Promise<TokenInfo | undefined> => {
-    const realm = checkRealm(challenge, req.url);
-    const requested = req.scopes.map(formatScope);
-    const named =
-      requested.length === 0
-        ? []
-        : await raceSignal(challenges.scopeNames(req.url.origin, requested), req.signal, requestName(req));
-    return raceSignal(
-      cache.cached(
-        {
-          origin: req.url.origin,
-          realm: realm.href,
-          service: challenge.params.service ?? '',
-          ...(found === undefined ? {} : { credential: found.credential }),
-          scopes: [...new Set([...requested, ...named])],
-        },
-        req.registry,
-      ),
+  ): Promise<TokenInfo | undefined> =>
+    raceSignal(
+      cache.cached(await tokenKeyParts(req, challenge, found, []), req.registry),
       req.signal,
       requestName(req),
     );
-  };
 
   const withAuth = (req: AuthRequest, value: string | undefined): HttpRequest => {
     const headers: Record<string, string> = { ...req.headers };

@@ -56,6 +56,30 @@ async function status(send: AuthSend, req: AuthRequest): Promise<number> {
   return res.status;
 }
 
+/**
+ * A registry that answers `Bearer <token>` and refuses anything else with a challenge naming a
+ * realm that issues that token; `order` records who was asked, in turn.
+ */
+async function tokenRegistry(token: string) {
+  const order: string[] = [];
+  const realm = await servers.start((_req, res) => {
+    order.push('realm');
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ token, expires_in: 300 }));
+  });
+  const server = await servers.start((req, res) => {
+    order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
+      res.end('{}');
+      return;
+    }
+    res.end('{}');
+  });
+  return { order, realm, server };
+}
+
 describe('RegistrySchemes with a store: the scheme a ping found, tried first by the next process', () => {
   it('keeps what the ping found, and a new object with the same store sends its GETs at once', async () => {
     const server = await servers.start((_req, res) => {
@@ -290,22 +314,7 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
   });
 
   it("over plain HTTP, pings before a password would go to a kept challenge's realm", async () => {
-    const order: string[] = [];
-    const realm = await servers.start((_req, res) => {
-      order.push('realm');
-      res.setHeader('content-type', 'application/json');
-      res.end('{"token":"tok-after-ping"}');
-    });
-    const server = await servers.start((req, res) => {
-      order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
-      if (req.headers.authorization !== 'Bearer tok-after-ping') {
-        res.statusCode = 401;
-        res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
-        res.end('{}');
-        return;
-      }
-      res.end('{}');
-    });
+    const { order, realm, server } = await tokenRegistry('tok-after-ping');
     const store = new MemoryTokenStore();
     store.saveLoopbackScheme(server.host, 'http');
     // What a run against this port left: its challenge, naming the realm (no token).
@@ -335,22 +344,7 @@ describe('RegistrySchemes with a store: the scheme a ping found, tried first by 
   });
 
   it('over plain HTTP, sends a cached token at once, without a ping', async () => {
-    const order: string[] = [];
-    const realm = await servers.start((_req, res) => {
-      order.push('realm');
-      res.setHeader('content-type', 'application/json');
-      res.end('{"token":"tok-cached","expires_in":300}');
-    });
-    const server = await servers.start((req, res) => {
-      order.push(`registry ${req.headers.authorization === undefined ? 'without' : 'with'} authorization`);
-      if (req.headers.authorization !== 'Bearer tok-cached') {
-        res.statusCode = 401;
-        res.setHeader('www-authenticate', `Bearer realm="${realm.origin}/token",service="s"`);
-        res.end('{}');
-        return;
-      }
-      res.end('{}');
-    });
+    const { order, server } = await tokenRegistry('tok-cached');
     const store = new MemoryTokenStore();
     const credentials = {
       find: async () => ({ credential: { username: 'u', password: 'pw-cached-8' }, source: 'test' }),
