@@ -34,7 +34,7 @@ function clientCommand(program: Command, name: string, description: string): Com
       'credentials file in docker config.json format (default: docker/podman config)',
     )
     .option('--insecure', 'plain HTTP for a registry that is not on loopback')
-    .option('--ca-file <file>', 'trust the CA certificates in this PEM file')
+    .option('--ca-file <file>', 'trust the CA certificates in this PEM file too')
     .option('--no-token-cache', 'neither read nor write the token cache in ~/.cache/regauth');
 }
 

@@ -104,7 +104,7 @@ export type RegauthErrorHint =
   | { readonly kind: 'login'; readonly reason: 'missing' | 'refused' }
   /** The server's certificate was not trusted: a private CA to trust, or a plain-HTTP registry. */
   | { readonly kind: 'tls' }
-  /** The CA file given (`caFile`) could not be read. */
+  /** The CA file given (`caFile`) could not be read, or holds no valid certificate. */
   | { readonly kind: 'ca-file'; readonly path: string }
   /** No manifest of an index is for the platform asked for; these are the ones it has. */
   | { readonly kind: 'platform'; readonly offered: readonly string[] }

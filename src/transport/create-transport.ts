@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { abortedError, raceSignal } from '../errors/aborted-error.js';
 import { RegauthError } from '../errors/regauth-error.js';
@@ -10,6 +9,7 @@ import { isQuotaExhausted } from './is-quota-exhausted.js';
 import { redactForm, redactHeaders, redactJson, redactUrl } from './redact.js';
 import { parseRetryAfter } from './retry-after.js';
 import type { Tracer } from './trace.js';
+import { readCaFile } from './trusted-secure-context.js';
 
 /** Attempts after the first for 408/429/5xx and network errors (what crane and containerd do, roughly). */
 export const DEFAULT_MAX_RETRIES = 3;
@@ -54,7 +54,7 @@ export function isRetryableNetworkError(err: unknown): boolean {
 export interface TransportOptions {
   /** Receives every request and response, redacted. Left out: no tracing. */
   readonly trace?: Tracer;
-  /** Extra CA certificates (PEM file) trusted for HTTPS. Left out: the system's. */
+  /** Extra CA certificates (PEM file) trusted for HTTPS, besides Node's defaults. Left out: those alone. */
   readonly caFile?: string;
   /** Environment for HTTPS_PROXY/HTTP_PROXY/NO_PROXY. Left out: process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -94,18 +94,7 @@ function traceHeaders(headers: Readonly<Record<string, HeaderValue>>): Record<st
 }
 
 function makeExchange(options: TransportOptions): Exchange {
-  let ca: string | undefined;
-  if (options.caFile !== undefined) {
-    try {
-      ca = readFileSync(options.caFile, 'utf8');
-    } catch (cause) {
-      throw new RegauthError(
-        'ERR_USAGE',
-        `cannot read the CA file ${options.caFile}: ${(cause as Error).message}`,
-        { cause, hint: { kind: 'ca-file', path: options.caFile } },
-      );
-    }
-  }
+  const ca = options.caFile === undefined ? undefined : readCaFile(options.caFile);
   const base = {
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     idleTimeoutMs: Math.max(HEADERS_TIMEOUT_MS, BODY_TIMEOUT_MS),

@@ -3,6 +3,7 @@ import type { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
+import { trustedSecureContext } from './trusted-secure-context.js';
 
 /** One HTTP request and its answer, nothing else: no retries, redirects or auth. */
 export interface ExchangeRequest {
@@ -32,7 +33,7 @@ export interface Exchange {
 }
 
 export interface ExchangeOptions {
-  /** PEM CA certificates trusted for HTTPS, in addition to the system's. */
+  /** PEM CA certificates trusted for HTTPS, in addition to Node's defaults (trustedSecureContext). */
   readonly ca?: string;
   /** Time to set up a connection. */
   readonly connectTimeoutMs: number;
@@ -189,15 +190,13 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
   early.adopt(httpAgent, false);
   let httpsAgent: Promise<{ agent: HttpsAgent; create: HttpAgent['createConnection'] }> | undefined;
   const getHttpsAgent = () => {
-    httpsAgent ??= import('node:https').then(({ Agent }) => {
-      const agent = new Agent({
-        keepAlive: true,
-        scheduling: 'lifo',
-        ...(options.ca === undefined ? {} : { ca: options.ca }),
-      });
-      const create = agent.createConnection;
-      return { agent: early.adopt(agent, true), create };
-    });
+    httpsAgent ??= Promise.all([import('node:https'), trustedSecureContext(options.ca)]).then(
+      ([{ Agent }, secureContext]) => {
+        const agent = new Agent({ keepAlive: true, scheduling: 'lifo', secureContext });
+        const create = agent.createConnection;
+        return { agent: early.adopt(agent, true), create };
+      },
+    );
     return httpsAgent;
   };
 
@@ -298,17 +297,20 @@ export function proxyExchange(
     readonly noProxy?: string;
   },
 ): Exchange {
-  const agent = import('undici').then(
-    ({ EnvHttpProxyAgent }) =>
+  const agent = Promise.all([
+    import('undici'),
+    options.ca === undefined ? undefined : trustedSecureContext(options.ca),
+  ]).then(
+    ([{ EnvHttpProxyAgent }, secureContext]) =>
       new EnvHttpProxyAgent({
         connect: {
           timeout: options.connectTimeoutMs,
-          ...(options.ca === undefined ? {} : { ca: options.ca }),
+          ...(secureContext === undefined ? {} : { secureContext }),
         },
         headersTimeout: options.idleTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
         proxyTunnel: false,
-        ...(options.ca === undefined ? {} : { requestTls: { ca: options.ca } }),
+        ...(secureContext === undefined ? {} : { requestTls: { secureContext } }),
         ...(options.httpProxy ? { httpProxy: options.httpProxy } : {}),
         ...(options.httpsProxy ? { httpsProxy: options.httpsProxy } : {}),
         ...(options.noProxy === undefined ? {} : { noProxy: options.noProxy }),

@@ -11,10 +11,12 @@ function pem(label: string, der: ArrayBuffer): string {
 
 /**
  * A throwaway CA and a server certificate for 127.0.0.1 and localhost that it signed, and for
- * `names` too (test host names that a test's own lookup sends to 127.0.0.1).
+ * `names` too (test host names that a test's own lookup sends to 127.0.0.1). Two CAs that one
+ * client trusts together need two `caName`s: chains are built by the issuer's name.
  */
 export async function makeLoopbackTls(
   names: readonly string[] = [],
+  caName = 'regauth test CA',
 ): Promise<{ caPem: string; certPem: string; keyPem: string }> {
   const now = new Date(Date.now() - 60_000);
   const later = new Date(Date.now() + 86_400_000);
@@ -24,7 +26,7 @@ export async function makeLoopbackTls(
   ])) as webcrypto.CryptoKeyPair;
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: '01',
-    name: 'CN=regauth test CA',
+    name: `CN=${caName}`,
     notBefore: now,
     notAfter: later,
     signingAlgorithm: ALG,

@@ -1,0 +1,172 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RegauthError } from '../errors/regauth-error.js';
+import { generateSigningKey } from '../server/generate-signing-key.js';
+import { readCaFile } from './trusted-secure-context.js';
+
+describe('readCaFile', () => {
+  let dir: string;
+  const [first, second] = rootCertificates;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'regauth-ca-file-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function file(name: string, text: string): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, text);
+    return path;
+  }
+
+  function failure(path: string): RegauthError {
+    try {
+      readCaFile(path);
+    } catch (err) {
+      return err as RegauthError;
+    }
+    throw new Error(`${path} was accepted`);
+  }
+
+  it('keeps every certificate of a bundle, comments and CRLF line ends around them', async () => {
+    const text = `# a bundle\r\n${first?.replaceAll('\n', '\r\n')}\r\nsubject=…\n${second}\n`;
+    const pem = readCaFile(await file('bundle.pem', text));
+    expect(pem.match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(2);
+    expect(pem.replaceAll('\r', '')).toContain(second?.trim());
+    expect(pem).not.toContain('a bundle');
+  });
+
+  it('refuses a file without a certificate, naming it', async () => {
+    for (const text of [
+      '',
+      'not a certificate\n',
+      '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n',
+    ]) {
+      const path = await file('none.pem', text);
+      const err = failure(path);
+      expect(err.code).toBe('ERR_USAGE');
+      expect(err.message).toBe(
+        `cannot use the CA file ${path}: it holds no PEM certificate (-----BEGIN CERTIFICATE-----)`,
+      );
+      expect(err.hint).toEqual({ kind: 'ca-file', path });
+    }
+  });
+
+  it('refuses a broken certificate among good ones, saying which', async () => {
+    const path = await file(
+      'broken.pem',
+      `${first}\n-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${second}`,
+    );
+    const err = failure(path);
+    expect(err.message).toBe(
+      `cannot use the CA file ${path}: certificate 2 of 3 is not a valid X.509 certificate`,
+    );
+    expect(err.hint).toEqual({ kind: 'ca-file', path });
+  });
+
+  it('says why a file cannot be read', () => {
+    const path = join(dir, 'missing.pem');
+    const err = failure(path);
+    expect(err.message).toMatch(new RegExp(`^cannot read the CA file ${path}: ENOENT`));
+    expect(err.hint).toEqual({ kind: 'ca-file', path });
+  });
+});
+
+describe('trustedSecureContext', () => {
+  let dir: string;
+  const servers: Server[] = [];
+  const ports: number[] = [];
+  const certFiles: string[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'regauth-trust-'));
+    // Two HTTPS servers on loopback, each with a self-signed certificate of its own (its own CA).
+    for (const name of ['a', 'b']) {
+      const pair = await generateSigningKey({ algorithm: 'ES256', subject: `regauth test server ${name}` });
+      const server = createServer({ cert: pair.certPem, key: pair.keyPem }, (_req, res) => res.end('ok'));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+      ports.push((server.address() as AddressInfo).port);
+      const file = join(dir, `${name}.pem`);
+      await writeFile(file, pair.certPem);
+      certFiles.push(file);
+    }
+  });
+  afterAll(async () => {
+    for (const server of servers) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Which of the two servers each context trusts, in a process of its own (NODE_EXTRA_CA_CERTS is
+   * read at start-up): server a's certificate is a default CA there when `extraDefault`.
+   */
+  async function trusted(extraDefault: boolean): Promise<Record<string, [boolean, boolean]>> {
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { get } from 'node:https';
+      import { createSecureContext } from 'node:tls';
+      const { trustedSecureContext } = await import(${JSON.stringify(new URL('./trusted-secure-context.ts', import.meta.url).pathname)});
+      const ports = ${JSON.stringify(ports)};
+      // Only the chain is in question: the certificates name no host.
+      const reach = (port, secureContext) => new Promise((resolve) =>
+        get({ host: '127.0.0.1', port, secureContext, agent: false, checkServerIdentity: () => undefined }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        }).on('error', () => resolve(false)));
+      const both = async (context) => [await reach(ports[0], context), await reach(ports[1], context)];
+      const out = {};
+      out.defaults = await both(createSecureContext());
+      out.withB = await both(await trustedSecureContext(readFileSync(${JSON.stringify(certFiles[1])}, 'utf8')));
+      out.without = await both(await trustedSecureContext());
+      out.defaultsAfter = await both(createSecureContext());
+      console.log(JSON.stringify(out));`;
+    const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
+    // Not spawnSync: the servers answer from this process's event loop.
+    const child = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        {
+          encoding: 'utf8',
+          timeout: 15_000,
+          env: extraDefault ? { ...env, NODE_EXTRA_CA_CERTS: certFiles[0] } : env,
+        },
+        (_err, stdout, stderr) => resolve({ stdout, stderr }),
+      ),
+    );
+    expect(child.stderr).toBe('');
+    return JSON.parse(child.stdout) as Record<string, [boolean, boolean]>;
+  }
+
+  it("adds the CA to Node's defaults, NODE_EXTRA_CA_CERTS included from Node 22 on, and leaves the defaults as they were", async () => {
+    // Node 20's copy of its defaults holds its bundled roots only.
+    const keepsExtra = Number(process.versions.node.split('.')[0]) >= 22;
+    expect(await trusted(true)).toEqual({
+      defaults: [true, false],
+      withB: [keepsExtra, true],
+      without: [true, false],
+      defaultsAfter: [true, false],
+    });
+  });
+
+  it('trusts the CA given and not a certificate Node does not trust by default', async () => {
+    expect(await trusted(false)).toEqual({
+      defaults: [false, false],
+      withB: [false, true],
+      without: [false, false],
+      defaultsAfter: [false, false],
+    });
+  });
+});
