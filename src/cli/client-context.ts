@@ -7,6 +7,7 @@ import { FileTokenStore } from '../auth/file-token-store.js';
 import { createRegistryClients, type RegistryClients } from '../registry/create-registry-clients.js';
 import type { Tracer } from '../transport/trace.js';
 import { CREDENTIALS_FLAGS_LABEL } from './credentials-flags-label.js';
+import { readyHostNameCheck } from './host-name-check.js';
 import { formatTraceEvent } from './print-trace.js';
 import { canPrompt, readTerminalLine } from './read-terminal-line.js';
 import { terminalSession } from './terminal-session.js';
@@ -74,7 +75,10 @@ export async function clientContext(
     ...(flags.caFile === undefined ? {} : { caFile: flags.caFile }),
   });
   // The registry's TCP and TLS handshakes go on while credentials and the token cache are read.
-  if (registry !== undefined) clients.preconnect(registry);
+  if (registry !== undefined) {
+    readyHostNameCheck(registry);
+    clients.preconnect(registry);
+  }
   return { clients, store, trace };
 }
 
