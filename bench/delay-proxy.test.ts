@@ -99,7 +99,7 @@ describe('startDelayProxy', () => {
     expect(elapsed).toBeLessThan(1000);
   });
 
-  it('with chargeHandshake holds only the first client chunk of a connection one more round trip', async () => {
+  it('with chargeHandshake holds only the first client chunk of a connection, to one round trip after it was opened', async () => {
     const arrivals: number[] = [];
     const target = await tcpTarget((socket) => socket.on('data', () => arrivals.push(performance.now())));
     const delayMs = 60;
@@ -109,26 +109,37 @@ describe('startDelayProxy', () => {
       chargeHandshake: true,
     });
     cleanups.push(() => proxy.close());
+    const dialed = performance.now();
     const socket = await dial(proxy);
-    const firstSent = performance.now();
     socket.write('first');
     await until(() => arrivals.length === 1, 'the first chunk');
-    const first = (arrivals[0] ?? Number.NaN) - firstSent;
+    const first = (arrivals[0] ?? Number.NaN) - dialed;
     const secondSent = performance.now();
     socket.write('second');
     await until(() => arrivals.length === 2, 'the second chunk');
     const second = (arrivals[1] ?? Number.NaN) - secondSent;
-    // One way (delayMs) plus the handshake's round trip (2 × delayMs) for the first chunk only.
+    // One way (delayMs) plus the handshake's round trip (2 × delayMs), counted from the connect,
+    // for the first chunk only.
     expect(first).toBeGreaterThanOrEqual(3 * delayMs);
     expect(second).toBeGreaterThanOrEqual(delayMs);
     expect(second).toBeLessThan(first);
     // A second connection pays its own handshake.
+    const againDialed = performance.now();
     const again = await dial(proxy);
-    const againSent = performance.now();
     again.write('third');
     await until(() => arrivals.length === 3, 'the third chunk');
-    expect((arrivals[2] ?? Number.NaN) - againSent).toBeGreaterThanOrEqual(3 * delayMs);
-    expect(proxy.stats().connections).toBe(2);
+    expect((arrivals[2] ?? Number.NaN) - againDialed).toBeGreaterThanOrEqual(3 * delayMs);
+    // A connection opened ahead, written to after its handshake would be done, pays one way only
+    // (3 × delayMs and more if it were charged the handshake from its first write).
+    const ahead = await dial(proxy);
+    await new Promise((resolve) => setTimeout(resolve, 3 * delayMs));
+    const aheadSent = performance.now();
+    ahead.write('fourth');
+    await until(() => arrivals.length === 4, 'the fourth chunk');
+    const fourth = (arrivals[3] ?? Number.NaN) - aheadSent;
+    expect(fourth).toBeGreaterThanOrEqual(delayMs);
+    expect(fourth).toBeLessThan(2.5 * delayMs);
+    expect(proxy.stats().connections).toBe(3);
   });
 
   it('adds no delay with delayMs 0 beyond loopback', async () => {

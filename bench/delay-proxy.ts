@@ -12,8 +12,10 @@ import { HttpRequestCounter, MAX_RECORDED_LINES } from './http-request-counter.j
  * Connection setup is not delayed by default: the client's connect to the proxy completes at
  * once, where a real TCP handshake costs one round trip, so runs that open many connections look
  * better through this proxy than on a real network. With `chargeHandshake` the first bytes a
- * client sends on a connection are held one round trip longer: what they would wait on a network
- * for the SYN / SYN-ACK exchange before them (RFC 9293 §3.5).
+ * client sends on a connection wait as they would on a network for the SYN / SYN-ACK exchange
+ * (RFC 9293 §3.5): until one round trip after the connection was opened. A client that writes at
+ * once pays the whole round trip; one that opened its connection ahead and wrote later pays
+ * what is left of it, as it would on a network.
  */
 
 /**
@@ -33,8 +35,9 @@ export interface DelayProxyOptions {
   readonly listenHost?: string;
   /**
    * Charge each new connection one round trip (2 × the delay), as a TCP handshake does: the
-   * first client→server chunk of a connection is held that much longer. Left out: false, and
-   * connecting through the proxy costs nothing.
+   * first client→server chunk of a connection goes no earlier than one round trip after the
+   * connection was opened (plus the one-way delay). Left out: false, and connecting through the
+   * proxy costs nothing.
    */
   readonly chargeHandshake?: boolean;
 }
@@ -127,7 +130,7 @@ class DelayedPipe {
   readonly #source: Socket;
   readonly #sink: Socket;
   readonly #delayMs: () => number;
-  /** Extra milliseconds for the first chunk only (the handshake's round trip), then 0. */
+  /** Extra milliseconds for the first chunk only (what is left of the handshake's round trip), then 0. */
   #firstExtraMs: () => number;
   readonly #received: (chunk: Buffer) => void;
   /** Called when the sink is gone with data still to deliver. */
@@ -234,7 +237,6 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
     throw new RegauthError('ERR_INVALID_CONFIG', `delay proxy: target port ${target.port} is not 1–65535`);
   }
   let delayMs = checkDelay(options.delayMs);
-  const handshakeMs = options.chargeHandshake === true ? () => 2 * delayMs : () => 0;
   const listenHost = options.listenHost ?? DEFAULT_LISTEN_HOST;
 
   let counts = zeroCounts();
@@ -243,6 +245,12 @@ export async function startDelayProxy(options: DelayProxyOptions): Promise<Delay
 
   const onConnection = (client: Socket): void => {
     counts.connections++;
+    // The handshake's round trip runs from the moment the connection was opened.
+    const openedAt = performance.now();
+    const handshakeMs =
+      options.chargeHandshake === true
+        ? () => Math.max(0, openedAt + 2 * delayMs - performance.now())
+        : () => 0;
     // allowHalfOpen on both sides: a FIN from one side must not end the other before the
     // held data has gone through.
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true });

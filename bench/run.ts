@@ -516,7 +516,7 @@ async function main(): Promise<void> {
             name === undefined
               ? 'This machine names no host other than localhost for 127.0.0.1, so the registry is 127.0.0.1: regauth then first pings it to learn whether it speaks TLS (as go-containerregistry does for loopback registries), a request it would not send to a registry with a public name.'
               : `${name} is a name this machine's hosts file gives 127.0.0.1: clients treat it as any remote host (no loopback special cases, no DNS asked).`,
-            `Both sit behind delay proxies that hold each chunk ${settings.delayMs} ms each way and also hold the first bytes of every connection one more round trip, as a TCP handshake costs on a network; the TLS 1.3 handshake then costs its own round trip through the proxy. Connections are counted by the proxies; requests by the servers (the registry's access log and \`regauth_token_requests_total\`), since the proxies see only TLS records.`,
+            `Both sit behind delay proxies that hold each chunk ${settings.delayMs} ms each way and also hold the first bytes of every connection until one round trip after it was opened, as a TCP handshake costs on a network (a client that writes at once waits the whole round trip; one that opened the connection ahead and wrote later, only what is left of it); the TLS 1.3 handshake then costs its own round trip through the proxy. Connections are counted by the proxies; requests by the servers (the registry's access log and \`regauth_token_requests_total\`), since the proxies see only TLS records.`,
             "warm: a token for the repository is in regauth's persistent cache (one run before each measured one); first contact: nothing cached. skopeo caches nothing between runs, so one skopeo run per round serves as the reference for both.",
           ].join(' '),
         });
@@ -1294,7 +1294,7 @@ function explain(results: ScenarioResult[], hashRate: number, starts: Map<string
       );
       if (parts.length > 0)
         why =
-          "The floor: no Node program can take less than `node -e 0` plus a round trip per request and two per new connection (the TCP handshake and TLS 1.3's); regauth's own cost is what its median has above that. " +
+          "The floor: a Node program that waits for each of these in turn takes `node -e 0` plus a round trip per request and two per new connection (the TCP handshake and TLS 1.3's); one that opens its connections ahead can hide part of the TCP handshakes behind its own start. regauth's own cost is what its median has above that floor. " +
           `${parts.join('; ')}. ` +
           `skopeo's ${peer.requests} requests on ${peer.connections ?? Number.NaN} connections cost it ${fmtMs((peer.requests + 2 * (peer.connections ?? 0)) * rtt)} of round trips; a Go binary, it starts in a few ms.`;
     } else if (r.met) {
