@@ -72,6 +72,23 @@ describe('readCaFile', () => {
     expect(err.hint).toEqual({ kind: 'ca-file', path });
   });
 
+  it("keeps OpenSSL's TRUSTED CERTIFICATE blocks, and refuses one whose certificate is broken", async () => {
+    const der = Buffer.from(first?.replace(/-----[^-]+-----|\s/g, '') ?? '', 'base64');
+    const block = (bytes: Buffer) =>
+      `-----BEGIN TRUSTED CERTIFICATE-----\n${bytes.toString('base64')}\n-----END TRUSTED CERTIFICATE-----\n`;
+    const good = block(Buffer.concat([der, Buffer.from([0x30, 0x00])]));
+    expect(readCaFile(await file('trusted.pem', `${good}${second}`))).toBe(
+      `${good.trim()}\n${second?.trim()}`,
+    );
+    const path = await file(
+      'trusted-broken.pem',
+      block(Buffer.concat([der.subarray(0, 100), Buffer.from([0x30, 0x00])])),
+    );
+    expect(failure(path).message).toBe(
+      `cannot use the CA file ${path}: certificate 1 of 1 is not a valid X.509 certificate`,
+    );
+  });
+
   it('says why a file cannot be read', () => {
     const path = join(dir, 'missing.pem');
     const err = failure(path);
@@ -98,6 +115,14 @@ describe('trustedSecureContext', () => {
       const file = join(dir, `${name}.pem`);
       await writeFile(file, pair.certPem);
       certFiles.push(file);
+      // The same certificate as OpenSSL's TRUSTED CERTIFICATE: its DER, then trust settings
+      // (X509_CERT_AUX), here an empty SEQUENCE.
+      const der = Buffer.from(pair.certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+      const trusted = Buffer.concat([der, Buffer.from([0x30, 0x00])]).toString('base64');
+      await writeFile(
+        join(dir, `${name}-trusted.pem`),
+        `-----BEGIN TRUSTED CERTIFICATE-----\n${trusted.replace(/.{64}/g, '$&\n')}\n-----END TRUSTED CERTIFICATE-----\n`,
+      );
     }
   });
   afterAll(async () => {
@@ -117,7 +142,7 @@ describe('trustedSecureContext', () => {
       import { readFileSync } from 'node:fs';
       import { get } from 'node:https';
       import { createSecureContext } from 'node:tls';
-      const { trustedSecureContext } = await import(${JSON.stringify(new URL('./trusted-secure-context.ts', import.meta.url).pathname)});
+      const { readCaFile, trustedSecureContext } = await import(${JSON.stringify(new URL('./trusted-secure-context.ts', import.meta.url).pathname)});
       const ports = ${JSON.stringify(ports)};
       // Only the chain is in question: the certificates name no host.
       const reach = (port, secureContext) => new Promise((resolve) =>
@@ -130,6 +155,7 @@ describe('trustedSecureContext', () => {
       out.defaults = await both(createSecureContext());
       out.withB = await both(await trustedSecureContext(readFileSync(${JSON.stringify(certFiles[1])}, 'utf8')));
       out.without = await both(await trustedSecureContext());
+      out.withTrustedB = await both(await trustedSecureContext(readCaFile(${JSON.stringify(join(dir, 'b-trusted.pem'))})));
       out.defaultsAfter = await both(createSecureContext());
       console.log(JSON.stringify(out));`;
     const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
@@ -156,6 +182,7 @@ describe('trustedSecureContext', () => {
     expect(await trusted(true)).toEqual({
       defaults: [true, false],
       withB: [keepsExtra, true],
+      withTrustedB: [keepsExtra, true],
       without: [true, false],
       defaultsAfter: [true, false],
     });
@@ -165,6 +192,7 @@ describe('trustedSecureContext', () => {
     expect(await trusted(false)).toEqual({
       defaults: [false, false],
       withB: [false, true],
+      withTrustedB: [false, true],
       without: [false, false],
       defaultsAfter: [false, false],
     });

@@ -3,7 +3,27 @@ import { readFileSync } from 'node:fs';
 import type { SecureContext } from 'node:tls';
 import { RegauthError } from '../errors/regauth-error.js';
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g;
+/**
+ * A PEM certificate block; OpenSSL's TRUSTED CERTIFICATE too (a certificate followed by its trust
+ * settings, as in Fedora's ca-bundle.trust.crt), which Node's CA store reads as well.
+ */
+const PEM_CERTIFICATE = /-----BEGIN (TRUSTED )?CERTIFICATE-----([^-]*)-----END \1CERTIFICATE-----/g;
+
+/** The first DER element of `der` (a TRUSTED CERTIFICATE's certificate, before its trust settings). */
+function firstDerElement(der: Buffer): Buffer | undefined {
+  if (der[0] !== 0x30 || der.length < 2) return undefined;
+  const first = der[1] ?? 0;
+  let length = first;
+  let offset = 2;
+  if (first >= 0x80) {
+    const bytes = first & 0x7f;
+    if (bytes < 1 || bytes > 4 || der.length < 2 + bytes) return undefined;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + (der[2 + i] ?? 0);
+    offset = 2 + bytes;
+  }
+  return offset + length <= der.length ? der.subarray(0, offset + length) : undefined;
+}
 
 /**
  * The PEM certificates of a CA file (`--ca-file`), checked: a file that holds none, or a block
@@ -26,16 +46,18 @@ export function readCaFile(path: string): string {
       hint: { kind: 'ca-file', path },
     });
   }
-  const blocks = text.match(PEM_CERTIFICATE) ?? [];
+  const blocks = [...text.matchAll(PEM_CERTIFICATE)];
   if (blocks.length === 0) fail('it holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
-  blocks.forEach((block, i) => {
+  blocks.forEach(([block, trusted, body = ''], i) => {
     try {
-      new X509Certificate(block);
+      new X509Certificate(
+        trusted ? (firstDerElement(Buffer.from(body, 'base64')) ?? Buffer.alloc(0)) : block,
+      );
     } catch (cause) {
       fail(`certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate`, cause);
     }
   });
-  return blocks.join('\n');
+  return blocks.map(([block]) => block).join('\n');
 }
 
 /** What a SecureContext wraps: Node's native context, which takes more CA certificates. */
