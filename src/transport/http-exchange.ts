@@ -310,7 +310,10 @@ export function proxyExchange(
         headersTimeout: options.idleTimeoutMs,
         bodyTimeout: options.idleTimeoutMs,
         proxyTunnel: false,
-        ...(secureContext === undefined ? {} : { requestTls: { secureContext } }),
+        // The target's TLS through a tunnel, and an https:// proxy's own.
+        ...(secureContext === undefined
+          ? {}
+          : { requestTls: { secureContext }, proxyTls: { secureContext } }),
         ...(options.httpProxy ? { httpProxy: options.httpProxy } : {}),
         ...(options.httpsProxy ? { httpsProxy: options.httpsProxy } : {}),
         ...(options.noProxy === undefined ? {} : { noProxy: options.noProxy }),

@@ -89,6 +89,31 @@ describe('readCaFile', () => {
     );
   });
 
+  it('refuses a file whose last certificate is cut off, and takes the older X509 CERTIFICATE label', async () => {
+    const cut = await file('cut.pem', `${first}\n${second?.slice(0, 400)}`);
+    expect(failure(cut).message).toBe(
+      `cannot use the CA file ${cut}: 1 of its 2 certificates has no END line: the file is cut off or damaged`,
+    );
+    const old = (first ?? '').replaceAll('CERTIFICATE-----', 'X509 CERTIFICATE-----');
+    expect(readCaFile(await file('x509.pem', old))).toBe(old.trim());
+  });
+
+  it('checks the DER of every block of a large bundle without parsing each', async () => {
+    const bundle = rootCertificates.slice(0, 40).join('\n');
+    expect(readCaFile(await file('bundle40.pem', bundle)).match(/-----BEGIN CERTIFICATE-----/g)).toHaveLength(
+      40,
+    );
+    // Block 30, its base64 shortened by one 4-character group: its DER length no longer fits.
+    const damaged = rootCertificates
+      .slice(0, 40)
+      .map((pem, i) => (i === 29 ? pem.replace(/\n[A-Za-z0-9+/]{4}/, '\n') : pem))
+      .join('\n');
+    const path = await file('bundle40-damaged.pem', damaged);
+    expect(failure(path).message).toBe(
+      `cannot use the CA file ${path}: certificate 30 of 40 is not a valid X.509 certificate`,
+    );
+  });
+
   it('says why a file cannot be read', () => {
     const path = join(dir, 'missing.pem');
     const err = failure(path);
@@ -176,13 +201,11 @@ describe('trustedSecureContext', () => {
     return JSON.parse(child.stdout) as Record<string, [boolean, boolean]>;
   }
 
-  it("adds the CA to Node's defaults, NODE_EXTRA_CA_CERTS included from Node 22 on, and leaves the defaults as they were", async () => {
-    // Node 20's copy of its defaults holds its bundled roots only.
-    const keepsExtra = Number(process.versions.node.split('.')[0]) >= 22;
+  it("adds the CA to Node's defaults, NODE_EXTRA_CA_CERTS included, and leaves the defaults as they were", async () => {
     expect(await trusted(true)).toEqual({
       defaults: [true, false],
-      withB: [keepsExtra, true],
-      withTrustedB: [keepsExtra, true],
+      withB: [true, true],
+      withTrustedB: [true, true],
       without: [true, false],
       defaultsAfter: [true, false],
     });

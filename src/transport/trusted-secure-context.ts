@@ -4,10 +4,19 @@ import type { SecureContext } from 'node:tls';
 import { RegauthError } from '../errors/regauth-error.js';
 
 /**
- * A PEM certificate block; OpenSSL's TRUSTED CERTIFICATE too (a certificate followed by its trust
- * settings, as in Fedora's ca-bundle.trust.crt), which Node's CA store reads as well.
+ * A PEM certificate block: CERTIFICATE, the older X509 CERTIFICATE, and OpenSSL's TRUSTED
+ * CERTIFICATE (a certificate followed by its trust settings, as in Fedora's ca-bundle.trust.crt),
+ * all of which Node's CA store reads.
  */
-const PEM_CERTIFICATE = /-----BEGIN (TRUSTED )?CERTIFICATE-----([^-]*)-----END \1CERTIFICATE-----/g;
+const PEM_CERTIFICATE = /-----BEGIN ((?:TRUSTED |X509 )?)CERTIFICATE-----([^-]*)-----END \1CERTIFICATE-----/g;
+const PEM_CERTIFICATE_BEGIN = /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----/g;
+
+/**
+ * Bundles up to this many certificates are parsed whole to be checked (about 0.2 ms each here);
+ * a larger one (a system bundle of 140 and more) only for its DER structure, which catches a
+ * damaged block as well, without spending tens of milliseconds before the first connection.
+ */
+const FULLY_CHECKED_CERTIFICATES = 16;
 
 /** The first DER element of `der` (a TRUSTED CERTIFICATE's certificate, before its trust settings). */
 function firstDerElement(der: Buffer): Buffer | undefined {
@@ -26,9 +35,9 @@ function firstDerElement(der: Buffer): Buffer | undefined {
 }
 
 /**
- * The PEM certificates of a CA file (`--ca-file`), checked: a file that holds none, or a block
- * that is not a certificate, is an error naming the file, not a trust that silently adds nothing
- * and fails later as an untrusted certificate.
+ * The PEM certificates of a CA file (`--ca-file`), checked: a file that holds none, a block cut
+ * off, or one that is not a certificate, is an error naming the file, not a trust that silently
+ * adds nothing and fails later as an untrusted certificate.
  */
 export function readCaFile(path: string): string {
   const fail = (why: string, cause?: unknown): never => {
@@ -47,12 +56,23 @@ export function readCaFile(path: string): string {
     });
   }
   const blocks = [...text.matchAll(PEM_CERTIFICATE)];
-  if (blocks.length === 0) fail('it holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
-  blocks.forEach(([block, trusted, body = ''], i) => {
+  const begun = text.match(PEM_CERTIFICATE_BEGIN)?.length ?? 0;
+  if (begun === 0) fail('it holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  if (begun > blocks.length) {
+    fail(
+      `${begun - blocks.length} of its ${begun} certificates has no END line: the file is cut off or damaged`,
+    );
+  }
+  const parse = blocks.length <= FULLY_CHECKED_CERTIFICATES;
+  blocks.forEach(([, label, body = ''], i) => {
+    const der = Buffer.from(body, 'base64');
+    const certificate = firstDerElement(der);
     try {
-      new X509Certificate(
-        trusted ? (firstDerElement(Buffer.from(body, 'base64')) ?? Buffer.alloc(0)) : block,
-      );
+      // A TRUSTED CERTIFICATE has its trust settings after the certificate; the others nothing.
+      if (certificate === undefined || (label !== 'TRUSTED ' && certificate.length !== der.length)) {
+        throw new Error('not one DER element');
+      }
+      if (parse) new X509Certificate(certificate);
     } catch (cause) {
       fail(`certificate ${i + 1} of ${blocks.length} is not a valid X.509 certificate`, cause);
     }
@@ -67,8 +87,8 @@ interface NativeContext {
 
 /**
  * The TLS trust of a transport's HTTPS connections, built once and shared by all of them: the
- * CAs Node trusts by default (its Mozilla roots; from Node 22 on, NODE_EXTRA_CA_CERTS and the
- * system's under --use-system-ca too) and `extraCa` besides. Node's own `ca` option would replace the defaults;
+ * CAs Node trusts by default (its Mozilla roots, NODE_EXTRA_CA_CERTS, the system's under
+ * --use-system-ca) and `extraCa` besides. Node's own `ca` option would replace the defaults;
  * docker (certs.d, https://docs.docker.com/engine/security/certificates/) and containers/image
  * (--cert-dir) add a registry's CA to the system pool instead, so a realm signed by a public CA
  * keeps working beside a registry signed by a private one. One context for every connection also
@@ -82,10 +102,17 @@ export async function trustedSecureContext(extraCa?: string): Promise<SecureCont
   if (extraCa === undefined) return context;
   // Node adds NODE_EXTRA_CA_CERTS to its defaults with this same call, to a copy of the shared
   // root store (node/src/crypto/crypto_context.cc): the defaults stay as they are for others.
-  // Node 20's copy holds its bundled roots only: NODE_EXTRA_CA_CERTS is not kept there. Adding
-  // that file again would cost every run tens of milliseconds where it names the system's bundle.
   const native = (context as { context?: NativeContext }).context;
   if (typeof native?.addCACert === 'function') {
+    const extraFile = process.env.NODE_EXTRA_CA_CERTS;
+    if (extraFile && Number(process.versions.node.split('.')[0]) < 22) {
+      // Node 20's copy holds its bundled roots only: NODE_EXTRA_CA_CERTS goes in again. Where it
+      // names a system bundle that costs 25-40 ms; only a run with --ca-file on Node 20 pays it.
+      // Node itself warned at start-up about a file it could not read.
+      try {
+        native.addCACert(readFileSync(extraFile, 'utf8'));
+      } catch {}
+    }
     native.addCACert(extraCa);
     return context;
   }
