@@ -58,9 +58,10 @@ export function readCaFile(path: string): string {
   const blocks = [...text.matchAll(PEM_CERTIFICATE)];
   const begun = text.match(PEM_CERTIFICATE_BEGIN)?.length ?? 0;
   if (begun === 0) fail('it holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
-  if (begun > blocks.length) {
+  const cut = begun - blocks.length;
+  if (cut > 0) {
     fail(
-      `${begun - blocks.length} of its ${begun} certificates has no END line: the file is cut off or damaged`,
+      `it is cut off or damaged: ${cut === 1 ? 'a certificate has' : `${cut} certificates have`} no END line`,
     );
   }
   const parse = blocks.length <= FULLY_CHECKED_CERTIFICATES;
