@@ -56,12 +56,13 @@ export function youngGenerationCollector(): (() => void) | undefined {
 }
 
 /**
- * A transfer listener that keeps the buffers received for blobs from piling up: after every
- * RECLAIM_CHECK_BYTES received, when buffers hold more than RECLAIM_ABOVE_BYTES, it asks for a
- * young-generation collection, which frees the chunks already hashed and written. A pull of a
- * gigabyte on Node 24 then peaks at about 120 MB instead of 155 MB, and spends less CPU time on
- * full collections and on fresh memory. For the CLI only: a library must not run collections in
- * its caller's process. Used only where v8LetsBuffersPileUp.
+ * A transfer listener that keeps the buffers of blobs from piling up: after every
+ * RECLAIM_CHECK_BYTES received or sent, when buffers hold more than RECLAIM_ABOVE_BYTES, it asks
+ * for a young-generation collection, which frees the chunks already hashed, written or sent. On
+ * Node 24 a pull of a gigabyte then peaks at about 120 MB instead of 155 MB, a copy of 512 MiB at
+ * 114-118 MB instead of 150-160 MB and a push of it at 102-104 MB instead of 138-142 MB, each
+ * spending less CPU time on full collections and on fresh memory. For the CLI only: a library
+ * must not run collections in its caller's process. Used only where v8LetsBuffersPileUp.
  */
 export function bufferReclaimer(options: BufferReclaimerOptions = {}): TransferListener {
   const arrayBuffers = options.arrayBuffers ?? (() => process.memoryUsage().arrayBuffers);

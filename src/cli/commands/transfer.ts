@@ -157,6 +157,7 @@ export async function pushCommand(layoutArg: string, ref: string, flags: Transfe
   await OciLayout.open(dir);
   const { clients } = await clientContext(flags, reference.registry);
   const progress = await transferProgress(flags);
+  const onEvent = withBufferReclaimer(progress.listener);
   const summary = await pushImage(
     dir,
     clients.forRegistry(reference.registry),
@@ -165,7 +166,7 @@ export async function pushCommand(layoutArg: string, ref: string, flags: Transfe
     {
       ...(refName === undefined ? {} : { refName }),
       ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
-      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+      ...(onEvent === undefined ? {} : { onEvent }),
     },
   );
   progress.finish(summary);
@@ -178,6 +179,7 @@ export async function copyCommand(srcRef: string, dstRef: string, flags: Transfe
   const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
   const clients = await copyClients(flags, src.registry, dst.registry);
   const progress = await transferProgress(flags);
+  const onEvent = withBufferReclaimer(progress.listener);
   const summary = await copyImage(
     {
       client: clients.src,
@@ -192,7 +194,7 @@ export async function copyCommand(srcRef: string, dstRef: string, flags: Transfe
     {
       ...(platform === undefined ? {} : { platform }),
       ...(flags.jobs === undefined ? {} : { jobs: flags.jobs }),
-      ...(progress.listener === undefined ? {} : { onEvent: progress.listener }),
+      ...(onEvent === undefined ? {} : { onEvent }),
     },
   );
   progress.finish(summary);
