@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { runModuleScript } from '../testing/run-module-script.js';
 import { type HostNameCheckParts, readyHostNameCheck } from './host-name-check.js';
 
 /** Parts that record what readyHostNameCheck does with them. */
@@ -76,14 +76,7 @@ describe('readyHostNameCheck', () => {
       const { readyHostNameCheck } = await import(${JSON.stringify(new URL('./host-name-check.ts', import.meta.url).pathname)});
       readyHostNameCheck('registry.example:5000');
       console.log([isIP('registry.example'), isIP('::1'), isIP('fe80::1%eth0'), isIP('127.0.0.1'), isIP('1.2.3'), /^(a|b)+c$/.test('ababc')].join(' '));`;
-    const child = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
-        { encoding: 'utf8', timeout: 15_000 },
-        (_err, stdout, stderr) => resolve({ stdout, stderr }),
-      ),
-    );
+    const child = await runModuleScript(script);
     expect(child.stderr).toBe('');
     expect(child.stdout).toBe('0 6 6 4 0 true\n');
   });

@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +7,7 @@ import { rootCertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RegauthError } from '../errors/regauth-error.js';
 import { generateSigningKey } from '../server/generate-signing-key.js';
+import { runModuleScript } from '../testing/run-module-script.js';
 import { readCaFile } from './trusted-secure-context.js';
 
 describe('readCaFile', () => {
@@ -184,19 +184,9 @@ describe('trustedSecureContext', () => {
       out.defaultsAfter = await both(createSecureContext());
       console.log(JSON.stringify(out));`;
     const { NODE_EXTRA_CA_CERTS: _, ...env } = process.env;
-    // Not spawnSync: the servers answer from this process's event loop.
-    const child = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
-      execFile(
-        process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
-        {
-          encoding: 'utf8',
-          timeout: 15_000,
-          env: extraDefault ? { ...env, NODE_EXTRA_CA_CERTS: certFiles[0] } : env,
-        },
-        (_err, stdout, stderr) => resolve({ stdout, stderr }),
-      ),
-    );
+    const child = await runModuleScript(script, {
+      env: extraDefault ? { ...env, NODE_EXTRA_CA_CERTS: certFiles[0] } : env,
+    });
     expect(child.stderr).toBe('');
     return JSON.parse(child.stdout) as Record<string, [boolean, boolean]>;
   }
