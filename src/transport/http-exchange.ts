@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { isIP, type LookupFunction, type Socket } from 'node:net';
+import { isIP, type LookupFunction, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
 import { trustedSecureContext } from './trusted-secure-context.js';
@@ -79,6 +79,8 @@ class EarlyConnections {
   readonly #opened = new Map<string, Opened>();
   /** Origins asked for or sent to already: each is opened ahead at most once. */
   readonly #known = new Set<string>();
+  /** Per origin of openAhead: settles once its connection is ready to hand out (or failed). */
+  readonly #ready = new Map<string, Promise<void>>();
   readonly #lookup: LookupFunction | undefined;
   readonly #connectTimeoutMs: number;
 
@@ -105,13 +107,76 @@ class EarlyConnections {
     return agent;
   }
 
-  /** Opens a connection to `url`'s origin through `agent`, unless one was asked for or used. */
-  open(agent: HttpAgent, create: HttpAgent['createConnection'], url: URL, secure: boolean): void {
+  /**
+   * Opens a connection to an HTTPS origin ahead, before TLS is ready (`tlsAgent` loads node:tls
+   * and builds its trust: milliseconds, tens of them with a CA bundle): the TCP handshake goes
+   * first, and its round trip passes while TLS is built; TLS then runs over that connection.
+   * Requests to the origin wait for ready() before they ask the agent for a connection.
+   */
+  openAhead(
+    url: URL,
+    tlsAgent: () => Promise<{ agent: HttpAgent; create: HttpAgent['createConnection'] }>,
+  ): void {
     const key = keyOf(url);
     if (this.#known.has(key)) return;
     this.#known.add(key);
-    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
+    const { host, port } = hostPortOf(url, true);
+    let tcp: Socket;
+    try {
+      tcp = netConnect({
+        host,
+        port,
+        noDelay: true,
+        keepAlive: true,
+        ...(this.#lookup === undefined ? {} : { lookup: this.#lookup }),
+      });
+    } catch {
+      this.#known.delete(key);
+      return;
+    }
+    // Until TLS takes it over: a failure only means the request opens a connection of its own.
+    tcp.on('error', ignoreError);
+    tcp.unref();
+    const ready = dialled(tcp, host)
+      .then(tlsAgent)
+      .then(
+        ({ agent, create }) => this.open(agent, create, url, true, tcp),
+        () => {
+          tcp.destroy();
+        },
+      )
+      .catch(() => {
+        tcp.destroy();
+      })
+      .finally(() => this.#ready.delete(key));
+    this.#ready.set(key, ready);
+  }
+
+  /** Settles once the connection openAhead began for `url`'s origin is the agent's to hand out, or failed. */
+  ready(url: URL): Promise<void> {
+    return this.#ready.get(keyOf(url)) ?? Promise.resolve();
+  }
+
+  /**
+   * Opens a connection to `url`'s origin through `agent`, unless one was asked for or used; with
+   * `tcp` (openAhead), over that TCP connection.
+   */
+  open(
+    agent: HttpAgent,
+    create: HttpAgent['createConnection'],
+    url: URL,
+    secure: boolean,
+    tcp?: Socket,
+  ): void {
+    if (tcp === undefined) {
+      const key = keyOf(url);
+      if (this.#known.has(key)) return;
+      this.#known.add(key);
+    } else if (tcp.destroyed) {
+      // It failed (refused, no such host): the request tries for itself and says why.
+      return;
+    }
+    const { host, port } = hostPortOf(url, secure);
     const servername = serverNameOf(host);
     const agentOptions = (agent as unknown as { options?: Record<string, unknown> }).options ?? {};
     const connection = {
@@ -125,14 +190,22 @@ class EarlyConnections {
     let socket: Duplex | null | undefined;
     try {
       // The agent's key lets its TLS session be kept, for the next connections to resume it.
+      // With `socket`, TLS runs over the TCP connection openAhead started.
       socket = create.call(agent, {
         ...connection,
+        ...(tcp === undefined ? {} : { socket: tcp }),
         _agentKey: agent.getName(connection),
       } as typeof connection);
     } catch {
+      tcp?.destroy();
       return;
     }
-    if (!socket) return;
+    if (!socket) {
+      tcp?.destroy();
+      return;
+    }
+    // TLS reports the TCP connection's errors from now on.
+    tcp?.removeListener('error', ignoreError);
     const opened = socket as Socket;
     const slot = slotOf(secure, host, port);
     const drop = () => {
@@ -171,6 +244,42 @@ class EarlyConnections {
   }
 }
 
+function ignoreError(): void {}
+
+/**
+ * The longest a connection opened ahead holds back TLS's set-up for its SYN: a name's address
+ * comes back on the event loop, and a main thread busy building TLS would hold the SYN until it
+ * is done. A lookup slower than this (a DNS server far away) lets TLS be built meanwhile.
+ */
+const DIAL_WAIT_MS = 25;
+
+/**
+ * Settles once `socket` (just made by net.connect) has sent its SYN, or failed: after its lookup
+ * for a name, on the next turn of the event loop for an address; at the latest after DIAL_WAIT_MS.
+ */
+function dialled(socket: Socket, host: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, DIAL_WAIT_MS);
+    timer.unref();
+    const done = () => {
+      clearTimeout(timer);
+      // node:net connects right after it emits 'lookup', in the same turn: the next turn is after.
+      setImmediate(resolve);
+    };
+    if (isIP(host) !== 0) done();
+    else {
+      socket.once('lookup', done);
+      socket.once('close', done);
+    }
+  });
+}
+
+/** Host (brackets off an IPv6 address) and port of a URL, the scheme's default port filled in. */
+function hostPortOf(url: URL, secure: boolean): { host: string; port: number } {
+  const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  return { host, port: url.port === '' ? (secure ? 443 : 80) : Number(url.port) };
+}
+
 function slotOf(secure: boolean, host: string, port: number | string): string {
   return `${secure ? 'https' : 'http'}|${host}|${port}`;
 }
@@ -189,11 +298,14 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
   const createHttp = httpAgent.createConnection;
   early.adopt(httpAgent, false);
   let httpsAgent: Promise<{ agent: HttpsAgent; create: HttpAgent['createConnection'] }> | undefined;
+  /** Set once TLS is loaded and its trust built: connections then start with TLS at once. */
+  let httpsReady = false;
   const getHttpsAgent = () => {
     httpsAgent ??= Promise.all([import('node:https'), trustedSecureContext(options.ca)]).then(
       ([{ Agent }, secureContext]) => {
         const agent = new Agent({ keepAlive: true, scheduling: 'lifo', secureContext });
         const create = agent.createConnection;
+        httpsReady = true;
         return { agent: early.adopt(agent, true), create };
       },
     );
@@ -203,6 +315,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
   const exchange: Exchange = async (req) => {
     const secure = req.url.protocol === 'https:';
     early.used(req.url);
+    // A connection opened ahead whose TLS is being set up: it is handed to the agent first.
+    if (secure) await early.ready(req.url);
     const agent = secure ? (await getHttpsAgent()).agent : httpAgent;
     const send = secure ? (await import('node:https')).request : httpRequest;
     const headers: Record<string, string> = { ...req.headers };
@@ -275,10 +389,14 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
   exchange.preconnect = (origin) => {
     if (origin.protocol === 'http:') early.open(httpAgent, createHttp, origin, false);
     else if (origin.protocol === 'https:') {
-      getHttpsAgent().then(
-        ({ agent, create }) => early.open(agent, create, origin, true),
-        () => {},
-      );
+      // Until TLS is ready, TCP's handshake goes first: its round trip passes while TLS is built.
+      if (!httpsReady) early.openAhead(origin, getHttpsAgent);
+      else {
+        getHttpsAgent().then(
+          ({ agent, create }) => early.open(agent, create, origin, true),
+          () => {},
+        );
+      }
     }
   };
   return exchange;

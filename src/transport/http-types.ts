@@ -51,8 +51,9 @@ export interface Transport extends Send {
    * Opens a connection to `origin` (scheme, host and port) now, for the first request there to
    * use instead of waiting for TCP and TLS handshakes: call it as soon as the origin is known,
    * before slower work (reading credentials, deriving the token cache's key). At most one per
-   * origin, and none once a request went there; one not used within 10 s is closed. Through a
-   * proxy it does nothing.
+   * origin, and none once a request went there; one not used within 10 s is closed. For the
+   * first HTTPS origin, TCP's handshake starts before TLS is loaded and its trust built, and its
+   * round trip passes meanwhile. Through a proxy it does nothing.
    */
   preconnect(origin: URL): void;
 }

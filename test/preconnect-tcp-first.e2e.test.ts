@@ -1,0 +1,200 @@
+import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns';
+import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { isRegauthError } from '../src/errors/regauth-error.js';
+import { closedPort } from '../src/testing/loopback-server.js';
+import { createTransport } from '../src/transport/create-transport.js';
+import { nodeHttpExchange } from '../src/transport/http-exchange.js';
+import { makeLoopbackTls } from './harness/tls.js';
+
+/**
+ * Building TLS (loading node:tls, its trust) is held here until a test lets it go, so that what
+ * happens before it is built can be seen: the rest of the function is the real one.
+ */
+const held = vi.hoisted(() => {
+  let release: () => void = () => {};
+  let gate = Promise.resolve();
+  return {
+    builds: 0,
+    get gate() {
+      return gate;
+    },
+    hold() {
+      gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+    },
+    release: () => release(),
+  };
+});
+vi.mock('../src/transport/trusted-secure-context.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/transport/trusted-secure-context.js')>();
+  return {
+    ...real,
+    trustedSecureContext: async (extraCa?: string) => {
+      held.builds++;
+      await held.gate;
+      return real.trustedSecureContext(extraCa);
+    },
+  };
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+/** A lookup that sends `registry.test` to 127.0.0.1, once `answer` lets it (as a slow DNS server). */
+function testLookup(answer: () => Promise<void> = async () => {}) {
+  const calls: string[] = [];
+  const lookup = (
+    hostname: string,
+    options: LookupOneOptions | LookupAllOptions,
+    callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+  ) => {
+    calls.push(hostname);
+    answer().then(() => {
+      if (hostname !== 'registry.test') {
+        callback(Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' }), '');
+      } else if ((options as LookupAllOptions).all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
+      else callback(null, '127.0.0.1', 4);
+    });
+  };
+  return { lookup: lookup as never, calls };
+}
+
+describe('an HTTPS connection opened ahead: TCP first, TLS over it once built', () => {
+  let server: Server;
+  let port: number;
+  let ca: string;
+  const sockets = new Set<Socket>();
+  const seen = { tcp: 0, tls: 0, requests: [] as number[] };
+
+  beforeAll(async () => {
+    const tls = await makeLoopbackTls(['registry.test']);
+    ca = tls.caPem;
+    const ids = new WeakMap<Socket, number>();
+    server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
+      seen.requests.push(ids.get(req.socket) ?? -1);
+      res.end('ok');
+    });
+    server.on('connection', (socket: Socket) => {
+      seen.tcp++;
+      sockets.add(socket);
+    });
+    server.on('secureConnection', (socket) => {
+      seen.tls++;
+      ids.set(socket, seen.tls);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+  });
+
+  afterEach(() => {
+    held.release();
+    held.builds = 0;
+    seen.tcp = 0;
+    seen.tls = 0;
+    seen.requests.length = 0;
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+  });
+
+  const exchange = (lookup?: never) =>
+    nodeHttpExchange({ ca, connectTimeoutMs: 5_000, idleTimeoutMs: 5_000, ...(lookup ? { lookup } : {}) });
+
+  const get = async (send: ReturnType<typeof exchange>, url: URL) => {
+    const res = await send({ method: 'GET', url, headers: {} });
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.body) chunks.push(chunk as Buffer);
+    return { status: res.status, text: Buffer.concat(chunks).toString() };
+  };
+
+  for (const [what, host] of [
+    ['an address', '127.0.0.1'],
+    ['a name, once looked up', 'registry.test'],
+  ] as const) {
+    it(`connects to ${what} while TLS is still being built, then makes the handshake on that connection`, async () => {
+      const { lookup, calls } = testLookup();
+      const send = exchange(lookup);
+      const origin = new URL(`https://${host}:${port}/`);
+      held.hold();
+      send.preconnect?.(origin);
+      await until(() => seen.tcp > 0);
+      // Connected, and TLS not even built: no handshake yet.
+      expect(seen.tcp).toBe(1);
+      expect(seen.tls).toBe(0);
+      expect(held.builds).toBe(1);
+      held.release();
+      await until(() => seen.tls > 0);
+      expect(await get(send, new URL('/v2/', origin))).toEqual({ status: 200, text: 'ok' });
+      // The request went over the connection opened ahead, checked against the CA as any other.
+      expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1] });
+      expect(calls).toEqual(host === '127.0.0.1' ? [] : ['registry.test']);
+    });
+  }
+
+  it('hands the connection opened ahead to a request sent while TLS was still being built', async () => {
+    const send = exchange();
+    const origin = new URL(`https://127.0.0.1:${port}/`);
+    held.hold();
+    send.preconnect?.(origin);
+    await until(() => seen.tcp > 0);
+    const answer = get(send, new URL('/v2/', origin));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen.tls).toBe(0);
+    held.release();
+    expect(await answer).toEqual({ status: 200, text: 'ok' });
+    expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1] });
+  });
+
+  it('builds TLS without waiting for a slow lookup, and connects once the address comes', async () => {
+    let answer: () => void = () => {};
+    const dns = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    const { lookup, calls } = testLookup(() => dns);
+    const send = exchange(lookup);
+    const origin = new URL(`https://registry.test:${port}/`);
+    send.preconnect?.(origin);
+    // The lookup has not answered, and TLS is being built all the same.
+    await until(() => held.builds > 0);
+    expect(held.builds).toBe(1);
+    expect(calls).toEqual(['registry.test']);
+    expect(seen.tcp).toBe(0);
+    answer();
+    expect(await get(send, new URL('/v2/', origin))).toEqual({ status: 200, text: 'ok' });
+    expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1] });
+    expect(calls).toEqual(['registry.test']);
+  });
+
+  it('leaves a name that does not resolve to the request, which fails as without the connection ahead', async () => {
+    const { lookup } = testLookup();
+    const origin = new URL(`https://nowhere.test:${port}/`);
+    const plain = await get(exchange(lookup), new URL('/v2/', origin)).catch((e: unknown) => e);
+    const send = exchange(lookup);
+    send.preconnect?.(origin);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const early = await get(send, new URL('/v2/', origin)).catch((e: unknown) => e);
+    expect((plain as { code?: string }).code).toBe('ENOTFOUND');
+    expect((early as Error).message).toBe((plain as Error).message);
+    expect(seen.tcp).toBe(0);
+  });
+
+  it('leaves a port nothing listens on to the request, which fails as without the connection ahead', async () => {
+    const origin = new URL(`https://127.0.0.1:${await closedPort()}/`);
+    const transport = () => createTransport({ env: {}, maxRetries: 0 });
+    const plain = await transport()({ method: 'GET', url: new URL('/v2/', origin) }).catch((e: unknown) => e);
+    const send = transport();
+    send.preconnect(origin);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const early = await send({ method: 'GET', url: new URL('/v2/', origin) }).catch((e: unknown) => e);
+    expect(isRegauthError(early, 'ERR_NETWORK')).toBe(true);
+    expect((early as Error).message).toBe((plain as Error).message);
+    expect((early as Error).message).toMatch(/ECONNREFUSED/);
+  });
+});
