@@ -144,12 +144,28 @@ describe('an HTTPS connection opened ahead: TCP first, TLS over it once built', 
     held.hold();
     send.preconnect?.(origin);
     await until(() => seen.tcp > 0);
+    expect(seen.tcp).toBe(1);
     const answer = get(send, new URL('/v2/', origin));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen.tls).toBe(0);
     held.release();
     expect(await answer).toEqual({ status: 200, text: 'ok' });
     expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1] });
+  });
+
+  it('connects first for the first HTTPS request too, when nothing was opened ahead', async () => {
+    const send = exchange();
+    const origin = new URL(`https://127.0.0.1:${port}/`);
+    held.hold();
+    const answer = get(send, new URL('/v2/', origin));
+    await until(() => seen.tcp > 0);
+    expect(seen.tcp).toBe(1);
+    expect(seen.tls).toBe(0);
+    held.release();
+    expect(await answer).toEqual({ status: 200, text: 'ok' });
+    // A second request, with TLS ready, reuses the kept-alive connection.
+    expect(await get(send, new URL('/v2/x', origin))).toEqual({ status: 200, text: 'ok' });
+    expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1, 1] });
   });
 
   it('builds TLS without waiting for a slow lookup, and connects once the address comes', async () => {

@@ -299,14 +299,13 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
   early.adopt(httpAgent, false);
   let httpsAgent: Promise<{ agent: HttpsAgent; create: HttpAgent['createConnection'] }> | undefined;
   /** Set once TLS is loaded and its trust built: connections then start with TLS at once. */
-  let httpsReady = false;
+  let httpsReady: { agent: HttpsAgent; create: HttpAgent['createConnection'] } | undefined;
   const getHttpsAgent = () => {
     httpsAgent ??= Promise.all([import('node:https'), trustedSecureContext(options.ca)]).then(
       ([{ Agent }, secureContext]) => {
         const agent = new Agent({ keepAlive: true, scheduling: 'lifo', secureContext });
-        const create = agent.createConnection;
-        httpsReady = true;
-        return { agent: early.adopt(agent, true), create };
+        httpsReady = { agent: early.adopt(agent, true), create: agent.createConnection };
+        return httpsReady;
       },
     );
     return httpsAgent;
@@ -314,6 +313,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
 
   const exchange: Exchange = async (req) => {
     const secure = req.url.protocol === 'https:';
+    // The first HTTPS request of an exchange, not opened ahead (preconnect): the same, TCP first.
+    if (secure && httpsReady === undefined) early.openAhead(req.url, getHttpsAgent);
     early.used(req.url);
     // A connection opened ahead whose TLS is being set up: it is handed to the agent first.
     if (secure) await early.ready(req.url);
@@ -390,13 +391,9 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
     if (origin.protocol === 'http:') early.open(httpAgent, createHttp, origin, false);
     else if (origin.protocol === 'https:') {
       // Until TLS is ready, TCP's handshake goes first: its round trip passes while TLS is built.
-      if (!httpsReady) early.openAhead(origin, getHttpsAgent);
-      else {
-        getHttpsAgent().then(
-          ({ agent, create }) => early.open(agent, create, origin, true),
-          () => {},
-        );
-      }
+      // Once it is, the connection starts now, before whatever the caller does next.
+      if (httpsReady === undefined) early.openAhead(origin, getHttpsAgent);
+      else early.open(httpsReady.agent, httpsReady.create, origin, true);
     }
   };
   return exchange;
