@@ -1,6 +1,6 @@
 import type { LookupAddress, LookupAllOptions, LookupOneOptions } from 'node:dns';
 import { createServer, type Server } from 'node:https';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isRegauthError } from '../src/errors/regauth-error.js';
 import { closedPort } from '../src/testing/loopback-server.js';
@@ -213,4 +213,35 @@ describe('an HTTPS connection opened ahead: TCP first, TLS over it once built', 
     expect((early as Error).message).toBe((plain as Error).message);
     expect((early as Error).message).toMatch(/ECONNREFUSED/);
   });
+});
+
+describe('a server that takes TCP connections and never answers TLS', () => {
+  let silent: NetServer;
+  let port: number;
+  const sockets = new Set<Socket>();
+
+  beforeAll(async () => {
+    silent = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    port = (silent.address() as { port: number }).port;
+  });
+
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
+  for (const ahead of [false, true]) {
+    it(`fails at the connection deadline, not the much longer idle one${ahead ? ', opened ahead' : ''}`, async () => {
+      const send = nodeHttpExchange({ connectTimeoutMs: 300, idleTimeoutMs: 60_000 });
+      const url = new URL(`https://127.0.0.1:${port}/v2/`);
+      if (ahead) send.preconnect?.(url);
+      const err = await send({ method: 'GET', url, headers: {} }).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('ETIMEDOUT');
+      expect((err as Error).message).toBe(`no connection to 127.0.0.1:${port} within 300 ms`);
+    });
+  }
 });

@@ -97,14 +97,34 @@ class EarlyConnections {
   /** Lets `agent` hand out the connections opened ahead for it. */
   adopt<A extends HttpAgent>(agent: A, secure: boolean): A {
     const create = agent.createConnection;
-    agent.createConnection = (opts, callback) =>
-      this.#take(
-        secure,
-        opts.host ?? undefined,
-        opts.port ?? undefined,
-        (opts as { servername?: unknown }).servername,
-      ) ?? create.call(agent, opts, callback);
+    agent.createConnection = (opts, callback) => {
+      const socket =
+        this.#take(
+          secure,
+          opts.host ?? undefined,
+          opts.port ?? undefined,
+          (opts as { servername?: unknown }).servername,
+        ) ?? create.call(agent, opts, callback);
+      if (secure && socket) this.#watchHandshake(socket as Socket);
+      return socket;
+    };
     return agent;
+  }
+
+  /** TLS connections whose handshake finished (#watchHandshake). */
+  readonly #secured = new WeakSet<Socket>();
+
+  #watchHandshake(socket: Socket): void {
+    socket.once('secureConnect', () => this.#secured.add(socket));
+  }
+
+  /**
+   * Whether a request given `socket` still waits for it to be set up: for HTTP, TCP's handshake;
+   * for HTTPS, TLS's as well (a server may take TCP connections and never answer TLS). A reused
+   * keep-alive connection, or one opened ahead and ready, does not.
+   */
+  settingUp(socket: Socket, secure: boolean): boolean {
+    return secure ? !this.#secured.has(socket) && !socket.destroyed : socket.connecting;
   }
 
   /**
@@ -207,6 +227,7 @@ class EarlyConnections {
     // TLS reports the TCP connection's errors from now on.
     tcp?.removeListener('error', ignoreError);
     const opened = socket as Socket;
+    if (secure) this.#watchHandshake(opened);
     const slot = slotOf(secure, host, port);
     const drop = () => {
       if (this.#opened.get(slot)?.socket === opened) {
@@ -349,8 +370,9 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       else signal?.addEventListener('abort', onAbort, { once: true });
       request.on('socket', (socket) => {
         socket.setTimeout(options.idleTimeoutMs);
-        // A reused keep-alive socket is connected already; a new one gets a connect deadline.
-        if (socket.connecting) {
+        // A reused keep-alive socket is ready; a new one gets a deadline for its TCP and TLS
+        // handshakes, as Go's http.Transport has (TLSHandshakeTimeout) for docker and skopeo.
+        if (early.settingUp(socket, secure)) {
           connectTimer = setTimeout(
             () =>
               request.destroy(
@@ -358,7 +380,7 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
               ),
             options.connectTimeoutMs,
           );
-          socket.once('connect', () => clearTimeout(connectTimer));
+          socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
         }
       });
       request.on('timeout', () =>
