@@ -20,7 +20,10 @@ const MAX_BACKOFF_MS = 5000;
 export const MAX_RETRY_AFTER_S = 60;
 /** Redirect hops followed before giving up (browsers and curl use 20; registries use one or two). */
 export const MAX_REDIRECTS = 10;
-/** Time to set up a connection; registries on loopback answer in microseconds, remote ones in ms. */
+/**
+ * Time to set up a connection, its TCP and TLS handshakes both; registries on loopback answer in
+ * microseconds, remote ones in milliseconds.
+ */
 export const CONNECT_TIMEOUT_MS = 15_000;
 /** Time to the response headers: registries compute digests of large uploads before answering. */
 export const HEADERS_TIMEOUT_MS = 120_000;

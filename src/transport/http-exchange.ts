@@ -35,7 +35,7 @@ export interface Exchange {
 export interface ExchangeOptions {
   /** PEM CA certificates trusted for HTTPS, in addition to Node's defaults (trustedSecureContext). */
   readonly ca?: string;
-  /** Time to set up a connection. */
+  /** Time to set up a new connection: its TCP handshake and, for HTTPS, its TLS handshake. */
   readonly connectTimeoutMs: number;
   /** Longest silence on a connection (waiting for headers, or inside a body). */
   readonly idleTimeoutMs: number;
