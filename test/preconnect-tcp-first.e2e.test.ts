@@ -4,6 +4,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { isRegauthError } from '../src/errors/regauth-error.js';
 import { closedPort } from '../src/testing/loopback-server.js';
+import { runModuleScript } from '../src/testing/run-module-script.js';
 import { createTransport } from '../src/transport/create-transport.js';
 import { nodeHttpExchange } from '../src/transport/http-exchange.js';
 import { makeLoopbackTls } from './harness/tls.js';
@@ -44,8 +45,14 @@ async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
 }
 
-/** A lookup that sends `registry.test` to 127.0.0.1, once `answer` lets it (as a slow DNS server). */
-function testLookup(answer: () => Promise<void> = async () => {}) {
+/**
+ * A lookup that sends `registry.test` to `addresses` (127.0.0.1), once `answer` lets it (as a slow
+ * DNS server).
+ */
+function testLookup(
+  answer: () => Promise<void> = async () => {},
+  addresses: readonly LookupAddress[] = [{ address: '127.0.0.1', family: 4 }],
+) {
   const calls: string[] = [];
   const lookup = (
     hostname: string,
@@ -56,8 +63,8 @@ function testLookup(answer: () => Promise<void> = async () => {}) {
     answer().then(() => {
       if (hostname !== 'registry.test') {
         callback(Object.assign(new Error(`no such host ${hostname}`), { code: 'ENOTFOUND' }), '');
-      } else if ((options as LookupAllOptions).all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
-      else callback(null, '127.0.0.1', 4);
+      } else if ((options as LookupAllOptions).all) callback(null, [...addresses]);
+      else callback(null, addresses[0]?.address ?? '', addresses[0]?.family);
     });
   };
   return { lookup: lookup as never, calls };
@@ -168,6 +175,31 @@ describe('an HTTPS connection opened ahead: TCP first, TLS over it once built', 
     expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1, 1] });
   });
 
+  // node:net tries a name's addresses in turn (autoSelectFamily), on a new handle each: TLS must
+  // not be put on the connection before one of them answered.
+  for (const [when, wait] of [
+    ['at once', 0],
+    ['slowly', 100],
+  ] as const) {
+    for (const ahead of [true, false]) {
+      it(`reaches a name whose first address refuses, looked up ${when}${ahead ? ', opened ahead' : ''}`, async () => {
+        const { lookup, calls } = testLookup(
+          () => new Promise((resolve) => setTimeout(resolve, wait)),
+          [
+            { address: '127.0.0.2', family: 4 },
+            { address: '127.0.0.1', family: 4 },
+          ],
+        );
+        const send = exchange(lookup);
+        const origin = new URL(`https://registry.test:${port}/`);
+        if (ahead) send.preconnect?.(origin);
+        expect(await get(send, new URL('/v2/', origin))).toEqual({ status: 200, text: 'ok' });
+        expect(seen).toEqual({ tcp: 1, tls: 1, requests: [1] });
+        expect(calls).toEqual(['registry.test']);
+      });
+    }
+  }
+
   it('builds TLS without waiting for a slow lookup, and connects once the address comes', async () => {
     let answer: () => void = () => {};
     const dns = new Promise<void>((resolve) => {
@@ -199,6 +231,61 @@ describe('an HTTPS connection opened ahead: TCP first, TLS over it once built', 
     expect((plain as { code?: string }).code).toBe('ENOTFOUND');
     expect((early as Error).message).toBe((plain as Error).message);
     expect(seen.tcp).toBe(0);
+  });
+
+  it('fails a first request with the error of the connection it waited for, without trying again', async () => {
+    const { lookup, calls } = testLookup();
+    const origin = new URL(`https://nowhere.test:${port}/`);
+    const err = await get(exchange(lookup), new URL('/v2/', origin)).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ENOTFOUND');
+    expect(calls).toEqual(['nowhere.test']);
+  });
+
+  it('gives a lookup that never answers the connection deadline, and a request waiting for it its abort', async () => {
+    const never = () => new Promise<void>(() => {});
+    const origin = new URL(`https://registry.test:${port}/`);
+    const late = nodeHttpExchange({
+      ca,
+      connectTimeoutMs: 300,
+      idleTimeoutMs: 60_000,
+      lookup: testLookup(never).lookup,
+    });
+    const err = await get(late, new URL('/v2/', origin)).catch((e: unknown) => e);
+    expect((err as { code?: string }).code).toBe('ETIMEDOUT');
+    expect((err as Error).message).toBe(`no connection to registry.test:${port} within 300 ms`);
+
+    const send = nodeHttpExchange({
+      ca,
+      connectTimeoutMs: 60_000,
+      idleTimeoutMs: 60_000,
+      lookup: testLookup(never).lookup,
+    });
+    const controller = new AbortController();
+    const request = send({
+      method: 'GET',
+      url: new URL('/v2/', origin),
+      headers: {},
+      signal: controller.signal,
+    });
+    setTimeout(() => controller.abort(), 100);
+    const aborted = await request.catch((e: unknown) => e);
+    expect((aborted as Error).name).toBe('AbortError');
+    expect(seen.tcp).toBe(0);
+  });
+
+  it('keeps the process alive while it connects, with a lookup that answers at once', async () => {
+    const script = `
+      import { nodeHttpExchange } from ${JSON.stringify(new URL('../src/transport/http-exchange.ts', import.meta.url).pathname)};
+      const lookup = (host, options, callback) =>
+        options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4);
+      const send = nodeHttpExchange({ ca: ${JSON.stringify(ca)}, connectTimeoutMs: 5000, idleTimeoutMs: 5000, lookup });
+      const res = await send({ method: 'GET', url: new URL('https://registry.test:${port}/v2/'), headers: {} });
+      let text = '';
+      for await (const chunk of res.body) text += chunk;
+      console.log(res.status, text);`;
+    const { stdout, stderr } = await runModuleScript(script);
+    expect(stderr).toBe('');
+    expect(stdout).toBe('200 ok\n');
   });
 
   it('leaves a port nothing listens on to the request, which fails as without the connection ahead', async () => {

@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { Agent as HttpsAgent } from 'node:https';
-import { isIP, type LookupFunction, connect as netConnect, type Socket } from 'node:net';
+import { isIP, type LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
 import { trustedSecureContext } from './trusted-secure-context.js';
@@ -80,7 +80,7 @@ class EarlyConnections {
   /** Origins asked for or sent to already: each is opened ahead at most once. */
   readonly #known = new Set<string>();
   /** Per origin of openAhead: settles once its connection is ready to hand out (or failed). */
-  readonly #ready = new Map<string, Promise<void>>();
+  readonly #ready = new Map<string, Promise<Error | undefined>>();
   readonly #lookup: LookupFunction | undefined;
   readonly #connectTimeoutMs: number;
 
@@ -141,9 +141,27 @@ class EarlyConnections {
     if (this.#known.has(key)) return;
     this.#known.add(key);
     const { host, port } = hostPortOf(url, true);
-    let tcp: Socket;
+    const tcp = new Socket();
+    // Until TLS takes it over, its failure is kept for the request that waits for it.
+    let failure: Error | undefined;
+    tcp.on('error', (err) => {
+      failure ??= err;
+    });
+    // Listened for before connecting: a lookup of the caller's own may answer at once.
+    const sent = dialled(tcp, host);
+    const connected = new Promise<void>((resolve) => {
+      tcp.once('connect', resolve);
+      tcp.once('close', resolve);
+    });
+    // The deadline a request's own connection has.
+    const deadline = setTimeout(
+      () => tcp.destroy(timeoutError(`no connection to ${url.host} within ${this.#connectTimeoutMs} ms`)),
+      this.#connectTimeoutMs,
+    );
+    deadline.unref();
+    connected.then(() => clearTimeout(deadline));
     try {
-      tcp = netConnect({
+      tcp.connect({
         host,
         port,
         noDelay: true,
@@ -151,30 +169,50 @@ class EarlyConnections {
         ...(this.#lookup === undefined ? {} : { lookup: this.#lookup }),
       });
     } catch {
+      clearTimeout(deadline);
+      tcp.destroy();
       this.#known.delete(key);
       return;
     }
-    // Until TLS takes it over: a failure only means the request opens a connection of its own.
-    tcp.on('error', ignoreError);
     tcp.unref();
-    const ready = dialled(tcp, host)
+    const ready = sent
       .then(tlsAgent)
-      .then(
-        ({ agent, create }) => this.open(agent, create, url, true, tcp),
-        () => {
-          tcp.destroy();
-        },
-      )
+      // TLS goes on once TCP is connected: until then node:net may still move the socket to a
+      // new handle, to try the next of a name's addresses (autoSelectFamily), under TLS's feet.
+      .then(async ({ agent, create }) => {
+        await connected;
+        if (tcp.destroyed) return failure ?? new Error(`no connection to ${url.host}`);
+        this.open(agent, create, url, true, tcp);
+        return undefined;
+      })
       .catch(() => {
+        // TLS could not be built: the request meets that itself, on a connection of its own.
         tcp.destroy();
+        return undefined;
       })
       .finally(() => this.#ready.delete(key));
     this.#ready.set(key, ready);
   }
 
-  /** Settles once the connection openAhead began for `url`'s origin is the agent's to hand out, or failed. */
-  ready(url: URL): Promise<void> {
-    return this.#ready.get(keyOf(url)) ?? Promise.resolve();
+  /**
+   * Settles once the connection openAhead began for `url`'s origin is the agent's to hand out,
+   * with the error it failed with if it did (the request fails with it: it would have made the
+   * same connection), or at once when `signal` aborts (the request then ends with the abort).
+   */
+  async ready(url: URL, signal?: AbortSignal): Promise<Error | undefined> {
+    const ready = this.#ready.get(keyOf(url));
+    if (ready === undefined || signal?.aborted) return undefined;
+    if (signal === undefined) return ready;
+    let onAbort = () => {};
+    const aborted = new Promise<undefined>((resolve) => {
+      onAbort = () => resolve(undefined);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([ready, aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   /**
@@ -275,13 +313,12 @@ function ignoreError(): void {}
 const DIAL_WAIT_MS = 25;
 
 /**
- * Settles once `socket` (just made by net.connect) has sent its SYN, or failed: after its lookup
- * for a name, on the next turn of the event loop for an address; at the latest after DIAL_WAIT_MS.
+ * Settles once `socket` (about to connect) has sent its SYN, or failed: after its lookup for a
+ * name, on the next turn of the event loop for an address; at the latest after DIAL_WAIT_MS.
  */
 function dialled(socket: Socket, host: string): Promise<void> {
   return new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, DIAL_WAIT_MS);
-    timer.unref();
     const done = () => {
       clearTimeout(timer);
       // node:net connects right after it emits 'lookup', in the same turn: the next turn is after.
@@ -338,7 +375,10 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
     if (secure && httpsReady === undefined) early.openAhead(req.url, getHttpsAgent);
     early.used(req.url);
     // A connection opened ahead whose TLS is being set up: it is handed to the agent first.
-    if (secure) await early.ready(req.url);
+    if (secure) {
+      const failed = await early.ready(req.url, req.signal);
+      if (failed !== undefined) throw failed;
+    }
     const agent = secure ? (await getHttpsAgent()).agent : httpAgent;
     const send = secure ? (await import('node:https')).request : httpRequest;
     const headers: Record<string, string> = { ...req.headers };
@@ -368,8 +408,10 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       const detach = () => signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) queueMicrotask(onAbort);
       else signal?.addEventListener('abort', onAbort, { once: true });
+      // Silence on the connection while this request has it: waiting for the headers, or inside
+      // the body. (A socket's own timeout alone does not reach the request.)
+      request.setTimeout(options.idleTimeoutMs);
       request.on('socket', (socket) => {
-        socket.setTimeout(options.idleTimeoutMs);
         // A reused keep-alive socket is ready; a new one gets a deadline for its TCP and TLS
         // handshakes, as Go's http.Transport has (TLSHandshakeTimeout) for docker and skopeo.
         if (early.settingUp(socket, secure)) {
@@ -383,15 +425,20 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
           socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
         }
       });
-      request.on('timeout', () =>
-        request.destroy(timeoutError(`${req.url.host} went silent for ${options.idleTimeoutMs} ms`)),
-      );
+      let response: IncomingMessage | undefined;
+      request.on('timeout', () => {
+        const err = timeoutError(`${req.url.host} went silent for ${options.idleTimeoutMs} ms`);
+        // Inside the body, its reader gets this error rather than a bare "aborted".
+        response?.destroy(err);
+        request.destroy(err);
+      });
       request.on('error', (err) => {
         clearTimeout(connectTimer);
         detach();
         reject(err);
       });
       request.on('response', (res: IncomingMessage) => {
+        response = res;
         clearTimeout(connectTimer);
         detach();
         // headersDistinct keeps repeated headers apart (several WWW-Authenticate challenges).
