@@ -47,6 +47,35 @@ describe('nodeHttpExchange: a server that goes silent', () => {
     expect((err as Error).message).toBe(`${url.host} went silent for 200 ms`);
   });
 
+  it('does not count the time a reader leaves the body unread', async () => {
+    const size = 8 * 1024 * 1024;
+    const url = await serve((res) => {
+      res.writeHead(200, { 'content-length': String(size) });
+      res.end(Buffer.alloc(size, 7));
+    });
+    const res = await exchange()({ method: 'GET', url, headers: {} });
+    // Three idle periods without reading: node:http stops reading the socket meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    let received = 0;
+    for await (const chunk of res.body) received += (chunk as Buffer).length;
+    expect(received).toBe(size);
+  });
+
+  it('times a server that stops once the reader came back', async () => {
+    const url = await serve((res) => {
+      res.writeHead(200, { 'content-length': String(16 * 1024 * 1024) });
+      res.write(Buffer.alloc(4 * 1024 * 1024, 7));
+    });
+    const res = await exchange()({ method: 'GET', url, headers: {} });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    let received = 0;
+    const err = await (async () => {
+      for await (const chunk of res.body) received += (chunk as Buffer).length;
+    })().catch((e: unknown) => e);
+    expect(received).toBe(4 * 1024 * 1024);
+    expect((err as Error).message).toBe(`${url.host} went silent for 200 ms`);
+  });
+
   it('lets an answer that keeps coming take longer than the idle timeout', async () => {
     const url = await serve((res) => {
       res.writeHead(200, { 'content-length': '5' });

@@ -113,6 +113,15 @@ class EarlyConnections {
 
   /** TLS connections whose handshake finished (#watchHandshake). */
   readonly #secured = new WeakSet<Socket>();
+  /** When each connection opened ahead began to connect: its deadline runs from then. */
+  readonly #startedAt = new WeakMap<Socket, number>();
+
+  /** What is left of the connect deadline for `socket`: all of it for a connection of the request's own. */
+  connectTimeLeft(socket: Socket): number {
+    const started = this.#startedAt.get(socket);
+    if (started === undefined) return this.#connectTimeoutMs;
+    return Math.max(0, this.#connectTimeoutMs - (performance.now() - started));
+  }
 
   #watchHandshake(socket: Socket): void {
     socket.once('secureConnect', () => this.#secured.add(socket));
@@ -142,6 +151,7 @@ class EarlyConnections {
     this.#known.add(key);
     const { host, port } = hostPortOf(url, true);
     const tcp = new Socket();
+    const startedAt = performance.now();
     // Until TLS takes it over, its failure is kept for the request that waits for it.
     let failure: Error | undefined;
     tcp.on('error', (err) => {
@@ -182,7 +192,7 @@ class EarlyConnections {
       .then(async ({ agent, create }) => {
         await connected;
         if (tcp.destroyed) return failure ?? new Error(`no connection to ${url.host}`);
-        this.open(agent, create, url, true, tcp);
+        this.open(agent, create, url, true, tcp, startedAt);
         return undefined;
       })
       .catch(() => {
@@ -225,6 +235,7 @@ class EarlyConnections {
     url: URL,
     secure: boolean,
     tcp?: Socket,
+    startedAt: number = performance.now(),
   ): void {
     if (tcp === undefined) {
       const key = keyOf(url);
@@ -262,10 +273,9 @@ class EarlyConnections {
       tcp?.destroy();
       return;
     }
-    // TLS reports the TCP connection's errors from now on.
-    tcp?.removeListener('error', ignoreError);
     const opened = socket as Socket;
     if (secure) this.#watchHandshake(opened);
+    this.#startedAt.set(opened, startedAt);
     const slot = slotOf(secure, host, port);
     const drop = () => {
       if (this.#opened.get(slot)?.socket === opened) {
@@ -303,8 +313,6 @@ class EarlyConnections {
   }
 }
 
-function ignoreError(): void {}
-
 /**
  * The longest a connection opened ahead holds back TLS's set-up for its SYN: a name's address
  * comes back on the event loop, and a main thread busy building TLS would hold the SYN until it
@@ -330,6 +338,31 @@ function dialled(socket: Socket, host: string): Promise<void> {
       socket.once('close', done);
     }
   });
+}
+
+/**
+ * Calls `silent` when `socket` brings nothing of `res`'s body for `idleMs`. Only while more is
+ * due and the reader takes what comes: a reader that stops makes node:http pause the socket
+ * (backpressure), and that wait is the reader's own, not the server's (undici's body timeout
+ * also waits while its reader does). A body received whole is never timed.
+ */
+function watchBody(res: IncomingMessage, socket: Socket, idleMs: number, silent: () => void): void {
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => clearTimeout(timer);
+  const arm = () => {
+    stop();
+    if (!res.complete && !socket.isPaused()) timer = setTimeout(silent, idleMs);
+  };
+  socket.on('data', arm);
+  socket.on('resume', arm);
+  socket.on('pause', stop);
+  res.once('close', () => {
+    stop();
+    socket.removeListener('data', arm);
+    socket.removeListener('resume', arm);
+    socket.removeListener('pause', stop);
+  });
+  arm();
 }
 
 /** Host (brackets off an IPv6 address) and port of a URL, the scheme's default port filled in. */
@@ -362,7 +395,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
     httpsAgent ??= Promise.all([import('node:https'), trustedSecureContext(options.ca)]).then(
       ([{ Agent }, secureContext]) => {
         const agent = new Agent({ keepAlive: true, scheduling: 'lifo', secureContext });
-        httpsReady = { agent: early.adopt(agent, true), create: agent.createConnection };
+        const create = agent.createConnection;
+        httpsReady = { agent: early.adopt(agent, true), create };
         return httpsReady;
       },
     );
@@ -408,8 +442,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       const detach = () => signal?.removeEventListener('abort', onAbort);
       if (signal?.aborted) queueMicrotask(onAbort);
       else signal?.addEventListener('abort', onAbort, { once: true });
-      // Silence on the connection while this request has it: waiting for the headers, or inside
-      // the body. (A socket's own timeout alone does not reach the request.)
+      // Silence on the connection until the answer's headers (a socket's own timeout alone does
+      // not reach the request); inside the body, watchBody counts it.
       request.setTimeout(options.idleTimeoutMs);
       request.on('socket', (socket) => {
         // A reused keep-alive socket is ready; a new one gets a deadline for its TCP and TLS
@@ -420,18 +454,20 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
               request.destroy(
                 timeoutError(`no connection to ${req.url.host} within ${options.connectTimeoutMs} ms`),
               ),
-            options.connectTimeoutMs,
+            // One opened ahead has been at it for a while: the deadline runs from its start.
+            early.connectTimeLeft(socket),
           );
           socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
         }
       });
-      let response: IncomingMessage | undefined;
-      request.on('timeout', () => {
+      const silent = () => {
         const err = timeoutError(`${req.url.host} went silent for ${options.idleTimeoutMs} ms`);
         // Inside the body, its reader gets this error rather than a bare "aborted".
         response?.destroy(err);
         request.destroy(err);
-      });
+      };
+      let response: IncomingMessage | undefined;
+      request.on('timeout', silent);
       request.on('error', (err) => {
         clearTimeout(connectTimer);
         detach();
@@ -440,6 +476,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       request.on('response', (res: IncomingMessage) => {
         response = res;
         clearTimeout(connectTimer);
+        request.setTimeout(0);
+        if (request.socket !== null) watchBody(res, request.socket, options.idleTimeoutMs, silent);
         detach();
         // headersDistinct keeps repeated headers apart (several WWW-Authenticate challenges).
         const headers: Record<string, HeaderValue> = {};
