@@ -227,7 +227,7 @@ class EarlyConnections {
 
   /**
    * Opens a connection to `url`'s origin through `agent`, unless one was asked for or used; with
-   * `tcp` (openAhead), over that TCP connection.
+   * `tcp` (openAhead, connected), over that TCP connection.
    */
   open(
     agent: HttpAgent,
@@ -241,9 +241,6 @@ class EarlyConnections {
       const key = keyOf(url);
       if (this.#known.has(key)) return;
       this.#known.add(key);
-    } else if (tcp.destroyed) {
-      // It failed (refused, no such host): the request tries for itself and says why.
-      return;
     }
     const { host, port } = hostPortOf(url, secure);
     const servername = serverNameOf(host);
