@@ -323,20 +323,8 @@ describe('a server that takes TCP connections and never answers TLS', () => {
 
   it('counts the deadline of a connection opened ahead from its start, the lookup included', async () => {
     // The address comes after 900 of the 1000 ms: TLS's handshake has what is left, not 1000 more.
-    const lookup = (
-      _host: string,
-      options: LookupOneOptions | LookupAllOptions,
-      callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
-    ) =>
-      setTimeout(() => {
-        if ((options as LookupAllOptions).all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
-        else callback(null, '127.0.0.1', 4);
-      }, 900);
-    const send = nodeHttpExchange({
-      connectTimeoutMs: 1_000,
-      idleTimeoutMs: 60_000,
-      lookup: lookup as never,
-    });
+    const { lookup } = testLookup(() => new Promise((resolve) => setTimeout(resolve, 900)));
+    const send = nodeHttpExchange({ connectTimeoutMs: 1_000, idleTimeoutMs: 60_000, lookup });
     const url = new URL(`https://registry.test:${port}/v2/`);
     const started = performance.now();
     const err = await send({ method: 'GET', url, headers: {} }).catch((e: unknown) => e);
