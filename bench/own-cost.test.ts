@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { StartUpTiming } from '../src/cli/start-up-timing.js';
 import {
   breakdownOf,
+  floorBreakdownOf,
   formatBreakdown,
   type OwnCostBreakdown,
   parseTimingLine,
@@ -45,6 +46,18 @@ describe('breakdownOf', () => {
     ]);
     expect(b.loads).toEqual({ 'main.cjs': 2, 'program.cjs': 4 });
     expect(b.loadMs).toBe(6);
+  });
+});
+
+describe('floorBreakdownOf', () => {
+  it('takes the time above node -e 0 run by run, then the median', () => {
+    const b = floorBreakdownOf([
+      { totalMs: 130, floorMs: 100 },
+      { totalMs: 150, floorMs: 80 },
+      { totalMs: 120, floorMs: 90 },
+    ]);
+    // 30, 70, 30: the median of the differences, not 130 − 90 (the difference of the medians).
+    expect(b).toEqual({ runs: 3, totalMs: 130, totalsMs: [130, 150, 120], floorMs: 90, aboveFloorMs: 30 });
   });
 });
 

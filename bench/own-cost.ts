@@ -20,6 +20,24 @@ export interface OwnCostOptions {
   readonly env: NodeJS.ProcessEnv;
   /** Measured rounds, after one warm-up round. */
   readonly runs: number;
+  /**
+   * The same manifest by the least a Node program can do (bench/peers/minimal-client.cjs), run
+   * in each round after regauth's with a `node -e 0` run of its own before it. `prepare` runs
+   * before it, not timed (it fetches the token the client is handed).
+   */
+  readonly minimal?: { readonly args: readonly string[]; readonly prepare: () => Promise<void> };
+}
+
+/** A command's time above `node -e 0`, run by run (the minimal client's). */
+export interface FloorBreakdown {
+  readonly runs: number;
+  /** Spawn to exit. */
+  readonly totalMs: number;
+  readonly totalsMs: readonly number[];
+  /** `node -e 0`, spawn to exit. */
+  readonly floorMs: number;
+  /** total − floor, the median of the differences taken run by run. */
+  readonly aboveFloorMs: number;
 }
 
 /** One regauth run next to the `node -e 0` run just before it. */
@@ -59,6 +77,8 @@ export interface OwnCostBreakdown {
   readonly cold: PathBreakdown;
   /** The token cached in the persistent cache by the run before (1 request). */
   readonly warm: PathBreakdown;
+  /** The minimal client, when asked for (OwnCostOptions.minimal). */
+  readonly minimal?: FloorBreakdown;
 }
 
 const median = (values: readonly number[]) => stats(values).median;
@@ -79,6 +99,17 @@ export function breakdownOf(runs: readonly TimedRun[]): PathBreakdown {
     waitMs: median(runs.map((r) => r.timing.idleMs)),
     restMs: median(runs.map((r) => above(r) - load(r) - r.timing.idleMs)),
     ownMs: median(runs.map((r) => above(r) - r.timing.idleMs)),
+  };
+}
+
+/** The medians of runs of a command timed against `node -e 0` alone. */
+export function floorBreakdownOf(runs: readonly { totalMs: number; floorMs: number }[]): FloorBreakdown {
+  return {
+    runs: runs.length,
+    totalMs: median(runs.map((r) => r.totalMs)),
+    totalsMs: runs.map((r) => r.totalMs),
+    floorMs: median(runs.map((r) => r.floorMs)),
+    aboveFloorMs: median(runs.map((r) => r.totalMs - r.floorMs)),
   };
 }
 
@@ -109,19 +140,37 @@ export async function ownCostBreakdown(options: OwnCostOptions): Promise<OwnCost
     if (r.code !== 0) throw new Error(`regauth manifest failed (${r.code}): ${r.stderr.slice(0, 500)}`);
     return { totalMs: r.ms, floorMs, timing: parseTimingLine(r.stderr) };
   };
+  const minimalRun = async (args: readonly string[]) => {
+    const floorMs = await floor();
+    const r = await runTimed(options.node, args, { env: options.env });
+    if (r.code !== 0) throw new Error(`the minimal client failed (${r.code}): ${r.stderr.slice(0, 500)}`);
+    return { totalMs: r.ms, floorMs };
+  };
   const cold: TimedRun[] = [];
   const warm: TimedRun[] = [];
+  const minimal: { totalMs: number; floorMs: number }[] = [];
   let version = '';
   for (let round = 0; round <= options.runs; round++) {
     await rm(tokens, { force: true });
     const c = await manifest(await floor());
     const w = await manifest(await floor());
     version = w.timing.node;
+    let m: { totalMs: number; floorMs: number } | undefined;
+    if (options.minimal !== undefined) {
+      await options.minimal.prepare();
+      m = await minimalRun(options.minimal.args);
+    }
     if (round === 0) continue;
     cold.push(c);
     warm.push(w);
+    if (m !== undefined) minimal.push(m);
   }
-  return { node: version, cold: breakdownOf(cold), warm: breakdownOf(warm) };
+  return {
+    node: version,
+    cold: breakdownOf(cold),
+    warm: breakdownOf(warm),
+    ...(options.minimal === undefined ? {} : { minimal: floorBreakdownOf(minimal) }),
+  };
 }
 
 const ms = (v: number) => `${v.toFixed(1)} ms`;

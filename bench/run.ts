@@ -42,6 +42,10 @@ const MAX_VERSION_RATIO = 1.15;
  */
 const MAX_OWN_MS = { warm: 15, cold: 30 } as const;
 const REGAUTH = join(ROOT, 'bin', 'regauth');
+/** The least a Node program can do for a manifest or a pull (bench/peers/minimal-client.cjs): the floor under regauth. */
+const MINIMAL_CLIENT = join(ROOT, 'bench', 'peers', 'minimal-client.cjs');
+/** What the minimal client's rows are called, with the runtime after it. */
+const MINIMAL_NAME = 'minimal Node client, token given';
 const NODE = process.execPath;
 /**
  * The Node major version users run besides the machine's: 24 is the active LTS (20 reached its
@@ -223,6 +227,23 @@ async function main(): Promise<void> {
       runTimed(runtime.node, [REGAUTH, ...args], { env: regauthEnv });
     const skopeo = async (args: readonly string[]) =>
       runTimed('skopeo', ['--policy', policy, ...args], { env: await skopeoEnv() });
+    /**
+     * Keeps a token for the minimal client in `file` (mode 0600: the client reads it from there,
+     * not from its arguments): fetched by `regauth token` with `args`, again once a minute (the
+     * bench's tokens last 300 s). Called before each run, never timed.
+     */
+    const tokenKeeper = (file: string, args: readonly string[]) => {
+      let fetchedAt = Number.NEGATIVE_INFINITY;
+      return async () => {
+        if (performance.now() - fetchedAt < 60_000) return;
+        const token = check(
+          await regauth(['token', ...args, '--no-token-cache']),
+          'regauth token',
+        ).stdout.trim();
+        await writeFile(file, token, { mode: 0o600 });
+        fetchedAt = performance.now();
+      };
+    };
 
     // Images: a small one tagged t000…, and a big one of random layers.
     log('bench: preparing images');
@@ -461,9 +482,31 @@ async function main(): Promise<void> {
             return { ms: r.ms, rssMb: r.peakRssMb };
           },
         });
+        // The floor under warm: one GET with a token the minimal client is handed in a file.
+        const tokenFile = join(work, 'tls-token');
+        const keepToken = tokenKeeper(tokenFile, [ref, ...ca]);
+        const manifestUrl = `https://${tls.host}/v2/bench/small/manifests/v1`;
         const rows = await alternate(tls, settings.rounds, [
           ...perRuntime((runtime) => manifestOverTls('first contact', runtime)),
           ...perRuntime((runtime) => manifestOverTls('warm', runtime)),
+          ...perRuntime((runtime) => ({
+            name: MINIMAL_NAME,
+            command: `node minimal-client.cjs manifest ${manifestUrl} TOKEN_FILE ca.pem (token fetched before, not timed)`,
+            prepare: keepToken,
+            run: async () => {
+              const r = check(
+                await runTimed(
+                  runtime.node,
+                  [MINIMAL_CLIENT, 'manifest', manifestUrl, tokenFile, tls.caFile],
+                  {
+                    env: baseEnv,
+                  },
+                ),
+                'minimal client over TLS',
+              );
+              return { ms: r.ms, rssMb: r.peakRssMb };
+            },
+          })),
           {
             name: 'skopeo',
             command: `skopeo inspect --raw --cert-dir DIR --creds … docker://${ref} (DIR holds ca.crt)`,
@@ -495,10 +538,11 @@ async function main(): Promise<void> {
         const byRuntime = RUNTIMES.map((runtime) => {
           const warm = figures(runtime, 'warm');
           const first = figures(runtime, 'first contact');
+          const minimal = ratioRow(rows, withRuntime(MINIMAL_NAME, runtime), 'skopeo');
           return {
             runtime,
             met: warm.ratio <= 0.5 && first.ratio <= 1.0,
-            verdict: `${runtime.label}: warm ${warm.ratio.toFixed(2)}× skopeo's time (${warm.what}), first contact ${first.ratio.toFixed(2)}× (${first.what})`,
+            verdict: `${runtime.label}: warm ${warm.ratio.toFixed(2)}× skopeo's time (${warm.what}), first contact ${first.ratio.toFixed(2)}× (${first.what}), the minimal Node client ${minimal.toFixed(2)}×`,
           };
         });
         const judged = byRuntime.find((j) => j.runtime === JUDGED_RUNTIME);
@@ -518,6 +562,7 @@ async function main(): Promise<void> {
               : `${name} is a name this machine's hosts file gives 127.0.0.1: clients treat it as any remote host (no loopback special cases, no DNS asked).`,
             `Both sit behind delay proxies that hold each chunk ${settings.delayMs} ms each way and also hold the first bytes of every connection until one round trip after it was opened, as a TCP handshake costs on a network (a client that writes at once waits the whole round trip; one that opened the connection ahead and wrote later, only what is left of it); the TLS 1.3 handshake then costs its own round trip through the proxy. Connections are counted by the proxies; requests by the servers (the registry's access log and \`regauth_token_requests_total\`), since the proxies see only TLS records.`,
             "warm: a token for the repository is in regauth's persistent cache (one run before each measured one); first contact: nothing cached. skopeo caches nothing between runs, so one skopeo run per round serves as the reference for both.",
+            `${MINIMAL_NAME}: bench/peers/minimal-client.cjs, the least a Node program can do for a warm run: it reads a token fetched before (not timed) from a file, sends one GET trusting only the bench's CA (a smaller trust store than regauth's, which keeps Node's roots beside it), checks the manifest's digest and prints it; no configuration, credentials or cache.`,
           ].join(' '),
         });
       } finally {
@@ -592,6 +637,11 @@ async function main(): Promise<void> {
               push: (args) =>
                 runTimed(REGAUTH, args, { env: regauthEnv }).then((r) => check(r, 'push pull image')),
             });
+      const tokenFile = join(work, 'pull-token');
+      const keepToken = tokenKeeper(tokenFile, [host, '--scope', `repository:${repository}:pull`]);
+      const blobPairs = [...big.layerDigests].map(
+        (d, i) => `http://${host}/v2/${repository}/blobs/${d}=${join(dest, `layer-${i}`)}`,
+      );
       const blobArgs = [...big.layerDigests].flatMap((d, i) => [
         '-o',
         join(dest, `layer-${i}`),
@@ -655,6 +705,24 @@ async function main(): Promise<void> {
             return { ms: r.ms, rssMb: r.peakRssMb };
           },
         },
+        ...perRuntime((runtime) => ({
+          name: MINIMAL_NAME,
+          command: `node minimal-client.cjs blobs TOKEN_FILE URL=FILE … (the ${settings.layers} layer blobs at once, each hashed on its way to its file; token fetched before, not timed)`,
+          prepare: async () => {
+            await rm(dest, { recursive: true, force: true });
+            await mkdir(dest, { recursive: true });
+            await keepToken();
+          },
+          run: async () => {
+            const r = check(
+              await runTimed(runtime.node, [MINIMAL_CLIENT, 'blobs', tokenFile, ...blobPairs], {
+                env: baseEnv,
+              }),
+              'minimal client blobs',
+            );
+            return { ms: r.ms, rssMb: r.peakRssMb };
+          },
+        })),
       ]);
       const by = (name: string) => rows.find((r) => r.name === name)?.ms.median ?? Number.NaN;
       const throughput = (name: string) => pullMiB / (by(name) / 1000);
@@ -666,7 +734,7 @@ async function main(): Promise<void> {
         return {
           runtime: runtime.label,
           met: vsSkopeo >= 1 && vsCurl >= 0.8 && rss <= 150,
-          verdict: `${runtime.label}: ${vsSkopeo.toFixed(2)}× skopeo's throughput, ${(vsCurl * 100).toFixed(0)} % of curl's, peak RSS ${rss.toFixed(0)} MB`,
+          verdict: `${runtime.label}: ${vsSkopeo.toFixed(2)}× skopeo's throughput, ${(vsCurl * 100).toFixed(0)} % of curl's, peak RSS ${rss.toFixed(0)} MB (the minimal Node client: ${((throughput(withRuntime(MINIMAL_NAME, runtime)) / throughput('curl')) * 100).toFixed(0)} % of curl's)`,
         };
       });
       results.push({
@@ -678,7 +746,8 @@ async function main(): Promise<void> {
         metBy: judged.map(({ runtime, met }) => ({ runtime, met })),
         verdict: judged.map((j) => j.verdict).join('; '),
         notes:
-          'All three read through the same delay proxy, a Node process of the harness on the same 2 cores: it spends about 2 s of CPU per GiB, which every contender pays alike.',
+          'All of them read through the same delay proxy, a Node process of the harness on the same 2 cores: it spends about 2 s of CPU per GiB, which every contender pays alike. ' +
+          `${MINIMAL_NAME} (bench/peers/minimal-client.cjs) is the least a Node program can do while still checking digests: it is handed the token (fetched before, not timed) and the blobs' URLs, and pipes each response to its file through a SHA-256 hash; no manifest, no temporary files, no resuming, no layout.`,
       });
     }
 
@@ -857,6 +926,10 @@ async function main(): Promise<void> {
       const breakdowns: OwnCostBreakdown[] = [];
       const rows: Row[] = [];
       const judged = [];
+      const minimalOwn: string[] = [];
+      const tokenFile = join(work, 'plain-token');
+      const keepToken = tokenKeeper(tokenFile, [smallRef]);
+      const manifestUrl = `http://${host}/v2/bench/small/manifests/v1`;
       for (const runtime of RUNTIMES) {
         const b = await ownCostBreakdown({
           node: runtime.node,
@@ -864,6 +937,10 @@ async function main(): Promise<void> {
           ref: smallRef,
           env: regauthEnv,
           runs: settings.ownCostRuns,
+          minimal: {
+            args: [MINIMAL_CLIENT, 'manifest', manifestUrl, tokenFile],
+            prepare: keepToken,
+          },
         });
         breakdowns.push(b);
         const own = (path: 'cold' | 'warm') => b[path].aboveFloorMs - trips[path] * rtt;
@@ -881,6 +958,20 @@ async function main(): Promise<void> {
             extra: `own cost ${fmtMs(own(path))} = ${fmtMs(b[path].aboveFloorMs)} above node -e 0 − ${trips[path]} × ${rtt} ms`,
           });
         }
+        if (b.minimal !== undefined) {
+          // One request, no ping: it is handed the URL.
+          const minimal = b.minimal.aboveFloorMs - rtt;
+          rows.push({
+            name: withRuntime(MINIMAL_NAME, runtime),
+            command: `node minimal-client.cjs manifest ${manifestUrl} TOKEN_FILE (token fetched before, not timed)`,
+            ms: stats(b.minimal.totalsMs),
+            requests: 1,
+            rssMb: 0,
+            bytesUp: 0,
+            extra: `own cost ${fmtMs(minimal)} = ${fmtMs(b.minimal.aboveFloorMs)} above node -e 0 − 1 × ${rtt} ms`,
+          });
+          minimalOwn.push(`${runtime.label} ${fmtMs(minimal)}`);
+        }
         judged.push({
           runtime: runtime.label,
           met: own('warm') <= MAX_OWN_MS.warm && own('cold') <= MAX_OWN_MS.cold,
@@ -894,11 +985,16 @@ async function main(): Promise<void> {
         rows,
         met: judged.every((j) => j.met),
         metBy: judged.map(({ runtime, met }) => ({ runtime, met })),
-        verdict: judged.map((j) => j.verdict).join('; '),
+        verdict: [
+          ...judged.map((j) => j.verdict),
+          ...(minimalOwn.length > 0 ? [`the minimal Node client's own cost: ${minimalOwn.join(', ')}`] : []),
+        ].join('; '),
         notes: [
           `Own cost = a run's time − the \`node -e 0\` run just before it − round trips × ${rtt} ms (medians of ${settings.ownCostRuns} pairs after a warm-up). ` +
             `Round trips are counted at the proxies: ${trips.cold} nothing cached, ${trips.warm} token cached, of which ${pings.cold} and ${pings.warm} the TLS ping of this loopback registry (a connection that never speaks HTTP; the token cache also keeps what the ping found, so a run after the first sends its request at once). ` +
-            "The requests/op column holds these round trips. Nothing cached removes the token cache only; the code cache stays, as for a user who ran regauth before. Where it goes, from each run's REGAUTH_TIMING=1 line:",
+            'The requests/op column holds these round trips. Nothing cached removes the token cache only; the code cache stays, as for a user who ran regauth before. ' +
+            `${MINIMAL_NAME} (bench/peers/minimal-client.cjs) is the least a Node program can do for the warm run, timed the same way against a \`node -e 0\` run of its own: handed a token fetched before (not timed) in a file, it sends one GET, checks the manifest's digest and prints it, reading no configuration, credentials or cache. Its own cost is what a Node CLI pays before doing anything of its own. ` +
+            "Where regauth's goes, from each run's REGAUTH_TIMING=1 line:",
           '',
           ...formatBreakdown(breakdowns),
         ].join('\n'),
@@ -1292,10 +1388,22 @@ function explain(results: ScenarioResult[], hashRate: number, starts: Map<string
           ];
         }),
       );
+      const minimal = RUNTIMES.flatMap((runtime) => {
+        const row = r.rows.find((x) => x.name === withRuntime(MINIMAL_NAME, runtime));
+        const start = starts.get(runtime.label);
+        if (!row || start === undefined) return [];
+        const floor = floorMs({ startMs: start, rttMs: rtt, requests: 1, handshakeRoundTrips: 2 });
+        return [
+          `on ${runtime.label} ${fmtMs(row.ms.median)} = ${(row.ms.median / peer.ms.median).toFixed(2)}× skopeo's time, its own cost ${fmtMs(row.ms.median - floor)} (loading node:https and node:crypto, building its TLS context, the handshake's CPU)`,
+        ];
+      });
       if (parts.length > 0)
         why =
           "The floor: a Node program that waits for each of these in turn takes `node -e 0` plus a round trip per request and two per new connection (the TCP handshake and TLS 1.3's); one that opens its connections ahead can hide part of the TCP handshakes behind its own start. regauth's own cost is what its median has above that floor. " +
           `${parts.join('; ')}. ` +
+          (minimal.length > 0
+            ? `The minimal Node client, one request on one connection: ${minimal.join('; ')}. `
+            : '') +
           `skopeo's ${peer.requests} requests on ${peer.connections ?? Number.NaN} connections cost it ${fmtMs((peer.requests + 2 * (peer.connections ?? 0)) * rtt)} of round trips; a Go binary, it starts in a few ms.`;
     } else if (r.met) {
       continue;
@@ -1308,7 +1416,7 @@ function explain(results: ScenarioResult[], hashRate: number, starts: Map<string
       why =
         `Why: regauth hashes every byte it receives (SHA-256 runs at ${hashRate.toFixed(0)} MiB/s on one core of this CPU) and writes it to disk through a verified temporary file; ` +
         'curl does neither, and the registry and the delay proxy share the same 2 cores. The curl figure is the raw-transfer limit, not a like-for-like client.' +
-        (r.rows.some((row) => row.rssMb > 150)
+        (r.rows.some((row) => row.name.startsWith('regauth') && row.rssMb > 150)
           ? " Peak RSS above 150 MB is received chunks (Node's 64 KiB socket reads) waiting for V8 to collect them: regauth holds at most 1 MiB per layer and its JavaScript heap stays near 12 MB; Node 24's V8 by itself lets them reach 80 MB and more, so there the CLI asks for a young-generation collection whenever they pass 32 MiB."
           : '');
     } else if (r.id === 8) {
