@@ -42,6 +42,13 @@ const MAX_VERSION_RATIO = 1.15;
  */
 const MAX_OWN_MS = { warm: 15, cold: 30 } as const;
 const REGAUTH = join(ROOT, 'bin', 'regauth');
+/**
+ * What every measured process starts with (regauth, the minimal client, skopeo, curl and
+ * `node -e 0` alike): nothing of the caller's environment but PATH, so that no variable of the
+ * shell that ran the bench (NODE_EXTRA_CA_CERTS, which Node 20 reads at every start, or
+ * NODE_OPTIONS) weighs on one side of a ratio only.
+ */
+const BASE_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } as const;
 /** The least a Node program can do for a manifest or a pull (bench/peers/minimal-client.cjs): the floor under regauth. */
 const MINIMAL_CLIENT = join(ROOT, 'bench', 'peers', 'minimal-client.cjs');
 /** What the minimal client's rows are called, with the runtime after it. */
@@ -198,7 +205,7 @@ async function main(): Promise<void> {
   try {
     const host = stack.host;
     const creds = `${BENCH_USER}:${BENCH_PASSWORD}`;
-    const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' };
+    const baseEnv = BASE_ENV;
     const regauthHome = join(work, 'regauth-home');
     await mkdir(join(regauthHome, 'docker'), { recursive: true });
     const cacheDir = join(regauthHome, 'cache');
@@ -1036,7 +1043,7 @@ async function loadRun(
     await runTimed(
       NODE,
       [join(ROOT, 'bench', 'peers', 'load.mjs'), url, String(connections), String(seconds), creds],
-      { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' }, timeoutMs: seconds * 1000 + 60_000 },
+      { env: BASE_ENV, timeoutMs: seconds * 1000 + 60_000 },
     ),
     'load',
   );
@@ -1334,7 +1341,7 @@ async function nodeStarts(results: readonly ScenarioResult[]): Promise<Map<strin
     else if (needed) {
       const times: number[] = [];
       for (let i = 0; i <= 5; i++) {
-        const r = check(await runTimed(runtime.node, ['-e', '0']), 'node -e 0');
+        const r = check(await runTimed(runtime.node, ['-e', '0'], { env: BASE_ENV }), 'node -e 0');
         if (i > 0) times.push(r.ms);
       }
       starts.set(runtime.label, stats(times).median);
