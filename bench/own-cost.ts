@@ -21,11 +21,16 @@ export interface OwnCostOptions {
   /** Measured rounds, after one warm-up round. */
   readonly runs: number;
   /**
-   * The same manifest by the least a Node program can do (bench/peers/minimal-client.cjs), run
+   * The same manifest by a Node program with nothing of its own (bench/peers/minimal-client.cjs), run
    * in each round after regauth's with a `node -e 0` run of its own before it. `prepare` runs
    * before it, not timed (it fetches the token the client is handed).
    */
-  readonly minimal?: { readonly args: readonly string[]; readonly prepare: () => Promise<void> };
+  readonly minimal?: {
+    readonly args: readonly string[];
+    /** Its environment, and its `node -e 0`'s (regauth's are `env`). */
+    readonly env: NodeJS.ProcessEnv;
+    readonly prepare: () => Promise<void>;
+  };
 }
 
 /** A command's time above `node -e 0`, run by run (the minimal client's). */
@@ -130,8 +135,8 @@ export function parseTimingLine(stderr: string): StartUpTiming {
 export async function ownCostBreakdown(options: OwnCostOptions): Promise<OwnCostBreakdown> {
   const env = { ...options.env, REGAUTH_TIMING: '1' };
   const tokens = defaultTokenStorePath(options.env);
-  const floor = async () => {
-    const r = await runTimed(options.node, ['-e', '0'], { env: options.env });
+  const floor = async (floorEnv = options.env) => {
+    const r = await runTimed(options.node, ['-e', '0'], { env: floorEnv });
     if (r.code !== 0) throw new Error(`node -e 0 failed (${r.code}): ${r.stderr.slice(0, 500)}`);
     return r.ms;
   };
@@ -140,9 +145,9 @@ export async function ownCostBreakdown(options: OwnCostOptions): Promise<OwnCost
     if (r.code !== 0) throw new Error(`regauth manifest failed (${r.code}): ${r.stderr.slice(0, 500)}`);
     return { totalMs: r.ms, floorMs, timing: parseTimingLine(r.stderr) };
   };
-  const minimalRun = async (args: readonly string[]) => {
-    const floorMs = await floor();
-    const r = await runTimed(options.node, args, { env: options.env });
+  const minimalRun = async (args: readonly string[], env: NodeJS.ProcessEnv) => {
+    const floorMs = await floor(env);
+    const r = await runTimed(options.node, args, { env });
     if (r.code !== 0) throw new Error(`the minimal client failed (${r.code}): ${r.stderr.slice(0, 500)}`);
     return { totalMs: r.ms, floorMs };
   };
@@ -158,7 +163,7 @@ export async function ownCostBreakdown(options: OwnCostOptions): Promise<OwnCost
     let m: { totalMs: number; floorMs: number } | undefined;
     if (options.minimal !== undefined) {
       await options.minimal.prepare();
-      m = await minimalRun(options.minimal.args);
+      m = await minimalRun(options.minimal.args, options.minimal.env);
     }
     if (round === 0) continue;
     cold.push(c);

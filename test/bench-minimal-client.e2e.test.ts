@@ -74,21 +74,23 @@ describe('the minimal Node client of the bench (bench/peers/minimal-client.cjs)'
     expect(counts.connections).toBe(1);
   });
 
-  it('fetches blobs into files, each checked against the digest in its URL', async () => {
+  it('fetches blobs into files named by their digests, each checked against the digest in its URL', async () => {
     const manifest = JSON.parse(image.manifest) as {
       config: { digest: string };
       layers: { digest: string }[];
     };
     const digests = [manifest.config.digest, ...manifest.layers.map((l) => l.digest)];
-    const files = digests.map((_, i) => join(work, `blob-${i}`));
+    const dir = await mkdtemp(join(work, 'blobs-'));
     const r = await runMinimal([
       'blobs',
       tokenFile,
-      ...digests.map((d, i) => `http://${stack.host}/v2/bench/small/blobs/${d}=${files[i]}`),
+      dir,
+      ...digests.map((d) => `http://${stack.host}/v2/bench/small/blobs/${d}`),
     ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    for (const [i, file] of files.entries()) expect(sha256(await readFile(file))).toBe(digests[i]);
+    expect((await readdir(dir)).sort()).toEqual(digests.map((d) => d.slice('sha256:'.length)).sort());
+    for (const d of digests) expect(sha256(await readFile(join(dir, d.slice('sha256:'.length))))).toBe(d);
   });
 
   it('fails on an answer other than 200, naming the path and the status', async () => {
@@ -98,10 +100,14 @@ describe('the minimal Node client of the bench (bench/peers/minimal-client.cjs)'
     expect(r.stdout.length).toBe(0);
   });
 
-  it('fails on a bad usage line', async () => {
-    const r = await runMinimal(['blobs', tokenFile, 'no-file-named']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^minimal-client: usage: /);
+  it('fails on a bad usage line, and on a blob URL that does not end in a digest', async () => {
+    const usage = await runMinimal(['blobs', tokenFile]);
+    expect(usage.code).toBe(1);
+    expect(usage.stderr).toMatch(/^minimal-client: usage: /);
+    const url = `http://${stack.host}/v2/bench/small/blobs/latest`;
+    const notDigest = await runMinimal(['blobs', tokenFile, work, url]);
+    expect(notDigest.code).toBe(1);
+    expect(notDigest.stderr).toBe(`minimal-client: ${url}: its last part is not a sha256 digest\n`);
   });
 
   describe('against a server whose bytes do not match their digests', () => {
@@ -111,6 +117,12 @@ describe('the minimal Node client of the bench (bench/peers/minimal-client.cjs)'
 
     beforeAll(async () => {
       liar = createServer((req, res) => {
+        if (req.url?.includes('/cut/')) {
+          // Promises more than it sends, then hangs up: the body is cut off.
+          res.writeHead(200, { 'content-length': '1000', 'docker-content-digest': sha256(body) });
+          res.write(body, () => res.socket?.destroy());
+          return;
+        }
         // The right length, the wrong bytes: only hashing them finds out.
         if (req.url?.includes('/manifests/')) {
           res.writeHead(200, { 'docker-content-digest': sha256('something else') }).end(body);
@@ -135,11 +147,26 @@ describe('the minimal Node client of the bench (bench/peers/minimal-client.cjs)'
 
     it('fails a blob whose bytes are not its digest, naming the file', async () => {
       const wanted = sha256('the blob asked for');
-      const file = join(work, 'lied');
-      const r = await runMinimal(['blobs', tokenFile, `${origin}/v2/a/blobs/${wanted}=${file}`]);
+      const dir = await mkdtemp(join(work, 'lied-'));
+      const file = join(dir, wanted.slice('sha256:'.length));
+      const r = await runMinimal(['blobs', tokenFile, dir, `${origin}/v2/a/blobs/${wanted}`]);
       expect(r.code).toBe(1);
       expect(r.stderr).toBe(`minimal-client: ${file}: its SHA-256 is ${sha256(body)}, not ${wanted}\n`);
-      expect((await readdir(work)).includes('lied')).toBe(true);
+    });
+
+    it('fails a manifest whose body is cut off, printing nothing', async () => {
+      const r = await runMinimal(['manifest', `${origin}/v2/a/cut/manifests/v1`, tokenFile]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('minimal-client: /v2/a/cut/manifests/v1: aborted\n');
+      expect(r.stdout.length).toBe(0);
+    });
+
+    it('fails a blob whose body is cut off', async () => {
+      const wanted = sha256(body);
+      const url = `${origin}/v2/a/cut/blobs/${wanted}`;
+      const r = await runMinimal(['blobs', tokenFile, await mkdtemp(join(work, 'cut-')), url]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`minimal-client: ${url}: aborted\n`);
     });
   });
 });

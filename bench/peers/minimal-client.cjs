@@ -1,16 +1,19 @@
-// The least a Node program can do for what the bench times regauth doing: the floor a Node CLI
-// stands on, measured the same way. It is handed a token (fetched before, not timed), asks for
-// nothing else, reads no configuration and keeps no cache, and still checks every digest.
+// A Node program with nothing of its own, doing what the bench times regauth doing: the floor of
+// a Node CLI's work, measured the same way. It is handed a token (fetched before, not timed),
+// asks for nothing else, reads no configuration and keeps no cache, and still checks every
+// digest. It connects once node:http(s) is loaded, without opening its connection ahead.
 //
 //   node minimal-client.cjs manifest URL TOKEN_FILE [CA_FILE]
 //     One GET of a manifest; prints its body. The Docker-Content-Digest header must be the
 //     SHA-256 of the body. CA_FILE: the only CA trusted (cheaper than adding it to Node's roots).
-//   node minimal-client.cjs blobs TOKEN_FILE URL=FILE ...
-//     GETs every blob at once, each hashed on its way to FILE; its digest is the URL's last part.
+//   node minimal-client.cjs blobs TOKEN_FILE DIR URL ...
+//     GETs every blob at once, each hashed on its way to DIR/<hex>, its digest (sha256:<hex>)
+//     being the URL's last part.
 //
 // Exits 1 with a line on stderr when anything is wrong. Only node: built-ins: nothing to load.
 const { createHash } = require('node:crypto');
 const { createWriteStream, readFileSync } = require('node:fs');
+const { join } = require('node:path');
 
 const [mode, ...args] = process.argv.slice(2);
 
@@ -48,6 +51,8 @@ function manifest(url, tokenFile, caFile) {
   const ca = caFile === undefined ? undefined : readFileSync(caFile, 'utf8');
   get(url, token, ca, (res) => {
     const chunks = [];
+    // A body cut off ends with this error, and with neither 'end' nor an exit code otherwise.
+    res.on('error', (err) => fail(`${new URL(url).pathname}: ${err.message}`));
     res.on('data', (chunk) => chunks.push(chunk));
     res.on('end', () => {
       const body = Buffer.concat(chunks);
@@ -63,13 +68,15 @@ function manifest(url, tokenFile, caFile) {
   });
 }
 
-function blobs(tokenFile, pairs) {
+function blobs(tokenFile, dir, urls) {
   const token = readFileSync(tokenFile, 'utf8').trim();
-  for (const pair of pairs) {
-    const at = pair.lastIndexOf('=');
-    const url = pair.slice(0, at);
-    const file = pair.slice(at + 1);
+  for (const url of urls) {
     const expected = url.slice(url.lastIndexOf('/') + 1);
+    if (!/^sha256:[0-9a-f]{64}$/.test(expected)) {
+      fail(`${url}: its last part is not a sha256 digest`);
+      continue;
+    }
+    const file = join(dir, expected.slice('sha256:'.length));
     get(url, token, undefined, (res) => {
       const hash = createHash('sha256');
       const out = createWriteStream(file);
@@ -86,6 +93,5 @@ function blobs(tokenFile, pairs) {
 }
 
 if (mode === 'manifest' && args.length >= 2 && args.length <= 3) manifest(args[0], args[1], args[2]);
-else if (mode === 'blobs' && args.length >= 2 && args.slice(1).every((a) => a.includes('=')))
-  blobs(args[0], args.slice(1));
-else fail('usage: minimal-client.cjs manifest URL TOKEN_FILE [CA_FILE] | blobs TOKEN_FILE URL=FILE ...');
+else if (mode === 'blobs' && args.length >= 3) blobs(args[0], args[1], args.slice(2));
+else fail('usage: minimal-client.cjs manifest URL TOKEN_FILE [CA_FILE] | blobs TOKEN_FILE DIR URL ...');
