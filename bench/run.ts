@@ -44,7 +44,7 @@ const MAX_OWN_MS = { warm: 15, cold: 30 } as const;
 const REGAUTH = join(ROOT, 'bin', 'regauth');
 /**
  * What every measured process starts with (regauth, the minimal client, skopeo, curl and
- * `node -e 0` alike): nothing of the caller's environment but PATH, so that no variable of the
+ * `node -e 0` alike): nothing of the caller's environment but PATH (and LANG=C), so that no variable of the
  * shell that ran the bench (NODE_EXTRA_CA_CERTS, which Node 20 reads at every start, or
  * NODE_OPTIONS) weighs on one side of a ratio only.
  */
@@ -497,7 +497,7 @@ async function main(): Promise<void> {
             return { ms: r.ms, rssMb: r.peakRssMb };
           },
         });
-        // The floor under warm: one GET with a token the minimal client is handed in a file.
+        // Node's share of warm: one GET with a token the minimal client is handed in a file.
         const tokenFile = join(work, 'tls-token');
         const keepToken = tokenKeeper(tokenFile, [ref, ...ca]);
         const manifestUrl = `https://${tls.host}/v2/bench/small/manifests/v1`;
@@ -1418,18 +1418,21 @@ function explain(results: ScenarioResult[], hashRate: number, starts: Map<string
         const row = r.rows.find((x) => x.name === withRuntime(MINIMAL_NAME, runtime));
         const start = starts.get(runtime.label);
         if (!row || start === undefined) return [];
-        const floor = floorMs({ startMs: start, rttMs: rtt, requests: 1, handshakeRoundTrips: 2 });
+        const floor = floorMs({
+          startMs: start,
+          rttMs: rtt,
+          requests: row.requests,
+          handshakeRoundTrips: 2 * (row.connections ?? 0),
+        });
         return [
-          `on ${runtime.label} ${fmtMs(row.ms.median)} = ${(row.ms.median / peer.ms.median).toFixed(2)}× skopeo's time, its own cost ${fmtMs(row.ms.median - floor)} (loading node:https and node:crypto, building its TLS context, the handshake's CPU)`,
+          `on ${runtime.label} ${fmtMs(row.ms.median)} = ${(row.ms.median / peer.ms.median).toFixed(2)}× skopeo's time (${row.requests} request(s) on ${row.connections ?? Number.NaN} connection(s)), its own cost ${fmtMs(row.ms.median - floor)} (loading node:https and node:crypto, building its TLS context, the handshake's CPU)`,
         ];
       });
       if (parts.length > 0)
         why =
           "The floor: a Node program that waits for each of these in turn takes `node -e 0` plus a round trip per request and two per new connection (the TCP handshake and TLS 1.3's); one that opens its connections ahead can hide part of the TCP handshakes behind its own start. regauth's own cost is what its median has above that floor. " +
           `${parts.join('; ')}. ` +
-          (minimal.length > 0
-            ? `The minimal Node client, one request on one connection: ${minimal.join('; ')}. `
-            : '') +
+          (minimal.length > 0 ? `The minimal Node client: ${minimal.join('; ')}. ` : '') +
           `skopeo's ${peer.requests} requests on ${peer.connections ?? Number.NaN} connections cost it ${fmtMs((peer.requests + 2 * (peer.connections ?? 0)) * rtt)} of round trips; a Go binary, it starts in a few ms.`;
     } else if (r.met) {
       continue;

@@ -1,5 +1,5 @@
-// A Node program with nothing of its own, doing what the bench times regauth doing: the floor of
-// a Node CLI's work, measured the same way. It is handed a token (fetched before, not timed),
+// A Node program with nothing of its own, doing what the bench times regauth doing: what Node
+// itself costs any CLI for that work, measured the same way. It is handed a token (fetched before, not timed),
 // asks for nothing else, reads no configuration and keeps no cache, and still checks every
 // digest. It connects once node:http(s) is loaded, without opening its connection ahead.
 //
