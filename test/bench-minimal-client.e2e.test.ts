@@ -100,6 +100,20 @@ describe('the minimal Node client of the bench (bench/peers/minimal-client.cjs)'
     expect(r.stdout.length).toBe(0);
   });
 
+  it('fails with one line on a token file it cannot read, or a URL that does not parse', async () => {
+    const missing = join(work, 'no-such-token');
+    const noToken = await runMinimal([
+      'manifest',
+      `http://${stack.host}/v2/bench/small/manifests/v1`,
+      missing,
+    ]);
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toBe(`minimal-client: ENOENT: no such file or directory, open '${missing}'\n`);
+    const badUrl = await runMinimal(['manifest', 'not a url', tokenFile]);
+    expect(badUrl.code).toBe(1);
+    expect(badUrl.stderr).toBe('minimal-client: Invalid URL\n');
+  });
+
   it('fails on a bad usage line, and on a blob URL that does not end in a digest', async () => {
     const usage = await runMinimal(['blobs', tokenFile]);
     expect(usage.code).toBe(1);

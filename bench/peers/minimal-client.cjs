@@ -92,6 +92,11 @@ function blobs(tokenFile, dir, urls) {
   }
 }
 
-if (mode === 'manifest' && args.length >= 2 && args.length <= 3) manifest(args[0], args[1], args[2]);
-else if (mode === 'blobs' && args.length >= 3) blobs(args[0], args[1], args.slice(2));
-else fail('usage: minimal-client.cjs manifest URL TOKEN_FILE [CA_FILE] | blobs TOKEN_FILE DIR URL ...');
+try {
+  if (mode === 'manifest' && args.length >= 2 && args.length <= 3) manifest(args[0], args[1], args[2]);
+  else if (mode === 'blobs' && args.length >= 3) blobs(args[0], args[1], args.slice(2));
+  else fail('usage: minimal-client.cjs manifest URL TOKEN_FILE [CA_FILE] | blobs TOKEN_FILE DIR URL ...');
+} catch (err) {
+  // A token or CA file that cannot be read, a URL that does not parse.
+  fail(err.message);
+}
