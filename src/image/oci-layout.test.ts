@@ -6,7 +6,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RegauthError } from '../errors/regauth-error.js';
 import { OCI_INDEX, OCI_MANIFEST } from '../registry/media-types.js';
 import { rejection } from '../testing/rejection.js';
-import { type HeldBytes, type LayoutDescriptor, OciLayout, REF_NAME_ANNOTATION } from './oci-layout.js';
+import {
+  type BlobSource,
+  type HeldBytes,
+  type LayoutDescriptor,
+  OciLayout,
+  REF_NAME_ANNOTATION,
+} from './oci-layout.js';
 import { PARTIAL_DIR } from './partial-blobs.js';
 
 const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -330,13 +336,34 @@ describe('OciLayout index', () => {
   });
 });
 
-describe('OciLayout partial downloads', () => {
+describe.each(['yielded', 'pumped'] as const)('OciLayout partial downloads (%s source)', (kind) => {
   const BIG = Buffer.alloc(3 * 1024 * 1024 + 777);
   for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 7 + (i >> 10)) & 0xff;
   const BIG_DESC = { digest: sha256(BIG), size: BIG.length };
   const hex = BIG_DESC.digest.slice('sha256:'.length);
   const partialFolder = () => join(dir, PARTIAL_DIR, 'sha256');
   const partialFiles = async () => (await readdir(partialFolder()).catch(() => [] as string[])).sort();
+  /**
+   * The source as writeBlob is given it: the function itself, or pumped (pumpBlob's way), each
+   * chunk a view of one scratch buffer overwritten after write returns, as a connection's read
+   * buffer is: a writer that kept a chunk instead of writing it out would keep garbage.
+   */
+  const asSource = (fn: (held: HeldBytes | undefined) => AsyncIterable<Uint8Array>): BlobSource =>
+    kind === 'yielded'
+      ? fn
+      : {
+          pump: async (held, write) => {
+            const scratch = Buffer.alloc(100_000);
+            for await (const chunk of fn(held)) {
+              for (let at = 0; at < chunk.length; at += scratch.length) {
+                const part = chunk.subarray(at, at + scratch.length);
+                scratch.set(part);
+                write(scratch.subarray(0, part.length));
+                scratch.fill(0xee);
+              }
+            }
+          },
+        };
   const networkBreak = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
 
   /** A resumable source like readBlob: gets what was held, yields the rest in 64 KiB chunks. */
@@ -368,7 +395,9 @@ describe('OciLayout partial downloads', () => {
     const layout = await OciLayout.open(dir, { create: true });
     // Not a multiple of the write batch: the last, unbatched bytes must reach the file too.
     const BREAK = 1024 * 1024 + 4242;
-    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: BREAK }))).rejects.toMatchObject({
+    await expect(
+      layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { breakAt: BREAK }))),
+    ).rejects.toMatchObject({
       code: 'ECONNRESET',
     });
     expect(await partialFiles()).toEqual([hex]);
@@ -384,7 +413,12 @@ describe('OciLayout partial downloads', () => {
       yield BIG.subarray(0, 5000);
       throw new RegauthError('ERR_NETWORK', 'blob x: the connection broke');
     };
-    const err = await rejection(layout.writeBlob(BIG_DESC, () => source()));
+    const err = await rejection(
+      layout.writeBlob(
+        BIG_DESC,
+        asSource(() => source()),
+      ),
+    );
     expect(err.code).toBe('ERR_NETWORK');
     expect(err.message).toBe(
       `blob x: the connection broke; the 5000 bytes received are kept in ${join(partialFolder(), hex)}, and the next pull into this layout continues from there`,
@@ -393,11 +427,13 @@ describe('OciLayout partial downloads', () => {
 
   it('resumes from the kept bytes, verifies the whole blob and leaves no partial file', async () => {
     const layout = await OciLayout.open(dir, { create: true });
-    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: 2_000_000 }))).rejects.toMatchObject({
+    await expect(
+      layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { breakAt: 2_000_000 }))),
+    ).rejects.toMatchObject({
       code: 'ECONNRESET',
     });
     const calls: (number | undefined)[] = [];
-    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    await layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { calls })));
     expect(calls).toEqual([2_000_000]);
     expect((await readFile(layout.blobPath(BIG_DESC.digest))).equals(BIG)).toBe(true);
     expect(await partialFiles()).toEqual([]);
@@ -411,7 +447,7 @@ describe('OciLayout partial downloads', () => {
     await mkdir(partialFolder(), { recursive: true });
     await writeFile(join(partialFolder(), hex), corrupt);
     const calls: (number | undefined)[] = [];
-    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    await layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { calls })));
     expect(calls).toEqual([100_000, undefined]);
     expect((await readFile(layout.blobPath(BIG_DESC.digest))).equals(BIG)).toBe(true);
     expect(await partialFiles()).toEqual([]);
@@ -422,7 +458,7 @@ describe('OciLayout partial downloads', () => {
     await mkdir(partialFolder(), { recursive: true });
     await writeFile(join(partialFolder(), hex), Buffer.concat([BIG, Buffer.from('more')]));
     const calls: (number | undefined)[] = [];
-    await layout.writeBlob(BIG_DESC, resumable(BIG, { calls }));
+    await layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { calls })));
     expect(calls).toEqual([undefined]);
     expect(await layout.hasBlob(BIG_DESC)).toBe(true);
   });
@@ -432,16 +468,19 @@ describe('OciLayout partial downloads', () => {
     await mkdir(partialFolder(), { recursive: true });
     await writeFile(join(partialFolder(), hex), BIG.subarray(0, 1000));
     const calls: (number | undefined)[] = [];
-    await layout.writeBlob(BIG_DESC, (held) => {
-      calls.push(held?.size);
-      if (held) {
-        return (async function* () {
-          yield* [];
-          throw new RegauthError('ERR_REGISTRY', 'blob: 416 Range Not Satisfiable', { status: 416 });
-        })();
-      }
-      return resumable(BIG)(undefined);
-    });
+    await layout.writeBlob(
+      BIG_DESC,
+      asSource((held) => {
+        calls.push(held?.size);
+        if (held) {
+          return (async function* () {
+            yield* [];
+            throw new RegauthError('ERR_REGISTRY', 'blob: 416 Range Not Satisfiable', { status: 416 });
+          })();
+        }
+        return resumable(BIG)(undefined);
+      }),
+    );
     expect(calls).toEqual([1000, undefined]);
     expect(await layout.hasBlob(BIG_DESC)).toBe(true);
     expect(await partialFiles()).toEqual([]);
@@ -451,7 +490,7 @@ describe('OciLayout partial downloads', () => {
     const layout = await OciLayout.open(dir, { create: true });
     const wrong = Buffer.from(BIG);
     wrong[9] = (wrong[9] ?? 0) ^ 1;
-    const err = await rejection(layout.writeBlob(BIG_DESC, resumable(wrong)));
+    const err = await rejection(layout.writeBlob(BIG_DESC, asSource(resumable(wrong))));
     expect(err.code).toBe('ERR_DIGEST_MISMATCH');
     expect(await partialFiles()).toEqual([]);
     expect(await blobFiles(dir)).toEqual([]);
@@ -472,8 +511,8 @@ describe('OciLayout partial downloads', () => {
     const callsA: (number | undefined)[] = [];
     const callsB: (number | undefined)[] = [];
     await Promise.all([
-      layout.writeBlob(BIG_DESC, resumable(BIG, { calls: callsA, gate })),
-      other.writeBlob(BIG_DESC, resumable(BIG, { calls: callsB, gate })),
+      layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { calls: callsA, gate }))),
+      other.writeBlob(BIG_DESC, asSource(resumable(BIG, { calls: callsB, gate }))),
     ]);
     // One took the kept bytes over, the other started on a file of its own.
     expect([...callsA, ...callsB].sort()).toEqual([700_000, undefined]);
@@ -497,9 +536,11 @@ describe('OciLayout partial downloads', () => {
 
   it('sweepPartials removes kept partial files and their folder', async () => {
     const layout = await OciLayout.open(dir, { create: true });
-    await expect(layout.writeBlob(BIG_DESC, resumable(BIG, { breakAt: 10 }))).rejects.toMatchObject({
-      code: 'ECONNRESET',
-    });
+    await expect(layout.writeBlob(BIG_DESC, asSource(resumable(BIG, { breakAt: 10 })))).rejects.toMatchObject(
+      {
+        code: 'ECONNRESET',
+      },
+    );
     expect(await partialFiles()).toEqual([hex]);
     await layout.sweepPartials();
     expect((await readdir(dir)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeSync } from 'node:fs';
 import {
+  type FileHandle,
   link,
   mkdir,
   open,
@@ -65,7 +66,63 @@ export interface HeldBytes {
 export type BlobSource =
   | AsyncIterable<Uint8Array>
   | Iterable<Uint8Array>
-  | ((held: HeldBytes | undefined) => AsyncIterable<Uint8Array>);
+  | ((held: HeldBytes | undefined) => AsyncIterable<Uint8Array>)
+  | PumpedBlobSource;
+
+/**
+ * A resumable download that hands each chunk to a writer instead of yielding it (pumpBlob):
+ * given the bytes held as a function source is, it calls `write` with the bytes after them, in
+ * order, each chunk valid only while `write` runs, and checks the digest of the whole blob.
+ */
+export interface PumpedBlobSource {
+  pump(held: HeldBytes | undefined, write: (chunk: Uint8Array) => void): Promise<void>;
+}
+
+function isPumped(source: BlobSource): source is PumpedBlobSource {
+  return typeof (source as Partial<PumpedBlobSource>).pump === 'function';
+}
+
+/**
+ * The kernel is asked to start writing a blob out every this many bytes (fdatasync, off the
+ * event loop), so the disk works while the download goes on: the final fsync then waits for
+ * the last stretch only, not for the whole blob at once (at 350 MB/s, 0.7 s for 256 MiB).
+ */
+const WRITEBACK_BYTES = 32 * 1024 * 1024;
+
+/** Starts fdatasync on a file every WRITEBACK_BYTES written, one at a time. */
+class Writeback {
+  readonly #file: FileHandle;
+  #since = 0;
+  #running: Promise<void> | undefined;
+
+  constructor(file: FileHandle) {
+    this.#file = file;
+  }
+
+  wrote(bytes: number): void {
+    this.#since += bytes;
+    if (this.#since < WRITEBACK_BYTES || this.#running !== undefined) return;
+    this.#since = 0;
+    // Its error, if any, comes again from the final fsync, which is awaited.
+    this.#running = this.#file
+      .datasync()
+      .catch(ignore)
+      .finally(() => {
+        this.#running = undefined;
+      });
+  }
+
+  /** Waits for the one running, if any: before the file is synced or closed. */
+  async settled(): Promise<void> {
+    await this.#running;
+  }
+}
+
+/** Writes all of `chunk` at the file's end, now: the chunk may be a view of a buffer reused next. */
+function writeAllSync(fd: number, chunk: Uint8Array): void {
+  let done = 0;
+  while (done < chunk.length) done += writeSync(fd, chunk, done, chunk.length - done);
+}
 
 const ignore = () => {};
 
@@ -241,7 +298,7 @@ export class OciLayout {
     options: WriteBlobOptions = {},
   ): Promise<void> {
     const path = this.blobPath(descriptor.digest);
-    const resumable = typeof source === 'function';
+    const resumable = typeof source === 'function' || isPumped(source);
     let claim = await withFileSystemErrors('write a blob into', this.dir, async () => {
       await mkdir(dirname(path), { recursive: true });
       return this.#partials.claim(descriptor.digest, { resume: resumable });
@@ -289,37 +346,57 @@ export class OciLayout {
     // need not be hashed twice: the rename happens only after it finished cleanly.
     const hash = sourceVerifies ? undefined : createHash(algorithm);
     if (hash && claim.size > 0) for await (const chunk of held()) hash.update(chunk);
-    const chunks =
-      typeof source === 'function'
-        ? source(claim.size > 0 ? { size: claim.size, read: held } : undefined)
-        : source;
     let size = claim.size;
+    const given = claim.size > 0 ? { size: claim.size, read: held } : undefined;
     const file = await withFileSystemErrors('write a blob to', claim.path, () => open(claim.path, 'a'));
-    // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
-    // gigabyte costs a thousand system calls, not sixteen thousand.
-    let batch: Uint8Array[] = [];
-    let batched = 0;
-    try {
-      for await (const chunk of chunks) {
-        hash?.update(chunk);
-        size += chunk.length;
-        batch.push(chunk);
-        batched += chunk.length;
-        if (batched >= WRITE_BATCH_BYTES) {
-          const full = batch;
-          batch = [];
-          batched = 0;
-          await file.writev(full);
-        }
+    const writeback = new Writeback(file);
+    if (isPumped(source)) {
+      // Each chunk is written before the next is read: it may be a view of a reused buffer.
+      try {
+        await source.pump(given, (chunk) => {
+          hash?.update(chunk);
+          writeAllSync(file.fd, chunk);
+          size += chunk.length;
+          writeback.wrote(chunk.length);
+        });
+        await writeback.settled();
+        await file.sync();
+      } catch (err) {
+        await writeback.settled();
+        await file.close().catch(ignore);
+        throw fileSystemError(err, 'write a blob to', claim.path);
       }
-      if (batch.length > 0) await file.writev(batch);
-      await file.sync();
-    } catch (err) {
-      // What arrived before a break is written out: the next run resumes after the file's last
-      // byte, so the file must hold every byte before it (the final digest check guards the rest).
-      if (batch.length > 0) await file.writev(batch).catch(ignore);
-      await file.close().catch(ignore);
-      throw fileSystemError(err, 'write a blob to', claim.path);
+    } else {
+      const chunks = typeof source === 'function' ? source(given) : source;
+      // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
+      // gigabyte costs a thousand system calls, not sixteen thousand.
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      try {
+        for await (const chunk of chunks) {
+          hash?.update(chunk);
+          size += chunk.length;
+          batch.push(chunk);
+          batched += chunk.length;
+          if (batched >= WRITE_BATCH_BYTES) {
+            const full = batch;
+            batch = [];
+            batched = 0;
+            await file.writev(full);
+            writeback.wrote(WRITE_BATCH_BYTES);
+          }
+        }
+        if (batch.length > 0) await file.writev(batch);
+        await writeback.settled();
+        await file.sync();
+      } catch (err) {
+        // What arrived before a break is written out: the next run resumes after the file's last
+        // byte, so the file must hold every byte before it (the final digest check guards the rest).
+        if (batch.length > 0) await file.writev(batch).catch(ignore);
+        await writeback.settled();
+        await file.close().catch(ignore);
+        throw fileSystemError(err, 'write a blob to', claim.path);
+      }
     }
     await file.close();
     const actual = hash === undefined ? descriptor.digest : `${algorithm}:${hash.digest('hex')}`;

@@ -4,7 +4,7 @@ import { hostPlatform, type Platform } from '../registry/select-platform.js';
 import { collectManifests } from './collect-manifests.js';
 import { manifestForPlatform, manifestLoader } from './manifest-for-platform.js';
 import { OciLayout } from './oci-layout.js';
-import { readBlob } from './read-blob.js';
+import { pumpBlob } from './read-blob.js';
 import { forEachLimit, summarize, type TransferListener, type TransferSummary } from './transfer-events.js';
 
 /** Blobs in flight at once; registries and CDNs serve a handful of parallel streams well. */
@@ -97,24 +97,27 @@ async function pull(
         let attempts = 0;
         await layout.writeBlob(
           blob,
-          (held) => {
-            // writeBlob asks again only after discarding a partial file that proved wrong.
-            if (attempts++ > 0) {
-              emit({
-                kind: 'blob-resume',
-                digest: blob.digest,
-                offset: held?.size ?? 0,
-                reason: 'the partial download was wrong; starting over',
-                waitMs: 0,
+          {
+            // Each chunk goes to the file as it comes (over plain HTTP, from the connection's read buffer).
+            pump: (held, write) => {
+              // writeBlob asks again only after discarding a partial file that proved wrong.
+              if (attempts++ > 0) {
+                emit({
+                  kind: 'blob-resume',
+                  digest: blob.digest,
+                  offset: held?.size ?? 0,
+                  reason: 'the partial download was wrong; starting over',
+                  waitMs: 0,
+                });
+              }
+              return pumpBlob(client, repository, blob, write, {
+                ...(held === undefined ? {} : { held: held.read() }),
+                ...request,
+                onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
+                onResume: (offset, reason, waitMs) =>
+                  emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
               });
-            }
-            return readBlob(client, repository, blob, {
-              ...(held === undefined ? {} : { held: held.read() }),
-              ...request,
-              onBytes: (bytes) => emit({ kind: 'blob-bytes', digest: blob.digest, bytes }),
-              onResume: (offset, reason, waitMs) =>
-                emit({ kind: 'blob-resume', digest: blob.digest, offset, reason, waitMs }),
-            });
+            },
           },
           {
             sourceVerifies: true,

@@ -171,7 +171,7 @@ export class RegistryClient {
     scopes: readonly ResourceScope[],
     headers: Record<string, string> = {},
     body?: HttpRequest['body'],
-    options: RequestOptions & { readonly retries?: number } = {},
+    options: RequestOptions & { readonly retries?: number; readonly bulkBody?: boolean } = {},
   ): Promise<AuthResponse> {
     const res = await this.#send({
       method,
@@ -182,6 +182,7 @@ export class RegistryClient {
       ...(body === undefined ? {} : { body }),
       ...(options.signal === undefined ? {} : { signal: options.signal }),
       ...(options.retries === undefined ? {} : { retries: options.retries }),
+      ...(options.bulkBody ? { bulkBody: true } : {}),
     });
     // A caller's own send may not say which method it answered: errors name the request.
     return res.method === undefined ? { ...res, method } : res;
@@ -348,13 +349,13 @@ export class RegistryClient {
   /**
    * GET a blob as a stream, from `offset` on when given (Range). The answer is 200 (the whole
    * blob: the caller skips what it has) or 206 (from the offset). Redirects to storage hosts are
-   * followed without credentials by the transport.
+   * followed without credentials by the transport. `bulkBody`: see HttpRequest.bulkBody.
    */
   async getBlob(
     repository: string,
     digest: string,
     offset = 0,
-    options: RequestOptions = {},
+    options: RequestOptions & { readonly bulkBody?: boolean } = {},
   ): Promise<HttpResponse> {
     parseDigest(digest); // it goes into the URL path: never `../`
     const res = await this.#request(

@@ -230,6 +230,7 @@ export function createTransport(options: TransportOptions = {}): Transport {
       headers,
       ...(req.body === undefined ? {} : { body: req.body }),
       ...(req.signal === undefined ? {} : { signal: req.signal, aborted: () => aborted(req) }),
+      ...(req.bulkBody ? { bulkBody: true } : {}),
     });
     const signal = req.signal;
     if (signal !== undefined) {

@@ -3,6 +3,7 @@ import type { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
+import { rawHttpGet } from './raw-http-get.js';
 import { trustedSecureContext } from './trusted-secure-context.js';
 
 /** One HTTP request and its answer, nothing else: no retries, redirects or auth. */
@@ -14,6 +15,8 @@ export interface ExchangeRequest {
   readonly signal?: AbortSignal;
   /** The error a request ended by `signal` fails with. Left out: the exchange's own. */
   readonly aborted?: () => Error;
+  /** See HttpRequest.bulkBody. */
+  readonly bulkBody?: boolean;
 }
 
 export interface ExchangeResponse {
@@ -400,8 +403,22 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
     return httpsAgent;
   };
 
+  /** Plain-HTTP origins whose blob answers rawHttpGet could not take: node:http reads theirs. */
+  const notRaw = new Set<string>();
+
   const exchange: Exchange = async (req) => {
     const secure = req.url.protocol === 'https:';
+    if (
+      req.bulkBody &&
+      req.method === 'GET' &&
+      req.body === undefined &&
+      !secure &&
+      !notRaw.has(keyOf(req.url))
+    ) {
+      const raw = await rawHttpGet(req, options);
+      if (raw !== undefined) return raw;
+      notRaw.add(keyOf(req.url));
+    }
     // The first HTTPS request of an exchange, not opened ahead (preconnect): the same, TCP first.
     if (secure && httpsReady === undefined) early.openAhead(req.url, getHttpsAgent);
     early.used(req.url);

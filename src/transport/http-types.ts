@@ -16,6 +16,12 @@ export interface HttpRequest {
   readonly signal?: AbortSignal;
   /** How many times a failed attempt may be retried. Left out: the transport's setting. */
   readonly retries?: number;
+  /**
+   * The answer's body is large (a blob) and will be read to its end: over plain HTTP it is read
+   * straight off a connection of its own into one reused buffer (rawHttpGet), and pumpBody hands
+   * it on from there. GET only. Left out: node:http reads it.
+   */
+  readonly bulkBody?: boolean;
 }
 
 /** A response header as Node reads it: repeated headers such as Set-Cookie are arrays. */
