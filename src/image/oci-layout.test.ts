@@ -12,6 +12,7 @@ import {
   type LayoutDescriptor,
   OciLayout,
   REF_NAME_ANNOTATION,
+  Writeback,
 } from './oci-layout.js';
 import { PARTIAL_DIR } from './partial-blobs.js';
 
@@ -572,5 +573,63 @@ describe.each(['yielded', 'pumped'] as const)('OciLayout partial downloads (%s s
     expect(existing.createdDir).toBeUndefined();
     expect(await existing.removeIfEmpty()).toBe(false);
     expect(await readdir(dir)).toContain('oci-layout');
+  });
+});
+
+describe('Writeback', () => {
+  it('starts a sync each time the bytes written since the last pass the step, one at a time', async () => {
+    let started = 0;
+    let finish = () => {};
+    const writeback = new Writeback(() => {
+      started++;
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    }, 100);
+    writeback.wrote(60);
+    expect(started).toBe(0);
+    writeback.wrote(60);
+    expect(started).toBe(1);
+    // One is running: no second one however much is written meanwhile.
+    writeback.wrote(500);
+    expect(started).toBe(1);
+    finish();
+    await writeback.settled();
+    writeback.wrote(100);
+    expect(started).toBe(2);
+    finish();
+    await writeback.settled();
+  });
+
+  it('keeps the error of a sync that failed, for settled() to throw, and starts no more', async () => {
+    let started = 0;
+    const lost = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const writeback = new Writeback(async () => {
+      started++;
+      throw lost;
+    }, 10);
+    writeback.wrote(10);
+    await expect(writeback.settled()).rejects.toBe(lost);
+    writeback.wrote(100);
+    expect(started).toBe(1);
+    await expect(writeback.settled()).rejects.toBe(lost);
+  });
+
+  it('writes a pumped blob larger than a writeback step whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'regauth-writeback-'));
+    try {
+      const blob = Buffer.alloc(40 * 1024 * 1024 + 5);
+      for (let i = 0; i < blob.length; i += 4096) blob[i] = (i >> 12) & 0xff;
+      const descriptor = { digest: sha256(blob), size: blob.length };
+      const layout = await OciLayout.open(dir, { create: true });
+      await layout.writeBlob(descriptor, {
+        pump: async (_held, write) => {
+          for (let at = 0; at < blob.length; at += 1024 * 1024) write(blob.subarray(at, at + 1024 * 1024));
+        },
+      });
+      expect(sha256(await readFile(layout.blobPath(descriptor.digest)))).toBe(descriptor.digest);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

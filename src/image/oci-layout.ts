@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, writeSync } from 'node:fs';
 import {
-  type FileHandle,
   link,
   mkdir,
   open,
@@ -89,32 +88,41 @@ function isPumped(source: BlobSource): source is PumpedBlobSource {
  */
 const WRITEBACK_BYTES = 32 * 1024 * 1024;
 
-/** Starts fdatasync on a file every WRITEBACK_BYTES written, one at a time. */
-class Writeback {
-  readonly #file: FileHandle;
+/**
+ * Starts fdatasync on a file every WRITEBACK_BYTES written, one at a time. Linux reports a
+ * failed writeback once per open file, to the first sync that asks: an error here is kept and
+ * thrown by settled(), so the blob fails instead of the final fsync finding nothing wrong.
+ */
+export class Writeback {
+  readonly #sync: () => Promise<void>;
+  readonly #every: number;
   #since = 0;
   #running: Promise<void> | undefined;
+  #failed: { readonly err: unknown } | undefined;
 
-  constructor(file: FileHandle) {
-    this.#file = file;
+  /** `sync`: the file's datasync. `every`: left out, WRITEBACK_BYTES. */
+  constructor(sync: () => Promise<void>, every = WRITEBACK_BYTES) {
+    this.#sync = sync;
+    this.#every = every;
   }
 
   wrote(bytes: number): void {
     this.#since += bytes;
-    if (this.#since < WRITEBACK_BYTES || this.#running !== undefined) return;
+    if (this.#since < this.#every || this.#running !== undefined || this.#failed !== undefined) return;
     this.#since = 0;
-    // Its error, if any, comes again from the final fsync, which is awaited.
-    this.#running = this.#file
-      .datasync()
-      .catch(ignore)
+    this.#running = this.#sync()
+      .catch((err: unknown) => {
+        this.#failed = { err };
+      })
       .finally(() => {
         this.#running = undefined;
       });
   }
 
-  /** Waits for the one running, if any: before the file is synced or closed. */
+  /** Waits for the one running, if any (before the file is synced or closed); throws the error of any that failed. */
   async settled(): Promise<void> {
     await this.#running;
+    if (this.#failed !== undefined) throw this.#failed.err;
   }
 }
 
@@ -349,7 +357,7 @@ export class OciLayout {
     let size = claim.size;
     const given = claim.size > 0 ? { size: claim.size, read: held } : undefined;
     const file = await withFileSystemErrors('write a blob to', claim.path, () => open(claim.path, 'a'));
-    const writeback = new Writeback(file);
+    const writeback = new Writeback(() => file.datasync());
     if (isPumped(source)) {
       // Each chunk is written before the next is read: it may be a view of a reused buffer.
       try {
@@ -362,7 +370,7 @@ export class OciLayout {
         await writeback.settled();
         await file.sync();
       } catch (err) {
-        await writeback.settled();
+        await writeback.settled().catch(ignore);
         await file.close().catch(ignore);
         throw fileSystemError(err, 'write a blob to', claim.path);
       }
@@ -380,10 +388,11 @@ export class OciLayout {
           batched += chunk.length;
           if (batched >= WRITE_BATCH_BYTES) {
             const full = batch;
+            const bytes = batched;
             batch = [];
             batched = 0;
             await file.writev(full);
-            writeback.wrote(WRITE_BATCH_BYTES);
+            writeback.wrote(bytes);
           }
         }
         if (batch.length > 0) await file.writev(batch);
@@ -393,7 +402,7 @@ export class OciLayout {
         // What arrived before a break is written out: the next run resumes after the file's last
         // byte, so the file must hold every byte before it (the final digest check guards the rest).
         if (batch.length > 0) await file.writev(batch).catch(ignore);
-        await writeback.settled();
+        await writeback.settled().catch(ignore);
         await file.close().catch(ignore);
         throw fileSystemError(err, 'write a blob to', claim.path);
       }

@@ -223,15 +223,29 @@ describe.each(Object.keys(READERS))('%s', (name) => {
 
     it('throws ERR_DIGEST_MISMATCH as soon as the registry sends more bytes than the descriptor states', async () => {
       const longer = Buffer.concat([BLOB, Buffer.from('trailing garbage')]);
-      const { client } = await registryWith((req, res) => serveBlob(longer, req, res));
+      const { client, server } = await registryWith((req, res) => serveBlob(longer, req, res));
       const received: number[] = [];
+      const resumes: number[] = [];
       const err = await rejection(
-        run(client, DESCRIPTOR, { sleep: async () => {} }, (chunk) => received.push(chunk.length)),
+        run(
+          client,
+          DESCRIPTOR,
+          {
+            sleep: async () => {},
+            onResume: (offset) => {
+              resumes.push(offset);
+            },
+          },
+          (chunk) => received.push(chunk.length),
+        ),
       );
       expect(err.code).toBe('ERR_DIGEST_MISMATCH');
       expect(err.message).toContain(`more than the ${BLOB.length} bytes`);
       // Nothing past the stated size was handed out.
       expect(received.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(BLOB.length);
+      // Refused at once: not taken for a broken connection and asked for again.
+      expect(resumes).toEqual([]);
+      expect(server.requests).toHaveLength(1);
     });
 
     it('refuses a 206 that starts somewhere other than the offset asked for', async () => {

@@ -174,11 +174,13 @@ class BlobDownload {
       this.#skip = 0;
     }
     if (descriptor.size !== undefined && this.#offset + data.length > descriptor.size) {
-      res.body.destroy();
-      throw sizeError(
+      const err = sizeError(
         descriptor.digest,
         `the registry sent more than the ${descriptor.size} bytes its descriptor states`,
       );
+      // The body fails with this error, not a broken connection's: that one would be resumed.
+      res.body.destroy(err);
+      throw err;
     }
     this.#hash.update(data);
     this.#offset += data.length;

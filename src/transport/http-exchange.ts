@@ -3,7 +3,7 @@ import type { Agent as HttpsAgent } from 'node:https';
 import { isIP, type LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderValue, RequestBody } from './http-types.js';
-import { rawHttpGet } from './raw-http-get.js';
+import { rawHttpGet, rawRequestable } from './raw-http-get.js';
 import { trustedSecureContext } from './trusted-secure-context.js';
 
 /** One HTTP request and its answer, nothing else: no retries, redirects or auth. */
@@ -412,8 +412,8 @@ export function nodeHttpExchange(options: ExchangeOptions): Exchange {
       req.bulkBody &&
       req.method === 'GET' &&
       req.body === undefined &&
-      !secure &&
-      !notRaw.has(keyOf(req.url))
+      !notRaw.has(keyOf(req.url)) &&
+      rawRequestable(req)
     ) {
       const raw = await rawHttpGet(req, options);
       if (raw !== undefined) return raw;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loopbackServers } from '../testing/loopback-server.js';
@@ -235,6 +236,55 @@ describe('rawHttpGet', () => {
     );
     expect(err?.code).toBe('HPE_INVALID_CHUNK_SIZE');
     expect(err?.message).toContain('not a hexadecimal number');
+  });
+
+  it('fails a chunked body whose trailer fields never end', async () => {
+    const { url } = await rawServer((socket) => {
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n');
+      // Trailer lines, each short, without the empty line that would end them.
+      for (let i = 0; i < 1000; i++) socket.write(`x-t${i}: ${'v'.repeat(40)}\r\n`);
+    });
+    const res = await rawHttpGet({ url: url('/t'), headers: {} }, OPTIONS);
+    const err = await pumped(res?.body as RawBody).then(
+      () => undefined,
+      (e: NodeJS.ErrnoException) => e,
+    );
+    expect(err?.code).toBe('HPE_INVALID_CHUNK_SIZE');
+    expect(err?.message).toBe(
+      'the registry sent a malformed chunked body: its trailer fields pass 16384 bytes',
+    );
+  });
+
+  it('keeps header fields named like Object properties as fields, and leaves control characters to node:http', async () => {
+    const { url } = await rawServer((socket, head) => {
+      if (head.startsWith('GET /ctl'))
+        socket.end('HTTP/1.1 200 OK\r\nx-a: a\x01b\r\ncontent-length: 0\r\n\r\n');
+      else socket.end('HTTP/1.1 200 OK\r\n__proto__: x\r\nconstructor: y\r\ncontent-length: 0\r\n\r\n');
+    });
+    const res = await rawHttpGet({ url: url('/proto'), headers: {} }, OPTIONS);
+    expect(Object.entries(res?.headers ?? {})).toEqual([
+      ['__proto__', 'x'],
+      ['constructor', 'y'],
+      ['content-length', '0'],
+    ]);
+    expect(await rawHttpGet({ url: url('/ctl'), headers: {} }, OPTIONS)).toBeUndefined();
+  });
+
+  it('leaves no abort listener behind on a request that ends before its answer is taken', async () => {
+    const controller = new AbortController();
+    const server = await servers.start((_req, res) => {
+      res.end();
+    });
+    const refused = server.url('/r');
+    await server.close();
+    await rawHttpGet({ url: refused, headers: {}, signal: controller.signal }, OPTIONS).catch(() => {});
+    const { url } = await rawServer((socket) => {
+      socket.end('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\nxx');
+    });
+    expect(
+      await rawHttpGet({ url: url('/s'), headers: {}, signal: controller.signal }, OPTIONS),
+    ).toBeUndefined();
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
   });
 
   it('fails when the server goes silent mid-body', async () => {

@@ -24,6 +24,14 @@ const MAX_HEAD_BYTES = 16 * 1024;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A field value may not hold CR, LF or NUL (RFC 9110 §5.5): they would split the request. */
 const BAD_VALUE = /[\r\n\0]/;
+/** Whether a field value of an answer holds a control character other than HTAB (RFC 9110 §5.5). */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
+}
 
 export interface RawGetRequest {
   readonly url: URL;
@@ -85,6 +93,8 @@ export class RawBody extends Readable {
   // Chunked framing (RFC 9112 §7.1): where the decoder stands.
   #state: 'size' | 'data' | 'crlf' | 'trailer' = 'size';
   #line = '';
+  /** Bytes of trailer fields so far: bounded as a head is. */
+  #trailerBytes = 0;
   #chunkLeft = 0;
   #crlfLeft = 0;
 
@@ -177,6 +187,11 @@ export class RawBody extends Readable {
       const line = this.#line.endsWith('\r\n') ? this.#line.slice(0, -2) : this.#line.slice(0, -1);
       this.#line = '';
       if (this.#state === 'trailer') {
+        this.#trailerBytes += line.length + 2;
+        if (this.#trailerBytes > MAX_HEAD_BYTES) {
+          this.#malformed(`its trailer fields pass ${MAX_HEAD_BYTES} bytes`);
+          return;
+        }
         if (line === '') this.#finish();
         continue;
       }
@@ -338,7 +353,7 @@ function parseHead(text: string): Head | undefined {
   const lines = text.split('\r\n');
   const status = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
   if (!status) return undefined;
-  const headers: Record<string, HeaderValue> = {};
+  const headers: Record<string, HeaderValue> = Object.create(null);
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
     // A folded line (obs-fold) or a field without a name: node:http judges those.
@@ -346,6 +361,8 @@ function parseHead(text: string): Head | undefined {
     const name = line.slice(0, colon).toLowerCase();
     if (!TOKEN.test(name)) return undefined;
     const value = line.slice(colon + 1).trim();
+    // Control characters (a bare LF among them) are node:http's to refuse, as llhttp does.
+    if (hasControlCharacter(value)) return undefined;
     const known = headers[name];
     headers[name] = known === undefined ? value : Array.isArray(known) ? [...known, value] : [known, value];
   }
@@ -378,16 +395,19 @@ function hostPort(url: URL): { host: string; port: number } {
   return { host, port: url.port === '' ? 80 : Number(url.port) };
 }
 
+/** Whether rawHttpGet sends `req`: plain HTTP, and header fields that cannot split the request. */
+export function rawRequestable(req: Pick<RawGetRequest, 'url' | 'headers'>): boolean {
+  if (req.url.protocol !== 'http:') return false;
+  return Object.entries(req.headers).every(([name, value]) => TOKEN.test(name) && !BAD_VALUE.test(value));
+}
+
 /**
  * Sends a GET over a connection of its own and reads the answer's head. Answers undefined, with
  * the connection closed and nothing else done, when the request (a header value with CR or LF)
  * or the answer is not one it takes (see above): the caller sends it by node:http instead.
  */
 export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<RawGetResponse | undefined> {
-  if (req.url.protocol !== 'http:') return Promise.resolve(undefined);
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (!TOKEN.test(name) || BAD_VALUE.test(value)) return Promise.resolve(undefined);
-  }
+  if (!rawRequestable(req)) return Promise.resolve(undefined);
   const { host, port } = hostPort(req.url);
   let head = `GET ${req.url.pathname}${req.url.search} HTTP/1.1\r\n`;
   head += `host: ${req.url.host}\r\n`;
@@ -409,6 +429,7 @@ export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<
       if (body !== undefined) body.connectionEnded(err);
       else if (!settled) {
         settled = true;
+        detach();
         reject(err);
       }
       socket.destroy();
@@ -448,6 +469,7 @@ export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<
       const framing = parsed === undefined ? undefined : framingOf(parsed);
       if (parsed === undefined || framing === undefined) {
         settled = true;
+        detach();
         socket.destroy();
         resolve(undefined);
         return;
@@ -498,6 +520,7 @@ export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<
       if (body !== undefined) body.connectionEnded();
       else if (!settled) {
         settled = true;
+        detach();
         reject(networkFailure(`${req.url.host} closed the connection before answering`, 'ECONNRESET'));
       }
     });
