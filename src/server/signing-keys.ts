@@ -34,12 +34,19 @@ export async function loadSigningKeys(
   if (keys.length === 0) {
     throw new RegauthError('ERR_INVALID_CONFIG', 'token.keys: list at least one key and certificate');
   }
-  const loaded = await Promise.all(
+  // Every file is read at once, but a failure is told in a fixed order (the first pair's first,
+  // each pair's key before its certificate): the message does not depend on which read the file
+  // system finished first.
+  const settled = await Promise.allSettled(
     keys.map(async (pair) => {
-      const [keyPem, certPem] = await Promise.all([
+      const [keyRead, certRead] = await Promise.allSettled([
         readPem(pair.key, `signing key (${pair.path}.key)`),
         readPem(pair.certificate, `signing certificate (${pair.path}.certificate)`),
       ]);
+      if (keyRead.status === 'rejected') throw keyRead.reason;
+      if (certRead.status === 'rejected') throw certRead.reason;
+      const keyPem = keyRead.value;
+      const certPem = certRead.value;
       return loadSigningMaterial(
         keyPem,
         certPem,
@@ -51,6 +58,10 @@ export async function loadSigningKeys(
       );
     }),
   );
+  const loaded = settled.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
   const seen = new Map<string, string>();
   loaded.forEach((material, i) => {
     const path = (keys[i] as ConfiguredSigningKey).path;
