@@ -445,18 +445,8 @@ export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<
       const all = received.length === 1 ? (received[0] as Buffer) : Buffer.concat(received);
       received = [all];
       const end = all.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (receivedBytes > MAX_HEAD_BYTES) {
-          fail(
-            networkFailure(
-              `the answer's headers from ${req.url.host} are larger than ${MAX_HEAD_BYTES} bytes`,
-              'HPE_HEADER_OVERFLOW',
-            ),
-          );
-        }
-        return;
-      }
-      if (end > MAX_HEAD_BYTES) {
+      // Too much without the end of the head, or a head that ends past the limit.
+      if ((end < 0 ? receivedBytes : end) > MAX_HEAD_BYTES) {
         fail(
           networkFailure(
             `the answer's headers from ${req.url.host} are larger than ${MAX_HEAD_BYTES} bytes`,
@@ -465,6 +455,7 @@ export function rawHttpGet(req: RawGetRequest, options: RawGetOptions): Promise<
         );
         return;
       }
+      if (end < 0) return;
       const parsed = parseHead(all.subarray(0, end).toString('latin1'));
       const framing = parsed === undefined ? undefined : framingOf(parsed);
       if (parsed === undefined || framing === undefined) {
