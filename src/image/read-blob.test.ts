@@ -248,6 +248,23 @@ describe.each(Object.keys(READERS))('%s', (name) => {
       expect(server.requests).toHaveLength(1);
     });
 
+    it('follows a redirect to a storage host and reads the blob from there', async () => {
+      const storage = await servers.start((req, res) => serveBlob(BLOB, req, res));
+      const { client, server } = await registryWith((_req, res) => {
+        res.writeHead(307, {
+          location: storage.url('/bucket/blob?sig=abc').toString(),
+          'content-length': '0',
+        });
+        res.end();
+      });
+      const { bytes, resumes } = await read(client);
+      expect(bytes.equals(BLOB)).toBe(true);
+      expect(resumes).toEqual([]);
+      expect(server.requests).toHaveLength(1);
+      expect(storage.requests.map((r) => r.target)).toEqual(['/bucket/blob?sig=abc']);
+      expect(storage.requests[0]?.headers.connection).toBe(name === 'pumpBlob' ? 'close' : 'keep-alive');
+    });
+
     it('refuses a 206 that starts somewhere other than the offset asked for', async () => {
       const { client, server } = await registryWith((_req, res) => {
         if (server.requests.length === 1) {
