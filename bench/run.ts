@@ -770,7 +770,7 @@ async function main(): Promise<void> {
         notes:
           'All of them read through the same delay proxy, a Node process of the harness on the same 2 cores: it spends about 2 s of CPU per GiB, which every contender pays alike. ' +
           `${MINIMAL_NAME} (bench/peers/minimal-client.cjs) is a Node program with nothing of its own that still checks digests: it is handed the token (fetched before, not timed) and the blobs' URLs, and pipes each response to its file through a SHA-256 hash; no manifest, no temporary files, no resuming, no layout, no fsync. ` +
-          "It reads through node:http and streams, as most Node programs do: a new buffer for every 64 KiB read, handed on through a parser and a stream. regauth reads a plain-HTTP blob off a connection of its own into one reused 1 MiB buffer, hashes it and writes it to its file from there, and makes each blob durable (fsync, as skopeo does), starting the disk's writeback every 32 MiB so that the last fsync waits for little.",
+          "It reads through node:http and streams, as most Node programs do: a new buffer for every 64 KiB read, handed on through a parser and a stream. regauth reads a plain-HTTP blob of 4 MiB or more off a connection of its own into one reused 1 MiB buffer, hashes it and writes it to its file from there, and makes each blob durable (fsync, as skopeo does), starting the disk's writeback every 32 MiB so that the last fsync waits for little.",
       });
     }
 

@@ -32,8 +32,8 @@ function blobOf(size: number): Buffer {
   return out;
 }
 
-// Over 1 MiB: pumpBlob asks for it as a bulk body, read straight off its connection (rawHttpGet).
-const BLOB = blobOf(1024 * 1024 + 123);
+// Over 4 MiB: pumpBlob asks for it as a bulk body, read straight off its connection (rawHttpGet).
+const BLOB = blobOf(4 * 1024 * 1024 + 123);
 const DESCRIPTOR: BlobDescriptor = { digest: sha256(BLOB), size: BLOB.length };
 const BLOB_PATH = `/v2/${REPO}/blobs/${DESCRIPTOR.digest}`;
 

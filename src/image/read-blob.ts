@@ -21,8 +21,10 @@ export const MAX_BLOB_RESUMES = 5;
 /**
  * pumpBlob asks for a body this large or larger as a bulk body (HttpRequest.bulkBody): over
  * plain HTTP it comes on a connection of its own, one round trip more than a kept-alive one.
+ * Below this the CPU it saves is small, and a registry far away (an `--insecure` one across a
+ * WAN) would pay that round trip on many small layers.
  */
-const BULK_BODY_BYTES = 1024 * 1024;
+const BULK_BODY_BYTES = 4 * 1024 * 1024;
 
 export interface ReadBlobOptions {
   /** Called with each number of bytes that arrives (progress). */
