@@ -358,30 +358,21 @@ export class OciLayout {
     const given = claim.size > 0 ? { size: claim.size, read: held } : undefined;
     const file = await withFileSystemErrors('write a blob to', claim.path, () => open(claim.path, 'a'));
     const writeback = new Writeback(() => file.datasync());
-    if (isPumped(source)) {
-      // Each chunk is written before the next is read: it may be a view of a reused buffer.
-      try {
+    // Network chunks from a stream are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES,
+    // so a gigabyte costs a thousand system calls, not sixteen thousand.
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    try {
+      if (isPumped(source)) {
+        // Each chunk is written before the next is read: it may be a view of a reused buffer.
         await source.pump(given, (chunk) => {
           hash?.update(chunk);
           writeAllSync(file.fd, chunk);
           size += chunk.length;
           writeback.wrote(chunk.length);
         });
-        await writeback.settled();
-        await file.sync();
-      } catch (err) {
-        await writeback.settled().catch(ignore);
-        await file.close().catch(ignore);
-        throw fileSystemError(err, 'write a blob to', claim.path);
-      }
-    } else {
-      const chunks = typeof source === 'function' ? source(given) : source;
-      // Network chunks are ~64 KiB: gather them into one writev per WRITE_BATCH_BYTES, so a
-      // gigabyte costs a thousand system calls, not sixteen thousand.
-      let batch: Uint8Array[] = [];
-      let batched = 0;
-      try {
-        for await (const chunk of chunks) {
+      } else {
+        for await (const chunk of typeof source === 'function' ? source(given) : source) {
           hash?.update(chunk);
           size += chunk.length;
           batch.push(chunk);
@@ -395,17 +386,21 @@ export class OciLayout {
             writeback.wrote(bytes);
           }
         }
-        if (batch.length > 0) await file.writev(batch);
-        await writeback.settled();
-        await file.sync();
-      } catch (err) {
-        // What arrived before a break is written out: the next run resumes after the file's last
-        // byte, so the file must hold every byte before it (the final digest check guards the rest).
-        if (batch.length > 0) await file.writev(batch).catch(ignore);
-        await writeback.settled().catch(ignore);
-        await file.close().catch(ignore);
-        throw fileSystemError(err, 'write a blob to', claim.path);
+        if (batch.length > 0) {
+          const last = batch;
+          batch = [];
+          await file.writev(last);
+        }
       }
+      await writeback.settled();
+      await file.sync();
+    } catch (err) {
+      // What arrived before a break is written out: the next run resumes after the file's last
+      // byte, so the file must hold every byte before it (the final digest check guards the rest).
+      if (batch.length > 0) await file.writev(batch).catch(ignore);
+      await writeback.settled().catch(ignore);
+      await file.close().catch(ignore);
+      throw fileSystemError(err, 'write a blob to', claim.path);
     }
     await file.close();
     const actual = hash === undefined ? descriptor.digest : `${algorithm}:${hash.digest('hex')}`;
