@@ -129,8 +129,7 @@ export function parseTimingLine(stderr: string): StartUpTiming {
  * Runs `node -e 0`, then `regauth manifest ref` with nothing cached, `node -e 0` again, then
  * `regauth manifest ref` with the token the cold run cached: one warm-up round and `runs`
  * measured ones, on one runtime. Only the token cache (tokens.json) is removed for a cold run;
- * the code cache of Node 20 (or Node's own compile cache) stays, as on a machine where regauth
- * ran before.
+ * the CLI's code cache stays, as on a machine where regauth ran before.
  */
 export async function ownCostBreakdown(options: OwnCostOptions): Promise<OwnCostBreakdown> {
   const env = { ...options.env, REGAUTH_TIMING: '1' };

@@ -218,9 +218,9 @@ async function main(): Promise<void> {
     await mkdir(join(regauthHome, 'docker'), { recursive: true });
     const cacheDir = join(regauthHome, 'cache');
     /**
-     * "Nothing cached" is about the registry: no token and no challenge. The code cache Node 20
-     * runs keep beside them (regauth/v8/) stays, as it does for a user whose first contact with a
-     * registry is not their first regauth command.
+     * "Nothing cached" is about the registry: no token and no challenge. The CLI's code cache
+     * beside them (regauth/v8/) stays, as it does for a user whose first contact with a registry
+     * is not their first regauth command.
      */
     const forgetTokens = () => rm(join(cacheDir, 'regauth', 'tokens.json'), { force: true });
     const regauthEnv = {

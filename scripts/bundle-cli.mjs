@@ -52,10 +52,8 @@ await build({
   entryPoints: {
     main: 'src/cli/main.ts',
     program: 'src/cli/program.ts',
-    // Loaded by bin/regauth: the V8 code cache on Node 20, the REGAUTH_TIMING diagnostic.
+    // Loaded by bin/regauth: the V8 code cache, the REGAUTH_TIMING diagnostic.
     'code-cache': 'src/cli/code-cache.ts',
-    // Loaded by bin/regauth on Node 22 and later: where Node's compile cache may go.
-    'private-cache-dir': 'src/cli/private-cache-dir.ts',
     'start-up-timing': 'src/cli/start-up-timing.ts',
     ...Object.fromEntries(
       commands.map((f) => [`commands/${f.replace(/\.ts$/, '')}`, `src/cli/commands/${f}`]),

@@ -1,15 +1,10 @@
 import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import module from 'node:module';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TIMING_LINE_PREFIX } from '../src/cli/start-up-timing.js';
 import { type CliHome, createCliHome } from './harness/regauth-cli.js';
 
-/** Node 22 and later use their own compile cache: the CLI's code cache is Node 20's. */
-const hasOwnCompileCache =
-  typeof (module as { enableCompileCache?: unknown }).enableCompileCache === 'function';
-
-describe.skipIf(hasOwnCompileCache)("the CLI's V8 code cache (Node 20)", () => {
+describe("the CLI's V8 code cache", () => {
   let cli: CliHome;
   let cacheDir: string;
   let expectedHelp: string;
@@ -78,6 +73,18 @@ describe.skipIf(hasOwnCompileCache)("the CLI's V8 code cache (Node 20)", () => {
       expect(res.stdout.toString()).toBe(expectedHelp);
       expect(res.stderr.toString()).toBe('');
     }
+  });
+
+  it('is not read when a folder above it, up to the regauth folder, is writable by others', async () => {
+    await help();
+    const regauthDir = join(cacheDir, '..', '..');
+    await chmod(regauthDir, 0o777);
+    try {
+      expect(await help()).toEqual({ 'main.cjs': 'missing', 'program.cjs': 'missing' });
+    } finally {
+      await chmod(regauthDir, 0o700);
+    }
+    expect(await help()).toEqual({ 'main.cjs': 'accepted', 'program.cjs': 'accepted' });
   });
 
   it('is not read from a folder others can write', async () => {

@@ -2,21 +2,32 @@ import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync 
 import Module from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import { Script } from 'node:vm';
-import { ownedPrivately, preparePrivateDir, regauthCacheDir } from './private-cache-dir.js';
+import {
+  ownedPrivately,
+  ownedPrivatelyUpTo,
+  preparePrivateDir,
+  regauthCacheDir,
+} from './private-cache-dir.js';
 
 /**
- * Node 22 and later keep compiled code between runs themselves (module.enableCompileCache). On
- * Node 20 the CLI's bundles are compiled from source at every start, and functions compiled as
- * they first run; a V8 code cache (vm.Script `cachedData`, the mechanism behind v8-compile-cache
- * and Node's own compile cache) gives V8 that work back. One file per bundle, written when a
- * process ends with what that run compiled, in the user's cache folder. It is only a cache:
- * anything wrong with it (missing, damaged, made by another V8, a folder that cannot be
- * written) means the bundle is compiled from source as before.
+ * Without a cache the CLI's bundles are compiled from source at every start, and each function
+ * again as it first runs; a V8 code cache (vm.Script `cachedData`, the mechanism behind
+ * v8-compile-cache and Node's own compile cache) gives V8 that work back. One file per bundle,
+ * written when a process ends with what that run compiled, functions included, in the user's
+ * cache folder. Used on every Node: on Node 22 and 24 Node's own compile cache
+ * (module.enableCompileCache) was measured slower for the CLI, a warm `regauth manifest` 5–8 ms
+ * more from the entry point to exit. It is only a cache: anything wrong with it (missing,
+ * damaged, made by another V8, a folder that cannot be written) means the bundle is compiled
+ * from source as before.
  */
 export interface CodeCacheOptions {
   /** Only files in this folder (the CLI's bundles) are compiled through the cache. */
   readonly bundleDir: string;
-  /** Where cache files go. Left out: codeCacheDir(process.env); none there: no cache. */
+  /**
+   * Where cache files go. Left out: codeCacheDir(process.env); none there: no cache. It and the
+   * folders above it up to the `regauth` folder (with `cacheDir` given: its parent) must be this
+   * user's alone.
+   */
   readonly cacheDir?: string;
 }
 
@@ -67,7 +78,9 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
   const proto = (Module as unknown as { prototype: { _compile: Compile } }).prototype;
   const original = proto._compile;
   const pending: { script: Script; file: string; prefix: string }[] = [];
-  const dirTrusted = ownedPrivately(cacheDir);
+  // codeCacheDir's `regauth/v8/<runtime>`: up to the `regauth` folder.
+  const top = options.cacheDir === undefined ? dirname(dirname(cacheDir)) : dirname(cacheDir);
+  const dirTrusted = ownedPrivatelyUpTo(cacheDir, top);
 
   proto._compile = function compile(this: CompiledModule, content: string, filename: string) {
     if (!filename.startsWith(bundleDir)) return original.call(this, content, filename);
@@ -106,7 +119,7 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
   const flush = () => {
     const todo = pending.splice(0);
     if (todo.length === 0) return;
-    if (!preparePrivateDir(cacheDir)) return;
+    if (!preparePrivateDir(cacheDir, top)) return;
     let names: string[] = [];
     try {
       names = readdirSync(cacheDir);

@@ -1,6 +1,6 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 
 /**
  * `$XDG_CACHE_HOME/regauth/<name>`, else `~/.cache/regauth/<name>`; undefined when there is no
@@ -49,24 +49,38 @@ function nearestExisting(path: string): string | undefined {
 }
 
 /**
- * Makes `dir` (mode 0700) when it is missing and says whether it can hold a code cache: this
- * user's, writable by nobody else, and so is its parent (the `regauth` folder), so that nobody
- * can swap either for a folder of their own. A folder is made only below one this user owns: run
- * as root with a user's HOME (`sudo -E`), it makes nothing there, or the user would find folders
- * of root's in their own cache and could no longer write to it. Any failure means "no cache".
+ * Whether `dir` and every folder above it up to `top` (included) are this user's and writable by
+ * nobody else: whoever can write a folder can swap what is below it for something of their own.
+ * False when `top` is not `dir` or a folder above it.
  */
-export function preparePrivateDir(dir: string): boolean {
-  const parent = dirname(dir);
-  if (ownedPrivately(dir)) return ownedPrivately(parent);
+export function ownedPrivatelyUpTo(dir: string, top: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    if (!ownedPrivately(d)) return false;
+    if (d === top) return true;
+    if (dirname(d) === d) return false;
+  }
+}
+
+/**
+ * Makes `dir` (mode 0700) when it is missing and says whether it can hold a code cache: it and
+ * every folder above it up to `top` (the `regauth` folder; left out, `dir`'s parent) are this
+ * user's, writable by nobody else, so that nobody can swap any of them for a folder of their own.
+ * A folder is made only below one this user owns: run as root with a user's HOME (`sudo -E`), it
+ * makes nothing there, or the user would find folders of root's in their own cache and could no
+ * longer write to it. Any failure means "no cache".
+ */
+export function preparePrivateDir(dir: string, top: string = dirname(dir)): boolean {
+  if (ownedPrivately(dir)) return ownedPrivatelyUpTo(dir, top);
   const existing = nearestExisting(dir);
   if (existing === undefined || existing === dir) return false;
-  // A parent that is there but not this user's alone gets nothing made in it.
-  if (existing === parent && !ownedPrivately(parent)) return false;
+  // A folder of the chain that is there but not this user's alone gets nothing made in it.
+  const inChain = existing === top || existing.startsWith(`${top}${sep}`);
+  if (inChain && !ownedPrivatelyUpTo(existing, top)) return false;
   try {
     if (typeof process.getuid === 'function' && statSync(existing).uid !== process.getuid()) return false;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch {
     return false;
   }
-  return ownedPrivately(dir) && ownedPrivately(parent);
+  return ownedPrivatelyUpTo(dir, top);
 }
