@@ -8,12 +8,20 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
  * `validateRealmURL` refuses as a public registry's realm. IPv4-mapped IPv6 addresses are
  * matched by their IPv4 part.
  */
-let PRIVATE: BlockList | undefined;
+let PRIVATE_IPV6: BlockList | undefined;
 
-/** Built on first use: a command that checks no realm by address does not pay for it at start-up. */
-function privateAddresses(): BlockList {
-  if (PRIVATE) return PRIVATE;
+/** Built on first use: only an IPv6 literal needs it, and building it costs a start-up a millisecond. */
+function privateIPv6(): BlockList {
+  if (PRIVATE_IPV6) return PRIVATE_IPV6;
   const list = new BlockList();
+  for (const [net, prefix] of [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv6');
+  }
   for (const [net, prefix] of [
     ['0.0.0.0', 8],
     ['10.0.0.0', 8],
@@ -24,16 +32,21 @@ function privateAddresses(): BlockList {
   ] as const) {
     list.addSubnet(net, prefix, 'ipv4');
   }
-  for (const [net, prefix] of [
-    ['::', 128],
-    ['::1', 128],
-    ['fc00::', 7],
-    ['fe80::', 10],
-  ] as const) {
-    list.addSubnet(net, prefix, 'ipv6');
-  }
-  PRIVATE = list;
+  PRIVATE_IPV6 = list;
   return list;
+}
+
+/** The same IPv4 networks, for a dotted-quad address (what isIPv4 accepts). */
+function isPrivateIPv4(address: string): boolean {
+  const [a, b] = address.split('.', 2).map(Number);
+  return (
+    a === 0 ||
+    a === 10 ||
+    a === 127 ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b !== undefined && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168)
+  );
 }
 
 /**
@@ -45,7 +58,7 @@ export function isPrivateHostname(hostname: string): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-  if (isIPv4(bare)) return privateAddresses().check(bare, 'ipv4');
-  if (isIPv6(bare)) return privateAddresses().check(bare, 'ipv6');
+  if (isIPv4(bare)) return isPrivateIPv4(bare);
+  if (isIPv6(bare)) return privateIPv6().check(bare, 'ipv6');
   return false;
 }
