@@ -1,36 +1,21 @@
 import { writeSync } from 'node:fs';
-import { handleClosedOutput } from './handle-closed-output.js';
-import { handleUncaught } from './handle-uncaught.js';
-import { exitAfterGrace, handleSignals, terminalSession } from './terminal-session.js';
 import { asksOnlyForVersion, regauthVersion, versionLine } from './version-line.js';
 
 /**
  * Runs the CLI; resolves to the process exit code. Only the CLI prints or exits. The parser and
  * the commands are bundled apart (scripts/bundle-cli.mjs) and loaded here only when needed:
- * `--version` prints what commander would print without them.
+ * `--version` prints what commander would print without them, and this bundle holds little
+ * else. `beforeLoad` runs once before they load (bin/regauth installs the code cache there,
+ * which `--version` never needs).
  */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], beforeLoad?: () => void): Promise<number> {
   const rest = asksOnlyForVersion(argv)
     ? writeToStdoutDirectly(Buffer.from(`${versionLine(regauthVersion())}\n`))
     : undefined;
   if (rest?.length === 0) return 0;
-  // Every way out puts the terminal back first: signals and a closed pipe here, errors in run.
-  const session = terminalSession();
-  handleSignals(session);
-  handleClosedOutput(session);
-  handleUncaught(session, argv.includes('--debug'));
-  try {
-    if (rest !== undefined) {
-      process.stdout.write(rest);
-      return 0;
-    }
-    const { run } = await import('./program.js');
-    const code = await run(argv);
-    if (code !== 0) exitAfterGrace(code);
-    return code;
-  } finally {
-    session.restore();
-  }
+  beforeLoad?.();
+  const { runCli } = await import('./program.js');
+  return runCli(argv, rest);
 }
 
 /**

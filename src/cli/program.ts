@@ -3,9 +3,11 @@ import { isRegauthError, RegauthError } from '../errors/regauth-error.js';
 import { sanitizeServerText } from '../errors/sanitize-server-text.js';
 import { COMPLETION_SHELLS, type CompletionShell } from './completion-script.js';
 import { explainedMessage } from './explain-error.js';
+import { handleClosedOutput } from './handle-closed-output.js';
+import { handleUncaught } from './handle-uncaught.js';
 import { applyHelpExamples } from './help-examples.js';
 import { Interrupted } from './interrupted.js';
-import { terminalSession } from './terminal-session.js';
+import { exitAfterGrace, handleSignals, terminalSession } from './terminal-session.js';
 import { regauthVersion, versionLine } from './version-line.js';
 
 export function positiveInteger(value: string): number {
@@ -411,9 +413,29 @@ storage.delete.enabled: true on distribution). Prints "Untagged: R/repo:tag".`,
 }
 
 /**
- * Parses the command line and runs the command; resolves to the exit code. main (main.ts) loads
- * this bundle for everything but `--version`, and puts the terminal back around it.
+ * The CLI past `--version` (main.ts): runs the command line with the terminal put back on every
+ * way out (signals and a closed pipe here, errors in run); resolves to the exit code. `rest` is
+ * what main could not write of the version line at once, written here the usual way instead.
  */
+export async function runCli(argv: readonly string[], rest?: Buffer): Promise<number> {
+  const session = terminalSession();
+  handleSignals(session);
+  handleClosedOutput(session);
+  handleUncaught(session, argv.includes('--debug'));
+  try {
+    if (rest !== undefined) {
+      process.stdout.write(rest);
+      return 0;
+    }
+    const code = await run(argv);
+    if (code !== 0) exitAfterGrace(code);
+    return code;
+  } finally {
+    session.restore();
+  }
+}
+
+/** Parses the command line and runs the command; resolves to the exit code. */
 export async function run(argv: readonly string[]): Promise<number> {
   const program = buildProgram(commandToBuild(argv));
   const debug = argv.includes('--debug');

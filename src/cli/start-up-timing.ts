@@ -1,4 +1,4 @@
-import Module from 'node:module';
+import { Module } from 'node:module';
 import { performance } from 'node:perf_hooks';
 
 /**
