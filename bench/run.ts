@@ -1062,8 +1062,8 @@ async function loadRun(
   const r = check(
     await runTimed(
       NODE,
-      [join(ROOT, 'bench', 'peers', 'load.mjs'), url, String(connections), String(seconds), creds],
-      { env: BASE_ENV, timeoutMs: seconds * 1000 + 60_000 },
+      [join(ROOT, 'bench', 'peers', 'load.mjs'), url, String(connections), String(seconds)],
+      { env: { ...BASE_ENV, LOAD_CREDENTIALS: creds }, timeoutMs: seconds * 1000 + 60_000 },
     ),
     'load',
   );
@@ -1202,7 +1202,7 @@ async function replicaScenario(work: string): Promise<ScenarioResult> {
       url: `http://${target}${path}`,
       creds,
       connections,
-      how: `node bench/peers/load.mjs 'http://${target}${path}' ${connections} ${seconds} '${creds.replaceAll(BENCH_PASSWORD, '…')}' (${how})`,
+      how: `LOAD_CREDENTIALS='${creds.replaceAll(BENCH_PASSWORD, '…')}' node bench/peers/load.mjs 'http://${target}${path}' ${connections} ${seconds} (${how})`,
     });
 
     step('one replica vs three, cached logins');

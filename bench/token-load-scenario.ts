@@ -48,14 +48,15 @@ function runLoad(node: string, root: string, url: string, seconds: number, creds
   return new Promise<Omit<LoadRun, 'cpu' | 'wall'>>((resolve, reject) => {
     const child = spawn(
       node,
-      [
-        join(root, 'bench', 'peers', 'load.mjs'),
-        url,
-        String(LOAD_CONNECTIONS),
-        String(seconds),
-        ...(creds ? [creds] : []),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' } },
+      [join(root, 'bench', 'peers', 'load.mjs'), url, String(LOAD_CONNECTIONS), String(seconds)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          LANG: 'C',
+          ...(creds ? { LOAD_CREDENTIALS: creds } : {}),
+        },
+      },
     );
     let out = '';
     let err = '';
@@ -205,7 +206,7 @@ export async function tokenLoadScenario(o: TokenLoadOptions): Promise<ScenarioRe
         row(
           'regauth serve',
           ours,
-          `node bench/peers/load.mjs '${tokenUrl}' ${LOAD_CONNECTIONS} ${o.seconds} ${o.user}:…`,
+          `LOAD_CREDENTIALS=${o.user}:… node bench/peers/load.mjs '${tokenUrl}' ${LOAD_CONNECTIONS} ${o.seconds}`,
         ),
         row(
           'empty node:http',

@@ -1,12 +1,14 @@
 // A closed-loop load generator: CONNECTIONS keep-alive connections, each sending the next
 // request as soon as the last answer arrived, for SECONDS. Usage:
-// node load.mjs <url> <connections> <seconds> [basic-auth-user:password]
-// `{i}` in the credentials becomes the connection's number (0 …), so each connection can log in
-// as a user of its own.
+// LOAD_CREDENTIALS=user:password node load.mjs <url> <connections> <seconds>
+// Basic credentials come from the environment, never the command line, where any user of the
+// machine can read them (ps). `{i}` in them becomes the connection's number (0 …), so each
+// connection can log in as a user of its own.
 // Prints {"requests","errors","rps","p50","p99"} (latencies in ms) on stdout.
 import { Pool } from 'undici';
 
-const [urlText, connText, secondsText, creds] = process.argv.slice(2);
+const [urlText, connText, secondsText] = process.argv.slice(2);
+const creds = process.env.LOAD_CREDENTIALS;
 const url = new URL(urlText);
 const connections = Number(connText);
 const seconds = Number(secondsText);
