@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushImage } from '../src/image/push-image.js';
 import { createRegistryClients, createTransport, isRegauthError, staticCredentials } from '../src/index.js';
+import type { TraceEvent } from '../src/transport/trace.js';
 import { type BuiltImage, buildOciLayout } from './harness/oci-layout.js';
 import { makeLoopbackTls } from './harness/tls.js';
 import { startTokenStack, type TokenStack } from './harness/token-server.js';
@@ -68,6 +69,32 @@ describe('createRegistryClients options that would be ignored together', () => {
     });
     const manifest = await clients.forRegistry(stack.registry.host).getManifest('alice/app', 'v1');
     expect(manifest.digest).toBe(image.manifestDigest);
+  });
+
+  it('finds a plain-HTTP loopback registry by a TLS probe of its own, and through a send of the caller’s own by its ping', async () => {
+    const host = stack.registry.host;
+    const events: TraceEvent[] = [];
+    const own = createRegistryClients({ credentials: ALICE, env: {}, trace: (e) => events.push(e) });
+    expect((await own.baseUrl(host)).href).toBe(`http://${host}/`);
+    // No HTTPS request went out: the probe's answer (a plain-HTTP status line) was enough.
+    expect(events.filter((e) => e.kind === 'request')).toEqual([]);
+    expect(events).toContainEqual({
+      kind: 'note',
+      text: `${host} answers HTTPS with plain HTTP; speaking plain HTTP to it`,
+    });
+
+    const sent: string[] = [];
+    const transport = createTransport({ env: {} });
+    const theirs = createRegistryClients({
+      send: (req) => {
+        sent.push(`${req.method} ${req.url.href}`);
+        return transport(req);
+      },
+      credentials: ALICE,
+      env: {},
+    });
+    expect((await theirs.baseUrl(host)).href).toBe(`http://${host}/`);
+    expect(sent).toEqual([`GET https://${host}/v2/`]);
   });
 
   it('keeps insecure and trace with a send of the caller’s own: the URLs and the auth notes', async () => {

@@ -10,6 +10,7 @@ import { TokenCache, type TokenStore } from '../auth/token-cache.js';
 import { RegauthError } from '../errors/regauth-error.js';
 import { createTransport } from '../transport/create-transport.js';
 import type { Send, Transport } from '../transport/http-types.js';
+import { probeTls } from '../transport/probe-tls.js';
 import type { Tracer } from '../transport/trace.js';
 import { RegistryClient, type RequestOptions } from './registry-client.js';
 import { RegistrySchemes } from './registry-schemes.js';
@@ -129,6 +130,8 @@ export function createRegistryClients(options: RegistryClientsOptions = {}): Reg
   });
   const schemes = new RegistrySchemes({
     send: options.send ?? (usesProxy(env) ? directTransport(options) : send),
+    // Only with the transport built here: a `send` of the caller's own is the only way to theirs.
+    ...(options.send === undefined ? { probeTls } : {}),
     ...(options.insecure === undefined ? {} : { insecure: options.insecure }),
     ...(options.trace === undefined ? {} : { trace: options.trace }),
     // Through a proxy the requests take another path than the ping (which goes direct): a

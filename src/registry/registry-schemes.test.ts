@@ -68,6 +68,42 @@ describe('RegistrySchemes', () => {
     expect(await new RegistrySchemes({ send, insecure: true }).scheme('127.0.0.1:5000')).toBe('http');
   });
 
+  it("takes the TLS probe's plain HTTP without a ping; any other answer of it, the ping decides", async () => {
+    const server = await servers.start((_req, res) => {
+      res.end('{}');
+    });
+    const notes: string[] = [];
+    const probed: string[] = [];
+    let pings = 0;
+    const send = transport();
+    const schemes = (answer: 'tls' | 'plain' | undefined | Error) =>
+      new RegistrySchemes({
+        send: (req) => {
+          pings++;
+          return send(req);
+        },
+        trace: (e) => {
+          if (e.kind === 'note') notes.push(e.text);
+        },
+        probeTls: async (host) => {
+          probed.push(host);
+          if (answer instanceof Error) throw answer;
+          return answer;
+        },
+      });
+    expect(await schemes('plain').scheme(server.host)).toBe('http');
+    expect(probed).toEqual([server.host]);
+    expect(pings).toBe(0);
+    expect(notes).toEqual([`${server.host} answers HTTPS with plain HTTP; speaking plain HTTP to it`]);
+    // The probe saw TLS, or could not tell: the ping (a checked HTTPS request) has the last word.
+    for (const answer of ['tls', undefined, new Error('probe broke')] as const) {
+      pings = 0;
+      expect(await schemes(answer).scheme(server.host)).toBe('http');
+      expect(pings).toBe(1);
+    }
+    expect(server.requests).toEqual([]);
+  });
+
   it('never falls back to plain HTTP when the TLS handshake fails for another reason, and asks again later', async () => {
     const port = await closedPort();
     const schemes = new RegistrySchemes({ send: transport() });

@@ -7,6 +7,7 @@ import { registryApiHost } from '../reference/parse-reference.js';
 import { RETRY_STATUSES } from '../transport/create-transport.js';
 import type { Send } from '../transport/http-types.js';
 import { isPlainHttpAnswer } from '../transport/is-plain-http-answer.js';
+import type { TlsProbeAnswer } from '../transport/probe-tls.js';
 import type { Tracer } from '../transport/trace.js';
 import type { RequestOptions } from './registry-client.js';
 import { isLoopbackHost } from './registry-url.js';
@@ -29,6 +30,13 @@ export interface RegistrySchemesOptions {
   readonly store?: RegistrySchemeStore;
   /** Told when the store throws or rejects; the ping is then made as without a store. */
   readonly onStoreError?: OnStoreError | undefined;
+  /**
+   * Asked first by each ping (probeTls, when `send` is the transport createRegistryClients built
+   * itself): `plain` when the registry answered a TLS handshake with plain HTTP, which the ping
+   * would find too at the cost of building the transport's TLS trust; then no ping is sent. Any
+   * other answer, or none: the ping goes through `send` as without it.
+   */
+  readonly probeTls?: (host: string) => Promise<TlsProbeAnswer | undefined>;
 }
 
 /**
@@ -90,6 +98,7 @@ function isConnectionFailure(err: unknown, url: URL): boolean {
  */
 export class RegistrySchemes {
   readonly #send: Send;
+  readonly #probeTls: ((host: string) => Promise<TlsProbeAnswer | undefined>) | undefined;
   readonly #insecure: boolean;
   readonly #trace: Tracer | undefined;
   readonly #store: RegistrySchemeStore | undefined;
@@ -101,6 +110,7 @@ export class RegistrySchemes {
 
   constructor(options: RegistrySchemesOptions) {
     this.#send = options.send;
+    this.#probeTls = options.probeTls;
     this.#insecure = options.insecure ?? false;
     this.#trace = options.trace;
     this.#store = options.store;
@@ -284,6 +294,13 @@ export class RegistrySchemes {
   }
 
   async #ping(host: string): Promise<RegistryScheme> {
+    if ((await this.#probeTls?.(host).catch(() => undefined)) === 'plain') {
+      this.#trace?.({
+        kind: 'note',
+        text: `${host} answers HTTPS with plain HTTP; speaking plain HTTP to it`,
+      });
+      return 'http';
+    }
     try {
       // One attempt: a refused or odd handshake is the answer the ping asks for, not a hiccup.
       const res = await this.#send({ method: 'GET', url: new URL(`https://${host}/v2/`), retries: 0 });
