@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { chown, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,18 @@ describe("the CLI's code cache folders", () => {
       expect(again.status).toBe(0);
       expect(outcomes(again.stderr)).toEqual({ 'program.cjs': 'accepted' });
       expect(again.stdout).toBe(first.stdout);
+    });
+
+    it('removes the compile cache folder earlier versions kept for Node 22+, once it writes its own', async () => {
+      const home = join(work, 'home24-stale');
+      const stale = join(home, '.cache', 'regauth', 'node-compile-cache', 'v24.0.0-x64-abc');
+      await mkdir(stale, { recursive: true, mode: 0o700 });
+      await writeFile(join(stale, 'main.cjs.cache'), 'compiled code of an earlier version');
+      const env = { PATH: process.env.PATH, HOME: home, TMPDIR: join(work, 'tmp24'), REGAUTH_TIMING: '1' };
+      const res = run(node24, ['tags', '--help'], env);
+      expect(res.status).toBe(0);
+      expect(outcomes(res.stderr)).toEqual({ 'program.cjs': 'missing' });
+      expect(readdirSync(join(home, '.cache', 'regauth'))).toEqual(['v8']);
     });
 
     it('is not used from a cache folder others can write', async () => {

@@ -1,3 +1,5 @@
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { closedPort, loopbackServers } from '../src/testing/loopback-server.js';
@@ -82,6 +84,39 @@ describe('probeTls', () => {
     const started = performance.now();
     expect(await probeTls(silent.host, 300)).toBeUndefined();
     expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it('probes an IPv6 literal in brackets and a name (with SNI) as well', async () => {
+    const plain = createHttpServer((_req, res) => res.end('{}'));
+    const listening = await new Promise<boolean>((resolve) => {
+      plain.once('error', () => resolve(false));
+      plain.listen(0, '::1', () => resolve(true));
+    });
+    if (listening) {
+      closers.push(() => new Promise<void>((resolve) => plain.close(() => resolve())));
+      expect(await probeTls(`[::1]:${(plain.address() as { port: number }).port}`)).toBe('plain');
+    }
+    let servername: string | undefined;
+    const secure = createHttpsServer(
+      {
+        cert: tls.certPem,
+        key: tls.keyPem,
+        // Asked while the ClientHello is read, only when it names a server (SNI).
+        SNICallback: (name, done) => {
+          servername = name;
+          done(null, undefined);
+        },
+      },
+      (_req, res) => res.end('{}'),
+    );
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    closers.push(() => new Promise<void>((resolve) => secure.close(() => resolve())));
+    const port = (secure.address() as { port: number }).port;
+    expect(await probeTls(`localhost:${port}`)).toBe('tls');
+    expect(servername).toBe('localhost');
+    servername = undefined;
+    expect(await probeTls(`127.0.0.1:${port}`)).toBe('tls');
+    expect(servername).toBeUndefined();
   });
 
   it('has no answer for a host it cannot parse', async () => {

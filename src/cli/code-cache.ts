@@ -120,6 +120,13 @@ export function installCodeCache(options: CodeCacheOptions): CodeCache {
     const todo = pending.splice(0);
     if (todo.length === 0) return;
     if (!preparePrivateDir(cacheDir, top)) return;
+    // Where earlier versions let Node 22+ keep its compile cache: nothing reads it any more.
+    if (options.cacheDir === undefined) {
+      const stale = join(top, 'node-compile-cache');
+      try {
+        if (ownedPrivately(stale)) rmSync(stale, { recursive: true, force: true });
+      } catch {}
+    }
     let names: string[] = [];
     try {
       names = readdirSync(cacheDir);

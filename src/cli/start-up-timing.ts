@@ -16,7 +16,7 @@ export interface StartUpTiming {
   readonly binStartMs: number;
   /** Each bundle's require, in ms, its built-ins included (`main.cjs`, `commands/manifest.cjs`). */
   readonly loads: Record<string, number>;
-  /** Node 20's code cache (code-cache.ts), per bundle: `accepted`, `missing` or `rejected`. */
+  /** The CLI's code cache (code-cache.ts), per bundle: `accepted`, `missing` or `rejected`. */
   readonly codeCache?: Record<string, string>;
   /** Time the event loop waited (network, disk, worker threads): performance.eventLoopUtilization. */
   readonly idleMs: number;

@@ -4,8 +4,11 @@ import { isPlainHttpAnswer } from './is-plain-http-answer.js';
 /** What probeTls found: the server finished a TLS handshake, or answered it with plain HTTP. */
 export type TlsProbeAnswer = 'tls' | 'plain';
 
-/** Longest a probe waits for its answer; on loopback a server answers in milliseconds. */
-export const TLS_PROBE_TIMEOUT_MS = 2_000;
+/**
+ * Longest a probe waits for its answer: on loopback a server answers in milliseconds, and one
+ * that does not is left to the ping, which waits as long as the transport does.
+ */
+export const TLS_PROBE_TIMEOUT_MS = 500;
 
 /** A context that trusts no certificate: building one costs no parsing of a CA store. */
 let EMPTY_TRUST: SecureContext | undefined;
