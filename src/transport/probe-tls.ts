@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { SecureContext, TLSSocket } from 'node:tls';
 import { isPlainHttpAnswer } from './is-plain-http-answer.js';
 
@@ -36,7 +37,6 @@ export async function probeTls(
   const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   const port = url.port === '' ? 443 : Number(url.port);
   const tls = await import('node:tls');
-  const { isIP } = await import('node:net');
   EMPTY_TRUST ??= tls.createSecureContext({ ca: [] });
   const secureContext = EMPTY_TRUST;
   return new Promise((resolve) => {
